@@ -1,0 +1,41 @@
+# stockturn: `make demo` runs the whole pipeline on the demo company; `make test` runs the test suite.
+# Both create the virtual environment they need (.venv) on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint bench browser clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/stockturn demo
+
+# Headless Chromium from Debian's packages, for the tests that open the report and the Dagster UI.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium not found and cannot be installed here: browser tests will be skipped (they fail under CI=true)"; \
+	  fi; }
+
+test: install browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check ml reports orchestration tests bench
+	$(BIN)/python -m ml.ingest.render_contract --check
+
+clean:
+	rm -rf data .pytest_cache dbt_project/target dbt_project/logs

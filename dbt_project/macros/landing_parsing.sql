@@ -1,0 +1,134 @@
+{#-
+    Typing and validation of landing columns.
+
+    The loader lands every file as text, so a malformed value never fails the load. Staging types each column
+    with the helpers below and records the first problem of a row as a struct {reason, detail}; rows with a
+    problem go to the model's __rejected relation instead of being dropped.
+
+    A column spec is a tuple (name, contract_type, required) where contract_type is one of
+    text, date, timestamp, integer, decimal, boolean (see ml/ingest/contract.py).
+-#}
+
+{% macro contract_duckdb_type(contract_type) -%}
+    {%- set types = {
+        'text': 'varchar', 'date': 'date', 'timestamp': 'timestamp',
+        'integer': 'bigint', 'decimal': 'double', 'boolean': 'boolean'
+    } -%}
+    {%- if contract_type not in types -%}
+        {{ exceptions.raise_compiler_error("unknown contract type '" ~ contract_type ~ "'") }}
+    {%- endif -%}
+    {{ types[contract_type] }}
+{%- endmacro %}
+
+
+{% macro blank_as_null(column) -%}
+    nullif(trim({{ column }}), '')
+{%- endmacro %}
+
+
+{% macro parse_landing_value(column, contract_type) -%}
+    {%- if contract_type == 'text' -%}
+        {{ blank_as_null(column) }}
+    {%- elif contract_type == 'boolean' -%}
+        case
+            when lower(trim({{ column }})) in ('true', 't', 'yes', 'y', '1') then true
+            when lower(trim({{ column }})) in ('false', 'f', 'no', 'n', '0') then false
+        end
+    {%- elif contract_type == 'integer' -%}
+        {#- accept "12" and "12.0" (spreadsheets), reject "12.5" -#}
+        case
+            when try_cast({{ blank_as_null(column) }} as double)
+                = trunc(try_cast({{ blank_as_null(column) }} as double))
+                then try_cast(try_cast({{ blank_as_null(column) }} as double) as bigint)
+        end
+    {%- else -%}
+        try_cast({{ blank_as_null(column) }} as {{ contract_duckdb_type(contract_type) }})
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The typed columns, as a select list: `<expr> as <name>, ...` -#}
+{% macro parse_landing_columns(columns) -%}
+    {%- for name, contract_type, required in columns %}
+        {{ parse_landing_value(name, contract_type) }} as {{ name }}{{ "," if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}
+
+
+{#- A struct {reason, detail} for the first blank required value or unparseable value of a row, else null. -#}
+{% macro first_parse_failure(columns) -%}
+    case
+    {%- for name, contract_type, required in columns %}
+        {%- if required %}
+        when {{ blank_as_null(name) }} is null
+            then {'reason': 'missing_value', 'detail': '{{ name }} is blank'}
+        {%- endif %}
+        {%- if contract_type != 'text' %}
+        when {{ blank_as_null(name) }} is not null and ({{ parse_landing_value(name, contract_type) }}) is null
+            then {
+                'reason': '{{ {"integer": "invalid_number", "decimal": "invalid_number", "date": "invalid_date", "timestamp": "invalid_date", "boolean": "invalid_boolean"}[contract_type] }}',
+                'detail': '{{ name }} ''' || left(trim({{ name }}), 60) || ''' is not a valid {{ contract_type }}'
+            }
+        {%- endif %}
+    {%- endfor %}
+    end
+{%- endmacro %}
+
+
+{#-
+    The quarantine relation of a staging entity: every raw column exactly as landed, plus the reason.
+    Joined back on the file and row the loader recorded, so the user sees what they sent.
+-#}
+{% macro rejected_rows(source_name, table_name, validated_model) -%}
+with validated as (
+    select * from {{ ref(validated_model) }}
+),
+
+landed as (
+    select * from {{ source(source_name, table_name) }}
+)
+
+select
+    landed.*,
+    validated.reject_reason,
+    validated.reject_detail
+from validated
+inner join landed
+    on validated._source_file = landed._source_file
+    and validated._source_row = landed._source_row
+where validated.reject_reason is not null
+{%- endmacro %}
+
+
+{#-
+    Closes a validated staging model. Expects a preceding CTE `checked` with the typed columns, `parse_failure`
+    and `rejection` (a {reason, detail} struct or null). Among rows with no rejection so far, every row after the
+    first (by file and row number) with the same key is rejected with `duplicate_reason`; then the struct is
+    unpacked into reject_reason / reject_detail.
+-#}
+{% macro finish_validation(key_columns, duplicate_reason='duplicate_key') -%}
+, deduplicated as (
+    select
+        *,
+        case
+            when rejection is null
+                and row_number() over (
+                    partition by {{ key_columns | join(', ') }}, rejection is null
+                    order by _source_file, _source_row
+                ) > 1
+                then {
+                    'reason': '{{ duplicate_reason }}',
+                    'detail': 'same {{ key_columns | join(", ") }} as an earlier row: '
+                        || concat_ws(' | ', {% for k in key_columns %}cast({{ k }} as varchar){{ ", " if not loop.last }}{% endfor %})
+                }
+            else rejection
+        end as final_rejection
+    from checked
+)
+
+select
+    * exclude (parse_failure, rejection, final_rejection),
+    final_rejection.reason as reject_reason,
+    final_rejection.detail as reject_detail
+from deduplicated
+{%- endmacro %}

@@ -1,0 +1,48 @@
+{{ config(materialized='view') }}
+
+{%- set columns = [
+    ('snapshot_date', 'date', true),
+    ('product_id', 'text', true),
+    ('location_id', 'text', true),
+    ('on_hand_qty', 'decimal', true),
+] %}
+
+with landed as (
+    select * from {{ source('inventory', 'stock_snapshots') }}
+),
+
+products as (
+    select product_id from {{ ref('stg_master__products') }}
+),
+
+locations as (
+    select location_id from {{ ref('stg_master__locations') }}
+),
+
+parsed as (
+    select
+        _source_file,
+        _source_row,
+        {{ parse_landing_columns(columns) }},
+        {{ first_parse_failure(columns) }} as parse_failure
+    from landed
+),
+
+checked as (
+    select
+        parsed.*,
+        coalesce(
+            parse_failure,
+            case
+                when products.product_id is null
+                    then {'reason': 'unknown_product', 'detail': 'product_id ''' || parsed.product_id || ''' is not in master/products'}
+                when locations.location_id is null
+                    then {'reason': 'unknown_location', 'detail': 'location_id ''' || parsed.location_id || ''' is not in master/locations'}
+            end
+        ) as rejection
+    from parsed
+    left join products on parsed.product_id = products.product_id
+    left join locations on parsed.location_id = locations.location_id
+)
+
+{{ finish_validation(['snapshot_date', 'product_id', 'location_id']) }}

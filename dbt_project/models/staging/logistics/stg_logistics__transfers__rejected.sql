@@ -1,0 +1,1 @@
+{{ rejected_rows('logistics', 'transfers', 'stg_logistics__transfers__validated') }}

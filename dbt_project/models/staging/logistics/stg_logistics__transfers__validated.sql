@@ -1,0 +1,63 @@
+{{ config(materialized='view') }}
+
+{%- set columns = [
+    ('transfer_id', 'text', true),
+    ('product_id', 'text', true),
+    ('from_location_id', 'text', true),
+    ('to_location_id', 'text', true),
+    ('ordered_date', 'date', false),
+    ('shipped_date', 'date', true),
+    ('received_date', 'date', false),
+    ('quantity', 'decimal', true),
+] %}
+
+with landed as (
+    select * from {{ source('logistics', 'transfers') }}
+),
+
+products as (
+    select product_id from {{ ref('stg_master__products') }}
+),
+
+locations as (
+    select location_id from {{ ref('stg_master__locations') }}
+),
+
+parsed as (
+    select
+        _source_file,
+        _source_row,
+        {{ parse_landing_columns(columns) }},
+        {{ first_parse_failure(columns) }} as parse_failure
+    from landed
+),
+
+checked as (
+    select
+        parsed.*,
+        coalesce(
+            parse_failure,
+            case
+                when products.product_id is null
+                    then {'reason': 'unknown_product', 'detail': 'product_id ''' || parsed.product_id || ''' is not in master/products'}
+                when from_locations.location_id is null
+                    then {'reason': 'unknown_location', 'detail': 'from_location_id ''' || parsed.from_location_id || ''' is not in master/locations'}
+                when to_locations.location_id is null
+                    then {'reason': 'unknown_location', 'detail': 'to_location_id ''' || parsed.to_location_id || ''' is not in master/locations'}
+                when parsed.from_location_id = parsed.to_location_id
+                    then {'reason': 'invalid_value', 'detail': 'transfer from ' || parsed.from_location_id || ' to itself'}
+                when quantity <= 0
+                    then {'reason': 'invalid_value', 'detail': 'quantity ' || quantity || ' is not positive'}
+                when received_date < shipped_date
+                    then {'reason': 'invalid_value', 'detail': 'received_date ' || received_date || ' is before shipped_date ' || shipped_date}
+                when shipped_date < ordered_date
+                    then {'reason': 'invalid_value', 'detail': 'shipped_date ' || shipped_date || ' is before ordered_date ' || ordered_date}
+            end
+        ) as rejection
+    from parsed
+    left join products on parsed.product_id = products.product_id
+    left join locations as from_locations on parsed.from_location_id = from_locations.location_id
+    left join locations as to_locations on parsed.to_location_id = to_locations.location_id
+)
+
+{{ finish_validation(['transfer_id', 'product_id']) }}

@@ -1,0 +1,1 @@
+{{ rejected_rows('master', 'locations', 'stg_master__locations__validated') }}

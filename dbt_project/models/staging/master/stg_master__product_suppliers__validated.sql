@@ -1,0 +1,56 @@
+{{ config(materialized='view') }}
+
+{%- set columns = [
+    ('product_id', 'text', true),
+    ('supplier_id', 'text', true),
+    ('min_order_qty', 'decimal', false),
+    ('pack_size', 'decimal', false),
+    ('nominal_lead_time_days', 'integer', false),
+    ('is_primary', 'boolean', false),
+] %}
+
+with landed as (
+    select * from {{ source('master', 'product_suppliers') }}
+),
+
+products as (
+    select product_id from {{ ref('stg_master__products') }}
+),
+
+suppliers as (
+    select supplier_id from {{ ref('stg_master__suppliers') }}
+),
+
+parsed as (
+    select
+        _source_file,
+        _source_row,
+        {{ parse_landing_columns(columns) }},
+        {{ first_parse_failure(columns) }} as parse_failure
+    from landed
+),
+
+checked as (
+    select
+        parsed.*,
+        coalesce(
+            parse_failure,
+            case
+                when products.product_id is null
+                    then {'reason': 'unknown_product', 'detail': 'product_id ''' || parsed.product_id || ''' is not in master/products'}
+                when suppliers.supplier_id is null and (select count(*) from suppliers) > 0
+                    then {'reason': 'unknown_supplier', 'detail': 'supplier_id ''' || parsed.supplier_id || ''' is not in master/suppliers'}
+                when min_order_qty < 0
+                    then {'reason': 'invalid_value', 'detail': 'min_order_qty ' || min_order_qty || ' is negative'}
+                when pack_size <= 0
+                    then {'reason': 'invalid_value', 'detail': 'pack_size ' || pack_size || ' is not positive'}
+                when nominal_lead_time_days < 0
+                    then {'reason': 'invalid_value', 'detail': 'nominal_lead_time_days ' || nominal_lead_time_days || ' is negative'}
+            end
+        ) as rejection
+    from parsed
+    left join products on parsed.product_id = products.product_id
+    left join suppliers on parsed.supplier_id = suppliers.supplier_id
+)
+
+{{ finish_validation(['product_id', 'supplier_id']) }}

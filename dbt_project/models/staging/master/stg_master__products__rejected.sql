@@ -1,0 +1,1 @@
+{{ rejected_rows('master', 'products', 'stg_master__products__validated') }}

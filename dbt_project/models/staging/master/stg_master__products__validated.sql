@@ -1,0 +1,45 @@
+{{ config(materialized='view') }}
+
+{%- set columns = [
+    ('product_id', 'text', true),
+    ('product_name', 'text', false),
+    ('category', 'text', false),
+    ('supplier_id', 'text', false),
+    ('unit_of_measure', 'text', false),
+    ('product_type', 'text', false),
+    ('launch_date', 'date', false),
+    ('discontinued_date', 'date', false),
+    ('list_price', 'decimal', false),
+] %}
+
+with landed as (
+    select * from {{ source('master', 'products') }}
+),
+
+parsed as (
+    select
+        _source_file,
+        _source_row,
+        {{ parse_landing_columns(columns) }},
+        {{ first_parse_failure(columns) }} as parse_failure
+    from landed
+),
+
+checked as (
+    select
+        *,
+        coalesce(
+            parse_failure,
+            case
+                when lower(product_type) not in ('stock', 'non_stock')
+                    then {'reason': 'invalid_value', 'detail': 'product_type ''' || product_type || ''' is not stock or non_stock'}
+                when list_price < 0
+                    then {'reason': 'invalid_value', 'detail': 'list_price ' || list_price || ' is negative'}
+                when discontinued_date < launch_date
+                    then {'reason': 'invalid_value', 'detail': 'discontinued_date is before launch_date'}
+            end
+        ) as rejection
+    from parsed
+)
+
+{{ finish_validation(['product_id']) }}

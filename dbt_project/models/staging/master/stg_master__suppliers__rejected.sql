@@ -1,0 +1,1 @@
+{{ rejected_rows('master', 'suppliers', 'stg_master__suppliers__validated') }}

@@ -1,0 +1,1 @@
+{{ rejected_rows('procurement', 'receipts', 'stg_procurement__receipts__validated') }}

@@ -1,0 +1,1 @@
+{{ rejected_rows('sales', 'prices', 'stg_sales__prices__validated') }}

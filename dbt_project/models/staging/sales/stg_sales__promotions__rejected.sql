@@ -1,0 +1,1 @@
+{{ rejected_rows('sales', 'promotions', 'stg_sales__promotions__validated') }}

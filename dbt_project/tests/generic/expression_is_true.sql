@@ -1,0 +1,6 @@
+{#- Fails for every row where the SQL expression is not true (a model-level test). -#}
+{% test expression_is_true(model, expression) %}
+select *
+from {{ model }}
+where not coalesce({{ expression }}, false)
+{% endtest %}

@@ -1,0 +1,758 @@
+"""Load the landing folder into the warehouse's ``raw`` schema, as text, atomically.
+
+``load_landing(landing_dir, warehouse)`` reads every entity of the landing-zone contract
+(:mod:`ml.ingest.contract`) into ``raw.<system>__<name>`` of a DuckDB file. dbt staging models then type,
+validate and quarantine the rows; this loader only checks what it must to load safely:
+
+* **Discovery.** An entity ``<system>/<name>`` is read from ``<system>/<name>.csv|.parquet``, from parts
+  ``<system>/<name>_*.csv|.parquet`` and from a folder of parts ``<system>/<name>/*.csv|*.parquet`` (extension
+  case-insensitive, file names case-sensitive, folders not searched recursively). When a file name fits several
+  entities, an exact name beats a part, and a longer entity name beats a shorter one. All files of an entity are
+  read in sorted order of their path. Every other file under the landing root is reported as *ignored*.
+* **Header checks, before anything is written.** Header names are matched to contract columns case-insensitively
+  after trimming whitespace. A missing *required* column, a duplicated column, an empty file or a header that is
+  not comma-separated stops the load (:class:`LandingContractError`, naming file, column and the section of
+  ``docs/data-contract.md``). A missing optional column is loaded as NULL, an extra column is ignored; both are
+  reported. A required entity without any file stops the load; an optional one gets an empty raw table.
+* **Everything is text.** CSV is parsed without type sniffing (every column VARCHAR); parquet columns are cast to
+  VARCHAR (dates and timestamps become ISO text). Values are not trimmed or changed, with one exception:
+  **an empty field is NULL** - in CSV both ``,,`` and ``,"",`` (DuckDB's default), and in parquet an empty string
+  is turned into NULL too, so "blank" has one representation in ``raw``.
+* **Malformed CSV lines are quarantined, not lost.** DuckDB's ``read_csv(store_rejects=true)`` skips records with
+  too many or too few fields, or invalid UTF-8, and records them; they are written to ``raw._load_rejects`` with
+  file, line, reason and the raw text, and count towards the file's ``rows``. The load stops instead (clear error
+  naming file and line) when a record could swallow following lines (an unclosed quote: a rejected record that
+  spans several physical lines), when a file looks mis-formatted as a whole (more than half of its records rejected,
+  or more than ``max_rejected_lines``), or for any rejected line when ``bad_lines="error"``.
+* **Row provenance.** Each raw table ends with ``_source_file`` (path relative to the landing root, posix) and
+  ``_source_row`` (1-based data-record number within that file, header not counted). For CSV it is derived from
+  DuckDB's insertion-order-preserving read into a staging table (``rowid``), shifted past rejected records, so
+  ``_source_row`` of a kept row and ``source_row`` of a rejected one number the same sequence of records; for
+  parquet it is ``file_row_number + 1``. Blank lines in a CSV are skipped by the reader and not numbered (a
+  blank line in a one-column file is a row with a NULL value); only in a file that has both blank lines and
+  rejected records can the reject numbers (DuckDB counts blank lines) run ahead of the kept rows' numbers - they
+  stay unique either way.
+* **Atomic.** Every file is first parsed into connection-local temporary staging tables; only then are all raw
+  tables and the bookkeeping tables replaced inside one transaction. Any failure leaves the previous raw tables
+  untouched.
+
+Bookkeeping tables (always created): ``raw.landing_files``, ``raw.landing_entities``, ``raw._load_rejects``.
+``load_id`` is a hash of the loaded files' relative paths, sizes and modification times, so loading the same files
+again gives the same id (and identical raw tables).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+from ml.ingest.contract import ENTITIES, Entity
+
+log = logging.getLogger("stockturn.ingest")
+
+RAW_SCHEMA = "raw"
+SOURCE_FILE_COLUMN = "_source_file"
+SOURCE_ROW_COLUMN = "_source_row"
+FORMATS = {".csv": "csv", ".parquet": "parquet"}
+CONTRACT_DOC = "docs/data-contract.md"
+
+#: Environment variable for DuckDB's memory_limit during the load (default below).
+MEMORY_LIMIT_ENV = "STOCKTURN_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "6GB"
+
+#: DuckDB error types of ``read_csv`` rejects -> reason codes in ``raw._load_rejects``.
+_REJECT_REASONS = {
+    "MISSING COLUMNS": "too_few_fields",
+    "TOO MANY COLUMNS": "too_many_fields",
+    "UNQUOTED VALUE": "bad_quoting",
+    "INVALID ENCODING": "invalid_utf8",
+    "INVALID UNICODE": "invalid_utf8",
+    "LINE SIZE OVER MAXIMUM": "line_too_long",
+}
+
+
+class LandingContractError(ValueError):
+    """The landing folder does not meet the contract (missing file or column, unreadable CSV ...)."""
+
+
+# --------------------------------------------------------------------------------------------- report objects
+
+
+@dataclass
+class FileLoad:
+    """One landing file and what was loaded from it."""
+
+    system: str
+    entity: str
+    file: str  # relative to the landing root, posix style
+    format: str  # 'csv' | 'parquet'
+    bytes: int
+    modified_at: datetime  # UTC, naive
+    rows: int = 0  # records in the file = rows_loaded + rows_rejected
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    missing_optional_columns: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class EntityLoad:
+    """One contract entity: its files, rows and warnings."""
+
+    system: str
+    name: str
+    raw_table: str  # schema-qualified, e.g. raw.sales__sales_lines
+    required: bool
+    files: list[FileLoad] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def present(self) -> bool:
+        return bool(self.files)
+
+    @property
+    def path(self) -> str:
+        return f"{self.system}/{self.name}"
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows_loaded for f in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(f.rows_rejected for f in self.files)
+
+    @property
+    def missing_optional_columns(self) -> list[str]:
+        """Optional columns missing from at least one file, in contract order."""
+        return _union_ordered(f.missing_optional_columns for f in self.files)
+
+    @property
+    def ignored_columns(self) -> list[str]:
+        return _union_ordered(f.ignored_columns for f in self.files)
+
+
+@dataclass
+class LoadReport:
+    landing_dir: Path
+    warehouse: Path
+    load_id: str
+    entities: dict[str, EntityLoad]  # by entity name, contract order
+    ignored_files: list[str]
+    warnings: list[str]
+    elapsed_seconds: float
+
+    @property
+    def files(self) -> list[FileLoad]:
+        return [f for e in self.entities.values() for f in e.files]
+
+    @property
+    def rows(self) -> int:
+        return sum(e.rows for e in self.entities.values())
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(e.rows_loaded for e in self.entities.values())
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(e.rows_rejected for e in self.entities.values())
+
+    def entity(self, name: str) -> EntityLoad:
+        return self.entities[name]
+
+    def format(self) -> str:
+        """A human-readable summary (thousands separators)."""
+        lines = [
+            f"Landing load {self.load_id}: {self.landing_dir} -> {self.warehouse} ({self.elapsed_seconds:,.1f} s)",
+            f"  {'entity':<34} {'files':>5} {'rows':>14} {'rejected':>10}  status",
+        ]
+        for e in self.entities.values():
+            status = "loaded" if e.present else "absent (empty table)"
+            lines.append(f"  {e.path:<34} {len(e.files):>5,} {e.rows:>14,} {e.rows_rejected:>10,}  {status}")
+        lines.append(
+            f"  {'total':<34} {len(self.files):>5,} {self.rows:>14,} {self.rows_rejected:>10,}"
+            + (f"  ({self.rows / self.elapsed_seconds:,.0f} rows/s)" if self.elapsed_seconds > 0 else "")
+        )
+        if self.ignored_files:
+            lines.append(f"Ignored files ({len(self.ignored_files):,}, match no contract entity):")
+            lines.extend(f"  - {f}" for f in self.ignored_files)
+        if self.warnings:
+            lines.append(f"Warnings ({len(self.warnings):,}):")
+            lines.extend(f"  - {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:  # pragma: no cover - convenience
+        return self.format()
+
+
+def _union_ordered(lists: Iterable[Iterable[str]]) -> list[str]:
+    return list(dict.fromkeys(c for cols in lists for c in cols))
+
+
+# --------------------------------------------------------------------------------------------- discovery
+
+
+@dataclass
+class Discovery:
+    """Which landing files belong to which entity, and which match none."""
+
+    files: dict[str, list[Path]]  # entity name -> sorted absolute paths
+    ignored: list[str]  # relative posix paths
+
+
+def _match_entity(rel_parts: tuple[str, ...], entities: Sequence[Entity]) -> Entity | None:
+    """The entity a landing file (relative path parts) belongs to, or None."""
+    if len(rel_parts) not in (2, 3):
+        return None
+    name = rel_parts[-1]
+    stem, dot, ext = name.rpartition(".")
+    if not dot or f".{ext.lower()}" not in FORMATS or not stem:
+        return None
+    best: tuple[int, int, Entity] | None = None  # (exact?, len(name), entity)
+    for ent in entities:
+        if rel_parts[0] != ent.system:
+            continue
+        if len(rel_parts) == 3:  # <system>/<name>/<part>
+            exact = rel_parts[1] == ent.name
+            if not exact:
+                continue
+        else:
+            exact = stem == ent.name
+            if not exact and not stem.startswith(ent.name + "_"):
+                continue
+        cand = (int(exact), len(ent.name), ent)
+        if best is None or cand[:2] > best[:2]:
+            best = cand
+    return best[2] if best else None
+
+
+def discover_landing(landing_dir: Path, entities: Sequence[Entity] = ENTITIES) -> Discovery:
+    """Assign every file under ``landing_dir`` to a contract entity (see module docstring for the rules)."""
+    landing_dir = Path(landing_dir)
+    if not landing_dir.is_dir():
+        raise LandingContractError(f"landing folder {landing_dir} does not exist or is not a folder")
+    files: dict[str, list[Path]] = {e.name: [] for e in entities}
+    ignored: list[str] = []
+    for path in sorted(p for p in landing_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(landing_dir)
+        ent = _match_entity(rel.parts, entities)
+        if ent is None:
+            ignored.append(rel.as_posix())
+        else:
+            files[ent.name].append(path)
+    for name in files:
+        files[name].sort(key=lambda p: p.relative_to(landing_dir).as_posix())
+    return Discovery(files=files, ignored=ignored)
+
+
+def _expected_paths(ent: Entity) -> str:
+    s, n = ent.system, ent.name
+    return f"{s}/{n}.csv, {s}/{n}.parquet, {s}/{n}_*.csv|.parquet or {s}/{n}/*.csv|*.parquet"
+
+
+def _doc_ref(ent: Entity) -> str:
+    return f"{CONTRACT_DOC}#{ent.name}"
+
+
+def compute_load_id(landing_dir: Path, paths: Iterable[Path]) -> str:
+    """Deterministic id of a set of landing files: hash of relative path, size and mtime (ns) of each."""
+    h = hashlib.sha256()
+    for p in sorted(paths, key=lambda p: p.relative_to(landing_dir).as_posix()):
+        st = p.stat()
+        h.update(f"{p.relative_to(landing_dir).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------- header checks
+
+
+@dataclass
+class _FilePlan:
+    entity: Entity
+    path: Path
+    rel: str
+    format: str
+    header: list[str]  # names as in the file
+    positions: dict[str, int]  # contract column -> position in file
+    load: FileLoad
+    stage_table: str = ""
+    select_sql: str = ""  # SELECT producing the raw layout from the stage table
+
+
+def _read_csv_header(path: Path, rel: str, ent: Entity) -> list[str]:
+    """The header record only (read as bytes, so a bad byte further down is left to the row-level checks)."""
+    with path.open("rb") as fh:
+        raw = fh.readline(1 << 20)
+        while raw.count(b'"') % 2 == 1:  # a quoted header name containing a newline
+            more = fh.readline(1 << 20)
+            if not more:
+                break
+            raw += more
+    if not raw.strip(b"\r\n\xef\xbb\xbf"):
+        raise LandingContractError(
+            f"{rel}: the file is empty (no header row). Write at least the header line "
+            f"({', '.join(c.name for c in ent.columns)}). See {_doc_ref(ent)}"
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LandingContractError(
+            f"{rel}: the header line is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+            f"save the file as UTF-8. See {_doc_ref(ent)}"
+        ) from None
+    try:
+        return next(csv.reader(io.StringIO(text, newline="")))
+    except (csv.Error, StopIteration) as exc:
+        raise LandingContractError(f"{rel}: cannot parse the header line: {exc}. See {_doc_ref(ent)}") from None
+
+
+def _parquet_header(con: duckdb.DuckDBPyConnection, path: Path, rel: str, ent: Entity) -> list[str]:
+    try:
+        rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+    except duckdb.Error as exc:
+        raise LandingContractError(f"{rel}: not a readable parquet file: {_short(exc)}") from None
+    return [r[0] for r in rows]
+
+
+def _match_header(ent: Entity, rel: str, header: list[str], load: FileLoad) -> tuple[dict[str, int], list[str]]:
+    """Map contract columns to header positions. Returns (positions, problems)."""
+    problems: list[str] = []
+    wanted = {c.name.lower(): c.name for c in ent.columns}
+    positions: dict[str, int] = {}
+    for i, raw_name in enumerate(header):
+        key = raw_name.strip().lower()
+        if key in wanted:
+            col = wanted[key]
+            if col in positions:
+                problems.append(f"{rel}: column {col!r} appears more than once in the header")
+            else:
+                positions[col] = i
+        else:
+            load.ignored_columns.append(raw_name)
+    missing_required = [c.name for c in ent.columns if c.required and c.name not in positions]
+    if missing_required:
+        hint = ""
+        if len(header) == 1 and any(d in header[0] for d in ";\t|"):
+            delim = next(d for d in ";\t|" if d in header[0])
+            hint = (
+                f" The header looks {'tab' if delim == chr(9) else repr(delim)}-separated; "
+                "the contract requires comma-separated CSV."
+            )
+        problems.append(
+            f"{rel}: missing required column(s) {', '.join(missing_required)} "
+            f"(header has: {', '.join(repr(h) for h in header) or 'nothing'}).{hint} "
+            f"See {_doc_ref(ent)}"
+        )
+    load.missing_optional_columns = [c.name for c in ent.columns if not c.required and c.name not in positions]
+    return positions, problems
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+def _short(exc: BaseException, limit: int = 600) -> str:
+    """First meaningful lines of a DuckDB error, without its long parser-settings dump."""
+    text = str(exc).strip()
+    for marker in ("\n\n  file =", "\nPossible fixes:", "\nPossible Solution:"):
+        text = text.split(marker)[0]
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _stage_csv(
+    con: duckdb.DuckDBPyConnection,
+    plan: _FilePlan,
+    idx: int,
+    *,
+    bad_lines: str,
+    max_rejected_lines: int | None,
+) -> list[tuple]:
+    """Parse one CSV into a temp staging table; return its rejected records. Raises on fatal problems."""
+    ent, rel = plan.entity, plan.rel
+    stage, rej, scan = f"_stage_{idx}", f"_rej_{idx}", f"_rejscan_{idx}"
+    cols = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(plan.header))) + "}"
+    sql = (
+        f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM read_csv(?, columns={cols}, header=true, "
+        "auto_detect=false, delim=',', quote='\"', escape='\"', strict_mode=true, encoding='utf-8', "
+        f"store_rejects=true, rejects_table='{rej}', rejects_scan='{scan}', rejects_limit=0)"
+    )
+    try:
+        con.execute(sql, [str(plan.path)])
+    except duckdb.Error as exc:
+        raise LandingContractError(f"{rel}: cannot be read as CSV: {_short(exc)}. See {_doc_ref(ent)}") from None
+    # one row per rejected record (a record may carry several errors)
+    rejects = con.execute(
+        f"SELECT line, string_agg(DISTINCT error_type, '; ' ORDER BY error_type), any_value(csv_line), "
+        f"string_agg(DISTINCT error_message, '; ' ORDER BY error_message) FROM {rej} GROUP BY line ORDER BY line"
+    ).fetchall()
+    con.execute(f"DROP TABLE IF EXISTS {rej}")
+    con.execute(f"DROP TABLE IF EXISTS {scan}")
+    accepted = con.execute(f"SELECT count(*) FROM {stage}").fetchone()[0]
+    plan.stage_table = stage
+    n_rej = len(rejects)
+    total = accepted + n_rej
+
+    def where(r: tuple) -> str:
+        text = (r[2] or "").rstrip("\r\n")
+        text = text if len(text) <= 200 else text[:200] + " ..."
+        return f"line {r[0]:,} ({r[3]}): {text!r}"
+
+    if n_rej:
+        spanning = [r for r in rejects if "\n" in (r[2] or "").rstrip("\r\n")]
+        if spanning:
+            raise LandingContractError(
+                f"{rel}: malformed CSV starting at {where(spanning[0])}. The record runs over several lines, "
+                "which usually means a quote that is never closed; the following lines cannot be read reliably. "
+                f'Fix the quoting (a literal quote inside a quoted field is written ""). See {_doc_ref(ent)}'
+            )
+        if bad_lines == "error":
+            raise LandingContractError(
+                f"{rel}: {n_rej:,} malformed CSV record(s); first at {where(rejects[0])}. See {_doc_ref(ent)}"
+            )
+        if 2 * n_rej > total or (max_rejected_lines is not None and n_rej > max_rejected_lines):
+            raise LandingContractError(
+                f"{rel}: {n_rej:,} of {total:,} records are malformed (first at {where(rejects[0])}); "
+                "the file as a whole does not look like comma-separated UTF-8 CSV with "
+                f"{len(plan.header)} columns as its header says. See {_doc_ref(ent)}"
+            )
+    # data-record number of each kept row: its ordinal k shifted past the rejected records before it
+    # (rejected data rows r_1 < r_2 < ...; kept rows before r_j: r_j - j; k comes after r_j iff k > r_j - j)
+    base = con.execute(f"SELECT coalesce(min(rowid), 0) FROM {stage}").fetchone()[0]
+    ordinal = f"(s.rowid - {base} + 1)"
+    if n_rej:
+        shift = f"_shift_{idx}"
+        # kept_before -> number of rejects up to and including the last reject with that many kept rows before it
+        shifts: dict[int, int] = {}
+        for j, r in enumerate(rejects, start=1):
+            shifts[r[0] - 1 - j] = j
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {shift} (kept_before BIGINT PRIMARY KEY, shift BIGINT)")
+        con.executemany(f"INSERT INTO {shift} VALUES (?, ?)", list(shifts.items()))
+        source_row = f"{ordinal} + coalesce(sh.shift, 0)"
+        from_sql = (
+            f"FROM {stage} s ASOF LEFT JOIN {shift} sh ON {ordinal} > sh.kept_before ORDER BY {SOURCE_ROW_COLUMN}"
+        )
+    else:
+        source_row = ordinal
+        from_sql = f"FROM {stage} s"
+    exprs = [
+        f"s.c{plan.positions[c.name]}" if c.name in plan.positions else "CAST(NULL AS VARCHAR)" for c in ent.columns
+    ]
+    plan.select_sql = (
+        f"SELECT {', '.join(f'{e} AS {_q(c.name)}' for e, c in zip(exprs, ent.columns, strict=True))}, "
+        f"{_lit(rel)} AS {SOURCE_FILE_COLUMN}, CAST({source_row} AS BIGINT) AS {SOURCE_ROW_COLUMN} {from_sql}"
+    )
+    plan.load.rows_loaded = accepted
+    plan.load.rows_rejected = n_rej
+    plan.load.rows = total
+    return [(rel, r[0], r[1], r[2], r[3]) for r in rejects]
+
+
+def _stage_parquet(con: duckdb.DuckDBPyConnection, plan: _FilePlan, idx: int) -> None:
+    ent, rel = plan.entity, plan.rel
+    stage = f"_stage_{idx}"
+    exprs = []
+    for c in ent.columns:
+        if c.name in plan.positions:
+            src = _q(plan.header[plan.positions[c.name]])
+            exprs.append(f"NULLIF(CAST({src} AS VARCHAR), '') AS {_q(c.name)}")
+        else:
+            exprs.append(f"CAST(NULL AS VARCHAR) AS {_q(c.name)}")
+    sql = (
+        f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT {', '.join(exprs)}, {_lit(rel)} AS {SOURCE_FILE_COLUMN}, "
+        f"CAST(file_row_number + 1 AS BIGINT) AS {SOURCE_ROW_COLUMN} "
+        "FROM read_parquet(?, file_row_number=true)"
+    )
+    try:
+        con.execute(sql, [str(plan.path)])
+    except duckdb.Error as exc:
+        raise LandingContractError(f"{rel}: cannot read parquet: {_short(exc)}. See {_doc_ref(ent)}") from None
+    plan.stage_table = stage
+    plan.select_sql = f"SELECT * FROM {stage}"
+    n = con.execute(f"SELECT count(*) FROM {stage}").fetchone()[0]
+    plan.load.rows = plan.load.rows_loaded = n
+
+
+def _reject_reason(duckdb_error_type: str) -> str:
+    return _REJECT_REASONS.get(duckdb_error_type, duckdb_error_type.lower().replace(" ", "_"))
+
+
+def _raw_table_ddl(ent: Entity) -> str:
+    cols = [f"{_q(c.name)} VARCHAR" for c in ent.columns]
+    cols += [f"{SOURCE_FILE_COLUMN} VARCHAR", f"{SOURCE_ROW_COLUMN} BIGINT"]
+    return f"CREATE OR REPLACE TABLE {RAW_SCHEMA}.{ent.raw_table} ({', '.join(cols)})"
+
+
+_BOOKKEEPING_DDL = {
+    "landing_files": (
+        "system VARCHAR, entity VARCHAR, file VARCHAR, format VARCHAR, rows BIGINT, bytes BIGINT, "
+        "modified_at TIMESTAMP, load_id VARCHAR, rows_loaded BIGINT, rows_rejected BIGINT, "
+        "missing_optional_columns VARCHAR[], ignored_columns VARCHAR[]"
+    ),
+    "landing_entities": (
+        "system VARCHAR, entity VARCHAR, required BOOLEAN, present BOOLEAN, files INTEGER, rows BIGINT, "
+        "missing_optional_columns VARCHAR[], ignored_columns VARCHAR[], load_id VARCHAR, raw_table VARCHAR, "
+        "rows_loaded BIGINT, rows_rejected BIGINT"
+    ),
+    "_load_rejects": (
+        "file VARCHAR, line BIGINT, reason VARCHAR, raw_line VARCHAR, system VARCHAR, entity VARCHAR, "
+        "source_row BIGINT, error_message VARCHAR, load_id VARCHAR"
+    ),
+}
+
+
+def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(warehouse))
+    except duckdb.IOException as exc:
+        raise RuntimeError(
+            f"cannot open the warehouse {warehouse} for writing: {_short(exc)}. DuckDB allows one writing "
+            "process: stop the other process (dbt, Dagster, a notebook) that holds it, then load again."
+        ) from exc
+    con.execute(f"SET memory_limit = {_lit(os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT))}")
+    con.execute(f"SET threads = {max(1, os.cpu_count() or 1)}")
+    con.execute("SET preserve_insertion_order = true")
+    return con
+
+
+def load_landing(
+    landing_dir: Path,
+    warehouse: Path,
+    *,
+    progress: bool = True,
+    bad_lines: Literal["quarantine", "error"] = "quarantine",
+    max_rejected_lines: int | None = 10_000,
+) -> LoadReport:
+    """Load every contract entity from ``landing_dir`` into schema ``raw`` of the DuckDB file ``warehouse``.
+
+    ``bad_lines="quarantine"`` (default) keeps CSV records with the wrong number of fields or invalid UTF-8 in
+    ``raw._load_rejects``; ``"error"`` stops at the first. ``max_rejected_lines`` per file (None: no limit) guards
+    against loading a wholly mis-formatted file as rejects. Raises :class:`LandingContractError` when the landing
+    folder breaks the contract; the warehouse is then unchanged.
+    """
+    t0 = time.perf_counter()
+    landing_dir, warehouse = Path(landing_dir), Path(warehouse)
+    if bad_lines not in ("quarantine", "error"):
+        raise ValueError(f"bad_lines must be 'quarantine' or 'error', not {bad_lines!r}")
+    disc = discover_landing(landing_dir)
+    warnings: list[str] = []
+
+    # ---- 1. required entities present?
+    missing = [e for e in ENTITIES if e.required and not disc.files[e.name]]
+    if missing:
+        msgs = []
+        for e in missing:
+            near = [f for f in disc.ignored if f.split("/")[0].lower() == e.system.lower()]
+            msgs.append(
+                f"required file {e.path} not found in {landing_dir}: expected {_expected_paths(e)}"
+                + (f" (ignored files there: {', '.join(near[:5])})" if near else "")
+                + f". See {_doc_ref(e)}"
+            )
+        raise LandingContractError("; ".join(msgs))
+
+    all_paths = [p for paths in disc.files.values() for p in paths]
+    load_id = compute_load_id(landing_dir, all_paths)
+    log.info("landing load %s: %s files in %s", load_id, f"{len(all_paths):,}", landing_dir)
+    for f in disc.ignored:
+        warnings.append(f"ignored file {f}: matches no contract entity")
+
+    # ---- 2. header checks for every file, before reading data or opening the warehouse
+    entities: dict[str, EntityLoad] = {}
+    plans: list[_FilePlan] = []
+    problems: list[str] = []
+    with duckdb.connect() as probe:  # in-memory, for parquet schemas
+        for ent in ENTITIES:
+            el = EntityLoad(ent.system, ent.name, f"{RAW_SCHEMA}.{ent.raw_table}", ent.required)
+            entities[ent.name] = el
+            for path in disc.files[ent.name]:
+                rel = path.relative_to(landing_dir).as_posix()
+                st = path.stat()
+                fmt = FORMATS[path.suffix.lower()]
+                fl = FileLoad(
+                    ent.system,
+                    ent.name,
+                    rel,
+                    fmt,
+                    st.st_size,
+                    datetime.fromtimestamp(st.st_mtime, UTC).replace(tzinfo=None),
+                )
+                try:
+                    header = (
+                        _read_csv_header(path, rel, ent) if fmt == "csv" else _parquet_header(probe, path, rel, ent)
+                    )
+                except LandingContractError as exc:
+                    problems.append(str(exc))
+                    continue
+                positions, file_problems = _match_header(ent, rel, header, fl)
+                problems.extend(file_problems)
+                plans.append(_FilePlan(ent, path, rel, fmt, header, positions, fl))
+                el.files.append(fl)
+    if problems:
+        raise LandingContractError("the landing folder does not meet the contract:\n  - " + "\n  - ".join(problems))
+
+    con = _connect(warehouse)
+    try:
+        # ---- 3. parse every file into temporary staging tables (nothing persistent written yet)
+        rejects: list[tuple] = []
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            total_bytes = sum(p.load.bytes for p in plans)
+            bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="loading landing files", leave=False)
+        try:
+            for idx, plan in enumerate(plans):
+                t_file = time.perf_counter()
+                if plan.format == "csv":
+                    file_rejects = _stage_csv(
+                        con, plan, idx, bad_lines=bad_lines, max_rejected_lines=max_rejected_lines
+                    )
+                    for rel, line, types, raw_line, message in file_rejects:
+                        reason = "; ".join(_reject_reason(t) for t in types.split("; "))
+                        rejects.append(
+                            (rel, line, reason, raw_line, plan.entity.system, plan.entity.name, line - 1, message)
+                        )
+                else:
+                    _stage_parquet(con, plan, idx)
+                fl = plan.load
+                fl.seconds = time.perf_counter() - t_file
+                log.info(
+                    "read %s: %s rows (%s rejected), %s MB in %.1f s",
+                    fl.file,
+                    f"{fl.rows:,}",
+                    f"{fl.rows_rejected:,}",
+                    f"{fl.bytes / 1e6:,.1f}",
+                    fl.seconds,
+                )
+                if bar is not None:
+                    bar.update(fl.bytes)
+                    bar.set_postfix_str(fl.file, refresh=False)
+        finally:
+            if bar is not None:
+                bar.close()
+
+        # ---- warnings
+        for el in entities.values():
+            ent_warn = el.warnings
+            if not el.present:  # expected for optional entities: a note, not a warning
+                log.info("%s: no file (optional); %s is created empty", el.path, el.raw_table)
+            for fl in el.files:
+                if fl.ignored_columns:
+                    extra = ", ".join(fl.ignored_columns)
+                    ent_warn.append(f"{fl.file}: ignored column(s) not in the contract: {extra}")
+                if fl.missing_optional_columns:
+                    absent = ", ".join(fl.missing_optional_columns)
+                    ent_warn.append(f"{fl.file}: optional column(s) absent, loaded as NULL: {absent}")
+                if fl.rows_rejected:
+                    ent_warn.append(
+                        f"{fl.file}: {fl.rows_rejected:,} malformed CSV record(s) quarantined in "
+                        f"{RAW_SCHEMA}._load_rejects"
+                    )
+            warnings.extend(ent_warn)
+        for w in warnings:
+            log.warning(w)
+
+        # ---- 4. replace raw tables and bookkeeping in one transaction
+        t_write = time.perf_counter()
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+            for ent in ENTITIES:
+                con.execute(_raw_table_ddl(ent))
+                for plan in (p for p in plans if p.entity is ent):
+                    con.execute(f"INSERT INTO {RAW_SCHEMA}.{ent.raw_table} {plan.select_sql}")
+            for name, ddl in _BOOKKEEPING_DDL.items():
+                con.execute(f"CREATE OR REPLACE TABLE {RAW_SCHEMA}.{name} ({ddl})")
+            file_rows = [
+                (
+                    fl.system,
+                    fl.entity,
+                    fl.file,
+                    fl.format,
+                    fl.rows,
+                    fl.bytes,
+                    fl.modified_at,
+                    load_id,
+                    fl.rows_loaded,
+                    fl.rows_rejected,
+                    fl.missing_optional_columns,
+                    fl.ignored_columns,
+                )
+                for fl in (p.load for p in plans)
+            ]
+            if file_rows:
+                con.executemany(f"INSERT INTO {RAW_SCHEMA}.landing_files VALUES ({', '.join('?' * 12)})", file_rows)
+            con.executemany(
+                f"INSERT INTO {RAW_SCHEMA}.landing_entities VALUES ({', '.join('?' * 12)})",
+                [
+                    (
+                        e.system,
+                        e.name,
+                        e.required,
+                        e.present,
+                        len(e.files),
+                        e.rows,
+                        e.missing_optional_columns,
+                        e.ignored_columns,
+                        load_id,
+                        e.raw_table,
+                        e.rows_loaded,
+                        e.rows_rejected,
+                    )
+                    for e in entities.values()
+                ],
+            )
+            if rejects:
+                con.executemany(
+                    f"INSERT INTO {RAW_SCHEMA}._load_rejects VALUES ({', '.join('?' * 9)})",
+                    [(*r, load_id) for r in rejects],
+                )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        log.info("wrote raw tables in %.1f s", time.perf_counter() - t_write)
+    finally:
+        con.close()
+
+    report = LoadReport(
+        landing_dir=landing_dir,
+        warehouse=warehouse,
+        load_id=load_id,
+        entities=entities,
+        ignored_files=disc.ignored,
+        warnings=warnings,
+        elapsed_seconds=time.perf_counter() - t0,
+    )
+    log.info(
+        "landing load %s done: %s rows (%s rejected) in %.1f s",
+        load_id,
+        f"{report.rows:,}",
+        f"{report.rows_rejected:,}",
+        report.elapsed_seconds,
+    )
+    return report

@@ -1,0 +1,945 @@
+"""Inventory-policy math: loss functions, EOQ, newsvendor, safety stock, (r, Q) costs and order rounding.
+
+Everything here is plain, vectorised numpy/scipy: every function accepts scalars or arrays, broadcasts its
+arguments against each other and returns a ``float`` for all-scalar input, an array otherwise. There is no I/O
+and no state, so the same calls size one product-location or 30,000 at once.
+
+Conventions
+-----------
+- ``D`` is lead-time demand (LTD): demand summed over the replenishment lead time (for a periodic-review base-stock
+  policy, over lead time + review period). ``mean_ltd`` / ``sigma_ltd`` are its mean and standard deviation.
+- ``h`` is the holding cost and ``p`` the backorder (stockout) cost per unit, both per the same time unit as the
+  demand rate; ``ordering_cost`` (K) is the fixed cost per order. Purchase cost is excluded throughout.
+- Service-level semantics are carried in the names, never in a shared "service level" argument:
+
+  * ``csl``: **cycle service level** (type-1), P(no stockout in a replenishment cycle) = P(D <= r).
+  * ``fill_rate``: **fill rate** (type-2), the fraction of demand met from stock on hand.
+
+- Loss functions follow Snyder & Shen, App. C: for a random variable X,
+  n(x) = E[(X - x)+] (loss), n_bar(x) = E[(x - X)+] (complementary loss) and
+  n2(x) = 1/2 E[((X - x)+)^2] (second-order loss). For a standard normal Z these are L(z), L_bar(z), L2(z).
+  Silver, Pyke & Thomas call L(z) G_u(k); Chopra & Meindl's ESC is sigma_L * L(ss / sigma_L).
+- The distribution-free functions take lead-time demand as a matrix of Monte Carlo sample paths summed over the
+  lead time, shape ``(n_series, n_samples)`` (a 1-D array is one series), or as a quantile grid turned into
+  samples by :func:`quantiles_to_samples`. Samples must be finite.
+
+References
+----------
+- [SS] L. V. Snyder and Z.-J. M. Shen, *Fundamentals of Supply Chain Theory*, 2nd ed., Wiley, 2019:
+  ch. 3 (EOQ), ch. 4 (newsvendor), ch. 5 ((r, Q) policies), app. C (loss functions).
+- [SPT] E. A. Silver, D. F. Pyke and D. J. Thomas, *Inventory and Production Management in Supply Chains*,
+  4th ed., CRC Press, 2017: ch. 6 (safety stock for cycle service and fill rate, G_u(k)).
+- [CM] S. Chopra and P. Meindl, *Supply Chain Management: Strategy, Planning, and Operation*: the safety
+  inventory chapter (ESC, fill rate, CSL; Exercise 11-4).
+- [Ax] S. Axsater, *Inventory Control*, 3rd ed., Springer, 2015: ch. 5 (fill rate of (R, Q) policies).
+- [Zi] P. H. Zipkin, *Foundations of Inventory Management*, McGraw-Hill, 2000: ch. 6 ((r, q) policies).
+- [HF] R. J. Hyndman and Y. Fan, "Sample quantiles in statistical packages", *The American Statistician* 50(4),
+  1996 (empirical quantile definitions).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Literal, NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import special, stats
+
+__all__ = [
+    "DEFAULT_K_MAX",
+    "DEFAULT_K_MIN",
+    "FillRateSafetyFactor",
+    "NewsvendorSolution",
+    "RQPolicy",
+    "complementary_normal_loss",
+    "complementary_second_order_normal_loss",
+    "cycle_service_level_normal",
+    "eoq",
+    "eoq_cost",
+    "expected_shortage_from_samples",
+    "expected_shortage_per_cycle_normal",
+    "fill_rate_from_safety_stock",
+    "fill_rate_from_samples",
+    "inverse_standard_normal_loss",
+    "lead_time_demand_normal",
+    "newsvendor_cost_normal",
+    "newsvendor_cost_poisson",
+    "newsvendor_normal",
+    "newsvendor_poisson",
+    "normal_loss",
+    "normal_loss_complement",
+    "normal_second_order_loss",
+    "order_up_to_quantity",
+    "poisson_loss",
+    "poisson_loss_complement",
+    "quantiles_to_samples",
+    "reorder_point_csl",
+    "reorder_point_for_fill_rate_from_samples",
+    "reorder_point_from_quantiles",
+    "reorder_point_from_samples",
+    "round_to_pack",
+    "rq_cost_normal",
+    "rq_eoq_ss_normal",
+    "rq_optimal_r_for_q_normal",
+    "rq_order_quantity",
+    "safety_factor_for_fill_rate",
+    "safety_stock_csl",
+    "second_order_normal_loss",
+    "standard_normal_loss",
+]
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+#: What the functions return: a Python float for all-scalar input, a float64 array otherwise.
+FloatOrArray = float | FloatArray
+BoolOrArray = bool | BoolArray
+
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)  # phi(0) = L(0)
+_SQRT_HALF = math.sqrt(0.5)
+_EPS = float(np.finfo(np.float64).eps)
+
+#: Default range of the fill-rate safety factor k (see :func:`safety_factor_for_fill_rate`).
+DEFAULT_K_MIN = 0.0
+DEFAULT_K_MAX = 4.0
+
+#: Quantities within this relative distance of a whole number of packs count as that number (floating noise).
+_PACK_RTOL = 1e-9
+#: Row blocks for the sample-matrix bisection are sized to about this many elements (stays in cache).
+_BLOCK_ELEMENTS = 1 << 18
+
+
+class NewsvendorSolution(NamedTuple):
+    """Optimal base-stock (order-up-to) level and its expected cost."""
+
+    level: FloatOrArray
+    cost: FloatOrArray
+
+
+class RQPolicy(NamedTuple):
+    """A continuous-review (r, Q) policy: reorder point ``r``, order quantity ``q``."""
+
+    r: FloatOrArray
+    q: FloatOrArray
+
+
+class FillRateSafetyFactor(NamedTuple):
+    """Result of :func:`safety_factor_for_fill_rate`.
+
+    Attributes:
+        k: Safety factor clipped to ``[k_min, k_max]``; safety stock = ``k * sigma_ltd``.
+        k_unclipped: The solution of the fill-rate equation before clipping (-inf when any k meets the target,
+            +inf when none does).
+        met_by_order_quantity: True where the target is met with k below ``k_min`` (with the default
+            ``k_min = 0``: the order quantity alone gives the fill rate, no safety stock needed). ``k`` is then
+            ``k_min``, i.e. the floor, not the fill-rate formula, sets the safety stock.
+        capped: True where the target needs k above ``k_max``; ``k`` is then ``k_max`` and the target is missed.
+    """
+
+    k: FloatOrArray
+    k_unclipped: FloatOrArray
+    met_by_order_quantity: BoolOrArray
+    capped: BoolOrArray
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _f64(x: ArrayLike) -> FloatArray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _ret(x: ArrayLike) -> FloatOrArray:
+    a = np.asarray(x, dtype=np.float64)
+    return float(a) if a.ndim == 0 else a
+
+
+def _ret_bool(x: ArrayLike) -> BoolOrArray:
+    a = np.asarray(x, dtype=np.bool_)
+    return bool(a) if a.ndim == 0 else a
+
+
+def _as_rows(samples: ArrayLike) -> tuple[FloatArray, bool]:
+    """Samples as a 2-D (n_series, n_samples) float array, and whether the input was a single 1-D series."""
+    s = _f64(samples)
+    if s.ndim == 1:
+        return s[None, :], True
+    if s.ndim != 2:
+        raise ValueError(f"samples must be 1-D or 2-D (n_series, n_samples), got shape {s.shape}")
+    if s.shape[1] == 0:
+        raise ValueError("samples must have at least one sample per series")
+    return s, False
+
+
+def _per_row(x: ArrayLike, n_rows: int, name: str) -> FloatArray:
+    """A scalar or per-series argument broadcast to shape (n_rows,)."""
+    a = _f64(x)
+    if a.ndim > 1 or (a.ndim == 1 and a.size not in (1, n_rows)):
+        raise ValueError(f"{name} must be a scalar or have one value per series ({n_rows}), got shape {a.shape}")
+    return np.broadcast_to(a.reshape(-1) if a.ndim else a, (n_rows,)).astype(np.float64, copy=True)
+
+
+def _row_result(x: FloatArray, single: bool) -> FloatOrArray:
+    return float(x[0]) if single else x
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# standard normal loss functions
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _std_loss(z: FloatArray) -> FloatArray:
+    """L(z) on arrays. For z > 0, phi and the tail are written with erfcx (no separate underflow):
+    L(z) = exp(-z^2/2) * (1/sqrt(2 pi) - z/2 * erfcx(z/sqrt 2)). For z <= 0 both terms of phi(z) - z(1-Phi(z))
+    are positive, so the direct form has no cancellation."""
+    with np.errstate(all="ignore"):
+        pos = z > 0
+        zp = np.where(pos, z, 0.0)
+        bracket = np.maximum(_INV_SQRT_2PI - 0.5 * zp * special.erfcx(zp * _SQRT_HALF), 0.0)
+        l_pos = np.exp(-0.5 * zp * zp) * bracket
+        zn = np.where(pos, 0.0, z)
+        l_neg = _INV_SQRT_2PI * np.exp(-0.5 * zn * zn) - zn * special.ndtr(-zn)
+        out = np.where(pos, l_pos, l_neg)
+    return np.where(np.isposinf(z), 0.0, out)
+
+
+def _std_loss2(z: FloatArray) -> FloatArray:
+    """L2(z) on arrays: 1/2 [(z^2 + 1)(1 - Phi(z)) - z phi(z)], erfcx form for z > 0."""
+    with np.errstate(all="ignore"):
+        pos = z > 0
+        zp = np.where(pos, z, 0.0)
+        bracket = np.maximum(0.5 * (zp * zp + 1.0) * special.erfcx(zp * _SQRT_HALF) - zp * _INV_SQRT_2PI, 0.0)
+        l_pos = 0.5 * np.exp(-0.5 * zp * zp) * bracket
+        zn = np.where(pos, 0.0, z)
+        l_neg = 0.5 * ((zn * zn + 1.0) * special.ndtr(-zn) - zn * _INV_SQRT_2PI * np.exp(-0.5 * zn * zn))
+        out = np.where(pos, l_pos, l_neg)
+    return np.where(np.isposinf(z), 0.0, out)
+
+
+def standard_normal_loss(z: ArrayLike) -> FloatOrArray:
+    """Standard normal (first-order) loss function L(z) = E[(Z - z)+].
+
+    L(z) = phi(z) - z (1 - Phi(z)), Z ~ N(0, 1).  [SS eq. (C.22)]; G_u(k) in [SPT ch. 6].
+
+    Decreasing and convex, L(z) -> -z as z -> -inf and L(z) ~ phi(z)/z^2 as z -> +inf. Evaluated with the scaled
+    complementary error function for z > 0, so it keeps full relative precision in the tail (no underflow of
+    ``1 - Phi(z)`` until L itself underflows near z = 38).
+    """
+    return _ret(_std_loss(_f64(z)))
+
+
+def complementary_normal_loss(z: ArrayLike) -> FloatOrArray:
+    """Standard normal complementary loss L_bar(z) = E[(z - Z)+] = z + L(z).  [SS eq. (C.23)]
+
+    Computed as L(-z) (symmetry of Z), which avoids the cancellation of ``z + L(z)`` for z << 0.
+    """
+    return _ret(_std_loss(-_f64(z)))
+
+
+def second_order_normal_loss(z: ArrayLike) -> FloatOrArray:
+    """Standard normal second-order loss L2(z) = 1/2 E[((Z - z)+)^2].
+
+    L2(z) = 1/2 [(z^2 + 1)(1 - Phi(z)) - z phi(z)] = integral_z^inf L(u) du.  [SS eq. (C.27)]
+    """
+    return _ret(_std_loss2(_f64(z)))
+
+
+def complementary_second_order_normal_loss(z: ArrayLike) -> FloatOrArray:
+    """Standard normal complementary second-order loss L2_bar(z) = 1/2 E[((z - Z)+)^2].
+
+    L2_bar(z) = 1/2 [(z^2 + 1) Phi(z) + z phi(z)] = L2(-z), and L2(z) + L2_bar(z) = (z^2 + 1)/2.  [SS eq. (C.28)]
+    """
+    return _ret(_std_loss2(-_f64(z)))
+
+
+def _log_loss_and_ratio(z: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """log L(z) and L(z) / (1 - Phi(z)) = -L(z)/L'(z), both without underflow for large z."""
+    with np.errstate(all="ignore"):
+        pos = z > 0
+        zp = np.where(pos, z, 0.0)
+        ex = special.erfcx(zp * _SQRT_HALF)
+        bracket = np.maximum(_INV_SQRT_2PI - 0.5 * zp * ex, np.finfo(np.float64).tiny)
+        log_pos = -0.5 * zp * zp + np.log(bracket)
+        ratio_pos = 2.0 * bracket / ex
+        zn = np.where(pos, 0.0, z)
+        sf_neg = special.ndtr(-zn)
+        l_neg = _INV_SQRT_2PI * np.exp(-0.5 * zn * zn) - zn * sf_neg
+        log_neg = np.log(l_neg)
+        ratio_neg = l_neg / sf_neg
+    return np.where(pos, log_pos, log_neg), np.where(pos, ratio_pos, ratio_neg)
+
+
+def inverse_standard_normal_loss(target: ArrayLike, *, max_iter: int = 60) -> FloatOrArray:
+    """Solve L(z) = target for z (the inverse of the standard normal loss function), elementwise.
+
+    Used for fill-rate safety factors: L(k) = (1 - fill_rate) Q / sigma_L  [SPT ch. 6; CM].
+
+    Method: Newton's method on log L(z) - log(target). L is log-concave (it is the integral of the log-concave
+    normal survival function), so Newton's iterates started to the right of the root decrease monotonically to it
+    without overshooting. The start is a guaranteed right bracket:
+    z0 = 1/sqrt(2 pi) - target when target >= L(0) = 1/sqrt(2 pi) (as L(z) <= -z + L(0) for z <= 0), and
+    z0 = sqrt(2 log(1/(sqrt(2 pi) target))) otherwise (there phi(z0) = target and L(z0) < phi(z0)).
+    Converges to machine precision in a handful of iterations for targets from 1e-300 to 1e300.
+
+    Returns +inf for target == 0, -inf for target == +inf and NaN for negative or NaN targets.
+    """
+    t = _f64(target)
+    valid = np.isfinite(t) & (t > 0)
+    tv = np.where(valid, t, 1.0)
+    with np.errstate(all="ignore"):
+        z = np.where(tv >= _INV_SQRT_2PI, _INV_SQRT_2PI - tv, np.sqrt(2.0 * np.log(_INV_SQRT_2PI / tv)))
+        log_t = np.log(tv)
+    for _ in range(max_iter):
+        log_l, ratio = _log_loss_and_ratio(z)
+        step = np.where(valid, (log_l - log_t) * ratio, 0.0)
+        z = z + step
+        if np.all(np.abs(step) <= 4.0 * _EPS * (1.0 + np.abs(z))):
+            break
+    z = np.where(valid, z, np.nan)
+    z = np.where(t == 0, np.inf, z)
+    z = np.where(np.isposinf(t), -np.inf, z)
+    return _ret(z)
+
+
+def _solve_rq_loss_equation(t: FloatArray, a: FloatArray, *, max_iter: int = 60) -> FloatArray:
+    """Solve L(k) - L(k + a) = t for k, with a > 0 and 0 < t < a (safeguarded Newton, vectorised).
+
+    f(k) = L(k) - L(k + a) = E[min((Z - k)+, a)] = integral_k^{k+a} (1 - Phi(u)) du decreases from a to 0, with
+    f'(k) = -(Phi(k + a) - Phi(k)). f is log-concave (a window integral of the log-concave normal tail), so Newton
+    on log f(k) - log t started right of the root moves monotonically onto it, as in
+    :func:`inverse_standard_normal_loss`. Start: hi = L^-1(t), where f(hi) <= L(hi) = t. Safeguard: steps that
+    leave the bracket [lo, hi], lo = Phi^-1(1 - t/a) - a (where f(lo) >= a (1 - Phi(lo + a)) = t), bisect instead.
+    """
+    hi = _f64(inverse_standard_normal_loss(t))
+    with np.errstate(all="ignore"):
+        lo = np.minimum(special.ndtri(1.0 - t / a) - a, hi)
+        log_t = np.log(t)
+    k = hi.copy()
+    tiny = np.finfo(np.float64).tiny
+    for _ in range(max_iter):
+        with np.errstate(all="ignore"):
+            f = np.maximum(_std_loss(k) - _std_loss(k + a), tiny)
+            g = np.log(f) - log_t
+            upper = k + 0.5 * a > 0  # difference of upper tails or of lower tails, whichever is not 1 - 1
+            mass = np.where(
+                upper, special.ndtr(-k) - special.ndtr(-k - a), special.ndtr(k + a) - special.ndtr(k)
+            )  # Phi(k + a) - Phi(k) = -f'(k)
+            lo = np.where(g > 0, k, lo)
+            hi = np.where(g <= 0, k, hi)
+            newton = k + g * f / mass
+        use_newton = np.isfinite(newton) & (newton >= lo) & (newton <= hi)
+        k_new = np.where(use_newton, newton, 0.5 * (lo + hi))
+        done = (np.abs(k_new - k) <= 4.0 * _EPS * (1.0 + np.abs(k))) | ~np.isfinite(k_new)
+        k = k_new
+        if np.all(done):
+            break
+    return k
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# loss functions of normal and Poisson random variables
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _normal_family(
+    x: ArrayLike, mu: ArrayLike, sigma: ArrayLike, std: Callable[[FloatArray], FloatArray], order: int, sign: float
+) -> FloatArray:
+    """sigma^order * std(sign * (x - mu) / sigma), with the sigma == 0 (point mass) limit and NaN for sigma < 0."""
+    x, mu, sigma = np.broadcast_arrays(_f64(x), _f64(mu), _f64(sigma))
+    with np.errstate(all="ignore"):
+        z = sign * (x - mu) / sigma
+        val = sigma**order * std(z)
+    shortfall = np.maximum(sign * (mu - x), 0.0)  # point mass at mu
+    degenerate = shortfall if order == 1 else 0.5 * shortfall**2
+    out = np.where(sigma > 0, val, degenerate)
+    return np.where(sigma < 0, np.nan, out)
+
+
+def normal_loss(x: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> FloatOrArray:
+    """Loss function of X ~ N(mu, sigma): n(x) = E[(X - x)+] = sigma L((x - mu)/sigma).  [SS eq. (C.31)]
+
+    With X = lead-time demand and x = r this is the expected shortage per cycle (ESC) of [CM].
+    sigma = 0 gives the point-mass limit (mu - x)+; sigma < 0 gives NaN.
+    """
+    return _ret(_normal_family(x, mu, sigma, _std_loss, 1, 1.0))
+
+
+def normal_loss_complement(x: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> FloatOrArray:
+    """Complementary loss of X ~ N(mu, sigma): n_bar(x) = E[(x - X)+] = sigma L_bar((x - mu)/sigma).  [SS eq. (C.32)]
+
+    Equals (x - mu) + n(x); computed as sigma L(-(x - mu)/sigma). With x = S it is the expected on-hand stock left
+    at the end of a newsvendor period.
+    """
+    return _ret(_normal_family(x, mu, sigma, _std_loss, 1, -1.0))
+
+
+def normal_second_order_loss(x: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> FloatOrArray:
+    """Second-order loss of X ~ N(mu, sigma): n2(x) = 1/2 E[((X - x)+)^2] = sigma^2 L2((x - mu)/sigma).  [SS eq. (C.33)]
+
+    n2 is an antiderivative of -n: integral_a^b n(y) dy = n2(a) - n2(b), which gives the (r, Q) cost in closed form.
+    """
+    return _ret(_normal_family(x, mu, sigma, _std_loss2, 2, 1.0))
+
+
+def _poisson_parts(x: ArrayLike, mean: ArrayLike) -> tuple[FloatArray, ...]:
+    x, mean = np.broadcast_arrays(_f64(x), _f64(mean))
+    with np.errstate(all="ignore"):
+        m = np.floor(x)
+        pmf = stats.poisson.pmf(m, mean)
+        sf = stats.poisson.sf(m, mean)
+        cdf = stats.poisson.cdf(m, mean)
+    return x, mean, pmf, sf, cdf
+
+
+def poisson_loss(x: ArrayLike, mean: ArrayLike) -> FloatOrArray:
+    """Loss function of X ~ Poisson(mean): n(x) = E[(X - x)+] = sum_{k > x} (k - x) P(X = k).
+
+    Closed form of the exact (infinite) sum, using k P(X = k) = mean P(X = k - 1), with m = floor(x):
+    n(x) = (mean - x) P(X > m) + mean P(X = m).  [SS app. C; Zi ch. 6]
+
+    Valid for real x (the loss is piecewise linear between integers). scipy's Poisson pmf/sf are computed from
+    log-gamma and the regularised incomplete gamma function, so this is accurate for large means (1e6 and more)
+    where summing terms would be slow or would underflow.
+    """
+    x, mean, pmf, sf, _ = _poisson_parts(x, mean)
+    return _ret((mean - x) * sf + mean * pmf)
+
+
+def poisson_loss_complement(x: ArrayLike, mean: ArrayLike) -> FloatOrArray:
+    """Complementary loss of X ~ Poisson(mean): n_bar(x) = E[(x - X)+] = sum_{k <= x} (x - k) P(X = k).
+
+    n_bar(x) = (x - mean) P(X <= m) + mean P(X = m), m = floor(x); equals (x - mean) + n(x).  [SS app. C]
+    The direct form keeps relative precision when x is far below the mean.
+    """
+    x, mean, pmf, _, cdf = _poisson_parts(x, mean)
+    return _ret((x - mean) * cdf + mean * pmf)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# lead-time demand, cycle service level
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def lead_time_demand_normal(
+    mean_per_period: ArrayLike,
+    sd_per_period: ArrayLike,
+    lead_time: ArrayLike,
+    lead_time_sd: ArrayLike = 0.0,
+) -> tuple[FloatOrArray, FloatOrArray]:
+    """Mean and standard deviation of lead-time demand for i.i.d. per-period demand and a random lead time.
+
+    mean_L = mu_d * L,  sigma_L = sqrt(L * sigma_d^2 + mu_d^2 * sigma_LT^2)  [CM, safety inventory chapter;
+    SPT ch. 6]. With ``lead_time_sd = 0`` this is sigma_d * sqrt(L). For a periodic-review base-stock policy
+    pass lead time + review period ([SS] sum over L + 1 periods).
+    """
+    mu, sd, lt, lt_sd = np.broadcast_arrays(
+        _f64(mean_per_period), _f64(sd_per_period), _f64(lead_time), _f64(lead_time_sd)
+    )
+    return _ret(mu * lt), _ret(np.sqrt(lt * sd**2 + mu**2 * lt_sd**2))
+
+
+def safety_stock_csl(csl: ArrayLike, sigma_ltd: ArrayLike) -> FloatOrArray:
+    """Safety stock for a cycle service level under normal lead-time demand: ss = Phi^-1(csl) * sigma_L.
+
+    [CM; SPT ch. 6]. ``csl`` = P(D <= r). csl < 0.5 gives negative safety stock. sigma_L = 0 gives 0.
+    """
+    csl, sigma = np.broadcast_arrays(_f64(csl), _f64(sigma_ltd))
+    with np.errstate(all="ignore"):
+        ss = special.ndtri(csl) * sigma
+    ss = np.where((sigma == 0) & (csl >= 0) & (csl <= 1), 0.0, ss)
+    return _ret(np.where(sigma < 0, np.nan, ss))
+
+
+def reorder_point_csl(csl: ArrayLike, mean_ltd: ArrayLike, sigma_ltd: ArrayLike) -> FloatOrArray:
+    """Reorder point for a cycle service level, normal lead-time demand: r = mean_L + Phi^-1(csl) * sigma_L.  [CM]"""
+    return _ret(_f64(mean_ltd) + _f64(safety_stock_csl(csl, sigma_ltd)))
+
+
+def cycle_service_level_normal(safety_stock: ArrayLike, sigma_ltd: ArrayLike) -> FloatOrArray:
+    """Cycle service level of a safety stock under normal lead-time demand: CSL = Phi(ss / sigma_L).  [CM]
+
+    sigma_L = 0 gives 1 for ss >= 0 and 0 otherwise.
+    """
+    ss, sigma = np.broadcast_arrays(_f64(safety_stock), _f64(sigma_ltd))
+    with np.errstate(all="ignore"):
+        csl = special.ndtr(ss / sigma)
+    csl = np.where(sigma == 0, (ss >= 0).astype(np.float64), csl)
+    return _ret(np.where(sigma < 0, np.nan, csl))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# fill rate (type-2 service), normal lead-time demand
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def expected_shortage_per_cycle_normal(safety_stock: ArrayLike, sigma_ltd: ArrayLike) -> FloatOrArray:
+    """Expected shortage per replenishment cycle, normal lead-time demand: ESC = sigma_L L(ss / sigma_L).
+
+    [CM: ESC = -ss (1 - Phi(ss/sigma_L)) + sigma_L phi(ss/sigma_L)]; equals n(r) for r = mean_L + ss.
+    """
+    return _ret(_normal_family(safety_stock, 0.0, sigma_ltd, _std_loss, 1, 1.0))
+
+
+def fill_rate_from_safety_stock(
+    safety_stock: ArrayLike, q: ArrayLike, sigma_ltd: ArrayLike, *, exact: bool = False
+) -> FloatOrArray:
+    """Fill rate of an (r, Q) policy with normal lead-time demand, given ss = r - mean_L.
+
+    - ``exact=False`` (textbook, [CM; SPT ch. 6]): fill_rate = 1 - ESC / Q, ESC = sigma_L L(ss/sigma_L),
+      floored at 0. It charges each cycle its full shortage, so it is conservative when Q is small relative to
+      sigma_L and can go negative (floored) when ss is very negative.
+    - ``exact=True`` ([Ax ch. 5; Zi ch. 6], backorders, inventory position uniform on [r, r + Q]):
+      fill_rate = 1 - [n(r) - n(r + Q)] / Q = 1 - sigma_L [L(k) - L(k + Q/sigma_L)] / Q, k = ss/sigma_L.
+      This is the same expression :func:`fill_rate_from_samples` evaluates on samples.
+
+    Use this to evaluate any (r, Q) choice, e.g. a cycle-service reorder point, on the same scale as a fill-rate
+    target. sigma_L = 0 gives the point-mass limit.
+    """
+    ss, qq, sigma = np.broadcast_arrays(_f64(safety_stock), _f64(q), _f64(sigma_ltd))
+    esc = _normal_family(ss, 0.0, sigma, _std_loss, 1, 1.0)
+    if exact:
+        esc = esc - _normal_family(ss + qq, 0.0, sigma, _std_loss, 1, 1.0)
+    with np.errstate(all="ignore"):
+        fr = np.maximum(1.0 - esc / qq, 0.0)
+    return _ret(np.where(qq > 0, fr, np.nan))
+
+
+def safety_factor_for_fill_rate(
+    fill_rate: ArrayLike,
+    q: ArrayLike,
+    sigma_ltd: ArrayLike,
+    *,
+    k_min: float = DEFAULT_K_MIN,
+    k_max: float = DEFAULT_K_MAX,
+    exact: bool = False,
+) -> FillRateSafetyFactor:
+    """Safety factor k (ss = k sigma_L) that gives an (r, Q) policy a target fill rate, normal lead-time demand.
+
+    Textbook ([SPT ch. 6], [CM]): solve L(k) = (1 - fill_rate) Q / sigma_L via
+    :func:`inverse_standard_normal_loss`. With ``exact=True`` solve the exact backorder expression
+    L(k) - L(k + Q/sigma_L) = (1 - fill_rate) Q / sigma_L instead (always solvable for 0 < fill_rate < 1); the two
+    differ only when Q is not large relative to sigma_L.
+
+    The solution is clipped to ``[k_min, k_max]`` (default [0, 4]: never negative safety stock, at most 4 sigma).
+    ``met_by_order_quantity`` flags where the target is met with k below ``k_min``; with the default k_min = 0
+    that means the order quantity alone gives the fill rate (ESC at zero safety stock, 0.399 sigma_L, is already
+    below (1 - fill_rate) Q). ``capped`` flags where k would exceed ``k_max`` (target missed).
+
+    Warning — slow movers: when Q is large relative to sigma_L (pack sizes, MOQs, EOQ on cheap items), the
+    formula returns a very low or negative k: ESC / Q is small because cycles are long, not because stockouts are
+    rare. Measured on real demand panels, this textbook fill-rate safety stock starved slow movers and did worse
+    than a cycle-service quantile at equal per-item fill (the normal approximation of intermittent lead-time
+    demand adds to it). Keep the k_min floor (or set it from a minimum cycle service level,
+    ``k_min = Phi^-1(csl_min)``), look at ``met_by_order_quantity``, and compare choices with
+    :func:`fill_rate_from_safety_stock` / :func:`fill_rate_from_samples`.
+
+    sigma_L = 0 (deterministic demand) gives k_unclipped = -inf (flagged met); fill_rate >= 1 gives +inf (capped).
+    """
+    fr, qq, sigma = np.broadcast_arrays(_f64(fill_rate), _f64(q), _f64(sigma_ltd))
+    with np.errstate(all="ignore"):
+        t = (1.0 - fr) * qq / sigma
+        if exact:
+            a = qq / sigma
+            inner = (t > 0) & (t < a) & np.isfinite(a)
+            k_raw = _solve_rq_loss_equation(np.where(inner, t, 0.5), np.where(inner, a, 1.0))
+            k_raw = np.where(inner, k_raw, np.where(t <= 0, np.inf, -np.inf))
+        else:
+            k_raw = _f64(inverse_standard_normal_loss(t))
+    k_raw = np.where(sigma == 0, -np.inf, k_raw)
+    bad = ~((fr >= 0) & (fr <= 1) & (qq > 0) & (sigma >= 0))  # also catches NaN
+    k_raw = np.where(bad, np.nan, k_raw)
+    below = k_raw < k_min
+    above = k_raw > k_max
+    k = np.where(bad, np.nan, np.clip(k_raw, k_min, k_max))
+    return FillRateSafetyFactor(_ret(k), _ret(k_raw), _ret_bool(below), _ret_bool(above))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# EOQ and newsvendor
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def eoq(ordering_cost: ArrayLike, holding_cost: ArrayLike, demand_rate: ArrayLike) -> FloatOrArray:
+    """Economic order quantity Q* = sqrt(2 K lambda / h).  [SS eqs. (3.4), (3.5)]
+
+    Minimises g(Q) = K lambda / Q + h Q / 2 (purchase cost excluded); g(Q*) = sqrt(2 K lambda h).
+    """
+    k, h, lam = np.broadcast_arrays(_f64(ordering_cost), _f64(holding_cost), _f64(demand_rate))
+    with np.errstate(all="ignore"):
+        return _ret(np.sqrt(2.0 * k * lam / h))
+
+
+def eoq_cost(q: ArrayLike, ordering_cost: ArrayLike, holding_cost: ArrayLike, demand_rate: ArrayLike) -> FloatOrArray:
+    """EOQ cost per time unit of ordering Q: g(Q) = K lambda / Q + h Q / 2.  [SS ch. 3]"""
+    q, k, h, lam = np.broadcast_arrays(_f64(q), _f64(ordering_cost), _f64(holding_cost), _f64(demand_rate))
+    with np.errstate(all="ignore"):
+        return _ret(k * lam / q + 0.5 * h * q)
+
+
+def newsvendor_cost_normal(s: ArrayLike, h: ArrayLike, p: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> FloatOrArray:
+    """Expected newsvendor cost of base-stock level S, normal demand: g(S) = E[h (S - D)+ + p (D - S)+].
+
+    g(S) = h n_bar(S) + p n(S) = h (S - mu) + (h + p) n(S).  [SS ch. 4]
+    """
+    s, h, p = _f64(s), _f64(h), _f64(p)
+    return _ret(h * _f64(normal_loss_complement(s, mu, sigma)) + p * _f64(normal_loss(s, mu, sigma)))
+
+
+def newsvendor_normal(h: ArrayLike, p: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> NewsvendorSolution:
+    """Optimal newsvendor base-stock level and cost, normal demand D ~ N(mu, sigma).
+
+    S* = mu + sigma Phi^-1(p / (p + h)),  g(S*) = (p + h) sigma phi(Phi^-1(p / (p + h))).  [SS ch. 4]
+
+    For a periodic-review base-stock policy with lead time L, pass the demand summed over L + 1 periods.
+    """
+    h, p, mu, sigma = np.broadcast_arrays(_f64(h), _f64(p), _f64(mu), _f64(sigma))
+    with np.errstate(all="ignore"):
+        z = special.ndtri(p / (p + h))
+        level = mu + np.where(sigma == 0, 0.0, sigma * z)
+        cost = np.where(sigma == 0, 0.0, (p + h) * sigma * _INV_SQRT_2PI * np.exp(-0.5 * z * z))
+    return NewsvendorSolution(_ret(level), _ret(cost))
+
+
+def newsvendor_cost_poisson(s: ArrayLike, h: ArrayLike, p: ArrayLike, mean: ArrayLike) -> FloatOrArray:
+    """Expected newsvendor cost of base-stock level S, Poisson demand: g(S) = h n_bar(S) + p n(S).  [SS ch. 4]"""
+    return _ret(_f64(h) * _f64(poisson_loss_complement(s, mean)) + _f64(p) * _f64(poisson_loss(s, mean)))
+
+
+def newsvendor_poisson(h: ArrayLike, p: ArrayLike, mean: ArrayLike) -> NewsvendorSolution:
+    """Optimal newsvendor base-stock level and cost, Poisson demand.
+
+    S* = the smallest integer S with F(S) >= p / (p + h).  [SS ch. 4 (discrete demand)]
+    """
+    h, p, mean = np.broadcast_arrays(_f64(h), _f64(p), _f64(mean))
+    with np.errstate(all="ignore"):
+        level = stats.poisson.ppf(p / (p + h), mean)
+        level = np.where(np.isfinite(level), np.maximum(level, 0.0), level)
+    return NewsvendorSolution(_ret(level), newsvendor_cost_poisson(level, h, p, mean))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# (r, Q) policies, normal lead-time demand
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def rq_cost_normal(
+    r: ArrayLike,
+    q: ArrayLike,
+    h: ArrayLike,
+    p: ArrayLike,
+    ordering_cost: ArrayLike,
+    demand_rate: ArrayLike,
+    mean_ltd: ArrayLike,
+    sigma_ltd: ArrayLike,
+) -> FloatOrArray:
+    """Expected cost per time unit of a continuous-review (r, Q) policy, normal lead-time demand.
+
+    g(r, Q) = [K lambda + integral_r^{r+Q} g(y) dy] / Q,  g(y) = E[h (y - D)+ + p (D - y)+]  [SS eq. (5.7)]
+
+    In closed form with the second-order loss n2 (as g(y) = h (y - mu_L) + (h + p) n(y) and n2' = -n):
+    g(r, Q) = K lambda / Q + h (r - mu_L + Q/2) + (h + p) [n2(r) - n2(r + Q)] / Q.
+
+    ``p`` is the backorder cost per unit per time unit, as in [SS ch. 5].
+    """
+    r, q, h, p, k, lam = np.broadcast_arrays(_f64(r), _f64(q), _f64(h), _f64(p), _f64(ordering_cost), _f64(demand_rate))
+    mu = _f64(mean_ltd)
+    n2 = _f64(normal_second_order_loss(r, mu, sigma_ltd)) - _f64(normal_second_order_loss(r + q, mu, sigma_ltd))
+    with np.errstate(all="ignore"):
+        return _ret(k * lam / q + h * (r - mu + 0.5 * q) + (h + p) * n2 / q)
+
+
+def rq_eoq_ss_normal(
+    h: ArrayLike,
+    p: ArrayLike,
+    ordering_cost: ArrayLike,
+    demand_rate: ArrayLike,
+    mean_ltd: ArrayLike,
+    sigma_ltd: ArrayLike,
+) -> RQPolicy:
+    """The "EOQ + SS" approximation of the optimal (r, Q) policy.  [SS ch. 5, eqs. (3.4), (5.21)]
+
+    Q = EOQ = sqrt(2 K lambda / h); r = the newsvendor fractile of lead-time demand,
+    r = mu_L + sigma_L Phi^-1(p / (p + h)).
+    """
+    r, _ = newsvendor_normal(h, p, mean_ltd, sigma_ltd)
+    q = eoq(ordering_cost, h, demand_rate)
+    r, q = np.broadcast_arrays(_f64(r), _f64(q))
+    return RQPolicy(_ret(r), _ret(q))
+
+
+def rq_optimal_r_for_q_normal(
+    q: ArrayLike, h: ArrayLike, p: ArrayLike, mean_ltd: ArrayLike, sigma_ltd: ArrayLike
+) -> FloatOrArray:
+    """Cost-minimising reorder point for a given order quantity Q, normal lead-time demand.
+
+    dg/dr = 0  <=>  g(r) = g(r + Q)  <=>  n(r) - n(r + Q) = h Q / (h + p)  [SS eq. (5.9); Zi ch. 6],
+    i.e. r is the reorder point whose exact fill rate is p / (p + h). Solved as
+    L(k) - L(k + Q/sigma_L) = h Q / ((h + p) sigma_L), r = mu_L + k sigma_L. sigma_L = 0 gives
+    r = mu_L - h Q / (h + p).
+    """
+    q, h, p, mu, sigma = np.broadcast_arrays(_f64(q), _f64(h), _f64(p), _f64(mean_ltd), _f64(sigma_ltd))
+    with np.errstate(all="ignore"):
+        frac = h / (h + p)
+        a = q / sigma
+        t = frac * a
+        inner = (sigma > 0) & (q > 0) & (frac > 0) & (frac < 1) & np.isfinite(a)
+        k = _solve_rq_loss_equation(np.where(inner, t, 0.5), np.where(inner, a, 1.0))
+        r = np.where(inner, mu + k * sigma, np.nan)
+        r = np.where((sigma == 0) & (q > 0), mu - frac * q, r)
+    return _ret(r)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# distribution-free: samples (or quantiles) of lead-time demand
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def reorder_point_from_samples(
+    samples: ArrayLike, csl: ArrayLike, *, method: Literal["inverted_cdf", "linear"] = "inverted_cdf"
+) -> FloatOrArray:
+    """Reorder point for a cycle service level from samples of lead-time demand: the empirical csl-quantile per row.
+
+    - ``"inverted_cdf"`` (default, [HF] definition 1): the smallest sample value x with F_n(x) >= csl, i.e. the
+      smallest reorder point with an empirical cycle service level of at least ``csl`` (integers stay integers).
+    - ``"linear"`` ([HF] definition 7, numpy's default): linear interpolation between order statistics.
+
+    ``csl`` may be a scalar or one value per series. Both methods equal ``np.quantile(..., method=...)`` per row.
+    """
+    s, single = _as_rows(samples)
+    n_rows, n = s.shape
+    c = _per_row(csl, n_rows, "csl")
+    bad = ~((c >= 0) & (c <= 1))
+    c = np.where(bad, 0.5, c)
+    if method == "inverted_cdf":
+        lo = np.clip(np.ceil(n * c).astype(np.int64) - 1, 0, n - 1)
+        hi, w = lo, np.zeros(n_rows)
+    elif method == "linear":
+        pos = (n - 1) * c
+        lo = np.clip(np.floor(pos).astype(np.int64), 0, n - 1)
+        hi = np.minimum(lo + 1, n - 1)
+        w = pos - lo
+    else:
+        raise ValueError(f"unknown method {method!r}")
+    # one level for all rows: a partition around it is enough (faster than a full sort)
+    one_level = n_rows > 0 and bool(np.all(c == c[0]))
+    arr = np.partition(s, np.unique([lo[0], hi[0]]), axis=1) if one_level else np.sort(s, axis=1)
+    rows = np.arange(n_rows)
+    out = arr[rows, lo] + w * (arr[rows, hi] - arr[rows, lo])
+    out = np.where(bad, np.nan, out)
+    return _row_result(out, single)
+
+
+def expected_shortage_from_samples(samples: ArrayLike, r: ArrayLike) -> FloatOrArray:
+    """Expected shortage per cycle from samples of lead-time demand: E[(D - r)+], the sample mean per row.
+
+    The distribution-free ESC (= :func:`normal_loss` for normal D). ``r`` is a scalar or one value per series.
+    """
+    s, single = _as_rows(samples)
+    rr = _per_row(r, s.shape[0], "r")
+    out = np.empty(s.shape[0])
+    for sl in _row_blocks(s.shape):
+        out[sl] = np.maximum(s[sl] - rr[sl, None], 0.0).mean(axis=1)
+    return _row_result(out, single)
+
+
+def _row_blocks(shape: tuple[int, ...]) -> list[slice]:
+    """Row slices of about _BLOCK_ELEMENTS elements each (cache-sized blocks; this is not a per-row loop)."""
+    n_rows, n_cols = shape
+    step = max(1, _BLOCK_ELEMENTS // max(n_cols, 1))
+    return [slice(i, min(i + step, n_rows)) for i in range(0, n_rows, step)]
+
+
+def _clipped_shortage(s: FloatArray, r: FloatArray, q: FloatArray, buf: FloatArray) -> FloatArray:
+    """E[min((D - r)+, Q)] = E[(D - r)+ - (D - r - Q)+] per row (s: block of samples, r/q: per row)."""
+    np.subtract(s, r[:, None], out=buf)
+    np.clip(buf, 0.0, q[:, None], out=buf)
+    return buf.mean(axis=1)
+
+
+def fill_rate_from_samples(samples: ArrayLike, r: ArrayLike, q: ArrayLike) -> FloatOrArray:
+    """Fill rate of an (r, Q) policy from samples of lead-time demand D.
+
+    fill_rate = 1 - E[(D - r)+ - (D - r - Q)+] / Q  [Ax ch. 5; Zi ch. 6]
+
+    The exact expression for backordered demand with the inventory position uniform on [r, r + Q]: the demand
+    not met from stock in a cycle is the lead-time demand beyond r, but at most one order quantity. For normal D
+    it equals :func:`fill_rate_from_safety_stock` with ``exact=True``. ``r`` and ``q`` are scalars or one value
+    per series; q <= 0 gives NaN.
+    """
+    s, single = _as_rows(samples)
+    n_rows = s.shape[0]
+    rr, qq = _per_row(r, n_rows, "r"), _per_row(q, n_rows, "q")
+    out = np.empty(n_rows)
+    for sl in _row_blocks(s.shape):
+        buf = np.empty_like(s[sl])
+        out[sl] = _clipped_shortage(s[sl], rr[sl], np.maximum(qq[sl], 0.0), buf)
+    with np.errstate(all="ignore"):
+        fr = np.where(qq > 0, 1.0 - out / qq, np.nan)
+    return _row_result(fr, single)
+
+
+def reorder_point_for_fill_rate_from_samples(
+    samples: ArrayLike,
+    fill_rate: ArrayLike,
+    q: ArrayLike,
+    *,
+    step: float | None = None,
+    rtol: float = 1e-7,
+) -> FloatOrArray:
+    """Smallest reorder point r whose sample fill rate (see :func:`fill_rate_from_samples`) meets the target.
+
+    Solves E[min((D - r)+, Q)] <= (1 - fill_rate) Q per row. The left side is continuous and non-increasing in
+    r, equal to Q at r = min(D) - Q and 0 at r = max(D), so the answer lies in that bracket. It is found by
+    bisection run on all rows at once (blocks of rows sized for the cache; no loop per row):
+
+    - ``step=None``: continuous r, bracket narrowed to ``rtol`` times its initial width; the upper end (which
+      always meets the target) is returned.
+    - ``step=s``: r restricted to multiples of s (``step=1`` for whole units); returns the smallest multiple
+      meeting the target, exactly.
+
+    ``fill_rate`` (in (0, 1]) and ``q`` (> 0) are scalars or one value per series; other values give NaN.
+    fill_rate = 1 returns max(D) (no sampled shortage at all).
+    """
+    if step is not None and not step > 0:
+        raise ValueError("step must be positive")
+    s, single = _as_rows(samples)
+    n_rows = s.shape[0]
+    fr, qq = _per_row(fill_rate, n_rows, "fill_rate"), _per_row(q, n_rows, "q")
+    bad = ~((fr > 0) & (fr <= 1) & (qq > 0) & np.isfinite(qq))
+    fr, qq = np.where(bad, 0.5, fr), np.where(bad, 1.0, qq)
+    target = (1.0 - fr) * qq
+    lo_all = s.min(axis=1) - qq
+    hi_all = s.max(axis=1)
+    out = np.empty(n_rows)
+    n_iter = max(1, math.ceil(math.log2(1.0 / rtol)))
+    for sl in _row_blocks(s.shape):
+        blk, t, qb = s[sl], target[sl], qq[sl]
+        buf = np.empty_like(blk)
+        if step is None:
+            lo, hi = lo_all[sl].copy(), hi_all[sl].copy()
+            for _ in range(n_iter):
+                mid = 0.5 * (lo + hi)
+                meets = _clipped_shortage(blk, mid, qb, buf) <= t
+                hi = np.where(meets, mid, hi)
+                lo = np.where(meets, lo, mid)
+            out[sl] = hi
+        else:
+            # invariant: hi*step meets the target, lo*step does not (lo*step <= min(D) - Q gives shortage Q > t)
+            lo = np.floor(lo_all[sl] / step) - 1.0
+            hi = np.ceil(hi_all[sl] / step)
+            while np.any(hi - lo > 1):
+                mid = np.floor(0.5 * (lo + hi))
+                meets = _clipped_shortage(blk, mid * step, qb, buf) <= t
+                active = hi - lo > 1
+                hi = np.where(active & meets, mid, hi)
+                lo = np.where(active & ~meets, mid, lo)
+            out[sl] = hi * step
+    out = np.where(bad, np.nan, out)
+    return _row_result(out, single)
+
+
+def _quantile_function(levels: FloatArray, qv: FloatArray, u: FloatArray) -> FloatArray:
+    """Piecewise-linear quantile function through (levels, qv[row]) at probabilities u (n_rows, k), flat outside."""
+    n_rows, m = qv.shape
+    if m == 1:
+        return np.broadcast_to(qv[:, :1], (n_rows, u.shape[1])).copy()
+    idx = np.clip(np.searchsorted(levels, u, side="right") - 1, 0, m - 2)
+    lo_l, hi_l = levels[idx], levels[idx + 1]
+    w = np.clip((u - lo_l) / (hi_l - lo_l), 0.0, 1.0)
+    rows = np.arange(n_rows)[:, None]
+    return qv[rows, idx] * (1.0 - w) + qv[rows, idx + 1] * w
+
+
+def _check_quantiles(levels: ArrayLike, quantiles: ArrayLike) -> tuple[FloatArray, FloatArray, bool]:
+    lv = _f64(levels)
+    qv, single = _as_rows(quantiles)
+    if lv.ndim != 1 or lv.size != qv.shape[1]:
+        raise ValueError(f"levels must be 1-D with one level per quantile column ({qv.shape[1]}), got {lv.shape}")
+    if not (np.all(np.diff(lv) > 0) and lv[0] > 0 and lv[-1] < 1):
+        raise ValueError("levels must be strictly increasing and inside (0, 1)")
+    # quantile crossing (common in ML forecasts): rearrange each row into a monotone quantile function
+    return lv, np.sort(qv, axis=1), single
+
+
+def reorder_point_from_quantiles(levels: ArrayLike, quantiles: ArrayLike, csl: ArrayLike) -> FloatOrArray:
+    """Reorder point for a cycle service level from forecast quantiles of lead-time demand.
+
+    Linear interpolation of each row's quantile function at ``csl`` (scalar or one per series). ``levels`` (m,)
+    are the probability levels shared by all rows, ``quantiles`` (n_series, m) the values; crossed quantiles
+    are sorted per row first (monotone rearrangement). Outside [levels[0], levels[-1]] the outermost quantile is
+    returned (no tail extrapolation): ask the forecaster for the levels you need.
+    """
+    lv, qv, single = _check_quantiles(levels, quantiles)
+    c = _per_row(csl, qv.shape[0], "csl")
+    out = _quantile_function(lv, qv, c[:, None])[:, 0]
+    out = np.where((c >= 0) & (c <= 1), out, np.nan)
+    return _row_result(out, single)
+
+
+def quantiles_to_samples(levels: ArrayLike, quantiles: ArrayLike, n_samples: int = 200) -> FloatArray:
+    """Turn forecast quantiles of lead-time demand into an equally weighted sample matrix for the ``*_from_samples``
+    functions.
+
+    Evaluates each row's piecewise-linear quantile function at the midpoints u_j = (j + 1/2) / n_samples
+    (stratified, deterministic "samples"), returning shape (n_series, n_samples). Crossed quantiles are sorted per
+    row first. Beyond the outermost levels the quantile function is held flat, which understates the upper tail
+    (and so the expected shortage) when the top level is not high: include levels such as 0.99 when fill rates
+    matter.
+    """
+    lv, qv, single = _check_quantiles(levels, quantiles)
+    if n_samples < 1:
+        raise ValueError("n_samples must be >= 1")
+    u = (np.arange(n_samples) + 0.5) / n_samples
+    out = _quantile_function(lv, qv, np.broadcast_to(u, (qv.shape[0], n_samples)))
+    return out[0] if single else out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# order quantities
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def round_to_pack(q: ArrayLike, moq: ArrayLike = 0.0, pack_size: ArrayLike = 1.0) -> FloatOrArray:
+    """Order quantity that respects a minimum order quantity and a pack size.
+
+    For q > 0: result = pack * ceil(max(q, moq) / pack), so result >= q, result >= moq and result is a whole
+    number of packs (moq itself is rounded up to whole packs). q <= 0 (nothing needed) gives 0; NaN q gives NaN.
+    A pack size that is 0, negative or NaN counts as 1 (whole units); a NaN or negative MOQ counts as 0.
+    Quantities within a relative 1e-9 of a whole number of packs count as that number (floating noise such as
+    0.1 + 0.2 does not add a pack).
+    """
+    q, moq, pack = np.broadcast_arrays(_f64(q), _f64(moq), _f64(pack_size))
+    pack = np.where(np.isnan(pack) | (pack <= 0), 1.0, pack)
+    moq = np.where(np.isnan(moq) | (moq < 0), 0.0, moq)
+    with np.errstate(all="ignore"):
+        need = np.maximum(q, moq) / pack
+        n_packs = np.ceil(need - _PACK_RTOL * np.maximum(1.0, need))
+        out = np.where(q > 0, n_packs * pack, 0.0)
+    return _ret(np.where(np.isnan(q), np.nan, out))
+
+
+def order_up_to_quantity(
+    position: ArrayLike, s_level: ArrayLike, moq: ArrayLike = 0.0, pack_size: ArrayLike = 1.0
+) -> FloatOrArray:
+    """Order quantity of an order-up-to (base-stock / (s, S)) review: raise the inventory position to S.
+
+    quantity = round_to_pack(S - position, moq, pack_size); 0 when the position is already at or above S.
+    ``position`` is the inventory position (on hand + on order - backorders).
+    """
+    return round_to_pack(_f64(s_level) - _f64(position), moq, pack_size)
+
+
+def rq_order_quantity(position: ArrayLike, r: ArrayLike, q: ArrayLike) -> FloatOrArray:
+    """Order quantity of an (r, nQ) review: when position <= r, order the smallest multiple n Q with
+    position + n Q > r; otherwise 0.  [SPT ch. 6; Zi ch. 6]
+
+    ``q`` should already be a whole number of packs (see :func:`round_to_pack`).
+    """
+    pos, r, q = np.broadcast_arrays(_f64(position), _f64(r), _f64(q))
+    with np.errstate(all="ignore"):
+        n = np.floor((r - pos) / q) + 1.0
+        out = np.where(pos <= r, n * q, 0.0)
+    return _ret(np.where(q > 0, out, np.nan))

@@ -1,0 +1,129 @@
+"""Run dbt against a warehouse file, with readable progress and a clear error when something fails."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ml.settings import DBT_PROJECT_DIR, WAREHOUSE_ENV
+
+log = logging.getLogger("stockturn.dbt")
+
+# dbt's own progress lines worth passing on ("1 of 80 OK created sql table model ...", the summary)
+_PROGRESS_LINE = re.compile(r"\d+ of \d+ (OK|PASS|WARN|ERROR|FAIL|SKIP)|Finished running|Done\. PASS=|Completed")
+
+
+class DbtError(RuntimeError):
+    """dbt finished with errors or failing tests; the message lists them."""
+
+
+@dataclass
+class DbtResult:
+    command: list[str]
+    seconds: float
+    status_counts: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    target_path: Path | None = None
+
+    def format(self) -> str:
+        counts = ", ".join(f"{k} {v:,}" for k, v in sorted(self.status_counts.items()))
+        return f"dbt {' '.join(self.command)}: {counts} in {self.seconds:,.1f} s"
+
+
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (a venv's bin/), else the one on PATH."""
+    beside = Path(sys.executable).parent / "dbt"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("dbt")
+    if not found:
+        raise DbtError("dbt is not installed: pip install the project (pip install -e .) first")
+    return found
+
+
+def dbt_environment(warehouse: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env[WAREHOUSE_ENV] = str(Path(warehouse).resolve())
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    env.setdefault("DBT_USE_COLORS", "false")
+    return env
+
+
+def target_path_for(warehouse: Path) -> Path:
+    """dbt's target/ and logs/ live beside the warehouse, so builds of different warehouses never collide."""
+    warehouse = Path(warehouse).resolve()
+    return warehouse.parent / f".{warehouse.stem}.dbt"
+
+
+def run_dbt(
+    args: list[str],
+    warehouse: Path,
+    *,
+    vars: dict | None = None,
+    stream: bool = True,
+    raise_on_failure: bool = True,
+) -> DbtResult:
+    """Run ``dbt <args>`` in the project directory against ``warehouse``; raise :class:`DbtError` on failure."""
+    target = target_path_for(warehouse)
+    cmd = [
+        dbt_executable(),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(target / "target"),
+        "--log-path",
+        str(target / "logs"),
+    ]
+    if vars:
+        cmd += ["--vars", json.dumps(vars)]
+    log.info("running dbt %s", " ".join(args))
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        cwd=DBT_PROJECT_DIR,
+        env=dbt_environment(warehouse),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
+    output: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip("\n")
+        output.append(line)
+        if stream and _PROGRESS_LINE.search(line):
+            log.info("dbt | %s", line.split("  ", 1)[-1].strip())
+    returncode = proc.wait()
+    result = DbtResult(command=args, seconds=time.perf_counter() - t0, target_path=target / "target")
+    _read_run_results(result)
+    if returncode != 0 and raise_on_failure:
+        detail = "\n  - ".join(result.failures) if result.failures else "\n".join(output[-40:])
+        raise DbtError(f"dbt {' '.join(args)} failed (exit {returncode}):\n  - {detail}")
+    return result
+
+
+def _read_run_results(result: DbtResult) -> None:
+    path = (result.target_path or Path()) / "run_results.json"
+    if not path.exists():
+        return
+    data = json.loads(path.read_text())
+    counts: dict[str, int] = {}
+    for node in data.get("results", []):
+        status = str(node.get("status"))
+        counts[status] = counts.get(status, 0) + 1
+        if status in ("error", "fail", "runtime error"):
+            message = (node.get("message") or "").strip().replace("\n", " ")
+            result.failures.append(f"{node.get('unique_id')}: {status}: {message[:500]}")
+    result.status_counts = counts
