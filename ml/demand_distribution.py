@@ -1,0 +1,87 @@
+"""The hand-over between forecasting and policy: the distribution of demand over each series' protection interval.
+
+Forecasting (``ml.forecasting``) produces a :class:`LeadTimeDemand`; policy (``ml.policy``) turns it into safety
+stock, reorder points and order quantities. Neither side needs to know how the other works.
+
+The protection interval of a product at a location is its replenishment lead time plus its review period: the
+time between deciding to order and the next chance to order again after the goods arrive. Its demand is a random
+sum (random daily demand over a random lead time), so it is carried as Monte Carlo samples, one row per series.
+Summing per-step forecast quantiles would not give a quantile of the sum; sample paths do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+#: Quantile levels written to ``ml.lead_time_demand``.
+LTD_QUANTILE_LEVELS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99)
+
+
+@dataclass(frozen=True)
+class LeadTimeDemand:
+    """Demand over the protection interval (lead time + review period), per product x location.
+
+    Row ``i`` of every array belongs to row ``i`` of ``keys``.
+
+    Attributes:
+        keys: product_id, location_id (one row per series, unique).
+        samples: (n_series, n_samples) Monte Carlo draws of total demand over the protection interval, units.
+        daily_demand_mean: (n_series,) forecast mean demand per day over the coming horizon, units/day.
+        lead_time_mean_days: (n_series,) mean replenishment lead time used, days.
+        lead_time_p90_days: (n_series,) 90th percentile of that lead time, days.
+        review_period_days: (n_series,) review period added to the lead time, days.
+        lead_time_source: (n_series,) where the lead time came from, e.g. 'receipts:product', 'receipts:supplier',
+            'transfers', 'nominal', 'default' (for the report and the exceptions).
+    """
+
+    keys: pl.DataFrame
+    samples: np.ndarray
+    daily_demand_mean: np.ndarray
+    lead_time_mean_days: np.ndarray
+    lead_time_p90_days: np.ndarray
+    review_period_days: np.ndarray
+    lead_time_source: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = self.keys.height
+        if set(self.keys.columns) < {"product_id", "location_id"}:
+            raise ValueError("keys must have product_id and location_id")
+        if self.samples.ndim != 2 or self.samples.shape[0] != n:
+            raise ValueError(f"samples must be (n_series={n}, n_samples), got {self.samples.shape}")
+        for name in ("daily_demand_mean", "lead_time_mean_days", "lead_time_p90_days", "review_period_days",
+                     "lead_time_source"):
+            if np.shape(getattr(self, name)) != (n,):
+                raise ValueError(f"{name} must have shape ({n},)")
+        if np.any(self.samples < 0) or not np.all(np.isfinite(self.samples)):
+            raise ValueError("lead-time demand samples must be finite and non-negative")
+
+    @property
+    def n_series(self) -> int:
+        return self.keys.height
+
+    def mean(self) -> np.ndarray:
+        return self.samples.mean(axis=1)
+
+    def quantiles(self, levels: tuple[float, ...] = LTD_QUANTILE_LEVELS) -> np.ndarray:
+        """(n_series, len(levels)) empirical quantiles of the samples."""
+        return np.quantile(self.samples, levels, axis=1, method="inverted_cdf").T
+
+    def to_frame(self, levels: tuple[float, ...] = LTD_QUANTILE_LEVELS) -> pl.DataFrame:
+        """One row per series: the interval, its mean, standard deviation and quantiles (for ml.lead_time_demand)."""
+        q = self.quantiles(levels)
+        cols = {f"ltd_p{round(level * 100):02d}": q[:, j] for j, level in enumerate(levels)}
+        return self.keys.select("product_id", "location_id").with_columns(
+            pl.Series("daily_demand_mean", self.daily_demand_mean, dtype=pl.Float64),
+            pl.Series("lead_time_mean_days", self.lead_time_mean_days, dtype=pl.Float64),
+            pl.Series("lead_time_p90_days", self.lead_time_p90_days, dtype=pl.Float64),
+            pl.Series("review_period_days", self.review_period_days, dtype=pl.Float64),
+            pl.Series("lead_time_source", self.lead_time_source, dtype=pl.String),
+            pl.Series("ltd_mean", self.samples.mean(axis=1), dtype=pl.Float64),
+            pl.Series("ltd_std", self.samples.std(axis=1, ddof=1) if self.samples.shape[1] > 1
+                      else np.zeros(self.n_series), dtype=pl.Float64),
+            *[pl.Series(name, values, dtype=pl.Float64) for name, values in cols.items()],
+            pl.lit(self.samples.shape[1]).cast(pl.Int32).alias("n_samples"),
+        )

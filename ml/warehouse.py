@@ -1,0 +1,104 @@
+"""DuckDB warehouse access shared by the plain-Python layers (forecasting, policy, simulation, reports).
+
+DuckDB allows one writing process per file, so everything that writes goes through short-lived connections
+opened here, and a set of write-back tables is replaced in one transaction: readers see either all the old
+tables or all the new ones, and a failure part-way leaves the previous tables intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+log = logging.getLogger("stockturn.warehouse")
+
+MEMORY_LIMIT_ENV = "STOCKTURN_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "6GB"
+ML_SCHEMA = "ml"
+
+
+@contextmanager
+def connect(warehouse: Path | str, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse file with the project's memory limit; closed on exit."""
+    path = Path(warehouse)
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"warehouse {path} does not exist: run `stockturn build` or `stockturn demo` first")
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        con.execute(f"set memory_limit = '{os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)}'")
+        con.execute(f"set threads = {os.cpu_count() or 1}")
+        yield con
+    finally:
+        con.close()
+
+
+def read_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:
+    """Run a query and return a polars frame."""
+    return con.execute(sql, params or []).pl()
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    (n,) = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
+    ).fetchone()
+    return n > 0
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Identifies one write-back: stamped on every row of every ``ml`` table it writes.
+
+    ``run_id`` is a hash of the inputs (the landing load, the as-of date, the configuration and the model
+    version), so re-running the same inputs reproduces the same tables, run id included.
+    """
+
+    run_id: str
+    as_of_date: date
+    model_version: str
+
+    @classmethod
+    def from_inputs(cls, *, as_of_date: date, model_version: str, inputs: Mapping[str, object]) -> RunInfo:
+        payload = json.dumps({"as_of": as_of_date.isoformat(), "model": model_version, **inputs}, sort_keys=True,
+                             default=str)
+        return cls(hashlib.sha256(payload.encode()).hexdigest()[:16], as_of_date, model_version)
+
+    def stamp(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Prefix the frame with run_id, as_of_date and model_version columns."""
+        meta = [
+            pl.lit(self.run_id).alias("run_id"),
+            pl.lit(self.as_of_date).cast(pl.Date).alias("as_of_date"),
+            pl.lit(self.model_version).alias("model_version"),
+        ]
+        rest = [c for c in frame.columns if c not in ("run_id", "as_of_date", "model_version")]
+        return frame.with_columns(meta).select(["run_id", "as_of_date", "model_version", *rest])
+
+
+def write_tables_atomically(
+    con: duckdb.DuckDBPyConnection, tables: Mapping[str, pl.DataFrame], *, schema: str = ML_SCHEMA
+) -> None:
+    """Replace ``schema.<name>`` for every frame in ``tables`` inside one transaction.
+
+    Either every table is replaced or, on any error, none is: the previous versions stay as they were.
+    """
+    con.execute(f"create schema if not exists {schema}")
+    con.execute("begin transaction")
+    try:
+        for name, frame in tables.items():
+            con.register("__stockturn_frame", frame.to_arrow())
+            con.execute(f"create or replace table {schema}.{name} as select * from __stockturn_frame")
+            con.unregister("__stockturn_frame")
+            log.info("wrote %s.%s: %s rows", schema, name, f"{frame.height:,}")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
