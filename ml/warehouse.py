@@ -44,14 +44,14 @@ def connect(warehouse: Path | str, *, read_only: bool = False) -> Iterator[duckd
 
 def read_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:
     """Run a query and return a polars frame."""
-    return con.execute(sql, params or []).pl()
+    return con.sql(sql, params=params or None).pl()
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    (n,) = con.execute(
+    rows = con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
-    ).fetchone()
-    return n > 0
+    ).fetchall()  # fetchall, not fetchone: DuckDB 2.0 keeps a half-read result open and blocks the next query
+    return rows[0][0] > 0
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ bounds as (
         least(sales.first_sale_date, coalesce(snapshots.first_snapshot_date, sales.first_sale_date))
             as history_start_date,
         {% if var('as_of_date') %}
-        cast('{{ var("as_of_date") }}' as date)
+            cast('{{ var("as_of_date") }}' as date)
         {% else %}
-        sales.last_sale_date
+            sales.last_sale_date
         {% endif %} as as_of_date
     from sales
     cross join snapshots

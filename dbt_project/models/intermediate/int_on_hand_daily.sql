@@ -11,7 +11,10 @@ with bounds as (
 ),
 
 product_locations as (
-    select product_id, location_id, history_start_date
+    select
+        product_id,
+        location_id,
+        history_start_date
     from {{ ref('int_product_locations') }}
 ),
 
@@ -28,7 +31,9 @@ spine as (
 ),
 
 snapshot_days as (
-    select distinct location_id, snapshot_date
+    select distinct
+        location_id,
+        snapshot_date
     from {{ ref('stg_inventory__stock_snapshots') }}
 ),
 
@@ -40,12 +45,14 @@ snapshot_anchors as (
         coalesce(snapshots.on_hand_qty, 0) as anchor_qty
     from product_locations
     inner join snapshot_days
-        on product_locations.location_id = snapshot_days.location_id
-        and snapshot_days.snapshot_date >= product_locations.history_start_date
+        on
+            product_locations.location_id = snapshot_days.location_id
+            and product_locations.history_start_date <= snapshot_days.snapshot_date
     left join {{ ref('stg_inventory__stock_snapshots') }} as snapshots
-        on product_locations.product_id = snapshots.product_id
-        and product_locations.location_id = snapshots.location_id
-        and snapshot_days.snapshot_date = snapshots.snapshot_date
+        on
+            product_locations.product_id = snapshots.product_id
+            and product_locations.location_id = snapshots.location_id
+            and snapshot_days.snapshot_date = snapshots.snapshot_date
 ),
 
 count_anchors as (
@@ -69,9 +76,10 @@ anchors as (
         case when snapshot_anchors.anchor_qty is not null then 'snapshot' else 'cycle_count' end as anchor_type
     from snapshot_anchors
     full outer join count_anchors
-        on snapshot_anchors.product_id = count_anchors.product_id
-        and snapshot_anchors.location_id = count_anchors.location_id
-        and snapshot_anchors.date_day = count_anchors.date_day
+        on
+            snapshot_anchors.product_id = count_anchors.product_id
+            and snapshot_anchors.location_id = count_anchors.location_id
+            and snapshot_anchors.date_day = count_anchors.date_day
 ),
 
 joined as (
@@ -90,13 +98,15 @@ joined as (
         anchors.anchor_type
     from spine
     left join {{ ref('int_stock_movements_daily') }} as movements
-        on spine.product_id = movements.product_id
-        and spine.location_id = movements.location_id
-        and spine.date_day = movements.date_day
+        on
+            spine.product_id = movements.product_id
+            and spine.location_id = movements.location_id
+            and spine.date_day = movements.date_day
     left join anchors
-        on spine.product_id = anchors.product_id
-        and spine.location_id = anchors.location_id
-        and spine.date_day = anchors.date_day
+        on
+            spine.product_id = anchors.product_id
+            and spine.location_id = anchors.location_id
+            and spine.date_day = anchors.date_day
 ),
 
 cumulated as (

@@ -45,8 +45,9 @@ receipt_steps as (
         ) = 1 as is_last_receipt
     from order_lines
     inner join receipts
-        on order_lines.po_id = receipts.po_id
-        and order_lines.po_line = receipts.po_line
+        on
+            order_lines.po_id = receipts.po_id
+            and order_lines.po_line = receipts.po_line
 ),
 
 receipt_deltas as (
@@ -72,36 +73,78 @@ closed_unreceived as (
         -order_lines.quantity_ordered as on_order_delta
     from order_lines
     anti join receipts
-        on order_lines.po_id = receipts.po_id
-        and order_lines.po_line = receipts.po_line
+        on
+            order_lines.po_id = receipts.po_id
+            and order_lines.po_line = receipts.po_line
     where order_lines.status = 'closed'
 ),
 
 po_events as (
-    select order_date as date_day, product_id, location_id, quantity_ordered as on_order_delta
+    select
+        order_date as date_day,
+        product_id,
+        location_id,
+        quantity_ordered as on_order_delta
     from order_lines
     union all
-    select date_day, product_id, location_id, on_order_delta from closed_unreceived
+    select
+        date_day,
+        product_id,
+        location_id,
+        on_order_delta
+    from closed_unreceived
     union all
-    select date_day, product_id, location_id, on_order_delta from receipt_deltas
+    select
+        date_day,
+        product_id,
+        location_id,
+        on_order_delta
+    from receipt_deltas
 ),
 
 transfer_events as (
-    select ordered_date as date_day, product_id, to_location_id as location_id, quantity as on_order_delta, 0 as in_transit_delta
+    select
+        ordered_date as date_day,
+        product_id,
+        to_location_id as location_id,
+        quantity as on_order_delta,
+        0 as in_transit_delta
     from {{ ref('stg_logistics__transfers') }}
     union all
-    select shipped_date, product_id, to_location_id, -quantity, quantity
+    select
+        shipped_date,
+        product_id,
+        to_location_id,
+        -quantity,
+        quantity
     from {{ ref('stg_logistics__transfers') }}
     union all
-    select received_date, product_id, to_location_id, 0, -quantity
+    select
+        received_date,
+        product_id,
+        to_location_id,
+        0,
+        -quantity
     from {{ ref('stg_logistics__transfers') }}
     where received_date is not null
 ),
 
 events as (
-    select date_day, product_id, location_id, on_order_delta, 0 as in_transit_delta from po_events
+    select
+        date_day,
+        product_id,
+        location_id,
+        on_order_delta,
+        0 as in_transit_delta
+    from po_events
     union all
-    select date_day, product_id, location_id, on_order_delta, in_transit_delta from transfer_events
+    select
+        date_day,
+        product_id,
+        location_id,
+        on_order_delta,
+        in_transit_delta
+    from transfer_events
 ),
 
 daily as (

@@ -52,15 +52,35 @@ counted_stock as (
 ),
 
 activity as (
-    select product_id, location_id, first_date from movements
+    select
+        product_id,
+        location_id,
+        first_date
+    from movements
     union all
-    select product_id, location_id, first_date from purchase_orders
+    select
+        product_id,
+        location_id,
+        first_date
+    from purchase_orders
     union all
-    select product_id, location_id, first_date from transfer_orders
+    select
+        product_id,
+        location_id,
+        first_date
+    from transfer_orders
     union all
-    select product_id, location_id, first_date from held_stock
+    select
+        product_id,
+        location_id,
+        first_date
+    from held_stock
     union all
-    select product_id, location_id, first_date from counted_stock
+    select
+        product_id,
+        location_id,
+        first_date
+    from counted_stock
 ),
 
 first_activity as (
@@ -96,7 +116,8 @@ select
     movements.first_sale_date is not null as has_sales
 from first_activity
 left join movements
-    on first_activity.product_id = movements.product_id
-    and first_activity.location_id = movements.location_id
+    on
+        first_activity.product_id = movements.product_id
+        and first_activity.location_id = movements.location_id
 left join location_snapshots
     on first_activity.location_id = location_snapshots.location_id

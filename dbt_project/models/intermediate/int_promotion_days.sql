@@ -21,8 +21,9 @@ expanded as (
         )) as date) as date_day
     from promotions
     inner join selling_locations
-        on promotions.location_id is null
-        or promotions.location_id = selling_locations.location_id
+        on
+            promotions.location_id is null
+            or promotions.location_id = selling_locations.location_id
 )
 
 select

@@ -21,16 +21,21 @@ primary_terms as (
 ),
 
 current_costs as (
-    select product_id, unit_cost
+    select
+        product_id,
+        unit_cost
     from {{ ref('stg_finance__standard_costs') }}
     where valid_from <= (select as_of_date from bounds)
     qualify row_number() over (partition by product_id order by valid_from desc) = 1
 ),
 
 current_prices as (
-    select product_id, list_price
+    select
+        product_id,
+        list_price
     from {{ ref('stg_sales__prices') }}
-    where location_id is null
+    where
+        location_id is null
         and valid_from <= (select as_of_date from bounds)
     qualify row_number() over (partition by product_id order by valid_from desc) = 1
 ),

@@ -5,7 +5,8 @@ with suppliers as (
 ),
 
 referenced as (
-    select supplier_id from {{ ref('stg_master__products') }} where supplier_id is not null
+    select supplier_id from {{ ref('stg_master__products') }}
+    where supplier_id is not null
     union
     select supplier_id from {{ ref('stg_master__product_suppliers') }}
     union

@@ -9,7 +9,11 @@ availability as (
 ),
 
 costs as (
-    select product_id, valid_from, unit_cost from {{ ref('stg_finance__standard_costs') }}
+    select
+        product_id,
+        valid_from,
+        unit_cost
+    from {{ ref('stg_finance__standard_costs') }}
 ),
 
 open_orders as (
@@ -22,8 +26,9 @@ valued as (
         costs.unit_cost
     from on_hand
     asof left join costs
-        on on_hand.product_id = costs.product_id
-        and on_hand.date_day >= costs.valid_from
+        on
+            on_hand.product_id = costs.product_id
+            and on_hand.date_day >= costs.valid_from
 ),
 
 with_orders as (
@@ -33,9 +38,10 @@ with_orders as (
         open_orders.in_transit_units
     from valued
     asof left join open_orders
-        on valued.product_id = open_orders.product_id
-        and valued.location_id = open_orders.location_id
-        and valued.date_day >= open_orders.date_day
+        on
+            valued.product_id = open_orders.product_id
+            and valued.location_id = open_orders.location_id
+            and valued.date_day >= open_orders.date_day
 )
 
 select

@@ -6,7 +6,11 @@ with counts as (
 ),
 
 costs as (
-    select product_id, valid_from, unit_cost from {{ ref('stg_finance__standard_costs') }}
+    select
+        product_id,
+        valid_from,
+        unit_cost
+    from {{ ref('stg_finance__standard_costs') }}
 ),
 
 valued as (
@@ -15,21 +19,31 @@ valued as (
         costs.unit_cost
     from counts
     asof left join costs
-        on counts.product_id = costs.product_id
-        and counts.count_date >= costs.valid_from
+        on
+            counts.product_id = costs.product_id
+            and counts.count_date >= costs.valid_from
+),
+
+sale_days as (
+    select
+        product_id,
+        location_id,
+        date_day as last_sale_date
+    from {{ ref('int_stock_movements_daily') }}
+    where units_sold > 0
 ),
 
 last_sales as (
+    -- the last day with a sale on or before the count
     select
         valued.count_id,
-        max(sales.date_day) as last_sale_date
+        sale_days.last_sale_date
     from valued
-    inner join {{ ref('int_stock_movements_daily') }} as sales
-        on valued.product_id = sales.product_id
-        and valued.location_id = sales.location_id
-        and sales.date_day <= valued.count_date
-        and sales.units_sold > 0
-    group by all
+    asof inner join sale_days
+        on
+            valued.product_id = sale_days.product_id
+            and valued.location_id = sale_days.location_id
+            and valued.count_date >= sale_days.last_sale_date
 )
 
 select

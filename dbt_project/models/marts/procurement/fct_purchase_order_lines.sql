@@ -24,7 +24,9 @@ select
     order_lines.location_id,
     order_lines.order_date,
     order_lines.promised_date,
-    coalesce(order_lines.status, case when coalesce(receipts.quantity_received, 0) >= order_lines.quantity_ordered then 'closed' else 'open' end) as status,
+    coalesce(
+        order_lines.status, case when coalesce(receipts.quantity_received, 0) >= order_lines.quantity_ordered then 'closed' else 'open' end
+    ) as status,
     order_lines.quantity_ordered,
     order_lines.unit_cost,
     order_lines.quantity_ordered * order_lines.unit_cost as ordered_value,
@@ -44,5 +46,6 @@ select
     receipts.first_receipt_date <= order_lines.promised_date as is_first_receipt_on_time
 from order_lines
 left join receipts
-    on order_lines.po_id = receipts.po_id
-    and order_lines.po_line = receipts.po_line
+    on
+        order_lines.po_id = receipts.po_id
+        and order_lines.po_line = receipts.po_line

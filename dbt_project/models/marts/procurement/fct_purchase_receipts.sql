@@ -4,7 +4,11 @@ with receipts as (
 ),
 
 order_lines as (
-    select po_id, po_line, promised_date, quantity_ordered
+    select
+        po_id,
+        po_line,
+        promised_date,
+        quantity_ordered
     from {{ ref('stg_procurement__purchase_order_lines') }}
 )
 
@@ -32,5 +36,6 @@ select
     ) / order_lines.quantity_ordered as cumulative_fill_rate
 from receipts
 inner join order_lines
-    on receipts.po_id = order_lines.po_id
-    and receipts.po_line = order_lines.po_line
+    on
+        receipts.po_id = order_lines.po_id
+        and receipts.po_line = order_lines.po_line

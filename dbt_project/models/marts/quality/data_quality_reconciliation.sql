@@ -38,15 +38,27 @@ outcomes as (
     from {{ source('landing', '_load_rejects') }}
     group by all
     {%- for system, entity in landing_tables %}
-    {%- set staging_model = 'stg_' ~ system ~ '__' ~ entity %}
-    union all
-    select '{{ system }}', '{{ entity }}', _source_file, 'kept', null, count(*)
-    from {{ ref(staging_model) }}
-    group by all
-    union all
-    select '{{ system }}', '{{ entity }}', _source_file, 'quarantined', reject_reason, count(*)
-    from {{ ref(staging_model ~ '__rejected') }}
-    group by all
+        {%- set staging_model = 'stg_' ~ system ~ '__' ~ entity %}
+        union all
+        select
+            '{{ system }}',
+            '{{ entity }}',
+            _source_file,
+            'kept',
+            null,
+            count(*)
+        from {{ ref(staging_model) }}
+        group by all
+        union all
+        select
+            '{{ system }}',
+            '{{ entity }}',
+            _source_file,
+            'quarantined',
+            reject_reason,
+            count(*)
+        from {{ ref(staging_model ~ '__rejected') }}
+        group by all
     {%- endfor %}
 ),
 
@@ -66,10 +78,15 @@ reason_lists as (
         source_system,
         entity,
         file,
-        string_agg(reject_reason || ': ' || row_count, '; ' order by row_count desc, reject_reason)
+        string_agg(reject_reason || ': ' || row_count, '; ' order by row_count desc, reject_reason asc)
             as quarantine_reasons
     from (
-        select source_system, entity, file, reject_reason, sum(row_count) as row_count
+        select
+            source_system,
+            entity,
+            file,
+            reject_reason,
+            sum(row_count) as row_count
         from outcomes
         where outcome = 'quarantined'
         group by all
@@ -88,13 +105,15 @@ listed_files as (
         reason_lists.quarantine_reasons
     from landing_files
     left join per_file
-        on landing_files.system = per_file.source_system
-        and landing_files.entity = per_file.entity
-        and landing_files.file = per_file.file
+        on
+            landing_files.system = per_file.source_system
+            and landing_files.entity = per_file.entity
+            and landing_files.file = per_file.file
     left join reason_lists
-        on landing_files.system = reason_lists.source_system
-        and landing_files.entity = reason_lists.entity
-        and landing_files.file = reason_lists.file
+        on
+            landing_files.system = reason_lists.source_system
+            and landing_files.entity = reason_lists.entity
+            and landing_files.file = reason_lists.file
 ),
 
 unlisted_files as (
@@ -109,9 +128,10 @@ unlisted_files as (
         'not listed in raw.landing_files' as quarantine_reasons
     from per_file
     anti join landing_files
-        on per_file.source_system = landing_files.system
-        and per_file.entity = landing_files.entity
-        and per_file.file = landing_files.file
+        on
+            per_file.source_system = landing_files.system
+            and per_file.entity = landing_files.entity
+            and per_file.file = landing_files.file
 ),
 
 files as (
@@ -134,5 +154,6 @@ select
     files.quarantine_reasons
 from landing_entities
 left join files
-    on landing_entities.system = files.source_system
-    and landing_entities.entity = files.entity
+    on
+        landing_entities.system = files.source_system
+        and landing_entities.entity = files.entity

@@ -28,14 +28,14 @@ select
 from {{ source('landing', '_load_rejects') }}
 union all
 {% for system, entity in landing_tables %}
-select
-    '{{ system }}' as source_system,
-    '{{ entity }}' as entity,
-    _source_file as file,
-    _source_row as file_row,
-    reject_reason,
-    reject_detail,
-    'staging.stg_{{ system }}__{{ entity }}__rejected' as quarantine_relation
-from {{ ref('stg_' ~ system ~ '__' ~ entity ~ '__rejected') }}
-{{ "union all" if not loop.last }}
+    select
+        '{{ system }}' as source_system,
+        '{{ entity }}' as entity,
+        _source_file as file,
+        _source_row as file_row,
+        reject_reason,
+        reject_detail,
+        'staging.stg_{{ system }}__{{ entity }}__rejected' as quarantine_relation
+    from {{ ref('stg_' ~ system ~ '__' ~ entity ~ '__rejected') }}
+    {{ "union all" if not loop.last }}
 {% endfor %}

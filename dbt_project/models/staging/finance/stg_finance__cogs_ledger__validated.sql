@@ -1,5 +1,5 @@
-{{ config(materialized='view') }}
-
+-- Every landed row, typed, with reject_reason / reject_detail for rows that cannot be used (computed once,
+-- read by the staging model and its __rejected quarantine).
 {%- set columns = [
     ('posting_id', 'text', true),
     ('posting_date', 'date', true),
@@ -38,9 +38,13 @@ checked as (
             parse_failure,
             case
                 when products.product_id is null
-                    then {'reason': 'unknown_product', 'detail': 'product_id ''' || parsed.product_id || ''' is not in master/products'}
+                    then { 'reason': 'unknown_product', 'detail': 'product_id ''' || parsed.product_id || ''' is not in master/products' }
                 when locations.location_id is null
-                    then {'reason': 'unknown_location', 'detail': 'location_id ''' || parsed.location_id || ''' is not in master/locations'}
+                    then
+                        {
+                            'reason': 'unknown_location',
+                            'detail': 'location_id ''' || parsed.location_id || ''' is not in master/locations'
+                        }
             end
         ) as rejection
     from parsed

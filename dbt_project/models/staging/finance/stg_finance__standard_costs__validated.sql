@@ -1,5 +1,5 @@
-{{ config(materialized='view') }}
-
+-- Every landed row, typed, with reject_reason / reject_detail for rows that cannot be used (computed once,
+-- read by the staging model and its __rejected quarantine).
 {%- set columns = [
     ('product_id', 'text', true),
     ('valid_from', 'date', true),
@@ -30,9 +30,9 @@ checked as (
             parse_failure,
             case
                 when products.product_id is null
-                    then {'reason': 'unknown_product', 'detail': 'product_id ''' || parsed.product_id || ''' is not in master/products'}
+                    then { 'reason': 'unknown_product', 'detail': 'product_id ''' || parsed.product_id || ''' is not in master/products' }
                 when unit_cost < 0
-                    then {'reason': 'invalid_value', 'detail': 'unit_cost ' || unit_cost || ' is negative'}
+                    then { 'reason': 'invalid_value', 'detail': 'unit_cost ' || unit_cost || ' is negative' }
             end
         ) as rejection
     from parsed

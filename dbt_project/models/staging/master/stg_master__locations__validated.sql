@@ -1,5 +1,5 @@
-{{ config(materialized='view') }}
-
+-- Every landed row, typed, with reject_reason / reject_detail for rows that cannot be used (computed once,
+-- read by the staging model and its __rejected quarantine).
 {%- set columns = [
     ('location_id', 'text', true),
     ('location_name', 'text', false),

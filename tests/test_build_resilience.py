@@ -1,0 +1,124 @@
+"""`stockturn build` on partial and broken landing zones: what still builds, what is flagged, what is kept."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from tests.conftest import run_stockturn
+
+MARTS = ["fct_sales_daily", "fct_inventory_daily", "fct_inventory_turnover_monthly", "dim_product"]
+
+
+def mart_frame(warehouse: Path, table: str) -> pl.DataFrame:
+    """A mart table in a canonical row order."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        frame = con.sql(f"select * from marts.{table}").pl()
+    return frame.sort(frame.columns, nulls_last=True)
+
+
+def mart_fingerprints(warehouse: Path) -> dict[str, tuple]:
+    """Row count and an order-independent hash of every column, per mart table."""
+    out = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for table in MARTS:
+            cols = [r[0] for r in con.execute(
+                "select column_name from information_schema.columns where table_schema = 'marts' "
+                "and table_name = ? order by ordinal_position", [table]).fetchall()]
+            row_hash = " || '|' || ".join(f"coalesce(cast({c} as varchar), '~')" for c in cols)
+            out[table] = con.execute(f"select count(*), sum(hash({row_hash})) from marts.{table}").fetchone()
+    return out
+
+
+def copy_landing(src: Path, dst: Path, keep: list[str] | None = None) -> Path:
+    if keep is None:
+        shutil.copytree(src, dst)
+        return dst
+    for rel in keep:
+        for f in src.glob(rel):
+            target = dst / f.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, target)
+    return dst
+
+
+def test_sales_only_landing_builds_with_missing_measures_null_and_flagged(small_landing: Path, tmp_path: Path) -> None:
+    landing = copy_landing(
+        small_landing, tmp_path / "landing", ["master/products.csv", "master/locations.csv", "sales/sales_lines*.csv"]
+    )
+    warehouse = tmp_path / "w.duckdb"
+    run_stockturn("build", "--landing", str(landing), "--warehouse", str(warehouse), "--quiet")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        inv = con.execute("""
+            select count(*), count(on_hand_units), count(on_hand_value), min(on_hand_basis), max(on_hand_basis),
+                   min(valuation_basis), count(on_order_units)
+            from marts.fct_inventory_daily""").fetchone()
+        assert inv[0] > 0 and inv[1:] == (0, 0, "unavailable", "unavailable", "unavailable", 0)
+        sales = con.execute("select sum(units_sold), count(cogs_amount), min(cogs_basis) from marts.fct_sales_daily").fetchone()
+        assert sales[0] > 0 and sales[1] == 0 and sales[2] == "unavailable"
+        turnover = con.execute("""
+            select count(*), count(inventory_turnover), count(days_inventory_outstanding), count(gmroi),
+                   count(stockout_days), sum(units_sold)
+            from marts.fct_inventory_turnover_monthly where grain = 'company'""").fetchone()
+        assert turnover[0] > 0 and turnover[1:5] == (0, 0, 0, 0) and turnover[5] > 0
+        absent = {r[0] for r in con.execute(
+            "select entity from marts.data_quality_reconciliation where not is_present").fetchall()}
+        assert {"stock_snapshots", "standard_costs", "cogs_ledger", "receipts", "transfers"} <= absent
+        assert con.execute("select sum(rows_unaccounted) from marts.data_quality_reconciliation").fetchone()[0] == 0
+
+
+def test_a_landing_zone_that_breaks_the_contract_changes_nothing(
+    small_landing: Path, warehouse_copy: Path, tmp_path: Path
+) -> None:
+    before = mart_fingerprints(warehouse_copy)
+    landing = copy_landing(small_landing, tmp_path / "landing")
+    products = pl.read_csv(landing / "master/products.csv", infer_schema=False)
+    products.drop("product_id").write_csv(landing / "master/products.csv")
+    proc = run_stockturn("build", "--landing", str(landing), "--warehouse", str(warehouse_copy), "--quiet",
+                         check=False)
+    assert proc.returncode == 2
+    assert "master/products.csv" in proc.stderr and "product_id" in proc.stderr
+    assert mart_fingerprints(warehouse_copy) == before
+
+
+def test_a_failing_data_test_stops_downstream_models_and_keeps_the_last_good_marts(
+    small_landing: Path, warehouse_copy: Path, tmp_path: Path
+) -> None:
+    before = mart_fingerprints(warehouse_copy)
+    landing = copy_landing(small_landing, tmp_path / "landing")
+    # new sales that would change every mart, and a location replenished from a location that does not exist
+    locations = pl.read_csv(landing / "master/locations.csv", infer_schema=False)
+    locations.with_columns(
+        pl.when(pl.col("location_type") == "store").then(pl.lit("NOWHERE")).otherwise(pl.col("replenished_from"))
+        .alias("replenished_from")
+    ).write_csv(landing / "master/locations.csv")
+    for part in sorted(landing.glob("sales/sales_lines*.csv"))[:1]:
+        part.unlink()
+    proc = run_stockturn("build", "--landing", str(landing), "--warehouse", str(warehouse_copy), "--quiet",
+                         check=False)
+    assert proc.returncode == 2
+    assert "relationships" in proc.stderr and "replenished_from" in proc.stderr
+    assert mart_fingerprints(warehouse_copy) == before
+
+
+def test_rebuilding_in_place_from_the_same_company_in_parquet_gives_the_same_marts(
+    small_warehouse: Path, warehouse_copy: Path, tmp_path: Path
+) -> None:
+    """Re-running over an existing warehouse replaces every table; the file format of the landing is irrelevant.
+
+    Floating-point sums may differ in the last bits between runs (DuckDB aggregates in parallel), so values are
+    compared to 1e-9 relative, everything else exactly.
+    """
+    from tests.conftest import SMALL_DEMO
+
+    landing = tmp_path / "landing"
+    run_stockturn("generate", "--out", str(landing), "--format", "parquet", "--quiet",
+                  *[a for k, v in SMALL_DEMO.items() for a in (f"--{k}", str(v))])
+    run_stockturn("build", "--landing", str(landing), "--warehouse", str(warehouse_copy), "--quiet")
+    for table in MARTS:
+        before, after = mart_frame(small_warehouse, table), mart_frame(warehouse_copy, table)
+        assert_frame_equal(after, before, check_exact=False, rel_tol=1e-9, abs_tol=1e-9)

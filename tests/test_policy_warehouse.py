@@ -1,0 +1,120 @@
+"""ml.policy on a real warehouse built by the CLI (the shared small demo company, see conftest.py), with the seeds
+loaded by dbt into planning.*. The lead-time demand is the naive test helper, not the production forecaster."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+from ml.policy import PolicyConfig, run_policy, set_proposal_status, write_policy_run
+from tests.policy_helpers import naive_lead_time_demand
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def planned(small_warehouse: Path):
+    with duckdb.connect(str(small_warehouse), read_only=True) as con:
+        (as_of,) = con.execute("select max(date_day) from marts.fct_inventory_daily").fetchall()[0]
+        ltd = naive_lead_time_demand(con, as_of, n_samples=300)
+        run = run_policy(con, ltd, None, PolicyConfig(), as_of=as_of)
+    return ltd, run
+
+
+def test_seeds_come_from_the_planning_schema(small_warehouse: Path, caplog):
+    with duckdb.connect(str(small_warehouse), read_only=True) as con, caplog.at_level(logging.WARNING):
+        tables = {t for (t,) in con.execute("select table_name from information_schema.tables "
+                                            "where table_schema = 'planning'").fetchall()}
+        assert {"service_levels", "planner_overrides"} <= tables, "dbt seed did not load the seeds"
+        (as_of,) = con.execute("select max(date_day) from marts.fct_inventory_daily").fetchall()[0]
+        run_policy(con, naive_lead_time_demand(con, as_of, n_samples=50), None, as_of=as_of)
+    assert "reading" not in caplog.text  # no fallback to the CSV files
+
+
+def test_every_series_gets_a_policy_that_meets_its_target_on_the_samples(planned):
+    ltd, run = planned
+    p = run.inventory_policy
+    assert p.height == ltd.n_series and p["reorder_point"].null_count() == 0
+    assert p["service_target_source"].unique().to_list() == ["seed"]
+    csl = p.filter(pl.col("service_metric") == "cycle_service_level")
+    fill = p.filter(pl.col("service_metric") == "fill_rate")
+    assert csl.height and fill.height
+    overridden = pl.col("reorder_point_basis") == "override"
+    assert (csl.filter(~overridden)["expected_cycle_service_level"] >= csl.filter(~overridden)["service_target"]
+            - 1e-9).all()
+    assert (fill["expected_fill_rate"] >= fill["service_target"] - 1e-9).all()
+    assert (fill["expected_cycle_service_level"] >= 0.8 - 1e-9).all()  # the slow-mover floor
+    assert (p["safety_stock"] - (p["reorder_point"] - p["ltd_mean"])).abs().max() < 1e-9
+    assert (p["order_up_to_level"] - p["reorder_point"] - p["order_quantity"]).abs().max() == 0
+    assert set(p["abc_class"]) <= {"A", "B", "C"} and set(p["xyz_class"]) <= {"X", "Y", "Z"}
+
+
+def test_classical_baseline_is_the_normal_formula(planned):
+    _, run = planned
+    p = run.inventory_policy.filter(pl.col("service_metric") == "cycle_service_level",
+                                    pl.col("classical_ltd_std") > 0)
+    z = stats.norm.ppf(p["service_target"].to_numpy())
+    expected = np.ceil(p["classical_ltd_mean"].to_numpy() + z * p["classical_ltd_std"].to_numpy() - 1e-9)
+    assert np.array_equal(np.maximum(expected, 0), p["classical_reorder_point"].to_numpy())
+    t = p["classical_lead_time_days"] + p["review_period_days"]
+    assert ((p["classical_ltd_mean"] - p["daily_demand_hist_mean"] * t).abs() < 1e-9).all()
+    assert ((p["classical_ltd_std"] - p["daily_demand_hist_std"] * t.sqrt()).abs() < 1e-9).all()
+    dc = run.inventory_policy.filter(pl.col("replenishment_source") == "supplier")
+    assert dc.height and (dc["classical_lead_time_basis"] == "nominal").all()
+
+
+def test_proposals_respect_the_network_and_the_order_rules(planned):
+    _, run = planned
+    props = run.purchase_proposals.join(run.inventory_policy, on=["product_id", "location_id"], suffix="_p")
+    assert props.height > 0
+    po = props.filter(pl.col("proposal_type") == "purchase_order")
+    tr = props.filter(pl.col("proposal_type") == "transfer")
+    assert (po["replenishment_source"] == "supplier").all() and po["supplier_id"].null_count() == 0
+    assert (tr["replenishment_source"] == "transfer").all() and tr["source_location_id"].null_count() == 0
+    assert (props["inventory_position_units"] <= props["reorder_point"]).all()
+    assert ((props["quantity"] / props["pack_size"]).round(9) % 1 == 0).all()
+    assert (props["quantity"] >= props["min_order_qty"]).all()
+    assert (props["value"] - props["quantity"] * props["unit_cost"]).abs().max() < 1e-6
+    assert props["reason"].str.contains(r"^position [\d.]+ <= reorder point [\d.]+; order ").all()
+    assert run.summary["proposals"]["count"] == props.height
+    assert run.summary["proposals"]["value"] == pytest.approx(props["value"].sum())
+
+
+def test_exceptions_are_ranked_and_explained(planned):
+    _, run = planned
+    ex = run.exceptions
+    assert ex.height > 0 and ex["rank"].to_list() == list(range(1, ex.height + 1))
+    assert ex["reason"].null_count() == 0 and (ex["reason"].str.len_chars() > 20).all()
+    assert ex["exception_id"].n_unique() == ex.height
+    summary = run.summary["exceptions"]["by_type"]
+    assert sum(v["count"] for v in summary.values()) == ex.height
+
+
+def test_headline_numbers_add_up(planned):
+    _, run = planned
+    p, inv = run.inventory_policy, run.summary["inventory"]
+    assert inv["expected_avg_inventory_value"] == pytest.approx(p["expected_avg_inventory_value"].sum())
+    assert inv["change_vs_classical"] == pytest.approx(inv["freed_vs_classical"] * -1 + inv["added_vs_classical"])
+    assert math.isfinite(run.summary["service"]["expected_fill_rate_volume_weighted"])
+
+
+def test_write_decide_and_rerun_on_a_copy(warehouse_copy: Path):
+    with duckdb.connect(str(warehouse_copy)) as con:
+        (as_of,) = con.execute("select max(date_day) from marts.fct_inventory_daily").fetchall()[0]
+        ltd = naive_lead_time_demand(con, as_of, n_samples=100)
+        run = run_policy(con, ltd, None, as_of=as_of)
+        write_policy_run(con, run)
+        pid = run.purchase_proposals["proposal_id"][0]
+        set_proposal_status(con, pid, "approved", "planner@example.com", "checked with the buyer")
+        again = run_policy(con, ltd, None, as_of=as_of)
+        status = again.purchase_proposals.filter(pl.col("proposal_id") == pid)["status"].item()
+        assert status == "approved"
+        n = con.execute("select count(*) from ml.proposal_decisions").fetchall()[0][0]
+        assert n == 1
