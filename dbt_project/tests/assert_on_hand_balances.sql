@@ -9,6 +9,6 @@ select
     net_change_units,
     anchor_drift_units,
     on_hand_units
-from {{ ref('int_on_hand_daily') }}
+from {{ ref('int_stock_positions_daily') }}
 where on_hand_units is not null
     and abs(on_hand_open_units + net_change_units + coalesce(anchor_drift_units, 0) - on_hand_units) > 1e-6

@@ -8,7 +8,7 @@ select
     anchor_qty,
     anchor_qty - anchor_drift_units as carried_forward_units,
     anchor_drift_units
-from {{ ref('int_on_hand_daily') }}
+from {{ ref('int_stock_positions_daily') }}
 where
     anchor_drift_units is not null
     and anchor_drift_units <> 0

@@ -1,82 +1,77 @@
--- One row per day, product and location: book on-hand at the close of the day, its value at the standard
--- cost valid that day, and what is on order and in transit. See int_on_hand_daily for the reconstruction.
-with on_hand as (
-    select * from {{ ref('int_on_hand_daily') }}
+-- One row per day, product and location: book on-hand at the close of the day (see int_stock_positions_daily
+-- for the reconstruction), the movements of the day, its value at the standard cost valid that day, and what
+-- is on order and in transit. Where a source is missing the measure is null and the *_basis columns say why.
+with positions as (
+    select * from {{ ref('int_stock_positions_daily') }}
 ),
 
 availability as (
     select * from {{ ref('int_source_availability') }}
 ),
 
-costs as (
+product_locations as (
+    select
+        product_location_key,
+        product_id,
+        location_id
+    from {{ ref('int_product_locations') }}
+),
+
+movements as (
+    select
+        product_locations.product_location_key,
+        movements.date_day,
+        movements.units_sold,
+        movements.units_returned,
+        movements.units_received,
+        movements.transfers_in_units,
+        movements.transfers_out_units,
+        movements.count_adjustment_units
+    from {{ ref('int_stock_movements_daily') }} as movements
+    inner join product_locations
+        on
+            movements.product_id = product_locations.product_id
+            and movements.location_id = product_locations.location_id
+),
+
+product_days as (
     select
         product_id,
-        valid_from,
+        date_day,
         unit_cost
-    from {{ ref('stg_finance__standard_costs') }}
-),
-
-open_orders as (
-    select * from {{ ref('int_open_orders_daily') }}
-),
-
-valued as (
-    select
-        on_hand.*,
-        costs.unit_cost
-    from on_hand
-    asof left join costs
-        on
-            on_hand.product_id = costs.product_id
-            and on_hand.date_day >= costs.valid_from
-),
-
-with_orders as (
-    select
-        valued.*,
-        open_orders.on_order_units,
-        open_orders.in_transit_units
-    from valued
-    asof left join open_orders
-        on
-            valued.product_id = open_orders.product_id
-            and valued.location_id = open_orders.location_id
-            and valued.date_day >= open_orders.date_day
+    from {{ ref('int_product_days') }}
 )
 
 select
-    with_orders.date_day,
-    with_orders.product_id,
-    with_orders.location_id,
-    with_orders.on_hand_open_units,
-    with_orders.on_hand_units,
-    with_orders.units_sold,
-    with_orders.units_returned,
-    with_orders.units_received,
-    with_orders.transfers_in_units,
-    with_orders.transfers_out_units,
-    with_orders.count_adjustment_units,
+    positions.date_day,
+    positions.product_id,
+    positions.location_id,
+    positions.on_hand_open_units,
+    positions.on_hand_units,
+    coalesce(movements.units_sold, 0) as units_sold,
+    coalesce(movements.units_returned, 0) as units_returned,
+    coalesce(movements.units_received, 0) as units_received,
+    coalesce(movements.transfers_in_units, 0) as transfers_in_units,
+    coalesce(movements.transfers_out_units, 0) as transfers_out_units,
+    coalesce(movements.count_adjustment_units, 0) as count_adjustment_units,
     case
-        when availability.has_purchase_orders or availability.has_transfers
-            then coalesce(with_orders.on_order_units, 0)
+        when availability.has_purchase_orders or availability.has_transfers then positions.on_order_units
     end as on_order_units,
-    case when availability.has_transfers then coalesce(with_orders.in_transit_units, 0) end as in_transit_units,
-    with_orders.on_hand_units
-    + coalesce(with_orders.on_order_units, 0)
-    + coalesce(with_orders.in_transit_units, 0) as inventory_position_units,
-    with_orders.unit_cost,
-    greatest(with_orders.on_hand_units, 0) * with_orders.unit_cost as on_hand_value,
-    with_orders.on_hand_units < 0 as is_negative_book,
-    with_orders.on_hand_units <= 0 or with_orders.on_hand_open_units <= 0 as is_stockout_day,
+    case when availability.has_transfers then positions.in_transit_units end as in_transit_units,
+    positions.on_hand_units + positions.on_order_units + positions.in_transit_units as inventory_position_units,
+    product_days.unit_cost,
+    greatest(positions.on_hand_units, 0) * product_days.unit_cost as on_hand_value,
+    positions.on_hand_units < 0 as is_negative_book,
+    positions.on_hand_units <= 0 or positions.on_hand_open_units <= 0 as is_stockout_day,
     case
-        when with_orders.on_hand_units is null then 'unavailable'
+        when positions.on_hand_units is null then 'unavailable'
         when availability.has_receipts or availability.has_transfers then 'reconstructed'
         else 'reconstructed_without_inflows'
     end as on_hand_basis,
     case
-        when with_orders.on_hand_units is null then 'unavailable'
+        when positions.on_hand_units is null then 'unavailable'
         when not availability.has_standard_costs then 'no_cost_source'
-        when with_orders.unit_cost is null then 'missing_cost'
+        when product_days.unit_cost is null then 'missing_cost'
         else 'standard_cost'
     end as valuation_basis,
     case
@@ -85,5 +80,13 @@ select
         when availability.has_transfers then 'transfers_only'
         else 'unavailable'
     end as on_order_basis
-from with_orders
+from positions
 cross join availability
+left join movements
+    on
+        positions.product_location_key = movements.product_location_key
+        and positions.date_day = movements.date_day
+left join product_days
+    on
+        positions.product_id = product_days.product_id
+        and positions.date_day = product_days.date_day

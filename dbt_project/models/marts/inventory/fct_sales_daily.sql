@@ -98,13 +98,12 @@ location_prices as (
     where location_id is not null
 ),
 
-generic_prices as (
+product_days as (
     select
         product_id,
-        valid_from,
-        list_price
-    from {{ ref('stg_sales__prices') }}
-    where location_id is null
+        date_day,
+        generic_list_price
+    from {{ ref('int_product_days') }}
 ),
 
 products as (
@@ -129,12 +128,12 @@ priced as (
 generic_priced as (
     select
         priced.*,
-        generic_prices.list_price as generic_list_price
+        product_days.generic_list_price
     from priced
-    asof left join generic_prices
+    left join product_days
         on
-            priced.product_id = generic_prices.product_id
-            and priced.date_day >= generic_prices.valid_from
+            priced.product_id = product_days.product_id
+            and priced.date_day = product_days.date_day
 )
 
 select

@@ -1,5 +1,6 @@
--- Units on order (open purchase-order lines and transfer requests not yet shipped) and in transit
--- (transfers shipped, not yet received) at the close of each day, per product x receiving location.
+-- Daily changes of the order book per product x receiving location: units going on order (open
+-- purchase-order lines, transfer requests not yet shipped) and in transit (transfers shipped, not yet
+-- received). int_stock_positions_daily accumulates them into on-order and in-transit units per day.
 --
 -- A purchase-order line is outstanding from its order date for quantity_ordered - received so far (never
 -- below zero). It stops being outstanding when it is cancelled (never counted), or when it is closed: at its
@@ -152,23 +153,11 @@ daily as (
         date_day,
         product_id,
         location_id,
-        sum(on_order_delta) as on_order_delta,
-        sum(in_transit_delta) as in_transit_delta
+        sum(on_order_delta) as on_order_change_units,
+        sum(in_transit_delta) as in_transit_change_units
     from events
     where date_day <= (select as_of_date from bounds)
     group by all
 )
 
-select
-    date_day,
-    product_id,
-    location_id,
-    sum(on_order_delta) over (
-        partition by product_id, location_id order by date_day
-        rows between unbounded preceding and current row
-    ) as on_order_units,
-    sum(in_transit_delta) over (
-        partition by product_id, location_id order by date_day
-        rows between unbounded preceding and current row
-    ) as in_transit_units
-from daily
+select * from daily
