@@ -14,6 +14,10 @@ from ml.settings import DEFAULT_LANDING_DIR, DEFAULT_WAREHOUSE
 log = logging.getLogger("stockturn")
 
 
+class CliError(Exception):
+    """A user-facing error: printed without a traceback, exit code 2."""
+
+
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -62,23 +66,147 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_dir(args: argparse.Namespace) -> Path:
+    """--report-dir, else ``report/`` beside the warehouse (``data/report`` for the default warehouse)."""
+    return Path(args.report_dir) if args.report_dir else Path(args.warehouse).resolve().parent / "report"
+
+
+def _run(args: argparse.Namespace, *, job: str, selection: str | None = None) -> tuple[int, object]:
+    from orchestration.runner import run_pipeline
+
+    report, groups = run_pipeline(
+        Path(args.landing),
+        Path(args.warehouse),
+        _report_dir(args),
+        job=job,
+        selection=selection,
+        as_of=getattr(args, "as_of", None),
+        dagster_home=Path(args.dagster_home) if getattr(args, "dagster_home", None) else None,
+        ephemeral=getattr(args, "ephemeral", False),
+        verbose=args.verbose,
+    )
+    print(report.format(groups=groups))
+    return (0 if report.success else 1), report
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    code, report = _run(args, job=args.job, selection=args.select)
+    print(f"\nWarehouse: {Path(args.warehouse).resolve()}")
+    report_html = report.materializations.get("reports/turnover_report", {}).get("html_path")
+    if report_html:
+        print(f"Report:    {report_html}")
+    if report.dagster_home:
+        print(f"Dagster:   run {report.run_id} recorded in {report.dagster_home}; browse it with: "
+              f"stockturn ui --warehouse {args.warehouse}")
+    return code
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ml.demo_company import generate
-    from orchestration.warehouse_build import build_warehouse
     from reports.warehouse_summary import warehouse_summary
 
     t0 = time.perf_counter()
     landing, warehouse = Path(args.landing), Path(args.warehouse)
     log.info("generating the demo company into %s", landing)
-    summary = generate(landing, seed=args.seed, progress=not args.quiet)
+    summary = generate(landing, seed=args.seed, skus=args.skus, stores=args.stores, days=args.days,
+                       progress=not args.quiet)
     print(summary.format())
-    log.info("building the warehouse %s", warehouse)
-    build_warehouse(landing, warehouse, progress=not args.quiet)
     print()
-    print(warehouse_summary(warehouse))
-    print(f"\nDemo finished in {time.perf_counter() - t0:,.0f} s. Warehouse: {warehouse.resolve()}")
-    print(f"Explore it with: duckdb {warehouse} -c \"select * from marts.fct_inventory_turnover_monthly"
+    log.info("running the whole pipeline (Dagster, in-process) into %s", warehouse)
+    code, report = _run(args, job="stockturn_pipeline")
+    if warehouse.exists():
+        print()
+        print(warehouse_summary(warehouse))
+    print(f"\nDemo {'finished' if code == 0 else 'FAILED'} in {time.perf_counter() - t0:,.0f} s.")
+    print(f"  landing folder  {landing.resolve()}")
+    print(f"  warehouse       {warehouse.resolve()}  (schemas raw, staging, intermediate, marts, planning, ml)")
+    report_html = report.materializations.get("reports/turnover_report", {}).get("html_path")
+    print(f"  report          {report_html or 'not built'}")
+    print(f"  Dagster runs    {report.dagster_home or 'not recorded (--ephemeral)'}")
+    print(f"Explore: stockturn ui --warehouse {warehouse}   (asset graph, run history, checks)")
+    print(f"         duckdb {warehouse} -c \"select * from marts.fct_inventory_turnover_monthly"
           " where grain = 'company' order by month_start_date\"")
+    return code
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    import os
+    import signal
+    import subprocess
+
+    from ml.settings import PROJECT_ROOT, WAREHOUSE_ENV
+    from orchestration.defs.resources import LANDING_ENV, REPORT_DIR_ENV
+    from orchestration.instance import dagster_home_for, ensure_dagster_home
+
+    warehouse = Path(args.warehouse).resolve()
+    home = ensure_dagster_home(Path(args.dagster_home) if args.dagster_home else dagster_home_for(warehouse))
+    env = dict(os.environ)
+    env.update({
+        "DAGSTER_HOME": str(home),
+        LANDING_ENV: str(Path(args.landing).resolve()),
+        WAREHOUSE_ENV: str(warehouse),
+        REPORT_DIR_ENV: str(_report_dir(args).resolve()),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    })
+    dagster = Path(sys.executable).parent / "dagster"
+    cmd = [str(dagster) if dagster.exists() else "dagster", "dev", "-m", "orchestration.definitions",
+           "-h", args.host, "-p", str(args.port)]
+    print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C to stop)")
+    print(f"  warehouse {warehouse}\n  landing   {env[LANDING_ENV]}\n  report    {env[REPORT_DIR_ENV]}\n"
+          f"  DAGSTER_HOME {home}")
+    proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env)
+    # `dagster dev` shuts its webserver, daemon and code server down on Ctrl-C (SIGINT); pass SIGTERM on as that
+    signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGINT))
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        try:
+            return proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from reports.build import build_report
+
+    result = build_report(Path(args.warehouse), Path(args.out), currency=args.currency)
+    print(result.summary())
+    return 0
+
+
+def cmd_proposals(args: argparse.Namespace) -> int:
+    from ml.policy.proposals import set_proposal_status
+    from ml.warehouse import connect, read_frame, table_exists
+
+    if args.action == "list":
+        with connect(args.warehouse, read_only=True) as con:
+            if not table_exists(con, "ml", "purchase_proposals"):
+                raise CliError("no proposals yet: run `stockturn run` (or `stockturn demo`) first")
+            where = "" if args.status == "all" else "where status = ?"
+            frame = read_frame(con, f"""
+                select proposal_id, status, proposal_type, coalesce(supplier_id, source_location_id) as source,
+                       product_id, location_id, quantity, value, expected_arrival_date, reason
+                from ml.purchase_proposals {where} order by value desc""", None if not where else [args.status])
+        if frame.is_empty():
+            print(f"no {args.status} proposals")
+            return 0
+        for row in frame.iter_rows(named=True):
+            print(f"{row['proposal_id']}  {row['status']:<9} {row['proposal_type']:<14} {row['product_id']:>10} @ "
+                  f"{row['location_id']:<6} from {row['source'] or '?':<8} qty {row['quantity']:>10,.0f}  "
+                  f"value {row['value'] or 0:>12,.2f}  arrives {row['expected_arrival_date']}")
+            print(f"    {row['reason']}")
+        print(f"{frame.height:,} proposals, total value {frame['value'].sum() or 0:,.2f}")
+        return 0
+    status = {"approve": "approved", "reject": "rejected", "reset": "proposed"}[args.action]
+    with connect(args.warehouse) as con:
+        try:
+            decision = set_proposal_status(con, args.proposal_id, status, args.author, args.reason)
+        except ValueError as exc:  # unknown id, missing reason or author
+            raise CliError(str(exc)) from exc
+    print(f"proposal {args.proposal_id}: {decision['status']} by {decision['author']}"
+          + (f" ({decision['reason']})" if decision.get("reason") else ""))
     return 0
 
 
@@ -126,13 +254,74 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("demo", help="generate the demo company and build everything",
-                       description="Generate the demo company into ./data/landing and build ./data/warehouse.duckdb.")
+    p = sub.add_parser("run", help="run the whole pipeline in-process with Dagster: load, dbt, plan, report",
+                       description="Materialize every Dagster asset in this process: load the landing folder, dbt "
+                       "build the marts (tests gate downstream models), forecast and plan (ml.*), build the dbt "
+                       "models on the plan and the report. The run is recorded in <warehouse folder>/.dagster_home, "
+                       "which `stockturn ui` shows.")
+    p.add_argument("--landing", required=True, help="landing folder (see docs/data-contract.md)")
+    p.add_argument("--warehouse", required=True, help="DuckDB file to build (created if missing)")
+    p.add_argument("--report-dir", help="folder for the report (default: report/ beside the warehouse)")
+    p.add_argument("--job", default="stockturn_pipeline", choices=("stockturn_pipeline", "warehouse_build"),
+                   help="stockturn_pipeline (default): everything; warehouse_build: load + dbt only")
+    p.add_argument("--select", help="only these assets, Dagster selection syntax (e.g. 'group:marts+', "
+                   "'key:\"ml/demand_forecast\"')")
+    p.add_argument("--as-of", type=date.fromisoformat, help="plan as of this day (default: latest sales date)")
+    p.add_argument("--dagster-home", help="Dagster instance folder (default: .dagster_home beside the warehouse)")
+    p.add_argument("--ephemeral", action="store_true",
+                   help="do not record the run (in-memory Dagster instance: faster, nothing for `stockturn ui`)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="generate the demo company and run the whole pipeline",
+                       description="Generate the demo company into ./data/landing, then run the whole pipeline "
+                       "(as `stockturn run`) into ./data/warehouse.duckdb and ./data/report.")
     p.add_argument("--landing", default=str(DEFAULT_LANDING_DIR), help="landing folder (default ./data/landing)")
     p.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE), help="DuckDB file (default ./data/warehouse.duckdb)")
+    p.add_argument("--report-dir", help="folder for the report (default: report/ beside the warehouse)")
     p.add_argument("--seed", type=int, default=42, help="random seed of the demo company")
+    p.add_argument("--skus", type=int, default=150, help="number of products (default 150)")
+    p.add_argument("--stores", type=int, default=5, help="number of stores (default 5)")
+    p.add_argument("--days", type=int, default=1095, help="days of history (default 1095)")
+    p.add_argument("--ephemeral", action="store_true",
+                   help="do not record the run (in-memory Dagster instance: faster, nothing for `stockturn ui`)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the warehouse",
+                       description="Start `dagster dev` on 127.0.0.1 with the project-local Dagster instance "
+                       "(.dagster_home beside the warehouse: telemetry off, one warehouse run at a time) and the "
+                       "landing/warehouse/report paths in the environment.")
+    p.add_argument("--port", type=int, default=3000, help="port (default 3000)")
+    p.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    p.add_argument("--landing", default=str(DEFAULT_LANDING_DIR), help="landing folder (default ./data/landing)")
+    p.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE), help="DuckDB file (default ./data/warehouse.duckdb)")
+    p.add_argument("--report-dir", help="folder for the report (default: report/ beside the warehouse)")
+    p.add_argument("--dagster-home", help="Dagster instance folder (default: .dagster_home beside the warehouse)")
+    p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("report", help="build the turnover report (HTML + PNG/SVG charts) from a warehouse",
+                       description="Build one self-contained, offline HTML report and the charts as PNG and SVG "
+                       "from a built warehouse (the forecast and recommendation sections need `stockturn run`).")
+    p.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE), help="DuckDB file (default ./data/warehouse.duckdb)")
+    p.add_argument("--out", required=True, help="folder for report.html and charts/")
+    p.add_argument("--currency", default="$", help="currency symbol for money (default $)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("proposals", help="list purchase proposals and approve or reject them",
+                       description="Planner decisions on the proposals in ml.purchase_proposals. Decisions are "
+                       "appended to ml.proposal_decisions (an audit trail that runs never rebuild) and kept by "
+                       "re-runs with the same inputs.")
+    p.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE), help="DuckDB file (default ./data/warehouse.duckdb)")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = actions.add_parser("list", help="list proposals, largest value first")
+    q.add_argument("--status", default="proposed", choices=("proposed", "approved", "rejected", "all"))
+    for name, text in (("approve", "approve a proposal"), ("reject", "reject a proposal (a reason is required)"),
+                       ("reset", "set a proposal back to proposed")):
+        q = actions.add_parser(name, help=text)
+        q.add_argument("proposal_id", help="id from `stockturn proposals list`")
+        q.add_argument("--author", required=True, help="who decides (kept in the audit trail)")
+        q.add_argument("--reason", help="why (required to reject)")
+    p.set_defaults(func=cmd_proposals)
     return parser
 
 
@@ -142,10 +331,13 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.verbose)
     from ml.ingest.loader import LandingContractError
     from orchestration.dbt_cli import DbtError
+    from orchestration.dbt_manifest import ManifestError
+    from reports.queries import WarehouseNotBuiltError
 
     try:
         return args.func(args)
-    except (LandingContractError, DbtError) as exc:
+    except (CliError, LandingContractError, DbtError, ManifestError, WarehouseNotBuiltError,
+            FileNotFoundError) as exc:
         log.error("%s", exc)
         return 2
 

@@ -1,14 +1,20 @@
--- Every day's close = the previous close + the day's movements, except on an anchor day (snapshot or posted
--- count) whose quantity differs from the carried-forward book: there the difference is the anchor drift.
--- Returns the rows where the on-hand history does not balance.
+-- The reconstructed book is continuous: on every anchor day (snapshot or posted count) the day opens with the
+-- previous day's close, whatever correction the anchor applies at the close. Returns the days that do not.
+-- (On other days the opening is the close minus the day's movements by construction.)
+with positions as (
+    select * from {{ ref('int_stock_positions_daily') }}
+)
+
 select
-    product_id,
-    location_id,
-    date_day,
-    on_hand_open_units,
-    net_change_units,
-    anchor_drift_units,
-    on_hand_units
-from {{ ref('int_stock_positions_daily') }}
-where on_hand_units is not null
-    and abs(on_hand_open_units + net_change_units + coalesce(anchor_drift_units, 0) - on_hand_units) > 1e-6
+    today.product_location_key,
+    today.date_day,
+    today.on_hand_open_units,
+    yesterday.on_hand_units as previous_close_units
+from positions as today
+inner join positions as yesterday
+    on
+        today.product_location_key = yesterday.product_location_key
+        and today.date_day - 1 = yesterday.date_day
+where
+    today.anchor_qty is not null
+    and abs(today.on_hand_open_units - yesterday.on_hand_units) > 1e-6

@@ -11,8 +11,9 @@
 --
 -- On-order and in-transit are the running sums of int_order_book_changes_daily.
 --
--- For speed at scale the windows run on a narrow table keyed by the integer product_location_key; the
--- movement breakdown is joined back in fct_inventory_daily.
+-- For speed at scale the dense table is sorted once (running sums on a narrow table keyed by the integer
+-- product_location_key); anchors are then looked up by their sequence number. Product and location codes and
+-- the movement breakdown are joined back in fct_inventory_daily.
 with bounds as (
     select as_of_date from {{ ref('int_calendar_bounds') }}
 ),
@@ -148,63 +149,64 @@ joined as (
 ),
 
 cumulated as (
+    -- the only sort of the dense table: running sums per product-location, and how many anchors so far
     select
         *,
         sum(net_change_units) over running as cumulative_change_units,
         sum(on_order_change_units) over running as on_order_units,
-        sum(in_transit_change_units) over running as in_transit_units
+        sum(in_transit_change_units) over running as in_transit_units,
+        count(anchor_qty) over running as anchor_sequence
     from joined
-    window running as (
-        partition by product_location_key order by date_day
-        rows between unbounded preceding and current row
-    )
+    -- one row per day, so the default frame (everything up to this day) is the running total
+    window running as (partition by product_location_key order by date_day)
 ),
 
-offsets as (
+anchor_offsets as (
+    -- one row per anchor: the quantity it fixes minus the movements up to it, and how far it moved the book
+    -- from where the previous anchor and the movements since had put it
     select
-        *,
-        -- offset of each anchor: the quantity it fixes minus the movements up to it
-        anchor_qty - cumulative_change_units as anchor_offset
+        product_location_key,
+        anchor_sequence,
+        anchor_qty - cumulative_change_units as anchor_offset,
+        anchor_qty - cumulative_change_units - lag(anchor_qty - cumulative_change_units) over (
+            partition by product_location_key order by anchor_sequence
+        ) as anchor_drift_units
     from cumulated
+    where anchor_qty is not null
 ),
 
-governed as (
+first_anchor_offsets as (
     select
-        *,
-        last_value(anchor_offset ignore nulls) over (
-            partition by product_location_key order by date_day
-            rows between unbounded preceding and current row
-        ) as offset_through_today,
-        last_value(anchor_offset ignore nulls) over (
-            partition by product_location_key order by date_day
-            rows between unbounded preceding and 1 preceding
-        ) as offset_through_yesterday,
-        first_value(anchor_offset ignore nulls) over (
-            partition by product_location_key order by date_day
-            rows between unbounded preceding and unbounded following
-        ) as first_anchor_offset
-    from offsets
+        product_location_key,
+        anchor_offset as first_anchor_offset
+    from anchor_offsets
+    where anchor_sequence = 1
 )
 
 select
-    product_locations.product_location_key,
-    product_locations.product_id,
-    product_locations.location_id,
-    governed.date_day,
-    governed.net_change_units,
-    -- yesterday's close: yesterday's cumulative change with the anchor that governed yesterday
-    governed.cumulative_change_units - governed.net_change_units
-    + coalesce(governed.offset_through_yesterday, governed.first_anchor_offset) as on_hand_open_units,
-    governed.cumulative_change_units
-    + coalesce(governed.offset_through_today, governed.first_anchor_offset) as on_hand_units,
-    governed.on_order_units,
-    governed.in_transit_units,
-    governed.anchor_type,
-    governed.anchor_qty,
-    governed.anchor_offset - governed.offset_through_yesterday as anchor_drift_units,
+    cumulated.product_location_key,
+    cumulated.date_day,
+    cumulated.net_change_units,
+    -- yesterday's close: today's close without today's movements and without today's anchor correction
+    cumulated.cumulative_change_units - cumulated.net_change_units
+    + coalesce(anchor_offsets.anchor_offset, first_anchor_offsets.first_anchor_offset)
+    - case when cumulated.anchor_qty is not null then coalesce(anchor_offsets.anchor_drift_units, 0) else 0 end
+        as on_hand_open_units,
+    cumulated.cumulative_change_units
+    + coalesce(anchor_offsets.anchor_offset, first_anchor_offsets.first_anchor_offset) as on_hand_units,
+    cumulated.on_order_units,
+    cumulated.in_transit_units,
+    cumulated.anchor_type,
+    cumulated.anchor_qty,
+    case when cumulated.anchor_qty is not null then anchor_offsets.anchor_drift_units end as anchor_drift_units,
     case
-        when governed.offset_through_today is not null then 'previous_anchor'
-        when governed.first_anchor_offset is not null then 'next_anchor'
+        when cumulated.anchor_sequence > 0 then 'previous_anchor'
+        when first_anchor_offsets.first_anchor_offset is not null then 'next_anchor'
     end as anchored_from
-from governed
-inner join product_locations on governed.product_location_key = product_locations.product_location_key
+from cumulated
+left join anchor_offsets
+    on
+        cumulated.product_location_key = anchor_offsets.product_location_key
+        and cumulated.anchor_sequence = anchor_offsets.anchor_sequence
+left join first_anchor_offsets
+    on cumulated.product_location_key = first_anchor_offsets.product_location_key

@@ -44,8 +44,8 @@ product_days as (
 
 select
     positions.date_day,
-    positions.product_id,
-    positions.location_id,
+    product_locations.product_id,
+    product_locations.location_id,
     positions.on_hand_open_units,
     positions.on_hand_units,
     coalesce(movements.units_sold, 0) as units_sold,
@@ -81,6 +81,7 @@ select
         else 'unavailable'
     end as on_order_basis
 from positions
+inner join product_locations on positions.product_location_key = product_locations.product_location_key
 cross join availability
 left join movements
     on
@@ -88,5 +89,5 @@ left join movements
         and positions.date_day = movements.date_day
 left join product_days
     on
-        positions.product_id = product_days.product_id
+        product_locations.product_id = product_days.product_id
         and positions.date_day = product_days.date_day

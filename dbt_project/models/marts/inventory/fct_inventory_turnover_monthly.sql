@@ -69,7 +69,8 @@ combined as (
         coalesce(sales_monthly.units_sold, 0) as units_sold,
         coalesce(sales_monthly.net_units_sold, 0) as net_units_sold,
         coalesce(sales_monthly.net_sales_amount, 0) as net_sales_amount,
-        sales_monthly.cogs_amount,
+        -- a product-location that does not sell (a distribution centre) has no COGS: zero, not unknown
+        coalesce(sales_monthly.cogs_amount, case when sales_monthly.product_id is null then 0 end) as cogs_amount,
         coalesce(sales_monthly.uncosted_sales_days, 0) as uncosted_sales_days
     from inventory_monthly
     full outer join sales_monthly

@@ -1,0 +1,68 @@
+"""Probabilistic demand forecasts, rolling-origin backtest and calibrated lead-time demand.
+
+Public API (plain Python, no Dagster)::
+
+    from ml.forecasting import ForecastConfig, run_forecasting
+    run = run_forecasting(con, ForecastConfig(), as_of=None, progress=True)
+    run.demand_forecast          # -> ml.demand_forecast
+    run.forecast_backtest        # -> ml.forecast_backtest
+    run.lead_time_demand         # LeadTimeDemand -> ml.lead_time_demand via .to_frame(); handed to ml.policy
+    run.summary                  # headline numbers (Dagster metadata, the report)
+
+    from ml.forecasting import evaluate_against_truth   # benchmarks only: the demo's hidden true demand
+
+``as_of`` (default: the last day of ``marts.fct_sales_daily``) bounds every input: sales, stock-out flags, prices
+and lead-time observations after it are never read, so a simulator can replay any past planning date. Planned
+promotions and price changes after it are used up to ``promotion_known_days`` / ``price_known_days`` ahead.
+
+Pipeline (modules)
+    ``panel``: the demand series from the marts (active stock products x selling locations; every location that
+    replenishes others gets the summed demand of the locations below it), at the planning grain (day; week or
+    month by configuration, or automatically when the data arrives as weekly/monthly totals).
+    ``censoring``: stock-out days corrected (``impute`` by default), always from data before the cutoff.
+    ``baselines`` (seasonal naive, moving average, Croston SBA, TSB) and ``gbm`` (a global mlforecast LightGBM,
+    recursive, with lags, rolling statistics, calendar, promotion, price and static features and a target
+    transform chosen on validation). ``segments``: Syntetos-Boylan classes. ``backtest``: fits at every rolling
+    origin; the model per segment is chosen on the earlier origins and scored on the held-out later ones.
+    ``calibration``: pooled normalised errors of the chosen models -> per-period quantiles/intervals and
+    cumulative error paths. ``lead_time`` + ``ltd``: measured lead-time distributions and Monte Carlo demand
+    over lead time + review period. ``truth``: evaluation against the demo's true demand.
+
+Frames (dates are ``pl.Date``; keys ``product_id``, ``location_id``)
+
+``demand_forecast``: one row per output series x forecast period (every series the same number of periods):
+    product_id, location_id, period_start, period_end (first and last day of the period), horizon (1 = the
+    first period after as_of), grain ('day' | 'week' | 'month'), forecast (mean demand in the period, units),
+    q025, q100, q500, q900, q975 (per-period quantiles, the number is the level in per mille), lower_80,
+    upper_80, lower_95, upper_95 (central intervals calibrated for coverage on backtest errors), model (the
+    model chosen for the series' segment), segment (Syntetos-Boylan class as of as_of). All values >= 0.
+
+``forecast_backtest`` (long): origin (the as-of date the origin replays; null = pooled over the held-out
+    origins), split ('selection': origins the models were chosen on, 'holdout': later origins), level
+    ('series' | 'segment' | 'overall'), segment (null for 'overall'), product_id / location_id (null above
+    'series'), model (every candidate and 'selected' = the per-segment choice), metric, value,
+    is_selected_model. Metrics: mase, rmsse (scaled by the in-sample seasonal naive), wape, bias (sum error /
+    sum actual), n_series; for 'selected' on held-out origins also spl (scaled pinball loss over the quantile
+    levels), coverage_80, coverage_95 (per-period intervals) and ltd_coverage_p50 ... p99 (share of realised
+    demand over a realised protection interval at or below the predicted lead-time-demand quantile) and
+    ltd_windows. Per-series rows exist for the models in ``series_metric_models``. Actuals: recorded sales on
+    periods that are not stock-outs (censored periods are not scored); aggregate (DC) series: the sum of their
+    children's demand, stock-out periods imputed.
+
+``lead_time_demand``: ``LeadTimeDemand.to_frame()`` (see ``ml.demand_distribution``): one row per output series
+    with daily_demand_mean, lead_time_mean_days, lead_time_p90_days, review_period_days, lead_time_source
+    ('receipts:product' | 'receipts:supplier' | 'transfers' | 'nominal' | 'default'), ltd_mean, ltd_std,
+    ltd_p50 ... ltd_p99 and n_samples.
+
+``summary``: as_of, model_version, grain, native_grain, censoring, horizon_periods, horizon_days, n_series,
+    n_aggregate_series, backtest_series, origins, holdout_origins, lightgbm_transform, selected_model_by_segment,
+    series_by_segment, holdout_accuracy (per model: mase, rmsse, wape, bias, n_series), selected_vs_seasonal_naive
+    (ratios), beats_seasonal_naive, holdout_coverage, holdout_spl, lead_time_sources, seconds (per stage),
+    seconds_total.
+"""
+
+from ml.forecasting.config import ForecastConfig
+from ml.forecasting.pipeline import MODEL_VERSION, ForecastRun, run_forecasting
+from ml.forecasting.truth import evaluate_against_truth
+
+__all__ = ["MODEL_VERSION", "ForecastConfig", "ForecastRun", "evaluate_against_truth", "run_forecasting"]

@@ -1,0 +1,239 @@
+"""Fitting every model at one cutoff, the rolling-origin backtest and its metrics.
+
+Origins: ``n_origins`` cutoffs, the last one ``horizon`` periods before the end of the history, spaced by
+``origin_step_days`` (default: the horizon, so horizons do not overlap), shrunk when the history cannot hold
+``min_train_days`` before the first origin. At each origin every model is refitted on the history before it
+(censoring correction, segments, scales and lead times included), so each origin is a faithful replay of
+what ``run_forecasting(as_of=origin)`` would have done.
+
+Evaluation actuals (documented in the package docstring): for selling series, recorded sales on periods that
+are not censored (censored periods are left out of every per-period metric); for aggregate series (DCs), the sum
+of their children's demand where censored periods carry the imputation from the whole history (an aggregate has
+no censoring of its own). Cumulative quantities (lead-time demand, error paths) need every period, so they use
+the imputed value on censored periods.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ml.forecasting import baselines, censoring, gbm, metrics, segments
+from ml.forecasting.arrays import nan0
+from ml.forecasting.config import ForecastConfig
+from ml.forecasting.panel import Panel
+
+log = logging.getLogger("stockturn.forecasting")
+
+SEGMENT_WINDOW_DAYS = 365
+SUB_HISTORY_DAYS = 400  # history a sub-origin re-estimates censoring, scale and local methods from (>= yearly lag)
+LOCAL_HISTORY_DAYS = 730  # history the local methods see (SBA/TSB forget faster than this)
+YEAR_LAG_DAYS = 366 + 7  # the yearly-lag feature looks this far back from the first training day
+
+
+def phases(panel: Panel) -> np.ndarray | None:
+    """Season phase of every period (weekday at day grain); None at coarser grains."""
+    if panel.grain != "day":
+        return None
+    return ((panel.period_start.astype("datetime64[D]").astype(np.int64) + 3) % 7).astype(np.int64)
+
+
+def corrected_history(panel: Panel, config: ForecastConfig, cutoff: int, mode: str | None = None,
+                      start: int = 0) -> gbm.History:
+    """Target and weights of every series (base + aggregates) over periods [start, cutoff), corrected for
+    censoring with data in that range only. Aggregates sum their children's corrected demand (weight 1 once
+    started)."""
+    ph = phases(panel)
+    target, weight = censoring.correct(
+        panel.sales[:, start:cutoff], panel.censored[:, start:cutoff], mode or config.censoring,
+        window=panel.periods(config.impute_window_days), season=panel.season,
+        phase=None if ph is None else ph[start:cutoff],
+    )
+    target_all = panel.aggregate(target)
+    if panel.n_series > panel.n_base:
+        started = np.arange(start, cutoff)[None, :] >= panel.first[panel.n_base :, None]
+        weight = np.vstack([weight, started.astype(np.float32)])
+    return gbm.History(target_all, weight, start, cutoff, panel.first < cutoff)
+
+
+@dataclass
+class CutoffFit:
+    """Forecasts of every model made at one cutoff (a backtest origin, a sub-origin or the as-of date)."""
+
+    cutoff: int
+    forecasts: dict[str, np.ndarray]  # model -> (n_all, H)
+    segment: np.ndarray  # (n_all,) object
+    scale: np.ndarray  # (n_all,) recent mean demand (calibration scale)
+    active: np.ndarray  # (n_all,) bool: has history before the cutoff
+    transform: str = ""
+    gbm_rows: int = 0
+    gbm_series: int = 0
+    candidates: dict[str, np.ndarray] = field(default_factory=dict)  # transform -> lightgbm forecast
+    models: dict[str, gbm.GBMModel] = field(default_factory=dict)  # transform -> fitted model
+    subs: list[CutoffFit] = field(default_factory=list)  # sub-origin forecasts (calibration windows)
+    history: gbm.History | None = None  # the corrected history the models were fitted on (dropped after use)
+    seconds: float = 0.0
+
+
+def history_start(panel: Panel, config: ForecastConfig, cutoff: int) -> int:
+    """First period an origin needs: LightGBM's training window, its lag look-back and the yearly lag."""
+    return max(0, cutoff - panel.periods(config.train_window_days + YEAR_LAG_DAYS + 150))
+
+
+def _local(panel: Panel, config: ForecastConfig, hist: gbm.History, horizon: int) -> CutoffFit:
+    ph = phases(panel)
+    k = min(panel.periods(LOCAL_HISTORY_DAYS), hist.target.shape[1])
+    fc = baselines.local_forecasts(
+        tuple(m for m in config.models if m != "lightgbm"), hist.target[:, -k:], hist.weight[:, -k:],
+        season=panel.season, horizon=horizon,
+        ma_window=panel.periods(config.moving_average_days), croston_alpha=config.croston_alpha,
+        tsb_alpha_d=config.tsb_alpha_demand, tsb_alpha_p=config.tsb_alpha_probability,
+        phase_hist=None if ph is None else ph[hist.cutoff - k : hist.cutoff],
+        phase_future=None if ph is None else ph[hist.cutoff : hist.cutoff + horizon],
+    )
+    seg = segments.classify(hist.target, hist.weight, panel.periods(SEGMENT_WINDOW_DAYS))
+    return CutoffFit(hist.cutoff, fc, seg, hist.scale(panel), hist.active)
+
+
+def _finish(fit: CutoffFit) -> None:
+    for name, values in fit.forecasts.items():
+        values[~fit.active] = 0.0
+        fit.forecasts[name] = values.astype(np.float32)
+
+
+def fit_cutoff(panel: Panel, config: ForecastConfig, cutoff: int, horizon: int, *, transform: str,
+               n_trees: int, mode: str | None = None) -> CutoffFit:
+    """Fit every configured model on the history before ``cutoff`` and forecast ``horizon`` periods.
+
+    ``transform='auto'`` fits LightGBM with both target transforms (``candidates``); the caller chooses.
+    """
+    t0 = time.perf_counter()
+    hist = corrected_history(panel, config, cutoff, mode, start=history_start(panel, config, cutoff))
+    fit = _local(panel, config, hist, horizon)
+    fit.transform = transform
+    fit.history = hist
+    if "lightgbm" in config.models:
+        if transform == "auto":
+            fit.candidates = _transform_candidates(panel, config, hist, horizon, n_trees)
+            return fit  # the caller chooses, then calls fit_lightgbm
+        fit_lightgbm(panel, config, fit, hist, horizon, transform, n_trees)
+    _finish(fit)
+    fit.seconds = time.perf_counter() - t0
+    return fit
+
+
+def fit_lightgbm(panel: Panel, config: ForecastConfig, fit: CutoffFit, hist: gbm.History, horizon: int,
+                 transform: str, n_trees: int) -> None:
+    model = gbm.fit(panel, config, hist, transform=transform, n_trees=n_trees)
+    fit.models[transform] = model
+    fit.forecasts["lightgbm"] = gbm.predict(model, panel, config, [hist], horizon)[0]
+    fit.transform = transform
+    fit.gbm_rows, fit.gbm_series = model.n_train_rows, model.n_train_series
+    fit.history = hist
+
+
+def _transform_candidates(panel: Panel, config: ForecastConfig, hist: gbm.History, horizon: int,
+                          n_trees: int) -> dict[str, np.ndarray]:
+    """Forecasts of a reduced LightGBM fit with each target transform, on a sample of series (the validation
+    the 'auto' transform is chosen on); other series' rows are NaN."""
+    small = config.replace(max_train_rows=min(config.max_train_rows, config.transform_selection_rows))
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 4]))
+    active = np.flatnonzero(hist.active)
+    if len(active) > config.transform_selection_series:
+        keep = np.zeros(len(hist.active), bool)
+        keep[rng.choice(active, size=config.transform_selection_series, replace=False)] = True
+        scored = gbm.History(hist.target, hist.weight, hist.start, hist.cutoff, keep)
+    else:
+        scored = hist
+    out = {}
+    for kind in ("scale", "log1p"):
+        model = gbm.fit(panel, small, hist, transform=kind, n_trees=max(n_trees // 2, 20))
+        fc = gbm.predict(model, panel, config, [scored], horizon)[0]
+        fc[~scored.active] = np.nan
+        out[kind] = fc
+    return out
+
+
+def fit_subs(panel: Panel, config: ForecastConfig, fit: CutoffFit, sub_cutoffs: list[int], horizon: int,
+             mode: str | None = None) -> None:
+    """Forecasts at later sub-origins with the models fitted at ``fit.cutoff`` (LightGBM is not refitted: it
+    predicts from each sub-origin's own history; local methods are cheap and re-estimated), for calibration."""
+    if not sub_cutoffs:
+        fit.models.clear()
+        fit.history = None
+        return
+    back = panel.periods(SUB_HISTORY_DAYS)
+    hists = [corrected_history(panel, config, c, mode, start=max(0, c - back)) for c in sub_cutoffs]
+    if panel.n_series > config.sub_origin_max_series:
+        rng = np.random.default_rng(np.random.SeedSequence([config.seed, 5, fit.cutoff]))
+        keep = np.zeros(panel.n_series, bool)
+        keep[rng.choice(panel.n_series, size=config.sub_origin_max_series, replace=False)] = True
+        hists = [gbm.History(h.target, h.weight, h.start, h.cutoff, h.active & keep) for h in hists]
+    subs = [_local(panel, config, h, horizon) for h in hists]
+    if "lightgbm" in config.models and fit.transform in fit.models:
+        preds = gbm.predict(fit.models[fit.transform], panel, config, hists, horizon)
+        for sub, p in zip(subs, preds, strict=True):
+            sub.forecasts["lightgbm"] = p
+    for sub in subs:
+        _finish(sub)
+    fit.subs = subs
+    fit.models.clear()
+    fit.history = None
+
+
+@dataclass
+class Actuals:
+    """Evaluation actuals over the whole history (see the module docstring)."""
+
+    cells: np.ndarray  # (n_all, T) actual per period (recorded sales; aggregates: imputed sums)
+    path: np.ndarray  # (n_all, T) actual for cumulative sums (imputed on censored periods)
+    mask: np.ndarray  # (n_all, T) bool: the period counts in per-period metrics
+    scales: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # cutoff -> MASE/RMSSE scales
+
+
+def evaluation_actuals(panel: Panel, config: ForecastConfig) -> Actuals:
+    ph = phases(panel)
+    imputed, _ = censoring.correct(
+        panel.sales, panel.censored, "impute", window=panel.periods(config.impute_window_days),
+        season=panel.season, phase=None if ph is None else ph[: panel.n_hist],
+    )
+    path = panel.aggregate(imputed)
+    started = np.arange(panel.n_hist)[None, :] >= panel.first[:, None]
+    mask = started.copy()
+    mask[: panel.n_base] &= ~panel.censored
+    cells = path.copy()
+    cells[: panel.n_base] = panel.sales
+    path = np.where(started, nan0(path), 0.0).astype(np.float32)
+    cells = np.where(started, nan0(cells), 0.0).astype(np.float32)
+    return Actuals(cells, path, mask)
+
+
+def insample_scales(panel: Panel, actuals: Actuals, cutoff: int) -> tuple[np.ndarray, np.ndarray]:
+    """MASE/RMSSE denominators from the history before the cutoff: recorded sales on uncensored periods for
+    selling series, the (imputed) aggregate for aggregates. Cached per cutoff."""
+    if cutoff not in actuals.scales:
+        started = np.arange(cutoff)[None, :] >= panel.first[:, None]
+        hist = np.where(actuals.mask[:, :cutoff], actuals.cells[:, :cutoff], np.nan)
+        observed = actuals.mask[:, :cutoff] & started
+        actuals.scales[cutoff] = metrics.insample_scales(hist, observed, panel.season)
+    return actuals.scales[cutoff]
+
+
+def origin_cutoffs(n_hist: int, horizon: int, config: ForecastConfig, panel: Panel) -> list[int]:
+    """Cutoffs (history periods) of the backtest origins, oldest first."""
+    k = config.n_origins
+    step = panel.periods(config.origin_step_days) if config.origin_step_days else horizon
+    min_train = panel.periods(config.min_train_days)
+    last = n_hist - horizon
+    if last - (k - 1) * step < min_train:
+        step = (last - min_train) // (k - 1)
+        if step < 1:
+            raise ValueError(
+                f"history of {n_hist} {panel.grain} periods is too short for {k} origins with a {horizon}-period "
+                f"horizon and {min_train} training periods: lower horizon_days, n_origins or min_train_days"
+            )
+        log.warning("history too short for origins a horizon apart: origins are %s periods apart", step)
+    return [last - (k - 1 - j) * step for j in range(k)]

@@ -1,0 +1,326 @@
+"""The global LightGBM model, trained and applied with mlforecast (recursive strategy).
+
+Features (all computed from data up to the origin, or known in advance):
+
+- target lags and rolling statistics computed by mlforecast from the (transformed) target: at day grain lags
+  1, 2, 3, 7, 14, 28, rolling means over 7 and 28 days and a 28-day rolling std at lag 1, the mean of the same
+  weekday over the last 4 weeks at lag 7 and a 91-day rolling mean at lag 28 (week/month grains: see
+  ``_lag_spec``). Recursive forecasting feeds the predictions back, so exogenous values that change over the
+  horizon (planned promotions, price changes) are seen at every step (the direct strategy sees them only at
+  the origin);
+- a yearly lag passed as a known-in-advance exogenous column (the 7-day mean centred one year - 364 days - back,
+  52 weeks, 12 months): the horizon is shorter than a year, so it never needs a prediction;
+- calendar: weekday, day of month, month, day of year (week grain: ISO week and month; month grain: month);
+- promotions: the discount of the promotion running in the period, kept only if the promotion started no later
+  than ``promotion_known_days`` after the origin (planned promotions are known, later ones are not);
+- price: list price over its own trailing 91-day mean; the future price path is the price list's planned
+  changes up to ``price_known_days`` after the origin, then carried forward;
+- static integer codes (never polars categoricals: they abort LightGBM): category, location, location type, and
+  the log of the series' scale.
+
+Target transforms (chosen on validation when ``target_transform='auto'``): ``'scale'`` divides each series by
+its recent mean (the last 91 days of observed targets, else the last year, else all history), ``'log1p'`` fits
+log(1 + y) and back-transforms with expm1, ``'none'`` fits raw units.
+
+Training rows: the last ``train_window_days`` before the origin (the lag look-back before that feeds the features
+only), weighted by the censoring weights; when series x window exceeds ``max_train_rows`` a deterministic random
+sample of series is trained on (every series is still forecast, from its own recent history via ``new_df``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+# OpenMP threads that spin while waiting make LightGBM 5-8x slower when the cores are shared (measured here with
+# 2 threads on 2 busy cores); passive waiting costs nothing when they are not. Must be set before libgomp starts.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import lightgbm as lgb  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+from mlforecast import MLForecast  # noqa: E402
+from mlforecast.lag_transforms import RollingMean, RollingStd, SeasonalRollingMean  # noqa: E402
+
+from ml.forecasting.arrays import nan0
+from ml.forecasting.config import ForecastConfig  # noqa: E402
+from ml.forecasting.panel import Panel  # noqa: E402
+
+log = logging.getLogger("stockturn.forecasting")
+
+YEAR = {"day": 364, "week": 52, "month": 12}
+PRICE_WINDOW_DAYS = 91
+SCALE_WINDOW_DAYS = 91
+ZERO_SCALE = 1e-3
+
+
+def _lag_spec(grain: str, config: ForecastConfig) -> tuple[list[int], dict[int, list], int]:
+    """(lags, lag transforms, look-back periods the features need)."""
+    if grain == "day":
+        lags = list(config.lags_days)
+        short = min(lags)
+        tfms = {short: [RollingMean(7), RollingMean(28), RollingStd(28)], 7: [SeasonalRollingMean(7, 4)],
+                28: [RollingMean(91)]}
+        lookback = 28 + 91
+    elif grain == "week":
+        lags = [lag for lag in config.lags_periods_week if lag < 52]
+        tfms = {1: [RollingMean(4), RollingMean(13)], 4: [RollingMean(13)]}
+        lookback = 4 + 13
+    else:
+        lags = [lag for lag in config.lags_periods_month if lag < 12]
+        tfms = {1: [RollingMean(3), RollingMean(6)]}
+        lookback = 1 + 6
+    lookback = max([lookback, *lags]) + 1
+    return lags, tfms, lookback
+
+
+def series_scale(target: np.ndarray, weight: np.ndarray, panel: Panel) -> np.ndarray:
+    """Recent mean of observed targets per series (the 'scale' transform, a static feature and the floor of the
+    calibration scales): over the last 91 days, else the last year, else the whole history; a series that never
+    sold gets ``ZERO_SCALE`` (so its lead-time demand stays at about zero)."""
+    y = nan0(target)
+    out = np.zeros(len(y))
+    for days in (SCALE_WINDOW_DAYS, 365, None):
+        k = y.shape[1] if days is None else min(panel.periods(days), y.shape[1])
+        w = weight[:, -k:]
+        den = w.sum(axis=1)
+        m = np.where(den > 0, (y[:, -k:] * w).sum(axis=1) / np.maximum(den, 1e-12), 0.0)
+        out = np.where(out > 0, out, m)
+    return np.where(out > 0, out, ZERO_SCALE).astype(np.float32)
+
+
+def _calendar(panel: Panel, t0: int, t1: int) -> dict[str, np.ndarray]:
+    d = panel.period_start[t0:t1]
+    days = d.astype("datetime64[D]").astype(np.int64)
+    weekday = ((days + 3) % 7).astype(np.int32)  # 1970-01-01 was a Thursday; 0 = Monday
+    months = d.astype("datetime64[M]").astype(np.int64)
+    month = (months % 12 + 1).astype(np.int32)
+    dom = (days - d.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64) + 1).astype(np.int32)
+    doy = (days - d.astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64) + 1).astype(np.int32)
+    if panel.grain == "day":
+        return {"weekday": weekday, "day_of_month": dom, "month": month, "day_of_year": doy}
+    if panel.grain == "week":
+        return {"week_of_year": np.minimum((doy - 1) // 7 + 1, 53).astype(np.int32), "month": month}
+    return {"month": month}
+
+
+def known_exogenous(panel: Panel, config: ForecastConfig, cutoff: int, t0: int, t1: int) -> dict[str, np.ndarray]:
+    """Promotion discount and relative price for periods [t0, t1), as known at the origin (end of ``cutoff - 1``).
+
+    Returns (n_all, t1 - t0) float32 arrays.
+    """
+    origin_day = _origin_day(panel, cutoff)
+    disc = panel.discount[:, t0:t1].copy()
+    future = np.arange(t0, t1) >= cutoff
+    if future.any():
+        unknown = panel.promo_start[:, t0:t1] > origin_day + config.promotion_known_days
+        disc[unknown & future[None, :]] = 0.0
+    # price path frozen after the last period starting within price_known_days of the origin
+    starts = panel.period_start.astype("datetime64[D]").astype(np.int64) - np.datetime64(panel.first_day, "D").astype(
+        np.int64)
+    freeze = int(np.searchsorted(starts, origin_day + config.price_known_days, side="right")) - 1
+    freeze = max(freeze, cutoff - 1)
+    k = panel.periods(PRICE_WINDOW_DAYS)
+    lo = max(t0 - k, 0)
+    path = panel.price[:, lo:t1].copy()
+    if freeze + 1 < t1:
+        j = freeze + 1 - lo
+        path[:, max(j, 0):] = panel.price[:, [freeze]] if freeze >= lo else path[:, [0]]
+    valid = ~np.isnan(path)
+    cs = np.concatenate([np.zeros((len(path), 1)), np.cumsum(nan0(path), axis=1, dtype=np.float64)], 1)
+    cn = np.concatenate([np.zeros((len(path), 1)), np.cumsum(valid, axis=1, dtype=np.float64)], 1)
+    idx = np.arange(t0 - lo, t1 - lo)
+    a = np.maximum(idx - k, 0)
+    mean = (cs[:, idx] - cs[:, a]) / np.maximum(cn[:, idx] - cn[:, a], 1e-12)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = path[:, idx] / mean
+    rel = np.where(np.isfinite(rel) & (cn[:, idx] - cn[:, a] > 0), rel, 1.0).astype(np.float32)
+    return {"discount": disc.astype(np.float32), "price_rel": rel}
+
+
+def _origin_day(panel: Panel, cutoff: int) -> int:
+    """Day number (days since panel.first_day) of the last day of history period ``cutoff - 1``."""
+    start = panel.period_start[cutoff - 1].astype("datetime64[D]").astype(np.int64)
+    return int(start + panel.period_len[cutoff - 1] - 1 - np.datetime64(panel.first_day, "D").astype(np.int64))
+
+
+def yearly_lag(target: np.ndarray, start: int, panel: Panel, cutoff: int, t0: int, t1: int) -> np.ndarray:
+    """Target one year back (7-day centred mean at day grain) for periods [t0, t1); NaN where unavailable.
+
+    ``target`` holds periods [start, cutoff).
+    """
+    lag = YEAR[panel.grain]
+    half = 3 if panel.grain == "day" else 0
+    n = target.shape[0]
+    cs = np.concatenate([np.zeros((n, 1)), np.cumsum(nan0(target), axis=1, dtype=np.float64)], 1)
+    cv = np.concatenate([np.zeros((n, 1)), np.cumsum(~np.isnan(target), axis=1, dtype=np.float64)], 1)
+    t = np.arange(t0, t1)
+    a = np.clip(t - lag - half - start, 0, cutoff - start)
+    b = np.clip(np.minimum(t - lag + half + 1, cutoff) - start, 0, cutoff - start)
+    cnt = cv[:, b] - cv[:, a]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(cnt > 0, (cs[:, b] - cs[:, a]) / cnt, np.nan)
+    out[:, (t - lag - half < start) | (b <= a)] = np.nan
+    return out.astype(np.float32)
+
+
+def _transform(y: np.ndarray, kind: str, scale: np.ndarray) -> np.ndarray:
+    if kind == "scale":
+        return y / scale[:, None]
+    if kind == "log1p":
+        return np.log1p(np.maximum(y, 0.0))
+    return y
+
+
+def _inverse(y: np.ndarray, kind: str, scale: np.ndarray) -> np.ndarray:
+    if kind == "scale":
+        return y * scale[:, None]
+    if kind == "log1p":
+        return np.expm1(y)
+    return y
+
+
+@dataclass(frozen=True)
+class History:
+    """Corrected target and weights of every series over periods [start, cutoff)."""
+
+    target: np.ndarray  # (n_all, cutoff - start)
+    weight: np.ndarray
+    start: int
+    cutoff: int
+    active: np.ndarray  # (n_all,) series with data before the cutoff
+
+    def scale(self, panel: Panel) -> np.ndarray:
+        return series_scale(self.target, self.weight, panel)
+
+
+def _columns(panel: Panel, config: ForecastConfig, hist: History, transform: str, scale: np.ndarray, lo: int,
+             hi: int) -> dict[str, np.ndarray]:
+    """Model columns over periods [lo, hi) (lo >= hist.start): transformed target (0 after the cutoff), yearly lag,
+    known exogenous values and calendar, each (n_all, hi - lo)."""
+    n_all = hist.target.shape[0]
+    seen = hist.target[:, lo - hist.start :]
+    y = _transform(nan0(seen), transform, scale).astype(np.float32)
+    cols: dict[str, np.ndarray] = {
+        "y": np.concatenate([y, np.zeros((n_all, hi - hist.cutoff), np.float32)], axis=1) if hi > hist.cutoff
+        else y[:, : hi - lo],
+    }
+    ylag = yearly_lag(hist.target, hist.start, panel, hist.cutoff, lo, hi)
+    cols["year_lag"] = _transform(ylag, transform, scale).astype(np.float32)
+    cols.update(known_exogenous(panel, config, hist.cutoff, lo, hi))
+    for name, v in _calendar(panel, lo, hi).items():
+        cols[name] = np.broadcast_to(v[None, :], (n_all, len(v)))
+    return cols
+
+
+def _statics(panel: Panel, scale: np.ndarray) -> dict[str, np.ndarray]:
+    out = dict(panel.static)
+    out["log_scale"] = np.log(scale).astype(np.float32)
+    return out
+
+
+def _long_frame(i: np.ndarray, t: np.ndarray, columns: dict[str, np.ndarray], lo: int,
+                statics: dict[str, np.ndarray], id_offset: int = 0) -> pl.DataFrame:
+    """Rows (series i, absolute period t) of (n, periods from lo) column arrays as a long frame."""
+    data: dict[str, np.ndarray] = {"unique_id": (i + id_offset).astype(np.int32), "ds": t.astype(np.int32)}
+    for name, arr in columns.items():
+        data[name] = arr[i, t - lo]
+    for name, arr in statics.items():
+        data[name] = arr[i]
+    return pl.DataFrame(data)
+
+
+def _cells(series: np.ndarray, first: np.ndarray, lo: int, hi: int, n_all: int) -> tuple[np.ndarray, np.ndarray]:
+    """(series, absolute period) of every period in [lo, hi) at or after each listed series' first period."""
+    m = np.zeros((n_all, hi - lo), dtype=bool)
+    m[series] = True
+    m &= np.arange(lo, hi)[None, :] >= first[:, None]
+    i, t = np.nonzero(m)
+    return i, t + lo
+
+
+@dataclass
+class GBMModel:
+    mlf: MLForecast
+    transform: str
+    n_train_rows: int
+    n_train_series: int
+    lookback: int
+
+
+def fit(panel: Panel, config: ForecastConfig, hist: History, *, transform: str, n_trees: int) -> GBMModel:
+    """Train the global model on the last ``train_window_days`` before ``hist.cutoff``."""
+    lags, tfms, lookback = _lag_spec(panel.grain, config)
+    n_all = hist.target.shape[0]
+    cutoff = hist.cutoff
+    scale = hist.scale(panel)
+    window = min(panel.periods(config.train_window_days), cutoff - hist.start)
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 3, cutoff]))
+    train_series = np.flatnonzero(hist.active)
+    if len(train_series) * window > config.max_train_rows:
+        n_keep = max(1, config.max_train_rows // window)
+        train_series = np.sort(rng.choice(train_series, size=n_keep, replace=False))
+    lo = max(cutoff - window - lookback, hist.start)
+    cols = _columns(panel, config, hist, transform, scale, lo, cutoff)
+    i, t = _cells(train_series, panel.first, lo, cutoff, n_all)
+    train = _long_frame(i, t, cols, lo, _statics(panel, scale))
+    w_cells = hist.weight[i, t - hist.start]
+    params = dict(
+        n_estimators=n_trees, learning_rate=config.lgbm_learning_rate, num_leaves=config.lgbm_num_leaves,
+        min_child_samples=config.lgbm_min_data_in_leaf, colsample_bytree=config.lgbm_feature_fraction,
+        subsample=config.lgbm_bagging_fraction, subsample_freq=1, max_bin=config.lgbm_max_bin,
+        objective=config.lgbm_objective, random_state=config.seed, n_jobs=config.num_threads,
+        deterministic=True, force_row_wise=True, verbose=-1,
+    )
+    mlf = MLForecast(models={"lgbm": lgb.LGBMRegressor(**params)}, freq=1, lags=lags, lag_transforms=tfms,
+                     num_threads=1)
+    prep = mlf.preprocess(train, id_col="unique_id", time_col="ds", target_col="y",
+                          static_features=list(_statics(panel, scale)), dropna=False)
+    keep = (prep["ds"].to_numpy() >= cutoff - window) & (w_cells > 0)
+    X = prep.filter(pl.Series(keep)).select(mlf.ts.features_order_)
+    y = prep["y"].to_numpy()[keep]
+    w = w_cells[keep]
+    del prep, train
+    mlf.fit_models(X, y, models_fit_kwargs={"lgbm": {"sample_weight": w}})
+    return GBMModel(mlf, transform, X.height, len(train_series), lookback)
+
+
+def predict(model: GBMModel, panel: Panel, config: ForecastConfig, histories: list[History],
+            horizon: int) -> list[np.ndarray]:
+    """Recursive forecasts of ``horizon`` periods after each history's cutoff (one mlforecast call: each
+    (history, series) pair is a separate series), (n_all, horizon) each, >= 0; inactive series get 0."""
+    n_all = histories[0].target.shape[0]
+    new_parts, x_parts, rows, scales = [], [], [], []
+    for j, hist in enumerate(histories):
+        scale = hist.scale(panel)
+        series = np.flatnonzero(hist.active)
+        lo = max(hist.cutoff - model.lookback, hist.start)
+        cols = _columns(panel, config, hist, model.transform, scale, lo, hist.cutoff + horizon)
+        i, t = _cells(series, panel.first, lo, hist.cutoff, n_all)
+        new_parts.append(_long_frame(i, t, cols, lo, _statics(panel, scale), id_offset=j * n_all))
+        fi = np.repeat(series, horizon)
+        ft = np.tile(np.arange(hist.cutoff, hist.cutoff + horizon), len(series))
+        x_cols = {k: v for k, v in cols.items() if k != "y"}
+        x_parts.append(_long_frame(fi, ft, x_cols, lo, {}, id_offset=j * n_all))
+        rows.append(series)
+        scales.append(scale)
+    # the mlforecast time index must be aligned across series: shift every history so its cutoff is 0
+    new_df = pl.concat([_rebase(df, h.cutoff) for df, h in zip(new_parts, histories, strict=True)])
+    x_df = pl.concat([_rebase(df, h.cutoff) for df, h in zip(x_parts, histories, strict=True)])
+    preds = model.mlf.predict(horizon, new_df=new_df, X_df=x_df).sort("unique_id", "ds")
+    values = preds["lgbm"].to_numpy()
+    out: list[np.ndarray] = []
+    pos = 0
+    for series, scale in zip(rows, scales, strict=True):
+        n = len(series)
+        p = values[pos : pos + n * horizon].reshape(n, horizon).astype(np.float64)
+        pos += n * horizon
+        fc = np.zeros((n_all, horizon), dtype=np.float32)
+        fc[series] = np.maximum(_inverse(p, model.transform, scale[series]), 0.0)
+        out.append(fc)
+    return out
+
+
+def _rebase(df: pl.DataFrame, cutoff: int) -> pl.DataFrame:
+    return df.with_columns((pl.col("ds") - cutoff).cast(pl.Int32))

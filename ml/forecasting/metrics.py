@@ -1,0 +1,110 @@
+"""Forecast accuracy and calibration metrics on (n_series, horizon) arrays, per series and pooled.
+
+Definitions (``e = forecast - actual`` over the cells a mask keeps; ``m`` = season length):
+
+- MASE = mean|e| / mean|y_t - y_{t-m}| over the in-sample history (seasonal naive's in-sample MAE);
+- RMSSE = sqrt(mean e^2) / sqrt(mean (y_t - y_{t-m})^2) (M5's definition);
+- WAPE = sum|e| / sum actual; bias = sum e / sum actual (= mean error / mean actual, > 0 over-forecasts);
+- scaled pinball loss (SPL) = mean over cells and quantile levels of the pinball loss
+  ``max(q (y - f_q), (q - 1)(y - f_q))``, divided by the MASE scale;
+- interval coverage at level c = share of cells with ``lower_c <= actual <= upper_c``;
+- LTD coverage at level q = share of (series, origin) whose realised protection-interval demand is <= the
+  predicted lead-time-demand quantile q.
+
+Series whose in-sample scale is 0 (no change at all in their history) have no MASE/RMSSE/SPL (NaN) and are
+left out of the averages; pooled MASE/RMSSE/SPL are means of the per-series values, pooled WAPE/bias/coverage
+are computed over all cells.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ml.forecasting.arrays import nan0
+
+
+def insample_scales(history: np.ndarray, observed: np.ndarray, season: int) -> tuple[np.ndarray, np.ndarray]:
+    """(MAE, RMS) of the in-sample seasonal-naive errors per series, over pairs where both periods are observed.
+
+    Falls back to lag 1 for a series with fewer than ``season + 1`` observed pairs. 0 -> NaN (undefined).
+    """
+    mae = _scale(history, observed, season, np.abs)
+    rms = np.sqrt(_scale(history, observed, season, np.square))
+    if season > 1:
+        mae1 = _scale(history, observed, 1, np.abs)
+        rms1 = np.sqrt(_scale(history, observed, 1, np.square))
+        pairs = (observed[:, season:] & observed[:, :-season]).sum(axis=1) if history.shape[1] > season else 0
+        few = np.asarray(pairs) < 2
+        mae = np.where(few, mae1, mae)
+        rms = np.where(few, rms1, rms)
+    mae = np.where(mae > 0, mae, np.nan)
+    rms = np.where(rms > 0, rms, np.nan)
+    return mae, rms
+
+
+def _scale(history: np.ndarray, observed: np.ndarray, lag: int, fn) -> np.ndarray:
+    if history.shape[1] <= lag:
+        return np.full(history.shape[0], np.nan)
+    d = fn(nan0(history[:, lag:]) - nan0(history[:, :-lag]))
+    ok = observed[:, lag:] & observed[:, :-lag]
+    n = ok.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.where(ok, d, 0.0).sum(axis=1) / np.maximum(n, 1), np.nan)
+
+
+def pinball(actual: np.ndarray, quantile: np.ndarray, level: float) -> np.ndarray:
+    diff = actual - quantile
+    return np.maximum(level * diff, (level - 1.0) * diff)
+
+
+def _masked_mean(x: np.ndarray, mask: np.ndarray, axis: int = 1) -> np.ndarray:
+    n = mask.sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.where(mask, x, 0.0).sum(axis=axis) / np.maximum(n, 1), np.nan)
+
+
+def series_point_metrics(forecast: np.ndarray, actual: np.ndarray, mask: np.ndarray, mae_scale: np.ndarray,
+                         rms_scale: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-series MASE, RMSSE, WAPE, bias and the sums the pooled WAPE/bias need."""
+    e = np.where(mask, forecast - actual, 0.0).astype(np.float64)
+    a = np.where(mask, actual, 0.0).astype(np.float64)
+    n = mask.sum(axis=1)
+    abs_sum = np.abs(e).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mae = np.where(n > 0, abs_sum / np.maximum(n, 1), np.nan)
+        rmse = np.where(n > 0, np.sqrt((e**2).sum(axis=1) / np.maximum(n, 1)), np.nan)
+        act = a.sum(axis=1)
+        return {
+            "mase": mae / mae_scale,
+            "rmsse": rmse / rms_scale,
+            "wape": np.where(act > 0, abs_sum / act, np.nan),
+            "bias": np.where(act > 0, e.sum(axis=1) / act, np.nan),
+            "_abs_err": abs_sum,
+            "_err": e.sum(axis=1),
+            "_actual": act,
+            "_n": n.astype(np.float64),
+            "mae": mae,
+        }
+
+
+def series_quantile_metrics(quantiles: dict[float, np.ndarray], intervals: dict[float, tuple[np.ndarray, np.ndarray]],
+                            actual: np.ndarray, mask: np.ndarray, mae_scale: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-series scaled pinball loss and interval coverage (with the hit counts for pooling)."""
+    out: dict[str, np.ndarray] = {}
+    losses = [_masked_mean(pinball(actual, q, lvl), mask) for lvl, q in quantiles.items()]
+    out["spl"] = np.mean(losses, axis=0) / mae_scale if losses else np.full(len(actual), np.nan)
+    for c, (lo, hi) in intervals.items():
+        hit = (actual >= lo - _tol(lo)) & (actual <= hi + _tol(hi)) & mask
+        out[f"coverage_{round(c * 100)}"] = _masked_mean(hit.astype(np.float64), mask)
+        out[f"_hits_{round(c * 100)}"] = hit.sum(axis=1).astype(np.float64)
+    return out
+
+
+def ltd_hits(realised: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """(n_series, n_levels) 1.0 where realised protection-interval demand <= the predicted quantile."""
+    return (realised[:, None] <= quantiles + _tol(quantiles)).astype(np.float64)
+
+
+def _tol(x: np.ndarray) -> np.ndarray:
+    """Float32 round-off allowance when an integer actual meets a quantile computed to equal it."""
+    return 1e-5 * np.maximum(1.0, np.abs(x))

@@ -1,0 +1,592 @@
+"""``run_forecasting``: panel -> rolling-origin backtest -> model choice per segment -> calibration -> final
+forecast and lead-time demand. See the package docstring for the returned frames."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from ml.demand_distribution import LTD_QUANTILE_LEVELS, LeadTimeDemand
+from ml.forecasting import backtest as bt
+from ml.forecasting import metrics
+from ml.forecasting.calibration import Calibrator, OriginErrors, origin_errors
+from ml.forecasting.config import ForecastConfig
+from ml.forecasting.lead_time import LeadTimeData, LeadTimes, lead_times_at, read_lead_time_data
+from ml.forecasting.ltd import realised_demand, sample_lead_time_demand
+from ml.forecasting.panel import PERIOD_DAYS, Panel, load_panel, mart_as_of
+from ml.forecasting.segments import SEGMENTS
+
+log = logging.getLogger("stockturn.forecasting")
+
+BACKTEST_LTD_SAMPLES = 400
+#: Stamped on the ml tables (``RunInfo.model_version``): bump when the method changes what it produces.
+MODEL_VERSION = "forecasting-1.0"
+
+
+@dataclass
+class ForecastRun:
+    """What ``run_forecasting`` returns (frames documented in ``ml.forecasting``)."""
+
+    demand_forecast: pl.DataFrame
+    forecast_backtest: pl.DataFrame
+    lead_time_demand: LeadTimeDemand
+    summary: dict
+
+
+@dataclass
+class _OriginEval:
+    index: int
+    date: date
+    fit: bt.CutoffFit
+    series: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # model -> per-series metrics
+    usable: np.ndarray | None = None
+    selected: np.ndarray | None = None  # (n_all,) object model name per series
+    quantile_metrics: dict[str, np.ndarray] = field(default_factory=dict)
+    ltd_hits: np.ndarray | None = None  # (n_all, n_levels) mean over the windows evaluated, NaN where none
+    ltd_windows: np.ndarray | None = None  # (n_all,) windows evaluated per series
+    errors: OriginErrors | None = None
+    sub_errors: list[OriginErrors] = field(default_factory=list)
+
+
+class _Timer:
+    def __init__(self, progress: bool) -> None:
+        self.level = logging.INFO if progress else logging.DEBUG
+        self.times: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str, message: str = "") -> None:
+        now = time.perf_counter()
+        self.times[name] = self.times.get(name, 0.0) + now - self._t
+        self._t = now
+        log.log(self.level, "forecasting: %s done in %.1f s%s", name, self.times[name], f" ({message})" if message
+                else "")
+
+
+def _origin_date(panel: Panel, cutoff: int) -> date:
+    start = panel.period_start[cutoff - 1].astype(object)
+    return start + timedelta(days=int(panel.period_len[cutoff - 1]) - 1)
+
+
+def choose_horizon(panel: Panel, lead_times: LeadTimes, config: ForecastConfig) -> tuple[int, float]:
+    """(horizon periods, horizon days): at least horizon_days, covering the longest protection interval
+    (lead-time quantile + review period), capped at max_horizon_days."""
+    longest = float(np.max(lead_times.quantile(config.horizon_lead_time_quantile) + lead_times.review_days))
+    days = float(min(max(config.horizon_days, np.ceil(longest)), config.max_horizon_days))
+    return panel.periods(days), days
+
+
+@dataclass
+class _Context:
+    panel: Panel
+    lead_times: LeadTimes
+    horizon: int
+    horizon_days: float
+    cutoffs: list[int]
+    actuals: bt.Actuals
+    lead_time_data: LeadTimeData
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, config: ForecastConfig, as_of: date) -> tuple[_Context, _Context]:
+    """(backtest context, full context): the backtest runs on a sample of products at large sizes."""
+    panel = load_panel(con, config, as_of)
+    lt_data = read_lead_time_data(con, as_of)
+    lead_times = lead_times_at(lt_data, panel.keys, config, as_of)
+    horizon, horizon_days = choose_horizon(panel, lead_times, config)
+    cutoffs = bt.origin_cutoffs(panel.n_hist, horizon, config, panel)
+    sample = panel.subset_products(config.backtest_max_series, config.seed)
+    actuals = bt.evaluation_actuals(sample, config)
+    full = _Context(panel, lead_times, horizon, horizon_days, cutoffs, actuals, lt_data)
+    if sample is panel:
+        return full, full
+    sample_lt = lead_times_at(lt_data, sample.keys, config, as_of)
+    return _Context(sample, sample_lt, horizon, horizon_days, cutoffs, actuals, lt_data), full
+
+
+def _backtest(ctx: _Context, config: ForecastConfig, timer: _Timer, mode: str | None = None,
+              ) -> tuple[list[_OriginEval], str]:
+    """Fit every model at every origin and score the point forecasts."""
+    evals: list[_OriginEval] = []
+    transform = config.target_transform
+    for k, cutoff in enumerate(ctx.cutoffs):
+        fit = bt.fit_cutoff(ctx.panel, config, cutoff, ctx.horizon, transform=transform,
+                            n_trees=config.lgbm_backtest_trees, mode=mode)
+        ev = _OriginEval(k, _origin_date(ctx.panel, cutoff), fit)
+        _point_metrics(ev, ctx.panel, ctx.actuals, ctx.horizon)
+        if transform == "auto" and fit.candidates:
+            transform = _choose_transform(ev, ctx.panel, ctx.actuals, ctx.horizon, config)
+            bt.fit_lightgbm(ctx.panel, config, fit, fit.history, ctx.horizon, transform,
+                            config.lgbm_backtest_trees)
+            _point_metrics(ev, ctx.panel, ctx.actuals, ctx.horizon, models=("lightgbm",))
+        bt.fit_subs(ctx.panel, config, fit, _sub_cutoffs(ctx, config, cutoff), _sub_horizon(ctx, config), mode)
+        evals.append(ev)
+        timer.lap(f"origin_{k + 1}", f"origin {ev.date}, lightgbm rows {fit.gbm_rows:,}, {len(fit.subs)} sub-origins")
+    return evals, ("scale" if transform == "auto" else transform)
+
+
+def _sub_horizon(ctx: _Context, config: ForecastConfig) -> int:
+    return min(ctx.panel.periods(config.sub_horizon_days), ctx.horizon)
+
+
+def _sub_cutoffs(ctx: _Context, config: ForecastConfig, cutoff: int) -> list[int]:
+    step = ctx.panel.periods(config.sub_origin_step_days)
+    subs = [cutoff + j * step for j in range(1, config.calibration_sub_origins + 1)]
+    return [c for c in subs if c + _sub_horizon(ctx, config) <= ctx.panel.n_hist]
+
+
+def _short_pi(lead_times: LeadTimes, panel: Panel, sub_h: int, config: ForecastConfig) -> np.ndarray:
+    """Series whose protection interval (lead-time quantile + review) fits in the sub-origin horizon."""
+    longest = lead_times.quantile(config.horizon_lead_time_quantile) + lead_times.review_days
+    return longest / PERIOD_DAYS[panel.grain] + panel.x0 <= sub_h
+
+
+def _select_and_calibrate(ctx: _Context, evals: list[_OriginEval], config: ForecastConfig, timer: _Timer,
+                          ) -> dict[str, str]:
+    """Choose a model per segment on the selection origins, then score calibrated quantiles and lead-time
+    demand at every later origin with a calibration built from the origins before it."""
+    panel, horizon = ctx.panel, ctx.horizon
+    n_sel = config.n_origins - config.n_holdout_origins
+    choice = _select_models(evals[:n_sel], config)
+    for ev in evals:
+        ev.selected = _selected_names(ev.fit.segment, choice)
+        ev.fit.forecasts["selected"] = _pick(ev.fit.forecasts, ev.selected)
+        _point_metrics(ev, panel, ctx.actuals, horizon, models=("selected",))
+        ev.errors = _errors(ev.fit, ctx.actuals, horizon)
+        for sub in ev.fit.subs:
+            sub.forecasts["selected"] = _pick(sub.forecasts, _selected_names(sub.segment, choice))
+            ev.sub_errors.append(_errors(sub, ctx.actuals, _sub_horizon(ctx, config)))
+    timer.lap("selection", ", ".join(f"{s}: {m}" for s, m in choice.items()))
+    for ev in evals[n_sel:]:  # the held-out origins, each calibrated on the origins before it
+        cal = _calibrator(evals[: ev.index], panel, config, horizon, until=ev.fit.cutoff)
+        _quantile_metrics(ev, cal, panel, ctx.actuals, horizon, config)
+        _ltd_metrics(ev, cal, ctx, config)
+    timer.lap("calibration")
+    return choice
+
+
+def _calibrator(evals: list[_OriginEval], panel: Panel, config: ForecastConfig, horizon: int,
+                until: int | None = None) -> Calibrator:
+    """Calibration from the errors of ``evals`` (main origins: every horizon; their first sub-origin-horizon
+    periods and the sub-origins: short horizons)."""
+    return Calibrator([e.errors for e in evals], n_volume_bands=config.n_volume_bands,
+                      bucket_edges=_bucket_edges(panel, config, horizon), horizon=horizon,
+                      levels=config.quantile_levels, intervals=config.interval_levels, until_index=until,
+                      short_errors=[s for e in evals for s in (e.errors, *e.sub_errors)])
+
+
+def run_forecasting(con: duckdb.DuckDBPyConnection, config: ForecastConfig | None = None, *,
+                    as_of: date | None = None, progress: bool = True) -> ForecastRun:
+    """Forecast every active series from the marts, backtest, calibrate and build lead-time demand.
+
+    Only data on or before ``as_of`` (default: the mart's last day) is used, so the function can replay any past
+    planning date without look-ahead.
+    """
+    config = config or ForecastConfig()
+    timer = _Timer(progress)
+    ctx, full_ctx = _prepare(con, config, as_of or mart_as_of(con))
+    panel, horizon = full_ctx.panel, ctx.horizon
+    timer.lap("load", f"{panel.n_series:,} series x {panel.n_hist:,} {panel.grain}s, horizon {horizon} periods, "
+                      f"backtest on {ctx.panel.n_series:,} series, "
+                      f"origins {[str(_origin_date(panel, c)) for c in ctx.cutoffs]}")
+    evals, transform = _backtest(ctx, config, timer)
+    choice = _select_and_calibrate(ctx, evals, config, timer)
+    bt_panel = ctx.panel
+
+    # ---------------------------------------------------------------- final model at as_of
+    final = bt.fit_cutoff(panel, config, panel.n_hist, horizon, transform=transform,
+                          n_trees=config.lgbm_final_trees)
+    selected = _selected_names(final.segment, choice)
+    point = _pick(final.forecasts, selected)
+    cal = _calibrator(evals, panel, config, horizon)
+    quantiles = cal.period_quantiles(point, final.scale, final.segment)
+    intervals = cal.period_intervals(point, final.scale, final.segment)
+    timer.lap("final_fit", f"lightgbm rows {final.gbm_rows:,}")
+
+    out = panel.keys["is_output"].to_numpy()
+    short = _short_pi(full_ctx.lead_times, panel, _sub_horizon(ctx, config), config)
+    start, count = cal.path_pool(final.segment, final.scale, short)
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
+    rows = np.flatnonzero(out)
+    lt_out = _subset_lead_times(full_ctx.lead_times, rows)
+    samples = sample_lead_time_demand(
+        point[rows], final.scale[rows], start[rows], count[rows], cal.paths, lt_out, x0=panel.x0,
+        days_per_period=PERIOD_DAYS[panel.grain], tail_periods=panel.periods(28), n_samples=config.n_samples,
+        rng=rng,
+    )
+    ltd = LeadTimeDemand(
+        keys=panel.keys[rows].select("product_id", "location_id"),
+        samples=samples,
+        daily_demand_mean=(point[rows].sum(axis=1) / (horizon * PERIOD_DAYS[panel.grain])).astype(np.float64),
+        lead_time_mean_days=lt_out.mean(),
+        lead_time_p90_days=lt_out.quantile(0.9),
+        review_period_days=lt_out.review_days,
+        lead_time_source=lt_out.source.astype(str),
+    )
+    timer.lap("lead_time_demand", f"{len(rows):,} series x {config.n_samples} samples")
+
+    n_sel = config.n_origins - config.n_holdout_origins
+    demand_forecast = _demand_forecast_frame(panel, point, quantiles, intervals, selected, final.segment, out,
+                                             horizon)
+    backtest_frame = _backtest_frame(evals, bt_panel, config, choice, n_sel)
+    summary = _summary(panel, config, evals, choice, n_sel, transform, horizon, ctx.horizon_days, final,
+                       full_ctx.lead_times, out, timer)
+    summary["backtest_series"] = int(bt_panel.n_series)
+    timer.lap("frames")
+    summary["seconds"] = {k: round(v, 2) for k, v in timer.times.items()}
+    summary["seconds_total"] = round(sum(timer.times.values()), 2)
+    return ForecastRun(demand_forecast, backtest_frame, ltd, summary)
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _bucket_edges(panel: Panel, config: ForecastConfig, horizon: int) -> list[int]:
+    edges = sorted({min(panel.periods(d), horizon) for d in config.horizon_buckets_days})
+    return edges if edges[-1] >= horizon else [*edges, horizon]
+
+
+def _subset_lead_times(lt: LeadTimes, rows: np.ndarray) -> LeadTimes:
+    return LeadTimes(lt.values, lt.cum_weight, lt.start[rows], lt.end[rows], lt.source[rows], lt.review_days[rows])
+
+
+def _window(actuals: bt.Actuals, cutoff: int, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Actual cells, path and mask of [cutoff, cutoff + horizon), padded when the data ends earlier."""
+    end = min(cutoff + horizon, actuals.cells.shape[1])
+    seen = end - cutoff
+    pad = horizon - seen
+    cells, path, mask = actuals.cells[:, cutoff:end], actuals.path[:, cutoff:end], actuals.mask[:, cutoff:end]
+    if pad:
+        z = np.zeros((len(cells), pad), np.float32)
+        cells, path = np.hstack([cells, z]), np.hstack([path, z])
+        mask = np.hstack([mask, np.zeros((len(mask), pad), bool)])
+    return cells, path, mask, seen
+
+
+def _point_metrics(ev: _OriginEval, panel: Panel, actuals: bt.Actuals, horizon: int,
+                   models: tuple[str, ...] | None = None) -> None:
+    cutoff = ev.fit.cutoff
+    cells, _, mask, _ = _window(actuals, cutoff, horizon)
+    mae_s, rms_s = bt.insample_scales(panel, actuals, cutoff)
+    mask = mask & ev.fit.active[:, None]
+    ev.usable = mask.any(axis=1)
+    for name in models or tuple(ev.fit.forecasts):
+        ev.series[name] = metrics.series_point_metrics(ev.fit.forecasts[name], cells, mask, mae_s, rms_s)
+
+
+def _choose_transform(ev: _OriginEval, panel: Panel, actuals: bt.Actuals, horizon: int,
+                      config: ForecastConfig) -> str:
+    cells, _, mask, _ = _window(actuals, ev.fit.cutoff, horizon)
+    mae_s, rms_s = bt.insample_scales(panel, actuals, ev.fit.cutoff)
+    mask = mask & ev.fit.active[:, None]
+    scores, biases = {}, {}
+    for kind, fc in ev.fit.candidates.items():
+        scored = ~np.isnan(fc).any(axis=1) & ev.usable
+        m = metrics.series_point_metrics(np.nan_to_num(fc), cells, mask, mae_s, rms_s)
+        scores[kind] = _score(m, scored, config.selection_metric)
+        act = m["_actual"][scored].sum()
+        biases[kind] = float(m["_err"][scored].sum() / act) if act > 0 else 0.0
+    # RMSSE alone rewards shrinking lumpy series towards zero (log1p forecasts a geometric mean): the level
+    # matters for stock, so the score is inflated by the absolute bias
+    penalised = {k: scores[k] * (1.0 + abs(biases[k])) for k in scores}
+    best = min(penalised, key=lambda k: (np.nan_to_num(penalised[k], nan=np.inf), k))
+    ev.fit.candidates.clear()
+    log.info("lightgbm target transform chosen on the first origin: %s (%s %s)", best, config.selection_metric,
+             ", ".join(f"{k} {v:.4f} bias {biases[k]:+.3f}" for k, v in scores.items()))
+    return best
+
+
+def _score(m: dict[str, np.ndarray], rows: np.ndarray, metric: str) -> float:
+    if metric == "wape":
+        act = m["_actual"][rows].sum()
+        return float(m["_abs_err"][rows].sum() / act) if act > 0 else float("nan")
+    v = m[metric][rows]
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if len(v) else float("nan")
+
+
+def _select_models(evals: list[_OriginEval], config: ForecastConfig) -> dict[str, str]:
+    """Per segment, the model with the best pooled selection metric over the selection origins."""
+    models = [m for m in config.models]
+    choice: dict[str, str] = {}
+    for seg in SEGMENTS:
+        scores: dict[str, float] = {}
+        for name in models:
+            pooled = {k: np.concatenate([ev.series[name][k][(ev.fit.segment == seg) & ev.usable] for ev in evals])
+                      for k in ("mase", "rmsse", "_abs_err", "_actual")}
+            scores[name] = _score(pooled, np.ones(len(pooled["mase"]), bool), config.selection_metric)
+        finite = {k: v for k, v in scores.items() if np.isfinite(v)}
+        if not finite:  # e.g. only zero-history series: prefer the lowest absolute error in units
+            finite = {}
+            for name in models:
+                err = np.concatenate([ev.series[name]["_abs_err"][(ev.fit.segment == seg) & ev.usable]
+                                      for ev in evals])
+                finite[name] = float(err.sum()) if len(err) else np.inf
+        choice[seg] = min(finite, key=lambda k: (finite[k], models.index(k)))
+    return choice
+
+
+def _selected_names(segment: np.ndarray, choice: dict[str, str]) -> np.ndarray:
+    out = np.empty(len(segment), dtype=object)
+    for seg, model in choice.items():
+        out[segment == seg] = model
+    return out
+
+
+def _pick(forecasts: dict[str, np.ndarray], names: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(next(iter(forecasts.values())))
+    for name in np.unique(names.astype(str)):
+        rows = names == name
+        out[rows] = forecasts[name][rows]
+    return out
+
+
+def _errors(fit: bt.CutoffFit, actuals: bt.Actuals, horizon: int) -> OriginErrors:
+    cells, path, mask, seen = _window(actuals, fit.cutoff, horizon)
+    return origin_errors(fit.cutoff, fit.forecasts["selected"], cells, path, mask & fit.active[:, None],
+                         fit.scale, fit.segment, fit.active, seen)
+
+
+def _quantile_metrics(ev: _OriginEval, cal: Calibrator, panel: Panel, actuals: bt.Actuals, horizon: int,
+                      config: ForecastConfig) -> None:
+    cells, _, mask, _ = _window(actuals, ev.fit.cutoff, horizon)
+    mask = mask & ev.fit.active[:, None]
+    q = cal.period_quantiles(ev.fit.forecasts["selected"], ev.fit.scale, ev.fit.segment)
+    iv = cal.period_intervals(ev.fit.forecasts["selected"], ev.fit.scale, ev.fit.segment)
+    mae_s, _ = bt.insample_scales(panel, actuals, ev.fit.cutoff)
+    ev.quantile_metrics = metrics.series_quantile_metrics(q, iv, cells, mask, mae_s)
+
+
+def _ltd_metrics(ev: _OriginEval, cal: Calibrator, ctx: _Context, config: ForecastConfig) -> None:
+    """Coverage of the lead-time-demand quantiles: realised demand over a realised protection interval (a lead
+    time drawn from the distribution known at the forecast date + review period) vs the quantiles predicted at
+    that date. Evaluated at the origin (every series whose interval ends inside the data) and at its sub-origins
+    (series whose protection interval fits in the sub-origin horizon), all with the same calibration (errors
+    observed before the origin)."""
+    panel = ctx.panel
+    sub_h = _sub_horizon(ctx, config)
+    n = panel.n_series
+    hits_sum = np.zeros((n, len(LTD_QUANTILE_LEVELS)))
+    windows = np.zeros(n)
+    for j, fit in enumerate([ev.fit, *ev.fit.subs]):
+        fc_date = _origin_date(panel, fit.cutoff)
+        lead_times = lead_times_at(ctx.lead_time_data, panel.keys, config, fc_date)
+        short = _short_pi(lead_times, panel, sub_h, config)
+        rows = np.flatnonzero(fit.active & (short if j > 0 else True))
+        if not len(rows):
+            continue
+        h = fit.forecasts["selected"].shape[1]
+        _, path, _, seen = _window(ctx.actuals, fit.cutoff, h)
+        rng = np.random.default_rng(np.random.SeedSequence([config.seed, 2, ev.index, j]))
+        start, count = cal.path_pool(fit.segment[rows], fit.scale[rows], short[rows])
+        lt_rows = _subset_lead_times(lead_times, rows)
+        samples = sample_lead_time_demand(
+            fit.forecasts["selected"][rows], fit.scale[rows], start, count, cal.paths, lt_rows, x0=0.0,
+            days_per_period=PERIOD_DAYS[panel.grain], tail_periods=panel.periods(28),
+            n_samples=BACKTEST_LTD_SAMPLES, rng=rng,
+        )
+        qs = np.quantile(samples, LTD_QUANTILE_LEVELS, axis=1, method="inverted_cdf").T
+        x = (lt_rows.sample(rng, 1)[:, 0] + lt_rows.review_days) / PERIOD_DAYS[panel.grain]
+        ok = x <= seen
+        hits = metrics.ltd_hits(realised_demand(path[rows], x), qs)
+        hits_sum[rows[ok]] += hits[ok]
+        windows[rows[ok]] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ev.ltd_hits = np.where(windows[:, None] > 0, hits_sum / np.maximum(windows, 1)[:, None], np.nan)
+    ev.ltd_windows = windows
+
+
+# ------------------------------------------------------------------------------------------------ frames
+
+_POINT = ("mase", "rmsse", "wape", "bias")
+
+
+def _aggregate(series: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k in ("mase", "rmsse"):
+        v = series[k][rows]
+        v = v[np.isfinite(v)]
+        out[k] = float(v.mean()) if len(v) else float("nan")
+    act = series["_actual"][rows].sum()
+    out["wape"] = float(series["_abs_err"][rows].sum() / act) if act > 0 else float("nan")
+    out["bias"] = float(series["_err"][rows].sum() / act) if act > 0 else float("nan")
+    return out
+
+
+def _aggregate_quantiles(qm: dict[str, np.ndarray], n: np.ndarray, rows: np.ndarray,
+                         levels: tuple[float, ...]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    v = qm["spl"][rows]
+    v = v[np.isfinite(v)]
+    out["spl"] = float(v.mean()) if len(v) else float("nan")
+    cells = n[rows].sum()
+    for c in levels:
+        key = round(c * 100)
+        out[f"coverage_{key}"] = float(qm[f"_hits_{key}"][rows].sum() / cells) if cells else float("nan")
+    return out
+
+
+def _aggregate_ltd(hits: np.ndarray, windows: np.ndarray) -> dict[str, float]:
+    """Pooled LTD coverage: every evaluated (series, window) counts once."""
+    out = {}
+    total = windows.sum()
+    for j, level in enumerate(LTD_QUANTILE_LEVELS):
+        col = np.nan_to_num(hits[:, j]) * windows
+        out[f"ltd_coverage_p{round(level * 100):02d}"] = float(col.sum() / total) if total else float("nan")
+    out["ltd_windows"] = float(total)
+    return out
+
+
+def _pooled_metrics(evals: list[_OriginEval], model: str, seg: str | None, config: ForecastConfig,
+                    ) -> dict[str, float]:
+    """Metrics of one model pooled over origins (per-series values of every origin, cells of every origin)."""
+    def rows(ev: _OriginEval) -> np.ndarray:
+        r = ev.usable.copy()
+        if seg is not None:
+            r &= ev.fit.segment == seg
+        return r
+
+    keys = ("mase", "rmsse", "_abs_err", "_err", "_actual")
+    pooled = {k: np.concatenate([ev.series[model][k][rows(ev)] for ev in evals]) for k in keys}
+    out = _aggregate(pooled, np.ones(len(pooled["mase"]), bool))
+    out["n_series"] = float(len(pooled["mase"]))
+    if model == "selected" and evals and all(ev.quantile_metrics for ev in evals):
+        qkeys = ["spl", *[f"_hits_{round(c * 100)}" for c in config.interval_levels]]
+        qm = {k: np.concatenate([ev.quantile_metrics[k][rows(ev)] for ev in evals]) for k in qkeys}
+        n = np.concatenate([ev.series[model]["_n"][rows(ev)] for ev in evals])
+        out.update(_aggregate_quantiles(qm, n, np.ones(len(n), bool), config.interval_levels))
+        hits = np.concatenate([ev.ltd_hits[rows(ev)] for ev in evals])
+        wins = np.concatenate([ev.ltd_windows[rows(ev)] for ev in evals])
+        out.update(_aggregate_ltd(hits, wins))
+    return out
+
+
+def _backtest_frame(evals: list[_OriginEval], panel: Panel, config: ForecastConfig, choice: dict[str, str],
+                    n_sel: int) -> pl.DataFrame:
+    models = [*config.models, "selected"]
+    frames: list[pl.DataFrame] = []
+    keys = panel.keys.select("product_id", "location_id")
+
+    def add(origin: date | None, split: str, level: str, segment: str | None, model: str,
+            values: dict[str, float]) -> None:
+        selected = model == "selected" or (segment is not None and choice.get(segment) == model)
+        frames.append(pl.DataFrame({
+            "origin": [origin] * len(values), "split": split, "level": level, "segment": segment,
+            "product_id": None, "location_id": None, "model": model, "metric": list(values),
+            "value": [float(v) for v in values.values()], "is_selected_model": selected,
+        }, schema=_SCHEMA))
+
+    groups: list[tuple[list[_OriginEval], date | None, str]] = [
+        ([ev], ev.date, "selection" if ev.index < n_sel else "holdout") for ev in evals]
+    groups.append((evals[n_sel:], None, "holdout"))
+    for evs, origin, split in groups:
+        for model in models:
+            for seg in (None, *SEGMENTS):
+                vals = _pooled_metrics(evs, model, seg, config)
+                if vals["n_series"] == 0:
+                    continue
+                add(origin, split, "overall" if seg is None else "segment", seg, model, vals)
+    # per-series rows
+    series_models = models if config.series_metric_models is None else [
+        m for m in config.series_metric_models if m in models]
+    for ev in evals:
+        split = "selection" if ev.index < n_sel else "holdout"
+        rows = np.flatnonzero(ev.usable)
+        for model in series_models:
+            data = {k: ev.series[model][k][rows] for k in _POINT}
+            if model == "selected" and ev.quantile_metrics:
+                data["spl"] = ev.quantile_metrics["spl"][rows]
+                for c in config.interval_levels:
+                    data[f"coverage_{round(c * 100)}"] = ev.quantile_metrics[f"coverage_{round(c * 100)}"][rows]
+                for j, level in enumerate(LTD_QUANTILE_LEVELS):
+                    data[f"ltd_coverage_p{round(level * 100):02d}"] = ev.ltd_hits[rows, j]
+            sel_flag = np.ones(len(rows), bool) if model == "selected" else ev.selected[rows].astype(str) == model
+            wide = keys[rows].with_columns(
+                pl.Series("segment", ev.fit.segment[rows].astype(str)),
+                pl.Series("is_selected_model", sel_flag),
+                *[pl.Series(k, np.asarray(v, dtype=np.float64)) for k, v in data.items()],
+            )
+            long = wide.unpivot(index=["product_id", "location_id", "segment", "is_selected_model"],
+                                variable_name="metric", value_name="value")
+            frames.append(long.with_columns(
+                pl.lit(ev.date).alias("origin"), pl.lit(split).alias("split"), pl.lit("series").alias("level"),
+                pl.lit(model).alias("model"),
+            ).select(list(_SCHEMA)).cast(_SCHEMA))
+    return pl.concat(frames, how="vertical").filter(pl.col("value").is_not_nan())
+
+
+_SCHEMA = {
+    "origin": pl.Date, "split": pl.String, "level": pl.String, "segment": pl.String, "product_id": pl.String,
+    "location_id": pl.String, "model": pl.String, "metric": pl.String, "value": pl.Float64,
+    "is_selected_model": pl.Boolean,
+}
+
+
+def quantile_column(level: float) -> str:
+    """Column name of a per-period quantile: q + level in per mille (q025 = 2.5%, q500 = median)."""
+    return f"q{round(level * 1000):03d}"
+
+
+def _demand_forecast_frame(panel: Panel, point: np.ndarray, quantiles: dict[float, np.ndarray],
+                           intervals: dict[float, tuple[np.ndarray, np.ndarray]], selected: np.ndarray,
+                           segment: np.ndarray, out: np.ndarray, horizon: int) -> pl.DataFrame:
+    rows = np.flatnonzero(out)
+    n = len(rows)
+    starts = panel.period_start[panel.n_hist : panel.n_hist + horizon]
+    lengths = panel.period_len[panel.n_hist : panel.n_hist + horizon]
+    keys = panel.keys[rows]
+    frame = pl.DataFrame({
+        "product_id": np.repeat(keys["product_id"].to_numpy(), horizon),
+        "location_id": np.repeat(keys["location_id"].to_numpy(), horizon),
+        "period_start": np.tile(starts, n),
+        "period_end": np.tile(starts + (lengths - 1).astype("timedelta64[D]"), n),
+        "horizon": np.tile(np.arange(1, horizon + 1, dtype=np.int32), n),
+        "grain": panel.grain,
+        "forecast": point[rows].ravel().astype(np.float64),
+        **{quantile_column(lvl): q[rows].ravel().astype(np.float64) for lvl, q in sorted(quantiles.items())},
+        **{f"{side}_{round(c * 100)}": b[rows].ravel().astype(np.float64)
+           for c, bounds in sorted(intervals.items()) for side, b in zip(("lower", "upper"), bounds, strict=True)},
+        "model": np.repeat(selected[rows].astype(str), horizon),
+        "segment": np.repeat(segment[rows].astype(str), horizon),
+    })
+    return frame.with_columns(pl.col("period_start").cast(pl.Date), pl.col("period_end").cast(pl.Date))
+
+
+def _summary(panel: Panel, config: ForecastConfig, evals: list[_OriginEval], choice: dict[str, str], n_sel: int,
+             transform: str, horizon: int, horizon_days: float, final: bt.CutoffFit, lead_times: LeadTimes,
+             out: np.ndarray, timer: _Timer) -> dict:
+    hold = evals[n_sel:]
+    acc = {m: _pooled_metrics(hold, m, None, config) for m in [*config.models, "selected"]}
+    snaive = acc["seasonal_naive"]
+    sel = acc["selected"]
+    seg_counts = {s: int(((final.segment == s) & out).sum()) for s in SEGMENTS}
+    src, cnt = np.unique(lead_times.source[out].astype(str), return_counts=True)
+    return {
+        "as_of": panel.as_of.isoformat(),
+        "model_version": MODEL_VERSION,
+        "grain": panel.grain,
+        "native_grain": panel.native_grain,
+        "censoring": config.censoring,
+        "horizon_periods": horizon,
+        "horizon_days": horizon_days,
+        "n_series": int(out.sum()),
+        "n_aggregate_series": int(panel.n_series - panel.n_base),
+        "origins": [ev.date.isoformat() for ev in evals],
+        "holdout_origins": [ev.date.isoformat() for ev in hold],
+        "lightgbm_transform": transform,
+        "lightgbm_train_rows_final": final.gbm_rows,
+        "selected_model_by_segment": choice,
+        "series_by_segment": seg_counts,
+        "holdout_accuracy": {m: {k: round(v, 4) for k, v in a.items() if k in (*_POINT, "n_series")}
+                             for m, a in acc.items()},
+        "selected_vs_seasonal_naive": {
+            k: round(sel[k] / snaive[k], 4) if snaive[k] else None for k in ("mase", "rmsse", "wape")},
+        "beats_seasonal_naive": bool(sel["mase"] < snaive["mase"] and sel["rmsse"] < snaive["rmsse"]),
+        "holdout_coverage": {k: round(v, 4) for k, v in sel.items() if k.startswith(("coverage", "ltd_"))},
+        "holdout_spl": round(sel.get("spl", float("nan")), 4),
+        "lead_time_sources": dict(zip(src.tolist(), cnt.tolist(), strict=True)),
+    }

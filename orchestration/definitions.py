@@ -1,0 +1,75 @@
+"""The stockturn Dagster code location: landing -> dbt -> demand planning -> dbt on the plan -> report.
+
+Load it with ``dagster dev -m orchestration.definitions`` (or ``stockturn ui``), ``dagster-webserver -m ...``,
+``dagster asset materialize -m orchestration.definitions --select '*'``; ``stockturn run`` executes the same
+definitions in-process. The asset definitions live per domain in ``orchestration/defs/``.
+
+Executor: every step of a run executes one after another in the run's own process (``in_process_executor``):
+DuckDB admits one writing process per file, and dbt, the loader, the planning step and the report all open the
+warehouse. Across runs, every warehouse step is in the concurrency pool ``stockturn_warehouse``; the instance that
+``stockturn ui`` / ``stockturn run`` create limits it to one, and queues runs one at a time (see
+``orchestration/instance.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from ml.ingest.loader import RAW_SCHEMA
+from ml.settings import DBT_PROJECT_DIR
+from ml.warehouse import ML_SCHEMA
+from orchestration.defs import dbt as dbt_defs
+from orchestration.defs import landing, planning, reports, schedules
+from orchestration.defs.resources import StockturnPaths, default_resources
+
+
+def planning_inputs(manifest: dict) -> list[dg.AssetKey]:
+    """What ``demand_planning`` reads: the marts and models it queries, plus every planning seed."""
+    available = {dbt_defs.TRANSLATOR.get_asset_key(n) for n in manifest["nodes"].values()
+                 if n["resource_type"] in ("model", "seed")}
+    wanted = [dg.AssetKey(["marts", m]) for m in planning.PLANNING_INPUT_MARTS] + [
+        dg.AssetKey(list(k)) for k in planning.PLANNING_INPUT_MODELS
+    ]
+    missing = [k.to_user_string() for k in wanted if k not in available]
+    if missing:
+        raise ValueError(f"demand_planning reads models the dbt project does not define: {', '.join(missing)}")
+    return wanted + dbt_defs.dbt_asset_keys(manifest, resource_type="seed")
+
+
+def report_inputs(manifest: dict) -> list[dg.AssetKey]:
+    """What the report reads: every model in schema marts (incl. those on the plan) and the ml write-back."""
+    return dbt_defs.dbt_asset_keys(manifest, resource_type="model", schema="marts") + list(planning.ML_KEYS.values())
+
+
+def build_definitions(
+    paths: StockturnPaths | None = None,
+    *,
+    project_dir: Path = DBT_PROJECT_DIR,
+    loggers: dict[str, dg.LoggerDefinition] | None = None,
+) -> dg.Definitions:
+    """All assets, checks, jobs, the schedule and the sensor.
+
+    ``paths`` overrides the environment defaults; ``project_dir`` another dbt project (tests use a copy).
+    """
+    project = dbt_defs.dbt_project(project_dir)
+    manifest = dbt_defs.manifest_nodes(project)
+    return dg.Definitions(
+        assets=[
+            landing.landing,
+            dbt_defs.build_dbt_assets(project),
+            planning.build_planning_asset(planning_inputs(manifest)),
+            reports.build_report_asset(report_inputs(manifest)),
+        ],
+        jobs=[schedules.pipeline_job, schedules.warehouse_job],
+        schedules=[schedules.daily_schedule],
+        sensors=[schedules.landing_files_sensor],
+        resources=default_resources(paths, project_dir),
+        executor=dg.in_process_executor,
+        loggers=loggers,
+        metadata={"raw_schema": RAW_SCHEMA, "ml_schema": ML_SCHEMA},
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,267 @@
+"""Asset checks on the forecasts: plain functions over the ``ml`` tables' contents, wrapped as Dagster checks.
+
+The checks run inside the ``demand_planning`` step, on exactly the frames it writes (no second read of the
+warehouse), and are reported as asset checks on ``ml.demand_forecast`` / ``ml.forecast_backtest`` /
+``ml.inventory_policy``:
+
+* ``forecast_complete`` (blocking): every series with a lead-time-demand row has forecast rows, every series the
+  same number of periods, and no forecast value is missing or non-finite.
+* ``forecast_non_negative`` (blocking): no forecast value or quantile below zero.
+* ``policy_covers_every_series`` (blocking): every forecast series has an inventory policy row.
+* ``interval_coverage`` (warning): hold-out coverage of the central forecast intervals (``coverage_80`` ...) and of
+  the lead-time-demand quantiles (``ltd_coverage_p90`` ...: what safety stock is sized from) within
+  ``COVERAGE_TOLERANCE`` of nominal.
+* ``beats_seasonal_naive`` (warning): the selected forecasts' hold-out MASE and RMSSE are below seasonal naive's.
+
+Blocking checks stop the models and the report downstream of the write-back in the same run (the tables are
+already written by then: they were stamped and replaced atomically; the failed check is on record in the UI).
+
+The backtest checks read the pooled hold-out rows of ``ml.forecast_backtest`` (long format: ``level = 'overall'``,
+``split = 'holdout'``, ``origin`` null, ``metric``/``value``, ``model`` 'selected' or a model name; see
+``ml.forecasting.pipeline``), else ``ForecastRun.summary`` (``holdout_coverage``, ``holdout_accuracy``); where
+neither has them the check passes with ``evaluated: false`` metadata rather than guessing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+SERIES_KEY = ("product_id", "location_id")
+STAMP_COLUMNS = ("run_id", "as_of_date", "model_version")
+#: |empirical - nominal| coverage allowed, in absolute terms (0.05 = five percentage points).
+COVERAGE_TOLERANCE = 0.05
+#: Lead-time-demand quantiles held to the tolerance: the upper ones, which reorder points are set from (a biased
+#: median is a level error, which ``beats_seasonal_naive`` and the accuracy metadata show).
+LTD_CHECKED_FROM = 0.8
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    name: str
+    table: str
+    passed: bool
+    description: str
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_result(self, keys: Mapping[str, dg.AssetKey]) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(
+            asset_key=keys[self.table],
+            check_name=self.name,
+            passed=self.passed,
+            severity=self.severity,
+            description=self.description,
+            metadata=self.metadata,
+        )
+
+
+@dataclass(frozen=True)
+class ForecastCheck:
+    name: str
+    table: str
+    description: str
+    blocking: bool
+    fn: Callable[[Mapping[str, pl.DataFrame], Mapping[str, Any]], CheckOutcome]
+
+    def to_check_spec(self, keys: Mapping[str, dg.AssetKey]) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(self.name, asset=keys[self.table], description=self.description,
+                                 blocking=self.blocking)
+
+
+def _value_columns(frame: pl.DataFrame) -> list[str]:
+    """Numeric columns that carry forecast values (not keys, stamps, dates or horizon counters)."""
+    skip = {*SERIES_KEY, *STAMP_COLUMNS}
+    return [
+        name
+        for name, dtype in frame.schema.items()
+        if name not in skip and dtype.is_numeric() and not name.startswith(("horizon", "period", "step", "n_"))
+    ]
+
+
+def _series(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.select(SERIES_KEY).unique()
+
+
+def check_forecast_complete(tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any]) -> CheckOutcome:
+    forecast, ltd = tables["demand_forecast"], tables["lead_time_demand"]
+    expected = _series(ltd)
+    missing = expected.join(_series(forecast), on=list(SERIES_KEY), how="anti").height
+    per_series = forecast.group_by(SERIES_KEY).len()
+    periods_min = int(per_series["len"].min() or 0) if per_series.height else 0
+    periods_max = int(per_series["len"].max() or 0) if per_series.height else 0
+    values = _value_columns(forecast)
+    bad_values = 0
+    if forecast.height and values:
+        bad_values = int(
+            forecast.select(
+                pl.sum_horizontal([(pl.col(c).is_null() | ~pl.col(c).cast(pl.Float64).is_finite()).sum()
+                                   for c in values])
+            ).item()
+        )
+    passed = forecast.height > 0 and missing == 0 and periods_min == periods_max and bad_values == 0
+    return CheckOutcome(
+        "forecast_complete",
+        "demand_forecast",
+        passed,
+        "every series has a forecast for every period and no value is missing",
+        metadata={
+            "series_expected": expected.height,
+            "series_missing": missing,
+            "periods_per_series_min": periods_min,
+            "periods_per_series_max": periods_max,
+            "missing_or_non_finite_values": bad_values,
+            "value_columns": ", ".join(values),
+        },
+    )
+
+
+def check_forecast_non_negative(tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any]) -> CheckOutcome:
+    negatives: dict[str, int] = {}
+    for table in ("demand_forecast", "lead_time_demand"):
+        frame = tables[table]
+        for column in _value_columns(frame):
+            n = int(frame.select((pl.col(column) < 0).sum()).item() or 0)
+            if n:
+                negatives[f"{table}.{column}"] = n
+    return CheckOutcome(
+        "forecast_non_negative",
+        "demand_forecast",
+        not negatives,
+        "no forecast value, quantile or lead-time demand is negative",
+        metadata={"negative_values": sum(negatives.values()),
+                  "columns_with_negatives": ", ".join(f"{k} ({v:,})" for k, v in negatives.items()) or "none"},
+    )
+
+
+def check_policy_covers_every_series(tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any]) -> CheckOutcome:
+    expected = _series(tables["lead_time_demand"])
+    policy = tables["inventory_policy"]
+    missing = (expected.join(_series(policy), on=list(SERIES_KEY), how="anti").height if policy.height
+               else expected.height)
+    return CheckOutcome(
+        "policy_covers_every_series",
+        "inventory_policy",
+        missing == 0,
+        "every forecast series has a safety stock, reorder point and order quantity",
+        metadata={"series_expected": expected.height, "series_without_policy": missing},
+    )
+
+
+def _pooled_holdout(backtest: pl.DataFrame) -> pl.DataFrame:
+    """The backtest's pooled hold-out rows (``ml.forecast_backtest`` is long: one row per origin x split x level x
+    model x metric): level 'overall', split 'holdout', no single origin (pooled over the hold-out origins)."""
+    needed = {"level", "split", "origin", "model", "metric", "value"}
+    if not needed <= set(backtest.columns):
+        return pl.DataFrame(schema={"origin": pl.Date, "level": pl.String, "split": pl.String, "model": pl.String,
+                                    "metric": pl.String, "value": pl.Float64})
+    return backtest.filter(
+        (pl.col("level") == "overall") & (pl.col("split") == "holdout") & pl.col("origin").is_null()
+        & pl.col("value").is_not_null()
+    )
+
+
+def _coverage_figures(backtest: pl.DataFrame, summary: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """Metric -> (nominal, empirical): central-interval coverage ``coverage_80`` ... and lead-time-demand quantile
+    coverage ``ltd_coverage_p90`` ... of the selected forecasts, from the backtest or else the summary."""
+    pooled = _pooled_holdout(backtest).filter(pl.col("model") == "selected")
+    values = {m: v for m, v in pooled.select("metric", "value").iter_rows()} if pooled.height else {}
+    if not any(m.startswith(("coverage_", "ltd_coverage_p")) for m in values):
+        values = dict(summary.get("holdout_coverage") or {})
+    figures: dict[str, tuple[float, float]] = {}
+    for metric, value in values.items():
+        digits = metric.removeprefix("ltd_coverage_p").removeprefix("coverage_")
+        if digits.isdigit() and value is not None and math.isfinite(float(value)):
+            figures[metric] = (int(digits) / 100, float(value))
+    return figures
+
+
+def check_interval_coverage(tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any]) -> CheckOutcome:
+    figures = _coverage_figures(tables["forecast_backtest"], summary)
+    off = {m: emp - nominal for m, (nominal, emp) in figures.items()
+           if not m.startswith("ltd_") or nominal >= LTD_CHECKED_FROM - 1e-9}
+    passed = all(abs(g) <= COVERAGE_TOLERANCE for g in off.values())
+    metadata: dict[str, Any] = {"evaluated": bool(figures), "tolerance": COVERAGE_TOLERANCE}
+    for metric, (_, emp) in sorted(figures.items()):
+        metadata[metric] = round(emp, 4)
+    description = (f"hold-out coverage of the forecast intervals and of the lead-time-demand quantiles from "
+                   f"p{round(LTD_CHECKED_FROM * 100)} within {COVERAGE_TOLERANCE:.0%} of nominal")
+    if off:
+        worst = max(off, key=lambda m: abs(off[m]))
+        metadata["worst"] = f"{worst}: {figures[worst][1]:.3f} vs nominal {figures[worst][0]:.2f}"
+        description += f" (worst {metadata['worst']})"
+    return CheckOutcome(
+        "interval_coverage",
+        "forecast_backtest",
+        passed,
+        description,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+    )
+
+
+def _error_vs_naive(backtest: pl.DataFrame, summary: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """Metric -> (selected forecasts' error, seasonal naive's) on the hold-out, for MASE and RMSSE."""
+    pooled = _pooled_holdout(backtest).filter(pl.col("metric").is_in(["mase", "rmsse"]))
+    errors: dict[str, dict[str, float]] = {}
+    for model, metric, value in pooled.select("model", "metric", "value").iter_rows():
+        errors.setdefault(metric, {})[model] = float(value)
+    out = {m: (e["selected"], e["seasonal_naive"]) for m, e in errors.items()
+           if {"selected", "seasonal_naive"} <= set(e)}
+    if not out:  # the summary's hold-out accuracy
+        acc = summary.get("holdout_accuracy") or {}
+        sel, naive = acc.get("selected") or {}, acc.get("seasonal_naive") or {}
+        out = {m: (float(sel[m]), float(naive[m])) for m in ("mase", "rmsse")
+               if sel.get(m) is not None and naive.get(m) is not None}
+    return {m: v for m, v in out.items() if all(math.isfinite(x) for x in v)}
+
+
+def check_beats_seasonal_naive(tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any]) -> CheckOutcome:
+    errors = _error_vs_naive(tables["forecast_backtest"], summary)
+    description = "the selected forecasts beat seasonal naive on the hold-out (MASE and RMSSE)"
+    if not errors:
+        return CheckOutcome("beats_seasonal_naive", "forecast_backtest", True, description,
+                            severity=dg.AssetCheckSeverity.WARN, metadata={"evaluated": False})
+    metadata: dict[str, Any] = {"evaluated": True}
+    description += ": " + ", ".join(f"{m} {sel:.3f} vs {naive:.3f}" for m, (sel, naive) in sorted(errors.items()))
+    for metric, (selected, naive) in sorted(errors.items()):
+        metadata[f"{metric}_selected"] = round(selected, 4)
+        metadata[f"{metric}_seasonal_naive"] = round(naive, 4)
+        metadata[f"{metric}_skill_vs_naive"] = round(1 - selected / naive, 4) if naive else 0.0
+    return CheckOutcome(
+        "beats_seasonal_naive",
+        "forecast_backtest",
+        all(selected < naive for selected, naive in errors.values()),
+        description,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+    )
+
+
+FORECAST_CHECKS: tuple[ForecastCheck, ...] = (
+    ForecastCheck("forecast_complete", "demand_forecast",
+                  "Every series has a forecast for every period of the horizon; no value is missing.", True,
+                  check_forecast_complete),
+    ForecastCheck("forecast_non_negative", "demand_forecast",
+                  "No forecast value, quantile or lead-time demand is negative.", True, check_forecast_non_negative),
+    ForecastCheck("policy_covers_every_series", "inventory_policy",
+                  "Every forecast series has an inventory policy.", True, check_policy_covers_every_series),
+    ForecastCheck("interval_coverage", "forecast_backtest",
+                  f"Backtest interval coverage within {COVERAGE_TOLERANCE:.0%} of nominal.", False,
+                  check_interval_coverage),
+    ForecastCheck("beats_seasonal_naive", "forecast_backtest",
+                  "The selected forecasts beat the seasonal-naive baseline in the backtest.", False,
+                  check_beats_seasonal_naive),
+)
+
+
+def evaluate_forecast_checks(
+    tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any] | None
+) -> list[CheckOutcome]:
+    """Run every forecast check on the write-back tables (as written) and the forecasting summary."""
+    return [check.fn(tables, summary or {}) for check in FORECAST_CHECKS]

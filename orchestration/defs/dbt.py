@@ -1,0 +1,164 @@
+"""dbt models, seeds and tests as Dagster assets and asset checks (one ``@dbt_assets`` over the whole project).
+
+* **Keys** follow the warehouse: ``[schema, name]`` (``["staging", "stg_sales__sales_lines"]``,
+  ``["marts", "dim_product"]``, ``["planning", "service_levels"]`` for seeds). Sources keep the key their
+  ``config.meta.dagster.asset_key`` names: ``["raw", ...]`` (made by the landing asset) and ``["ml", ...]``
+  (made by the demand-planning asset), which is how dbt models end up downstream of Python assets.
+* **Groups** follow the pipeline: ``staging``, ``intermediate``, ``marts``, ``planning`` (seeds) and
+  ``reports`` for the models that read the ML write-back (tag ``ml_downstream``), live in ``models/reports/`` or
+  are named ``rpt_*``.
+* **dbt -> Python -> dbt.** Models tagged ``ml_downstream`` depend on ``ml.*`` sources, so they sit after the
+  ``demand_planning`` asset while every other model sits before it. The definition is subsettable: a run of
+  everything executes it as two steps around ``demand_planning`` (Dagster splits the op), each a ``dbt build``
+  of its own selection.
+* **dbt build** runs models, seeds and their tests in DAG order: an error-severity test failure skips the models
+  downstream of it and fails the step, so nothing downstream in Dagster runs either. dbt data tests are asset
+  checks (dagster-dbt's default); unit tests are not (dbt runs them in the same ``build``).
+"""
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from ml.settings import DBT_PROJECT_DIR
+from orchestration.dbt_cli import target_path_for
+from orchestration.dbt_manifest import ensure_manifest
+from orchestration.defs.resources import WAREHOUSE_POOL, StockturnPaths, warehouse_env
+
+ML_DOWNSTREAM_TAG = "ml_downstream"
+LAYER_GROUPS = ("staging", "intermediate", "marts")
+
+
+class StockturnDbtTranslator(DagsterDbtTranslator):
+    """Asset keys by warehouse schema, groups by pipeline layer (see the module docstring)."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        meta_key = (dbt_resource_props.get("meta") or {}).get("dagster", {}).get("asset_key") or (
+            (dbt_resource_props.get("config") or {}).get("meta") or {}
+        ).get("dagster", {}).get("asset_key")
+        if dbt_resource_props["resource_type"] == "source" or meta_key:
+            return super().get_asset_key(dbt_resource_props)
+        name = dbt_resource_props.get("alias") or dbt_resource_props["name"]
+        return dg.AssetKey([dbt_resource_props["schema"], name])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        resource_type = dbt_resource_props["resource_type"]
+        if resource_type == "seed":
+            return "planning"
+        if resource_type == "source":
+            return None
+        tags = dbt_resource_props.get("tags") or []
+        fqn = dbt_resource_props.get("fqn") or []
+        layer = fqn[1] if len(fqn) > 2 else None
+        if ML_DOWNSTREAM_TAG in tags or layer == "reports" or dbt_resource_props["name"].startswith("rpt_"):
+            return "reports"
+        return layer if layer in LAYER_GROUPS else "marts"
+
+
+TRANSLATOR = StockturnDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def dbt_project(project_dir: Path = DBT_PROJECT_DIR) -> DbtProject:
+    """The real dbt project directory with the manifest for its current content (parsed if missing)."""
+    manifest = ensure_manifest(project_dir)
+    return DbtProject(project_dir=project_dir, target_path=manifest.parent.relative_to(project_dir))
+
+
+def run_target_path(warehouse: Path) -> Path:
+    """dbt artifacts of Dagster runs: beside the warehouse (like ``stockturn build``'s), in their own folder.
+
+    One folder per warehouse, so dbt's partial parsing carries over from run to run; runs against one warehouse
+    never overlap (single writer), so its steps take turns using it.
+    """
+    return target_path_for(warehouse) / "dagster"
+
+
+def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=TRANSLATOR,
+        name="dbt_build",
+        pool=WAREHOUSE_POOL,
+    )
+    def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, paths: StockturnPaths):
+        """`dbt build` of the selected models, seeds and tests against the configured warehouse."""
+        warehouse = paths.warehouse_path
+        warehouse.parent.mkdir(parents=True, exist_ok=True)
+        target = run_target_path(warehouse)
+        t0 = time.perf_counter()
+        with warehouse_env(warehouse):
+            invocation = dbt.cli(["build"], context=context, target_path=target, raise_on_error=False)
+            # held back until dbt exits: the row counts need the warehouse, which the dbt process holds
+            events = list(invocation.stream())
+        seconds = time.perf_counter() - t0
+        keys = {ev.output_name: context.asset_key_for_output(ev.output_name) for ev in events
+                if isinstance(ev, dg.Output)}
+        counts = table_row_counts(warehouse, keys.values()) if keys else {}
+        for ev in events:
+            if isinstance(ev, dg.Output) and keys[ev.output_name] in counts:
+                ev = ev.with_metadata({**ev.metadata, "dagster/row_count": counts[keys[ev.output_name]]})
+            yield ev
+        context.log.info("dbt build finished in %.1f s (artifacts in %s)", seconds, target)
+        if not invocation.is_successful():
+            raise dg.Failure(
+                description=dbt_failure_summary(invocation),
+                metadata={"dbt_artifacts": dg.MetadataValue.path(str(target)), "seconds": round(seconds, 1)},
+            )
+
+    return dbt_build
+
+
+def table_row_counts(warehouse: Path, keys) -> dict[dg.AssetKey, int]:
+    """Rows of every base table among ``keys`` (``[schema, table]``); views are not counted (they would run)."""
+    import duckdb
+
+    wanted = {tuple(k.path): k for k in keys if len(k.path) == 2}
+    counts: dict[dg.AssetKey, int] = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE'"
+        ).fetchall()
+        for schema, table in tables:
+            key = wanted.get((schema, table))
+            if key is not None:
+                (counts[key],) = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()
+    return counts
+
+
+def dbt_failure_summary(invocation) -> str:
+    """The failed and errored nodes of a dbt invocation, one per line, from its run_results.json."""
+    lines = []
+    try:
+        results = invocation.get_artifact("run_results.json").get("results", [])
+    except Exception:  # no run_results.json: dbt failed before running anything (parse or profile error)
+        results = []
+    for node in results:
+        if node.get("status") in ("error", "fail", "runtime error"):
+            message = " ".join((node.get("message") or "").split())
+            lines.append(f"{node.get('unique_id')}: {node.get('status')}: {message[:400]}")
+    skipped = sum(1 for node in results if node.get("status") == "skipped")
+    head = f"dbt build failed: {len(lines)} error(s)" + (f", {skipped} node(s) skipped downstream" if skipped else "")
+    if not lines:
+        error = invocation.get_error()
+        lines.append(str(error) if error else "see the step's logs")
+    return head + "\n" + "\n".join(f"- {line}" for line in lines)
+
+
+def manifest_nodes(project: DbtProject) -> dict[str, Any]:
+    import json
+
+    return json.loads(project.manifest_path.read_text())
+
+
+def dbt_asset_keys(manifest: Mapping[str, Any], *, resource_type: str, schema: str | None = None) -> list[dg.AssetKey]:
+    """Asset keys of the manifest's nodes of one type (optionally in one schema)."""
+    keys = []
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == resource_type and (schema is None or node["schema"] == schema):
+            keys.append(TRANSLATOR.get_asset_key(node))
+    return sorted(keys, key=lambda k: k.to_user_string())

@@ -1,0 +1,506 @@
+"""One function per chart: an aggregated frame in, an Altair chart out, titled with what to look at.
+
+Charts carry their data inline (a few hundred rows at most: the SQL in reports.queries aggregates). Months are
+encoded with UTC time units so a reader's time zone never shifts January to December. Text (product and
+location names) reaches Vega as data and is drawn as SVG text, never parsed as HTML; tooltips go through
+vega-tooltip's escaping.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+
+import altair as alt
+import polars as pl
+
+from reports import theme as th
+
+MONTH = "utcyearmonth(month_start_date):T"
+
+
+def _values(df: pl.DataFrame) -> alt.Data:
+    """Inline data with ISO dates and no NaN (Vega-Lite wants null)."""
+    rows = []
+    for row in df.iter_rows(named=True):
+        clean = {}
+        for key, value in row.items():
+            if isinstance(value, datetime | date):
+                clean[key] = value.isoformat()
+            elif isinstance(value, float) and math.isnan(value):
+                clean[key] = None
+            else:
+                clean[key] = value
+        rows.append(clean)
+    return alt.Data(values=rows)
+
+
+def _title(text: str, *subtitle: str) -> alt.TitleParams:
+    return alt.TitleParams(text=text, subtitle=list(subtitle) if subtitle else alt.Undefined)
+
+
+def _month_axis() -> alt.Axis:
+    return alt.Axis(title=None, format=th.FMT_MONTH, labelAngle=0, tickCount={"interval": "month", "step": 3})
+
+
+def _ratio_over_window(df: pl.DataFrame, numerator: str, start: date) -> dict[str, float | None]:
+    """Annualised ratio numerator / average inventory per series over the months from ``start``."""
+    out = (
+        df.filter(pl.col("month_start_date") >= start)
+        .group_by("series")
+        .agg(
+            (pl.col(numerator).sum() / (pl.col("avg_inventory_value") * pl.col("period_days")).sum()
+             * 365.0).alias("ratio"),
+            pl.col(numerator).count().alias("n"),
+        )
+        .filter(pl.col("n") > 0)
+    )
+    return {r["series"]: r["ratio"] for r in out.iter_rows(named=True)}
+
+
+def _direction(current: float | None, previous: float | None, fmt, *, up: str = "up", down: str = "down") -> str:
+    """"up from 6.7x" / "down from 6.7x" / "" when there is nothing to compare."""
+    if current is None or previous is None:
+        return ""
+    if round(current, 1) == round(previous, 1):
+        return f", level with {fmt(previous)} the year before"
+    return f", {up if current > previous else down} from {fmt(previous)} the year before"
+
+
+# ------------------------------------------------------------------------------------------------ turnover
+
+
+def _trend_long(df: pl.DataFrame, measure: str, prior: str, label: str) -> pl.DataFrame:
+    keep = ["month_start_date", "series", "series_rank", "is_partial_month"]
+    cur = df.select(*keep, pl.col(measure).alias("value"), pl.lit(label).alias("line"))
+    prev = df.select(*keep, pl.col(prior).alias("value"), pl.lit("Same month a year earlier").alias("line"))
+    return pl.concat([cur, prev]).filter(pl.col("value").is_not_null())
+
+
+def _trend_layers(label: str, value_title: str, value_format: str, point_size: int = 24) -> list[alt.Chart]:
+    color = alt.Color(
+        "line:N",
+        title=None,
+        scale=alt.Scale(domain=[label, "Same month a year earlier"], range=[th.PRIMARY, th.PRIOR]),
+        legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2.5, symbolSize=300),
+    )
+    dash = alt.StrokeDash(
+        "line:N",
+        title=None,
+        scale=alt.Scale(domain=[label, "Same month a year earlier"], range=[[1, 0], [5, 3]]),
+    )
+    tooltip = [
+        alt.Tooltip(MONTH, title="Month", format=th.FMT_MONTH),
+        alt.Tooltip("line:N", title="Line"),
+        alt.Tooltip("value:Q", title=value_title, format=value_format),
+        alt.Tooltip("is_partial_month:N", title="Partial month"),
+    ]
+    base = alt.Chart().encode(
+        x=alt.X(MONTH, axis=_month_axis()),
+        y=alt.Y("value:Q", title=value_title, axis=alt.Axis(format=value_format)),
+        color=color,
+        tooltip=tooltip,
+    )
+    return [base.mark_line().encode(strokeDash=dash), base.mark_point(size=point_size, opacity=0.9)]
+
+
+def turnover_company(df: pl.DataFrame, kpis: dict) -> alt.LayerChart:
+    last, prior = kpis["last"].get("turnover"), kpis["prior"].get("turnover")
+    data = _trend_long(df, "turnover", "turnover_prior_year", "Turnover")
+    title = f"Inventory turns {th.turns(last)} a year over the last 12 months{_direction(last, prior, th.turns)}"
+    return alt.layer(*_trend_layers("Turnover", "Turns a year", th.FMT_1), data=_values(data)).properties(
+        title=_title(
+            title,
+            "Each month: COGS ÷ average inventory at cost, annualised. Higher = stock sells faster.",
+            "Dashed: the same month a year earlier.",
+        ),
+        width=th.CHART_WIDTH - 140,
+        height=th.CHART_HEIGHT,
+        description="Monthly annualised inventory turnover for the company with the prior-year line",
+    )
+
+
+def dio_company(df: pl.DataFrame, kpis: dict) -> alt.LayerChart:
+    last, prior = kpis["last"].get("dio"), kpis["prior"].get("dio")
+    data = _trend_long(df, "dio", "dio_prior_year", "Days inventory outstanding")
+    title = f"Stock lasts {th.days(last)} on average (DIO){_direction(last, prior, th.days)}"
+    return alt.layer(
+        *_trend_layers("Days inventory outstanding", "Days", th.FMT_INT), data=_values(data)
+    ).properties(
+        title=_title(
+            title,
+            "Each month: average inventory at cost ÷ COGS × days. Lower = less cash tied up.",
+            "Dashed: the same month a year earlier.",
+        ),
+        width=th.CHART_WIDTH - 140,
+        height=th.CHART_HEIGHT,
+        description="Monthly days inventory outstanding for the company with the prior-year line",
+    )
+
+
+def turnover_small_multiples(df: pl.DataFrame, *, start: date, what: str) -> alt.FacetChart:
+    """Turnover per category or location over the last 12 months, dashed the same month a year earlier."""
+    ratios = _ratio_over_window(df, "usage_at_cost", start)
+    ratios = {k: v for k, v in ratios.items() if v is not None}
+    recent = df.filter(pl.col("month_start_date") >= start)
+    data = _trend_long(recent, "turnover", "turnover_prior_year", "Turnover")
+    if ratios:
+        fastest = max(ratios, key=ratios.get)
+        slowest = min(ratios, key=ratios.get)
+        title = (
+            f"Turnover by {what}: {fastest} turns fastest ({th.turns(ratios[fastest])}), "
+            f"{slowest} slowest ({th.turns(ratios[slowest])})"
+        )
+    else:
+        title = f"Turnover by {what}"
+    subtitle = ["Turns a year, month by month over the last 12 months; dashed: the same month a year earlier."]
+    if "issues" in set(df["basis"].to_list()):
+        subtitle.append("Locations that sell nothing (distribution centres): stock turn on issues to stores.")
+    layers = _trend_layers("Turnover", "Turns a year", th.FMT_1, point_size=14)
+    return (
+        alt.layer(*layers, data=_values(data))
+        .properties(width=th.SMALL_WIDTH, height=th.SMALL_HEIGHT)
+        .facet(
+            facet=alt.Facet(
+                "series:N", title=None, sort=alt.EncodingSortField(field="series_rank", op="min", order="ascending")
+            ),
+            columns=4,
+        )
+        .properties(title=_title(title, *subtitle), description=f"Monthly turnover by {what} with prior-year lines")
+    )
+
+
+def sales_monthly(df: pl.DataFrame, *, start: date) -> alt.Chart:
+    last = df.filter(pl.col("month_start_date") >= start)["net_sales_amount"].sum()
+    return (
+        alt.Chart(_values(df))
+        .mark_bar()
+        .encode(
+            x=alt.X(MONTH, axis=_month_axis()),
+            y=alt.Y("net_sales_amount:Q", axis=th.money_axis("Net sales")),
+            tooltip=[
+                alt.Tooltip(MONTH, title="Month", format=th.FMT_MONTH),
+                alt.Tooltip("net_sales_amount:Q", title="Net sales", format=th.FMT_MONEY),
+                alt.Tooltip("net_units_sold:Q", title="Net units", format=th.FMT_INT),
+                alt.Tooltip("is_partial_month:N", title="Partial month"),
+            ],
+        )
+        .properties(
+            title=_title(
+                f"Net sales by month: {th.money_short(last)} over the last 12 months",
+                "What sales-only data supports; turnover needs stock on hand and costs.",
+            ),
+            width=th.CHART_WIDTH,
+            height=th.CHART_HEIGHT,
+            description="Net sales per month",
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------------ value and GMROI
+
+
+def inventory_value_by_category(df: pl.DataFrame, *, start: date) -> alt.Chart:
+    recent = df.filter(pl.col("month_start_date") >= start)
+    months = recent["month_start_date"].n_unique() or 1
+    by_cat = recent.group_by("category").agg(pl.col("avg_inventory_value").sum() / months).sort(
+        "avg_inventory_value", descending=True
+    )
+    total = by_cat["avg_inventory_value"].sum()
+    if by_cat.height and total:
+        top = by_cat.row(0, named=True)
+        title = (
+            f"Inventory at cost averaged {th.money_short(total)} over the last 12 months; "
+            f"{top['category']} holds the most ({th.pct(top['avg_inventory_value'] / total, 0)})"
+        )
+    else:
+        title = "Inventory at cost by category"
+    order = df.group_by("category").agg(pl.col("category_rank").min()).sort("category_rank")["category"].to_list()
+    return (
+        alt.Chart(_values(df))
+        .mark_area(opacity=0.9, line={"strokeWidth": 0.5, "color": "white"})
+        .encode(
+            x=alt.X(MONTH, axis=_month_axis()),
+            y=alt.Y("avg_inventory_value:Q", stack="zero", axis=th.money_axis("Average inventory at cost")),
+            color=alt.Color("category:N", title=None, sort=order),
+            order=alt.Order("category_rank:Q", sort="ascending"),
+            tooltip=[
+                alt.Tooltip(MONTH, title="Month", format=th.FMT_MONTH),
+                alt.Tooltip("category:N", title="Category"),
+                alt.Tooltip("avg_inventory_value:Q", title="Average inventory at cost", format=th.FMT_MONEY),
+            ],
+        )
+        .properties(
+            title=_title(title, "Average of daily closing stock at standard cost, per month, stacked by category."),
+            width=th.CHART_WIDTH,
+            height=th.CHART_HEIGHT,
+            description="Monthly average inventory value at cost by category",
+        )
+    )
+
+
+def gmroi_by_category(df: pl.DataFrame, company_gmroi: float | None) -> alt.LayerChart:
+    last = df.filter(pl.col("period") == "last").select("category", "category_rank", "gmroi", "avg_inventory_value",
+                                                         "gross_margin", "turnover")
+    prior = df.filter(pl.col("period") == "prior").select("category", pl.col("gmroi").alias("gmroi_prior"))
+    data = last.join(prior, on="category", how="left").filter(pl.col("gmroi").is_not_null())
+    if data.height:
+        low = data.sort("gmroi").row(0, named=True)
+        title = (
+            f"GMROI: {th.money(company_gmroi, digits=2)} of gross margin a year per {th.money(1)} of inventory "
+            f"at cost; {low['category']} earns least ({th.money(low['gmroi'], digits=2)})"
+        )
+    else:
+        title = "GMROI by category"
+    order = data.sort("gmroi", descending=True)["category"].to_list()
+    y = alt.Y("category:N", title=None, sort=order)
+    tooltip = [
+        alt.Tooltip("category:N", title="Category"),
+        alt.Tooltip("gmroi:Q", title="GMROI, last 12 months", format=th.FMT_2),
+        alt.Tooltip("gmroi_prior:Q", title="GMROI, prior 12 months", format=th.FMT_2),
+        alt.Tooltip("gross_margin:Q", title="Gross margin, last 12 months", format=th.FMT_MONEY),
+        alt.Tooltip("avg_inventory_value:Q", title="Average inventory at cost", format=th.FMT_MONEY),
+        alt.Tooltip("turnover:Q", title="Turns a year", format=th.FMT_1),
+    ]
+    base = alt.Chart().encode(y=y, tooltip=tooltip)
+    bars = base.mark_bar(height={"band": 0.7}).encode(
+        x=alt.X("gmroi:Q", title=f"Gross margin a year per {th.money(1)} of inventory at cost",
+                axis=alt.Axis(format=th.FMT_1))
+    )
+    ticks = base.mark_tick(color=th.INK, thickness=2, size=16).encode(x="gmroi_prior:Q")
+    labels = base.mark_text(align="left", dx=6).transform_calculate(
+        label_x="max(datum.gmroi, isValid(datum.gmroi_prior) ? datum.gmroi_prior : 0)"
+    ).encode(x="label_x:Q", text=alt.Text("gmroi:Q", format=th.FMT_2))
+    layers = [bars, ticks, labels]
+    if company_gmroi is not None:
+        layers.append(
+            alt.Chart().mark_rule(strokeDash=[4, 3], color=th.WARN).encode(x=alt.datum(company_gmroi))
+        )
+    return alt.layer(*layers, data=_values(data)).properties(
+        title=_title(
+            title,
+            "Bars: last 12 months (gross margin ÷ average inventory at cost, annualised). Black tick: prior 12 "
+            "months. Dashed: company.",
+        ),
+        width=th.CHART_WIDTH - 80,
+        height=alt.Step(22),
+        description="GMROI by category, last 12 months vs prior 12 months",
+    )
+
+
+# ------------------------------------------------------------------------------------------------ days of supply
+
+
+def days_of_supply_distribution(df: pl.DataFrame, *, as_of: date, excess_days: int, bands: tuple[str, ...],
+                                excess_from: int) -> alt.LayerChart:
+    """On-hand value by days-of-supply band on the as-of date; bands from ``excess_from`` on are excess."""
+    data = df.with_columns(
+        pl.when(pl.col("band_order") == 0).then(pl.lit("Out of stock"))
+        .when(pl.col("band_order") >= excess_from).then(pl.lit(f"Over {excess_days} days or no recent sales"))
+        .otherwise(pl.lit(f"Up to {excess_days} days")).alias("status"),
+        pl.format("{} items", pl.col("product_locations")).alias("label"),
+    )
+    total = data["on_hand_value"].sum() or 0.0
+    excess = data.filter(pl.col("band_order") >= excess_from)["on_hand_value"].sum() or 0.0
+    window = int(data["window_days"].max() or 28) if data.height else 28
+    title = (
+        f"{th.money_short(excess)} ({th.pct(excess / total if total else None, 0)}) of stock at cost covers more "
+        f"than {excess_days} days of sales, or is not selling"
+    )
+    status_scale = alt.Scale(
+        domain=["Out of stock", f"Up to {excess_days} days", f"Over {excess_days} days or no recent sales"],
+        range=[th.BAD, th.PRIMARY, th.WARN],
+    )
+    base = alt.Chart().encode(
+        x=alt.X("band:N", title=None, sort=list(bands), axis=alt.Axis(labelAngle=-30, labelLimit=140)),
+        tooltip=[
+            alt.Tooltip("band:N", title="Days of supply"),
+            alt.Tooltip("product_locations:Q", title="Product-locations", format=th.FMT_INT),
+            alt.Tooltip("on_hand_units:Q", title="Units on hand", format=th.FMT_INT),
+            alt.Tooltip("on_hand_value:Q", title="Value at cost", format=th.FMT_MONEY),
+        ],
+    )
+    bars = base.mark_bar().encode(
+        y=alt.Y("on_hand_value:Q", axis=th.money_axis("On hand at cost")),
+        color=alt.Color("status:N", title=None, scale=status_scale),
+    )
+    labels = base.mark_text(dy=-6, fontSize=10, color=th.MUTED).encode(y="on_hand_value:Q", text="label:N")
+    return alt.layer(bars, labels, data=_values(data)).properties(
+        title=_title(
+            title,
+            f"On hand at cost on {as_of:%d %b %Y}, by days of supply = units on hand ÷ average daily use",
+            f"over the last {window} days (sales and transfers out). Labels: number of product-locations.",
+        ),
+        width=th.CHART_WIDTH,
+        height=th.CHART_HEIGHT,
+        description="Inventory value by days-of-supply band on the as-of date",
+    )
+
+
+# ------------------------------------------------------------------------------------------------ service
+
+
+def stockout_by_category(df: pl.DataFrame) -> alt.LayerChart:
+    total_days = df["product_location_days"].sum() or 0
+    rate = (df["stockout_days"].sum() / total_days) if total_days else None
+    worst = df.sort("stockout_rate", descending=True).row(0, named=True) if df.height else None
+    title = f"Shelves were empty on {th.pct(rate)} of product-location days"
+    if worst is not None:
+        title += f"; worst: {worst['category']} ({th.pct(worst['stockout_rate'])})"
+    order = df.sort("stockout_rate", descending=True)["category"].to_list()
+    base = alt.Chart().encode(
+        y=alt.Y("category:N", title=None, sort=order),
+        tooltip=[
+            alt.Tooltip("category:N", title="Category"),
+            alt.Tooltip("stockout_rate:Q", title="Stock-out days, last 12 months", format=th.FMT_PCT),
+            alt.Tooltip("stockout_rate_prior:Q", title="Stock-out days, prior 12 months", format=th.FMT_PCT),
+            alt.Tooltip("stockout_days:Q", title="Stock-out days", format=th.FMT_INT),
+            alt.Tooltip("product_location_days:Q", title="Product-location days", format=th.FMT_INT),
+        ],
+    )
+    bars = base.mark_bar(height={"band": 0.7}, color=th.BAD).encode(
+        x=alt.X("stockout_rate:Q", title="Share of product-location days out of stock",
+                axis=alt.Axis(format=".0%"))
+    )
+    ticks = base.mark_tick(color=th.INK, thickness=2, size=16).encode(x="stockout_rate_prior:Q")
+    labels = base.mark_text(align="left", dx=6).transform_calculate(
+        label_x="max(datum.stockout_rate, isValid(datum.stockout_rate_prior) ? datum.stockout_rate_prior : 0)"
+    ).encode(x="label_x:Q", text=alt.Text("stockout_rate:Q", format=th.FMT_PCT))
+    return alt.layer(bars, ticks, labels, data=_values(df)).properties(
+        title=_title(title, "Selling locations, last 12 months (bars); black tick: prior 12 months."),
+        width=th.CHART_WIDTH - 120,
+        height=alt.Step(22),
+        description="Stock-out rate by category",
+    )
+
+
+def fill_rate_by_category(df: pl.DataFrame) -> alt.LayerChart:
+    sold, lost = df["units_sold"].sum() or 0.0, df["lost_units"].sum() or 0.0
+    volume = sold / (sold + lost) if sold + lost else None
+    title = f"Estimated fill rate: {th.pct(volume)} of demand served from the shelf (by volume)"
+    long = pl.concat([
+        df.select("category", pl.col("fill_rate_volume").alias("fill_rate"), pl.lit("By volume").alias("measure")),
+        df.select("category", pl.col("fill_rate_item_avg").alias("fill_rate"),
+                  pl.lit("Average item").alias("measure")),
+    ]).filter(pl.col("fill_rate").is_not_null())
+    order = df.sort("fill_rate_volume")["category"].to_list()
+    chart = (
+        alt.Chart(_values(long))
+        .mark_point(filled=True, size=90)
+        .encode(
+            y=alt.Y("category:N", title=None, sort=order),
+            x=alt.X("fill_rate:Q", title="Units sold ÷ estimated demand",
+                    scale=alt.Scale(zero=False, nice=False, domainMax=1, padding=12),
+                    axis=alt.Axis(format=".1~%")),
+            color=alt.Color("measure:N", title=None, scale=alt.Scale(domain=["By volume", "Average item"],
+                                                                      range=[th.PRIMARY, th.WARN])),
+            shape=alt.Shape("measure:N", title=None, scale=alt.Scale(domain=["By volume", "Average item"],
+                                                                      range=["circle", "diamond"])),
+            tooltip=[
+                alt.Tooltip("category:N", title="Category"),
+                alt.Tooltip("measure:N", title="Measure"),
+                alt.Tooltip("fill_rate:Q", title="Fill rate", format=th.FMT_PCT),
+            ],
+        )
+    )
+    return alt.layer(chart).properties(
+        title=_title(
+            title,
+            "Last 12 months, selling locations. Demand on stock-out days is estimated (see Definitions).",
+            "A gap between the two marks means service is weaker on slow or small items than volume suggests.",
+        ),
+        width=th.CHART_WIDTH - 120,
+        height=alt.Step(22),
+        description="Estimated fill rate by category, volume-weighted and item average",
+    )
+
+
+def lost_sales_monthly(df: pl.DataFrame) -> alt.Chart:
+    value, units = df["lost_sales_value"].sum() or 0.0, df["lost_units"].sum() or 0.0
+    title = (
+        f"Stock-outs cost an estimated {th.money_short(value)} of sales in the last 12 months "
+        f"({th.number(units)} units)"
+    )
+    return (
+        alt.Chart(_values(df))
+        .mark_bar(color=th.BAD)
+        .encode(
+            x=alt.X(MONTH, axis=alt.Axis(title=None, format="%b %y", labelAngle=0)),
+            y=alt.Y("lost_sales_value:Q", axis=th.money_axis("Estimated lost sales")),
+            tooltip=[
+                alt.Tooltip(MONTH, title="Month", format=th.FMT_MONTH),
+                alt.Tooltip("lost_sales_value:Q", title="Estimated lost sales", format=th.FMT_MONEY),
+                alt.Tooltip("lost_units:Q", title="Estimated lost units", format=th.FMT_INT),
+                alt.Tooltip("units_sold:Q", title="Units sold", format=th.FMT_INT),
+                alt.Tooltip("stockout_days:Q", title="Stock-out days", format=th.FMT_INT),
+            ],
+        )
+        .properties(
+            title=_title(title, "Lost units × the day's selling price, on days the shelf was empty."),
+            width=th.CHART_WIDTH,
+            height=th.CHART_HEIGHT - 40,
+            description="Estimated lost sales per month",
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------------ ghost stock
+
+
+def discrepancy_top(df: pl.DataFrame, summary: dict, *, valued: bool) -> alt.LayerChart:
+    """Shrinkage (left, red) and surplus (right, green) per product-location, largest first."""
+    data = df.with_columns(
+        pl.format("{} · {}", pl.col("product_name").fill_null(pl.col("product_id")),
+                  pl.col("location_name").fill_null(pl.col("location_id"))).alias("item"),
+    )
+    order = data["item"].to_list()
+    keep = ["item", "product_name", "product_id", "location_name", "counts", "ghost_counts", "net_units", "net_value"]
+    if valued:
+        long = pl.concat([
+            data.select(*keep, pl.col("shrinkage_value").alias("amount"), pl.lit("Shrinkage").alias("direction")),
+            data.select(*keep, pl.col("surplus_value").alias("amount"), pl.lit("Surplus").alias("direction")),
+        ])
+    else:
+        long = data.select(*keep, pl.col("net_units").alias("amount"),
+                           pl.when(pl.col("net_units") < 0).then(pl.lit("Shrinkage")).otherwise(pl.lit("Surplus"))
+                           .alias("direction"))
+    long = long.filter(pl.col("amount").is_not_null() & (pl.col("amount") != 0))
+    shrink = abs(summary.get("shrinkage_value") or 0.0)
+    if valued and data.height:
+        first = data.row(0, named=True)
+        title = (
+            f"Counts found {th.money_short(shrink)} of shrinkage in 12 months; most at "
+            f"{first['item']} ({th.money_short(abs(first['shrinkage_value'] or 0.0))})"
+        )
+    else:
+        title = f"The {data.height} product-locations with the largest count discrepancies (units)"
+    money = th.FMT_MONEY if valued else th.FMT_INT
+    chart = (
+        alt.Chart(_values(long))
+        .mark_bar(height={"band": 0.7})
+        .encode(
+            y=alt.Y("item:N", title=None, sort=order, axis=alt.Axis(labelLimit=320)),
+            x=alt.X("amount:Q", stack="zero",
+                    axis=th.money_axis("Count − book, at cost") if valued else alt.Axis(title="Count − book, units")),
+            color=alt.Color("direction:N", title=None,
+                            scale=alt.Scale(domain=["Shrinkage", "Surplus"], range=[th.BAD, th.GOOD])),
+            tooltip=[
+                alt.Tooltip("product_name:N", title="Product"),
+                alt.Tooltip("product_id:N", title="Product code"),
+                alt.Tooltip("location_name:N", title="Location"),
+                alt.Tooltip("direction:N", title="Kind"),
+                alt.Tooltip("amount:Q", title="Amount", format=money),
+                alt.Tooltip("net_value:Q", title="Net at cost", format=th.FMT_MONEY),
+                alt.Tooltip("net_units:Q", title="Net units", format=th.FMT_INT),
+                alt.Tooltip("counts:Q", title="Counts with a difference", format=th.FMT_INT),
+                alt.Tooltip("ghost_counts:Q", title="Counts that found ghost stock", format=th.FMT_INT),
+            ],
+        )
+    )
+    return alt.layer(chart).properties(
+        title=_title(title, "Last 12 months, summed over each product-location's counts at the standard cost of "
+                     "the count day.", "Largest total difference first."),
+        width=th.CHART_WIDTH - 160,
+        height=alt.Step(20),
+        description="Product-locations with the largest book-versus-count discrepancies",
+    )

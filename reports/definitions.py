@@ -1,0 +1,122 @@
+"""The report's definitions section: each KPI's formula and data source, in the words finance uses.
+
+Kept consistent with the dbt documentation of the marts (dbt_project/models/marts/*/_*.yml) and with the SQL in
+reports.queries.
+"""
+
+from __future__ import annotations
+
+from reports import queries as q
+from reports.html import Definition
+
+
+def definitions(ctx: q.Context | None = None) -> list[Definition]:
+    w, min_days, excess = q.LOST_SALES_WINDOW_DAYS, q.LOST_SALES_MIN_DAYS, q.EXCESS_DAYS
+    return [
+        Definition(
+            "Periods",
+            "Last 12 months: the 12 calendar months up to and including the month of the as-of date (the last "
+            "one may be partial). Prior 12 months: the 12 months before them. Ratios over a period divide the "
+            "period's totals (for example the 12 months' COGS by the 12 months' average inventory), never "
+            "average monthly ratios.",
+        ),
+        Definition(
+            "Inventory value at cost",
+            "Units on hand at the close of each day × the standard cost valid that day. Stock below zero on the "
+            "book is not valued. On-hand is reconstructed from stock snapshots, cycle counts and every recorded "
+            "movement (sales, returns, receipts, transfers, count corrections).",
+            "marts.fct_inventory_daily (inventory/stock_snapshots, inventory/cycle_counts, movements; "
+            "finance/standard_costs)",
+        ),
+        Definition(
+            "Average inventory at cost",
+            "Sum of the daily closing inventory values at cost ÷ number of days in the period. Days before a "
+            "product was first stocked count as zero, so categories and locations add up to the company.",
+            "marts.fct_inventory_turnover_monthly.avg_inventory_value",
+        ),
+        Definition(
+            "Cost of goods sold (COGS)",
+            "From the COGS ledger when one is supplied; otherwise net units sold (sales less returns) × the "
+            "standard cost of the day.",
+            "marts.fct_sales_daily.cogs_amount (finance/cogs_ledger, else finance/standard_costs)",
+        ),
+        Definition(
+            "Inventory turnover (turns a year)",
+            "COGS ÷ average inventory at cost, annualised: × 365 ÷ days in the period. A turnover of 7x means "
+            "the average stock was sold and replaced seven times a year.",
+            "marts.fct_inventory_turnover_monthly.inventory_turnover_annualised",
+        ),
+        Definition(
+            "Stock turn on issues (distribution centres)",
+            "(COGS + transfers out to other locations at standard cost) ÷ average inventory at cost, annualised. "
+            "Used for a location that ships to stores instead of selling.",
+            "marts.fct_inventory_turnover_monthly.stock_turn_on_issues",
+        ),
+        Definition(
+            "Days inventory outstanding (DIO)",
+            "Average inventory at cost ÷ COGS × days in the period: how many days of cost of sales the stock "
+            "represents (365 ÷ turns a year). Lower means less cash tied up in stock.",
+            "marts.fct_inventory_turnover_monthly.days_inventory_outstanding",
+        ),
+        Definition(
+            "Gross margin return on inventory (GMROI)",
+            "Gross margin (net sales − COGS) ÷ average inventory at cost, annualised: the gross margin earned in "
+            "a year for each 1 of inventory at cost. Below 1 the stock earns less than it costs to hold.",
+            "marts.fct_inventory_turnover_monthly.gmroi_annualised",
+        ),
+        Definition(
+            "Days of supply (backward-looking)",
+            "Units on hand ÷ average daily use over the trailing window (default 28 days), where use = units "
+            "sold + units shipped to other locations. 0 when out of stock; 'no recent sales' when there is "
+            "stock but no use in the window (excess risk).",
+            "marts.fct_days_of_supply",
+        ),
+        Definition(
+            f"Value beyond {excess} days of supply (excess)",
+            f"On-hand value at cost × (1 − {excess} ÷ days of supply) for items with more than {excess} days of "
+            "supply; all of the on-hand value when nothing was used in the window.",
+            "marts.fct_days_of_supply",
+        ),
+        Definition(
+            "Stock-out day and stock-out rate",
+            "A product-location day that started or ended with nothing on hand on the book; recorded sales that "
+            "day understate demand. Stock-out rate = stock-out days ÷ product-location days. In the service "
+            "section it counts selling locations only and leaves out the days after a product was discontinued.",
+            "marts.fct_sales_daily.is_stockout_day (from marts.fct_inventory_daily)",
+        ),
+        Definition(
+            "Estimated lost sales",
+            f"Demand on a stock-out day is not recorded, so it is estimated from the days the product was in "
+            f"stock. (1) Usual demand: the product's average daily units sold at that location on its in-stock "
+            f"days without a promotion, within {w} days either side (at least {min_days} such days, otherwise the "
+            "day is not estimated and counts as no loss). (2) Expected demand = usual demand × a day-of-week and "
+            "promotion factor of the category, measured on in-stock days. (3) A day that opened with an empty "
+            "shelf lost expected demand − units sold, if positive. A day that opened with stock and sold out "
+            "sold all it had; the demand above that is estimated as its expected excess for Poisson demand with "
+            "the expected mean. (4) Lost sales value = lost units × that day's selling price (list price less "
+            "any promotion discount). Covers the last 12 months. It is a floor: sales lost while the book wrongly "
+            "showed stock (ghost stock) are not included, and volatile demand loses more on sold-out days than "
+            "the Poisson estimate.",
+            "marts.fct_sales_daily, marts.dim_product (computed in reports/queries.py)",
+        ),
+        Definition(
+            "Fill rate (estimated)",
+            "Units sold ÷ (units sold + estimated lost units). By volume: totals over all items. Average item: "
+            "each product-location's fill rate, averaged, so a slow item weighs as much as a fast one. Volume "
+            "fill can look good while the average item is served worse: read both.",
+        ),
+        Definition(
+            "Book-vs-count discrepancy, shrinkage and ghost stock",
+            "At each cycle count: counted quantity − book quantity, × the standard cost of the count day. "
+            "Negative = shrinkage (loss, theft, damage, unrecorded sales), positive = surplus. Ghost stock: the "
+            "book showed stock but the shelf was empty; the system does not reorder what it believes is there, "
+            "so these items often sat out of stock.",
+            "marts.fct_inventory_discrepancies (inventory/cycle_counts)",
+        ),
+        Definition(
+            "Data reconciliation",
+            "Every landed row is either kept or quarantined with a reason code; rows in = rows kept + rows "
+            "quarantined for every file, and the build fails otherwise.",
+            "marts.data_quality_reconciliation, marts.data_quality_rejections",
+        ),
+    ]
