@@ -36,7 +36,7 @@ def test_quality_models_cover_every_entity() -> None:
 def test_every_reason_code_staging_can_emit_is_documented() -> None:
     emitted = set()
     for path in (DBT_PROJECT_DIR / "models" / "staging").rglob("*.sql"):
-        emitted |= set(re.findall(r"'reason': '(\w+)'", path.read_text()))
+        emitted |= set(re.findall(r"reason := '(\w+)'", path.read_text()))
     emitted |= set(re.findall(r"duplicate_reason='(\w+)'", "".join(
         p.read_text() for p in (DBT_PROJECT_DIR / "models" / "staging").rglob("*.sql"))))
     macro = (DBT_PROJECT_DIR / "macros" / "landing_parsing.sql").read_text()

@@ -61,14 +61,14 @@
     {%- for name, contract_type, required in columns %}
         {%- if required %}
         when {{ blank_as_null(name) }} is null
-            then {'reason': 'missing_value', 'detail': '{{ name }} is blank'}
+            then struct_pack(reason := 'missing_value', detail := '{{ name }} is blank')
         {%- endif %}
         {%- if contract_type != 'text' %}
         when {{ blank_as_null(name) }} is not null and ({{ parse_landing_value(name, contract_type) }}) is null
-            then {
-                'reason': '{{ {"integer": "invalid_number", "decimal": "invalid_number", "date": "invalid_date", "timestamp": "invalid_date", "boolean": "invalid_boolean"}[contract_type] }}',
-                'detail': '{{ name }} ''' || left(trim({{ name }}), 60) || ''' is not a valid {{ contract_type }}'
-            }
+            then struct_pack(
+                reason := '{{ {"integer": "invalid_number", "decimal": "invalid_number", "date": "invalid_date", "timestamp": "invalid_date", "boolean": "invalid_boolean"}[contract_type] }}',
+                detail := '{{ name }} ''' || left(trim({{ name }}), 60) || ''' is not a valid {{ contract_type }}'
+            )
         {%- endif %}
     {%- endfor %}
     end
@@ -116,11 +116,11 @@ where validated.reject_reason is not null
                     partition by {{ key_columns | join(', ') }}, rejection is null
                     order by _source_file, _source_row
                 ) > 1
-                then {
-                    'reason': '{{ duplicate_reason }}',
-                    'detail': 'same {{ key_columns | join(", ") }} as an earlier row: '
+                then struct_pack(
+                    reason := '{{ duplicate_reason }}',
+                    detail := 'same {{ key_columns | join(", ") }} as an earlier row: '
                         || concat_ws(' | ', {% for k in key_columns %}cast({{ k }} as varchar){{ ", " if not loop.last }}{% endfor %})
-                }
+                )
             else rejection
         end as final_rejection
     from checked

@@ -28,7 +28,8 @@ class ForecastConfig:
     Grain and horizon
         grain: planning grain. ``'auto'`` (default) plans daily data at day grain and data that arrives as weekly
             or monthly totals (one sales line per product, location and period) at its own grain; ``'day'``,
-            ``'week'`` (ISO weeks, Monday start) or ``'month'`` force a grain (never finer than the data's).
+            ``'week'`` (7-day periods ending on the as-of date, i.e. ISO weeks when it is a Sunday; weekly data
+            keeps its own weeks) or ``'month'`` (calendar months) force a grain (never finer than the data's).
         horizon_days: minimum forecast horizon (default 91 days). The horizon is extended to the longest
             protection interval found (lead-time quantile ``horizon_lead_time_quantile`` + review period), up to
             ``max_horizon_days``; lead-time draws beyond it use a flat extension of the forecast (documented in
@@ -37,11 +38,13 @@ class ForecastConfig:
         horizon_lead_time_quantile: lead-time quantile the horizon must cover (default 0.99).
 
     Censoring (stock-out days, ``fct_sales_daily.is_stockout_day``)
-        censoring: ``'impute'`` (default, chosen by measurement against the demo's true demand: see
-            ``evaluate_against_truth``) replaces recorded sales on stock-out days by an estimate from
+        censoring: ``'impute'`` (default) replaces recorded sales on stock-out days by an estimate from
             uncensored neighbours (never below the recorded sales); ``'exclude'`` keeps the estimate for lag
             features but gives censored days zero weight as training targets and drops them from the local
-            methods' levels; ``'none'`` treats recorded sales as demand.
+            methods' levels; ``'none'`` treats recorded sales as demand. Chosen by measurement against the
+            demo's true demand (``evaluate_against_truth``, held-out origins): bias -5.2% ('none'), -2.5%
+            ('impute'), -5.4% ('exclude') at equal RMSSE (0.782 / 0.782 / 0.791). 'exclude' trains only on
+            days without a stock-out, which are the lower-demand days, so it does not remove the bias.
         impute_window_days: half-width of the neighbourhood the imputation averages over (default 28).
 
     Backtest

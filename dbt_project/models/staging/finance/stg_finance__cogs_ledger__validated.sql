@@ -38,13 +38,13 @@ checked as (
             parse_failure,
             case
                 when products.product_id is null
-                    then { 'reason': 'unknown_product', 'detail': 'product_id ''' || parsed.product_id || ''' is not in master/products' }
+                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
                 when locations.location_id is null
                     then
-                        {
-                            'reason': 'unknown_location',
-                            'detail': 'location_id ''' || parsed.location_id || ''' is not in master/locations'
-                        }
+                        struct_pack(
+                            reason := 'unknown_location',
+                            detail := 'location_id ''' || parsed.location_id || ''' is not in master/locations'
+                        )
             end
         ) as rejection
     from parsed

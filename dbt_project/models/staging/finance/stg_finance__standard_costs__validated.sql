@@ -30,9 +30,9 @@ checked as (
             parse_failure,
             case
                 when products.product_id is null
-                    then { 'reason': 'unknown_product', 'detail': 'product_id ''' || parsed.product_id || ''' is not in master/products' }
+                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
                 when unit_cost < 0
-                    then { 'reason': 'invalid_value', 'detail': 'unit_cost ' || unit_cost || ' is negative' }
+                    then struct_pack(reason := 'invalid_value', detail := 'unit_cost ' || unit_cost || ' is negative')
             end
         ) as rejection
     from parsed

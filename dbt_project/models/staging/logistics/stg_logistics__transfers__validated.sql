@@ -39,19 +39,19 @@ checked as (
             parse_failure,
             case
                 when products.product_id is null
-                    then {'reason': 'unknown_product', 'detail': 'product_id ''' || parsed.product_id || ''' is not in master/products'}
+                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
                 when from_locations.location_id is null
-                    then {'reason': 'unknown_location', 'detail': 'from_location_id ''' || parsed.from_location_id || ''' is not in master/locations'}
+                    then struct_pack(reason := 'unknown_location', detail := 'from_location_id ''' || parsed.from_location_id || ''' is not in master/locations')
                 when to_locations.location_id is null
-                    then {'reason': 'unknown_location', 'detail': 'to_location_id ''' || parsed.to_location_id || ''' is not in master/locations'}
+                    then struct_pack(reason := 'unknown_location', detail := 'to_location_id ''' || parsed.to_location_id || ''' is not in master/locations')
                 when parsed.from_location_id = parsed.to_location_id
-                    then {'reason': 'invalid_value', 'detail': 'transfer from ' || parsed.from_location_id || ' to itself'}
+                    then struct_pack(reason := 'invalid_value', detail := 'transfer from ' || parsed.from_location_id || ' to itself')
                 when quantity <= 0
-                    then {'reason': 'invalid_value', 'detail': 'quantity ' || quantity || ' is not positive'}
+                    then struct_pack(reason := 'invalid_value', detail := 'quantity ' || quantity || ' is not positive')
                 when received_date < shipped_date
-                    then {'reason': 'invalid_value', 'detail': 'received_date ' || received_date || ' is before shipped_date ' || shipped_date}
+                    then struct_pack(reason := 'invalid_value', detail := 'received_date ' || received_date || ' is before shipped_date ' || shipped_date)
                 when shipped_date < ordered_date
-                    then {'reason': 'invalid_value', 'detail': 'shipped_date ' || shipped_date || ' is before ordered_date ' || ordered_date}
+                    then struct_pack(reason := 'invalid_value', detail := 'shipped_date ' || shipped_date || ' is before ordered_date ' || ordered_date)
             end
         ) as rejection
     from parsed

@@ -28,9 +28,9 @@ checked as (
             parse_failure,
             case
                 when lower(location_type) not in ('store', 'dc', 'warehouse', 'online')
-                    then {'reason': 'invalid_value', 'detail': 'location_type ''' || location_type || ''' is not store, dc, warehouse or online'}
+                    then struct_pack(reason := 'invalid_value', detail := 'location_type ''' || location_type || ''' is not store, dc, warehouse or online')
                 when replenished_from = location_id
-                    then {'reason': 'invalid_value', 'detail': 'location ''' || location_id || ''' is replenished from itself'}
+                    then struct_pack(reason := 'invalid_value', detail := 'location ''' || location_id || ''' is replenished from itself')
             end
         ) as rejection
     from parsed

@@ -37,15 +37,15 @@ checked as (
             parse_failure,
             case
                 when products.product_id is null
-                    then {'reason': 'unknown_product', 'detail': 'product_id ''' || parsed.product_id || ''' is not in master/products'}
+                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
                 when suppliers.supplier_id is null and (select count(*) from suppliers) > 0
-                    then {'reason': 'unknown_supplier', 'detail': 'supplier_id ''' || parsed.supplier_id || ''' is not in master/suppliers'}
+                    then struct_pack(reason := 'unknown_supplier', detail := 'supplier_id ''' || parsed.supplier_id || ''' is not in master/suppliers')
                 when min_order_qty < 0
-                    then {'reason': 'invalid_value', 'detail': 'min_order_qty ' || min_order_qty || ' is negative'}
+                    then struct_pack(reason := 'invalid_value', detail := 'min_order_qty ' || min_order_qty || ' is negative')
                 when pack_size <= 0
-                    then {'reason': 'invalid_value', 'detail': 'pack_size ' || pack_size || ' is not positive'}
+                    then struct_pack(reason := 'invalid_value', detail := 'pack_size ' || pack_size || ' is not positive')
                 when nominal_lead_time_days < 0
-                    then {'reason': 'invalid_value', 'detail': 'nominal_lead_time_days ' || nominal_lead_time_days || ' is negative'}
+                    then struct_pack(reason := 'invalid_value', detail := 'nominal_lead_time_days ' || nominal_lead_time_days || ' is negative')
             end
         ) as rejection
     from parsed

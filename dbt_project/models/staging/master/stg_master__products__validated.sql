@@ -32,11 +32,11 @@ checked as (
             parse_failure,
             case
                 when lower(product_type) not in ('stock', 'non_stock')
-                    then {'reason': 'invalid_value', 'detail': 'product_type ''' || product_type || ''' is not stock or non_stock'}
+                    then struct_pack(reason := 'invalid_value', detail := 'product_type ''' || product_type || ''' is not stock or non_stock')
                 when list_price < 0
-                    then {'reason': 'invalid_value', 'detail': 'list_price ' || list_price || ' is negative'}
+                    then struct_pack(reason := 'invalid_value', detail := 'list_price ' || list_price || ' is negative')
                 when discontinued_date < launch_date
-                    then {'reason': 'invalid_value', 'detail': 'discontinued_date is before launch_date'}
+                    then struct_pack(reason := 'invalid_value', detail := 'discontinued_date is before launch_date')
             end
         ) as rejection
     from parsed

@@ -27,7 +27,7 @@ checked as (
             parse_failure,
             case
                 when nominal_lead_time_days < 0
-                    then {'reason': 'invalid_value', 'detail': 'nominal_lead_time_days ' || nominal_lead_time_days || ' is negative'}
+                    then struct_pack(reason := 'invalid_value', detail := 'nominal_lead_time_days ' || nominal_lead_time_days || ' is negative')
             end
         ) as rejection
     from parsed

@@ -45,17 +45,17 @@ checked as (
             parse_failure,
             case
                 when lower(status) not in ('open', 'closed', 'cancelled')
-                    then {'reason': 'invalid_value', 'detail': 'status ''' || status || ''' is not open, closed or cancelled'}
+                    then struct_pack(reason := 'invalid_value', detail := 'status ''' || status || ''' is not open, closed or cancelled')
                 when products.product_id is null
-                    then {'reason': 'unknown_product', 'detail': 'product_id ''' || parsed.product_id || ''' is not in master/products'}
+                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
                 when locations.location_id is null
-                    then {'reason': 'unknown_location', 'detail': 'location_id ''' || parsed.location_id || ''' is not in master/locations'}
+                    then struct_pack(reason := 'unknown_location', detail := 'location_id ''' || parsed.location_id || ''' is not in master/locations')
                 when suppliers.supplier_id is null and (select count(*) from suppliers) > 0
-                    then {'reason': 'unknown_supplier', 'detail': 'supplier_id ''' || parsed.supplier_id || ''' is not in master/suppliers'}
+                    then struct_pack(reason := 'unknown_supplier', detail := 'supplier_id ''' || parsed.supplier_id || ''' is not in master/suppliers')
                 when quantity_ordered <= 0
-                    then {'reason': 'invalid_value', 'detail': 'quantity_ordered ' || quantity_ordered || ' is not positive'}
+                    then struct_pack(reason := 'invalid_value', detail := 'quantity_ordered ' || quantity_ordered || ' is not positive')
                 when unit_cost < 0
-                    then {'reason': 'invalid_value', 'detail': 'unit_cost ' || unit_cost || ' is negative'}
+                    then struct_pack(reason := 'invalid_value', detail := 'unit_cost ' || unit_cost || ' is negative')
             end
         ) as rejection
     from parsed

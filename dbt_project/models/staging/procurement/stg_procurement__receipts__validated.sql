@@ -32,11 +32,11 @@ checked as (
             parse_failure,
             case
                 when order_lines.po_id is null
-                    then {'reason': 'unknown_purchase_order', 'detail': 'purchase order line ' || parsed.po_id || '/' || parsed.po_line || ' is not in purchase_order_lines'}
+                    then struct_pack(reason := 'unknown_purchase_order', detail := 'purchase order line ' || parsed.po_id || '/' || parsed.po_line || ' is not in purchase_order_lines')
                 when quantity_received <= 0
-                    then {'reason': 'invalid_value', 'detail': 'quantity_received ' || quantity_received || ' is not positive'}
+                    then struct_pack(reason := 'invalid_value', detail := 'quantity_received ' || quantity_received || ' is not positive')
                 when received_date < order_lines.order_date
-                    then {'reason': 'invalid_value', 'detail': 'received_date ' || received_date || ' is before the order_date ' || order_lines.order_date}
+                    then struct_pack(reason := 'invalid_value', detail := 'received_date ' || received_date || ' is before the order_date ' || order_lines.order_date)
             end
         ) as rejection
     from parsed

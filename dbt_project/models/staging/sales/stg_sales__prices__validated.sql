@@ -35,11 +35,11 @@ checked as (
             parse_failure,
             case
                 when products.product_id is null
-                    then {'reason': 'unknown_product', 'detail': 'product_id ''' || parsed.product_id || ''' is not in master/products'}
+                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
                 when parsed.location_id is not null and locations.location_id is null
-                    then {'reason': 'unknown_location', 'detail': 'location_id ''' || parsed.location_id || ''' is not in master/locations'}
+                    then struct_pack(reason := 'unknown_location', detail := 'location_id ''' || parsed.location_id || ''' is not in master/locations')
                 when list_price < 0
-                    then {'reason': 'negative_price', 'detail': 'list_price ' || list_price || ' is negative'}
+                    then struct_pack(reason := 'negative_price', detail := 'list_price ' || list_price || ' is negative')
             end
         ) as rejection
     from parsed

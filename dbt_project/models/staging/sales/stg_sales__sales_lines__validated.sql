@@ -40,17 +40,17 @@ checked as (
             parse_failure,
             case
                 when lower(line_type) not in ('sale', 'return')
-                    then {'reason': 'invalid_value', 'detail': 'line_type ''' || line_type || ''' is not sale or return'}
+                    then struct_pack(reason := 'invalid_value', detail := 'line_type ''' || line_type || ''' is not sale or return')
                 when products.product_id is null
-                    then {'reason': 'unknown_product', 'detail': 'product_id ''' || parsed.product_id || ''' is not in master/products'}
+                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
                 when locations.location_id is null
-                    then {'reason': 'unknown_location', 'detail': 'location_id ''' || parsed.location_id || ''' is not in master/locations'}
+                    then struct_pack(reason := 'unknown_location', detail := 'location_id ''' || parsed.location_id || ''' is not in master/locations')
                 when products.product_type = 'non_stock'
-                    then {'reason': 'non_stock_item', 'detail': 'product_id ''' || parsed.product_id || ''' is a non-stock item'}
+                    then struct_pack(reason := 'non_stock_item', detail := 'product_id ''' || parsed.product_id || ''' is a non-stock item')
                 when quantity < 0 and coalesce(lower(line_type), 'sale') = 'sale'
-                    then {'reason': 'negative_quantity_not_return', 'detail': 'quantity ' || quantity || ' on a line that is not marked as a return'}
+                    then struct_pack(reason := 'negative_quantity_not_return', detail := 'quantity ' || quantity || ' on a line that is not marked as a return')
                 when unit_price < 0
-                    then {'reason': 'negative_price', 'detail': 'unit_price ' || unit_price || ' is negative'}
+                    then struct_pack(reason := 'negative_price', detail := 'unit_price ' || unit_price || ' is negative')
             end
         ) as rejection
     from parsed
