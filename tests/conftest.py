@@ -20,6 +20,16 @@ ARTIFACTS = ROOT / "artifacts"
 
 #: The small demo company every integration test uses: big enough for a year of history and every kind of
 #: movement, small enough to build in well under a minute.
+
+
+def shared_data_file(*parts: str) -> Path:
+    """A file of the shared reference data (``../shared/data``): ``STOCKTURN_SHARED_DATA`` if set, else the folder
+    beside the checkout, else ``/work/shared/data``. The first that holds the file wins (tests skip when none does)."""
+    roots = [os.environ.get("STOCKTURN_SHARED_DATA"), ROOT.parent / "shared" / "data", "/work/shared/data"]
+    candidates = [Path(r).joinpath(*parts) for r in roots if r]
+    return next((c for c in candidates if c.exists()), candidates[-1])
+
+
 SMALL_DEMO = {"skus": 24, "stores": 2, "days": 400, "seed": 7}
 
 

@@ -10,8 +10,9 @@ import pytest
 from ml.ingest import online_retail as mod
 from ml.ingest.loader import load_landing
 from ml.ingest.online_retail import ImportIntegrityError, import_online_retail
+from tests.conftest import shared_data_file
 
-SOURCE = Path("/work/shared/data/online_retail/uci_online_retail_transactions.parquet")
+SOURCE = shared_data_file("online_retail", "uci_online_retail_transactions.parquet")
 
 pytestmark = pytest.mark.skipif(not SOURCE.exists(), reason="UCI Online Retail extract not available")
 

@@ -13,10 +13,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from ml.settings import PROJECT_ROOT
-from tests.conftest import run_stockturn
+from tests.conftest import run_stockturn, shared_data_file
 
-SOURCE = PROJECT_ROOT.parent / "shared" / "data" / "online_retail" / "uci_online_retail_transactions.parquet"
+SOURCE = shared_data_file("online_retail", "uci_online_retail_transactions.parquet")
 KNOWN = {"lines": 541_909, "stock_codes": 4_070, "invoices": 25_900, "quantity": 5_176_450, "cancellations": 9_288}
 
 pytestmark = pytest.mark.skipif(not SOURCE.exists(), reason=f"real extract not found at {SOURCE}")

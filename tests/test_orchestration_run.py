@@ -182,6 +182,8 @@ def pipeline(small_landing: Path, small_warehouse: Path, tmp_path_factory: pytes
     project = root / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
     shutil.copytree(PROJECT_ROOT / "seeds", root / "seeds")
+    # the throwaway model stands in for the real planning models (whose ml.* sources it would duplicate)
+    shutil.rmtree(project / "models" / "marts" / "planning")
     (project / "models" / "marts" / "throwaway").mkdir()
     (project / "models" / "marts" / "throwaway" / "__ml_sources.yml").write_text(THROWAWAY_SOURCE)
     (project / "models" / "marts" / "throwaway" / "rpt_throwaway_forecast.sql").write_text(THROWAWAY_MODEL)
