@@ -7,6 +7,7 @@ for docs/benchmarks.md.
 
     python bench/run.py --size demo --stages generate,build --repeat 3
     python bench/run.py --size m5 --stages generate,build --repeat 1 --workdir /work/bench_data
+    python bench/run.py --size demo --stages train,policy,simulate,backtest
     python bench/run.py --summary
 
 Benchmarks are not part of the test suite.
@@ -49,6 +50,13 @@ def stage_commands(size: str, workdir: Path, fmt: str) -> dict[str, list[str]]:
         "build": [stockturn, "build", "--landing", str(landing), "--warehouse", str(warehouse), "--quiet"],
         "run": [stockturn, "run", "--landing", str(landing), "--warehouse", str(warehouse)],
         "report": [stockturn, "report", "--warehouse", str(warehouse), "--out", str(workdir / size / "report")],
+        # forecasting alone (default config) and forecasting (replay config) + policy, nothing written
+        "train": [sys.executable, str(ROOT / "bench" / "stages.py"), "train", "--warehouse", str(warehouse)],
+        "policy": [sys.executable, str(ROOT / "bench" / "stages.py"), "policy", "--warehouse", str(warehouse)],
+        # the simulator alone: 30,000 product-locations x 365 days x 2 policies (synthetic, size-independent)
+        "simulate": [sys.executable, str(ROOT / "bench" / "simulate_speed.py")],
+        # the policy backtest (issue 5) on the generated data; forecasts cached beside the warehouse
+        "backtest": [stockturn, "backtest", "--warehouse", str(warehouse), "--landing", str(landing)],
     }
 
 

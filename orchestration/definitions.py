@@ -20,8 +20,8 @@ import dagster as dg
 from ml.ingest.loader import RAW_SCHEMA
 from ml.settings import DBT_PROJECT_DIR
 from ml.warehouse import ML_SCHEMA
+from orchestration.defs import backtest, landing, planning, reports, schedules
 from orchestration.defs import dbt as dbt_defs
-from orchestration.defs import landing, planning, reports, schedules
 from orchestration.defs.resources import StockturnPaths, default_resources
 
 
@@ -61,8 +61,9 @@ def build_definitions(
             dbt_defs.build_dbt_assets(project),
             planning.build_planning_asset(planning_inputs(manifest)),
             reports.build_report_asset(report_inputs(manifest)),
+            backtest.policy_backtest,
         ],
-        jobs=[schedules.pipeline_job, schedules.warehouse_job],
+        jobs=[schedules.pipeline_job, schedules.warehouse_job, backtest.backtest_job],
         schedules=[schedules.daily_schedule],
         sensors=[schedules.landing_files_sensor],
         resources=default_resources(paths, project_dir),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import vl_convert as vlc
 
 from ml.warehouse import connect
 from reports import charts
+from reports import plan_queries as pq
 from reports import queries as q
 from reports import theme as th
 from reports.definitions import definitions
@@ -110,6 +112,40 @@ def _col(key: str, header: str, fmt=None, numeric: bool = False, nowrap: bool = 
     return Column(key, header, fmt or (lambda v: "" if v is None else str(v)), numeric, nowrap)
 
 
+def _arrow(before: float | None, after: float | None) -> str:
+    """"47 → 4,415" (classical → recommended)."""
+    return f"{th.number(before)} → {th.number(after)}"
+
+
+_BARE_NUMBER = re.compile(r"(?<![\w.,/-])(\d{4,})(?![\w/-])")
+
+
+def _readable(text: str | None) -> str:
+    """Thousands separators for the bare integers in text written by the planning run ("inventory 53050" ->
+    "inventory 53,050"); years (1900-2100) are left alone."""
+    if not text:
+        return ""
+    return _BARE_NUMBER.sub(lambda m: m.group(1) if len(m.group(1)) == 4 and 1900 <= int(m.group(1)) <= 2100
+                            else f"{int(m.group(1)):,}", text)
+
+
+def _pct_points(value: float | None, low: float | None = None, high: float | None = None) -> str:
+    """A percentage given in percent (18.3 -> "18.3%"), with its interval when known: "18.3% (14.2% to 22.1%)"."""
+    if value is None:
+        return "n/a"
+    text = f"{value:,.1f}%"
+    if low is not None and high is not None:
+        text += f" ({low:,.1f}% to {high:,.1f}%)"
+    return text
+
+
+def _long_days(value: float | None) -> str:
+    """Days of supply for people: "21,965" reads as noise, "over 2 years" does not."""
+    if value is None:
+        return "no forecast demand"
+    return "over 2 years" if value > 730 else th.number(value)
+
+
 def _date(value: date | None) -> str:
     return f"{value:%d %b %Y}" if value else ""
 
@@ -133,6 +169,7 @@ class _Builder:
         self.kpi_values: dict[str, float | None] = {}
         self.tiles: dict[str, Kpi] = {}
         self.service: pl.DataFrame | None = None
+        self.plan = pq.plan_run(con, ctx)
         self.lost_monthly: pl.DataFrame | None = None
 
     @staticmethod
@@ -306,13 +343,7 @@ class _Builder:
                     ],
                     [self._names(r) for r in oos.to_dicts()],
                 ))
-        section.blocks.append(self._ml_placeholder(
-            "Forward-looking days of supply", ("demand_forecast",),
-            "Stock and stock on order against the demand forecast, with the products most over- and under-stocked"))
-        if section.status == "ok":
-            section.status = "partial"
-            section.detail = "forward-looking view: " + self._ml_detail(("demand_forecast",))[0].lower() \
-                + self._ml_detail(("demand_forecast",))[1:]
+        self._forward_days_of_supply(section)
         return section
 
     # ---------------------------------------------------------------- service
@@ -471,37 +502,494 @@ class _Builder:
             section.detail = f"{unaccounted:,} rows unaccounted"
         return section
 
-    # ---------------------------------------------------------------- ml placeholders
-    def _ml_placeholder(self, what: str, needs: tuple[str, ...], describes: str) -> NoteBlock:
-        present = [t for t in needs if t in self.ctx.ml_tables]
-        if len(present) < len(needs):
-            return NoteBlock(f"{what}: {STOCKTURN_RUN_HINT[0].lower()}{STOCKTURN_RUN_HINT[1:]}", "pending")
-        return NoteBlock(
-            f"{what}: the forecasting run is in the warehouse (ml.{', ml.'.join(present)}); {describes.lower()} "
-            "will be charted here in the next version of the report.", "pending")
+    # ---------------------------------------------------------------- planning run (ml.* and the marts on it)
+    def _plan_gate(self, section: Section, what: str, needs: tuple[str, ...], marts: tuple[str, ...] = ()) -> bool:
+        """Add a note and mark ``section`` when the planning tables it reads are missing; True when it can go on.
 
-    def _ml_detail(self, needs: tuple[str, ...]) -> str:
-        if all(t in self.ctx.ml_tables for t in needs):
-            return "ml tables present; charts not built in this version"
-        return STOCKTURN_RUN_HINT
+        Missing ml tables: the planning has not run (pending). ml tables without the dbt models built on them: the
+        last `stockturn run` stopped before its second dbt step (not available).
+        """
+        missing = [t for t in needs if t not in self.ctx.ml_tables]
+        if missing:
+            text = f"{what}: {STOCKTURN_RUN_HINT[0].lower()}{STOCKTURN_RUN_HINT[1:]}"
+            section.blocks.append(NoteBlock(text, "pending"))
+            if section.status == "ok":
+                section.status, section.detail = "pending", STOCKTURN_RUN_HINT
+            return False
+        missing_marts = self.ctx.missing_marts(*marts)
+        if missing_marts:
+            text = (f"{what}: not available: the warehouse has the planning run (ml.{', ml.'.join(needs)}) but not "
+                    f"marts.{', marts.'.join(missing_marts)}, which `stockturn run` builds on it; run it again.")
+            section.blocks.append(NoteBlock(text, "unavailable"))
+            if section.status in ("ok", "pending"):
+                section.status, section.detail = "partial", text
+            return False
+        stale = [m for m in self.plan.stale_marts if m in marts]
+        if stale:
+            section.blocks.append(NoteBlock(
+                f"marts.{', marts.'.join(stale)} comes from an earlier planning run than the ml tables (as of "
+                f"{_date(self.plan.as_of_date)}): re-run `stockturn run` to refresh it.",
+                "error"))
+            if section.status == "ok":
+                section.status, section.detail = "partial", "built from an earlier planning run"
+        return True
 
+    def _plan_note(self, section: Section) -> None:
+        if self.plan.as_of_date is not None:
+            version = f", {self.plan.model_version}" if self.plan.model_version else ""
+            section.blocks.append(NoteBlock(f"Planning run as of {_date(self.plan.as_of_date)}{version}.", "info"))
+
+    def _forward_days_of_supply(self, section: Section) -> None:
+        backward_status, backward_detail = section.status, section.detail
+        section.status, section.detail = "ok", ""
+        blocks_before = len(section.blocks)
+        if not self._plan_gate(section, "Forward-looking days of supply", ("demand_forecast",), (pq.DOS_FORECAST,)):
+            if backward_status != "ok":
+                section.status, section.detail = backward_status, backward_detail
+            elif section.status == "pending":
+                section.status = "partial"
+                section.detail = "forward-looking view: " + STOCKTURN_RUN_HINT[0].lower() + STOCKTURN_RUN_HINT[1:]
+            return
+        summary = pq.forward_dos_summary(self.con)
+        if not summary["product_locations"] or summary["product_locations"] == summary["unavailable"]:
+            section.blocks.append(NoteBlock("Forward-looking days of supply: the planning run has no product-location "
+                                            "with a known stock position.", "info"))
+            section.status = backward_status if backward_status != "ok" else "partial"
+            section.detail = backward_detail or "no forward-looking days of supply"
+            return
+        section.blocks.insert(blocks_before, NoteBlock(
+            f"Forward-looking, as of {_date(summary['as_of_date'])}: stock on hand against the demand forecast for the "
+            f"{summary['product_locations']:,} planned product-locations.", "info"))
+        bands = pq.forward_dos_bands(self.con)
+        section.blocks.append(_chart(
+            "forward_days_of_supply", bands,
+            lambda d: charts.forward_days_of_supply(d, summary, bands=pq.FORWARD_DOS_BANDS),
+            "Product-locations by forward days of supply"))
+        if summary["unavailable"]:
+            section.blocks.append(NoteBlock(
+                f"{summary['unavailable']:,} planned product-locations have no known stock position and are left out.",
+                "info"))
+        under = pq.forward_understock(self.con, self.ctx, limit=10)
+        if under.height:
+            section.blocks.append(TableBlock(
+                "Most under-stocked: out of stock or running out before an order placed today can arrive, by the "
+                "forecast demand at cost they miss per day",
+                [
+                    _col("product", "Product"), _col("category", "Category"), _col("location", "Location"),
+                    _col("status", "Status"),
+                    _col("on_hand_units", "On hand", th.number, True),
+                    _col("inventory_position_units", "On hand + on order", th.number, True),
+                    _col("forecast_daily_units", "Forecast a day (units)", th.rate, True),
+                    _col("daily_demand_at_cost", "Forecast a day at cost", lambda v: th.money(v, digits=2), True),
+                    _col("forward_days_of_supply", "Days of supply", th.number, True),
+                    _col("lead_time_days", "Lead time (days)", th.number, True),
+                    _col("proposal", "Proposed now"),
+                ],
+                [self._names(r) | {
+                    "status": pq.label(pq.SUPPLY_STATUS, r["supply_status"]),
+                    "proposal": (f"{pq.label(pq.PROPOSAL_TYPES, r['proposal_type']).lower()} of "
+                                 f"{th.number(r['proposed_quantity'])} ({r['proposal_status'] or 'proposed'})"
+                                 if r["proposal_type"] else "none"),
+                } for r in under.to_dicts()],
+            ))
+        over = pq.forward_overstock(self.con, limit=10)
+        if over.height:
+            section.blocks.append(TableBlock(
+                "Most over-stocked: value above the recommended order-up-to level",
+                [
+                    _col("product", "Product"), _col("category", "Category"), _col("location", "Location"),
+                    _col("on_hand_units", "On hand", th.number, True),
+                    _col("on_hand_value", "On hand at cost", th.money, True),
+                    _col("forecast_daily_units", "Forecast a day (units)", th.rate, True),
+                    _col("forward_days_of_supply", "Days of supply", _long_days, True),
+                    _col("target_days_of_supply", "Target days", _long_days, True),
+                    _col("excess_units", "Units above target", th.number, True),
+                    _col("excess_value_at_cost", "Value above target", th.money, True),
+                ],
+                [self._names(r) for r in over.to_dicts()],
+                note="Target = the recommended order-up-to level (reorder point + order quantity) of stockturn's "
+                "policy. Stock above it is cash the forecast says will not be needed before the next order.",
+            ))
+        self.kpi_values["forward_excess_value"] = summary["excess_value_at_cost"]
+        self.kpi_values["forward_short_items"] = summary["out_of_stock"] + summary["stockout_before_receipt"]
+        if backward_status != "ok":
+            section.status, section.detail = backward_status, backward_detail
+
+    # ---------------------------------------------------------------- forecast quality
     def forecast_quality(self) -> Section:
-        section = Section("forecast-quality", "Forecast quality", "pending",
-                          intro="Accuracy against the seasonal-naive baseline, bias and interval coverage, from "
-                          "the backtest.")
-        section.blocks.append(self._ml_placeholder("Forecast quality", ("forecast_backtest",),
-                                                   "Accuracy, bias and interval coverage"))
-        section.detail = self._ml_detail(("forecast_backtest",))
+        section = Section("forecast-quality", "Forecast quality", "ok",
+                          intro="How good the demand forecast behind the plan is, measured on a rolling-origin "
+                          "backtest: each origin replays a past planning day and scores the following weeks. "
+                          "Accuracy against the seasonal-naive baseline (the same day a season earlier), bias and "
+                          "interval coverage.")
+        if not self._plan_gate(section, "Forecast quality", ("forecast_backtest",)):
+            return section
+        split = pq.backtest_split(self.con)
+        if split is None:
+            section.status, section.detail = "partial", "ml.forecast_backtest is empty (history too short)"
+            section.blocks.append(NoteBlock("The forecast backtest is empty: the history was too short to replay "
+                                            "a past planning day.", "info"))
+            return section
+        self._plan_note(section)
+        if split == "selection":
+            section.status, section.detail = "partial", "no held-out origins: scores are on the selection origins"
+            section.blocks.append(NoteBlock(
+                "The history is too short for held-out origins: the scores below are on the origins the models "
+                "were chosen on, so they flatter the forecast.", "pending"))
+        acc = pq.backtest_accuracy(self.con, split)
+        cov = pq.backtest_coverage(self.con, split)
+        overall = acc.filter(pl.col("level") == "overall")
+        sel = overall.filter(pl.col("model") == "selected")
+        naive = overall.filter(pl.col("model") == "seasonal_naive")
+        if sel.height:
+            self.kpi_values["forecast_mase"] = sel["mase"][0]
+            self.kpi_values["forecast_bias"] = sel["bias"][0]
+        if naive.height:
+            self.kpi_values["seasonal_naive_mase"] = naive["mase"][0]
+        section.blocks += [
+            _chart("forecast_accuracy", acc.filter(pl.col("mase").is_not_null()), charts.forecast_accuracy,
+                   "Forecast accuracy against the seasonal-naive baseline"),
+            _chart("forecast_bias", acc, charts.forecast_bias, "Forecast bias by demand segment"),
+        ]
+        cov_overall = cov.filter(pl.col("level") == "overall")
+        section.blocks.append(_chart("interval_coverage", cov_overall,
+                                     lambda d: charts.interval_coverage(d, tolerance=pq.coverage_tolerance),
+                                     "Interval coverage"))
+        wide = self._accuracy_table_rows(acc, cov)
+        if wide:
+            section.blocks.append(TableBlock(
+                f"Backtest scores by demand segment ({'held-out' if split == 'holdout' else 'selection'} origins)",
+                [
+                    _col("segment_label", "Demand segment"), _col("chosen_model", "Model used"),
+                    _col("n_series", "Series × origins", th.number, True),
+                    _col("mase", "MASE", lambda v: th.number(v, 2), True),
+                    _col("mase_naive", "MASE, seasonal naive", lambda v: th.number(v, 2), True),
+                    _col("wape", "WAPE", th.pct, True),
+                    _col("wape_naive", "WAPE, seasonal naive", th.pct, True),
+                    _col("bias", "Bias", lambda v: th.pct(v) if v is None else f"{100 * v:+,.1f}%", True),
+                    _col("coverage_80", "In 80% interval", th.pct, True),
+                    _col("coverage_95", "In 95% interval", th.pct, True),
+                    _col("ltd_p95", "Lead-time demand ≤ p95", th.pct, True),
+                ],
+                wide,
+                note="MASE and WAPE: lower is better. Bias > 0: the forecast is too high. Interval columns: the "
+                "share of actual demand that fell inside the band (promised: 80%, 95%, 95%). Stock-out days are "
+                "not scored. 'No recent demand' series have nothing to scale MASE by.",
+            ))
         return section
 
+    @staticmethod
+    def _accuracy_table_rows(acc: pl.DataFrame, cov: pl.DataFrame) -> list[dict]:
+        rows = []
+        for seg in acc.filter(pl.col("model") == "selected").iter_rows(named=True):
+            key = seg["segment"]
+            naive = acc.filter((pl.col("model") == "seasonal_naive") & (pl.col("level") == seg["level"])
+                               & pl.col("segment").eq_missing(key))
+            c = {r["metric"]: r["achieved"] for r in cov.filter(
+                (pl.col("level") == seg["level"]) & pl.col("segment").eq_missing(key)).iter_rows(named=True)}
+            rows.append(seg | {
+                "chosen_model": "per segment" if key is None else pq.label(pq.MODELS, seg["chosen_model"]),
+                "mase_naive": naive["mase"][0] if naive.height else None,
+                "wape_naive": naive["wape"][0] if naive.height else None,
+                "coverage_80": c.get("coverage_80"), "coverage_95": c.get("coverage_95"),
+                "ltd_p95": c.get("ltd_coverage_p95"),
+            })
+        return rows
+
+    # ---------------------------------------------------------------- recommendations
     def recommendations(self) -> Section:
-        section = Section("recommendations", "Recommendations and purchase proposals", "pending",
-                          intro="Current vs recommended safety stock and reorder points, the inventory value they "
-                          "free or add, the expected turnover change, and the purchase proposals awaiting approval.")
-        section.blocks.append(self._ml_placeholder("Recommendations", ("inventory_policy", "purchase_proposals"),
-                                                   "Policy changes and proposals"))
-        section.detail = self._ml_detail(("inventory_policy", "purchase_proposals"))
+        section = Section("recommendations", "Recommendations and purchase proposals", "ok",
+                          intro="stockturn's replenishment policy beside the classical textbook policy at the same "
+                          "service targets: safety stock, reorder points, the inventory value each frees or adds, "
+                          "the expected turnover, and the orders proposed now for a planner to approve.")
+        if self._plan_gate(section, "Recommendations", ("inventory_policy",), (pq.RECOMMENDATIONS,)):
+            self._plan_note(section)
+            self._policy_changes(section)
+        if "purchase_proposals" in self.ctx.ml_tables:
+            self._proposals(section)
+        if "exceptions" in self.ctx.ml_tables:
+            self._exceptions(section)
         return section
+
+    def _policy_changes(self, section: Section) -> None:
+        by_cat = pq.recommendation_by_category(self.con)
+        if by_cat.filter(~pl.col("is_total")).height == 0:
+            section.blocks.append(NoteBlock("The planning run recommends no policy: no product-location had enough "
+                                            "history to plan.", "info"))
+            section.status, section.detail = "partial", "no product-location planned"
+            return
+        total = by_cat.filter(pl.col("is_total")).row(0, named=True)
+        self.kpi_values |= {
+            "recommended_inventory_change": total["net_change"],
+            "classical_expected_turnover": total["classical_turnover"],
+            "recommended_expected_turnover": total["recommended_turnover"],
+        }
+        section.blocks.append(NoteBlock(
+            f"Across {total['product_locations']:,} product-locations the recommendation frees "
+            f"{th.money(total['freed_value'])} of expected average inventory at cost on {total['items_freeing']:,} "
+            f"and adds {th.money(total['added_value'])} on {total['items_adding']:,}: net "
+            f"{'+' if (total['net_change'] or 0) > 0 else ''}{th.money(total['net_change'])}. Expected turnover "
+            f"{th.turns(total['classical_turnover'])} → {th.turns(total['recommended_turnover'])}; expected fill rate "
+            f"{th.pct(total['classical_fill_rate'])} → {th.pct(total['recommended_fill_rate'])} (by volume).",
+            "info"))
+        section.blocks += [
+            _chart("recommendation_value", by_cat, lambda d: charts.recommendation_value(d, total),
+                   "Inventory value the recommendation frees or adds"),
+            _chart("safety_stock_by_category", by_cat, lambda d: charts.safety_stock_by_category(d, total),
+                   "Safety stock, classical vs recommended"),
+            _chart("expected_turnover_by_category", by_cat.filter(pl.col("classical_turnover").is_not_null()
+                                                                  | pl.col("recommended_turnover").is_not_null()),
+                   lambda d: charts.expected_turnover_by_category(d, total),
+                   "Expected turnover, classical vs recommended"),
+        ]
+        signed = lambda v: th.money(v) if v is None or v <= 0 else "+" + th.money(v)  # noqa: E731
+        section.blocks.append(TableBlock(
+            "Classical vs recommended policy by category (expected values at cost)",
+            [
+                _col("category", "Category"), _col("product_locations", "Items", th.number, True),
+                _col("classical_safety_stock_value", "Safety stock, classical", th.money, True),
+                _col("recommended_safety_stock_value", "Safety stock, recommended", th.money, True),
+                _col("classical_value", "Avg inventory, classical", th.money, True),
+                _col("recommended_value", "Avg inventory, recommended", th.money, True),
+                _col("net_change", "Change", signed, True),
+                _col("classical_turnover", "Turns, classical", th.turns, True),
+                _col("recommended_turnover", "Turns, recommended", th.turns, True),
+                _col("classical_fill_rate", "Fill rate, classical", th.pct, True),
+                _col("recommended_fill_rate", "Fill rate, recommended", th.pct, True),
+            ],
+            by_cat.to_dicts(),
+            note="Expected values come from the policy arithmetic on the forecast's lead-time-demand distribution, "
+            "not from history: the policy backtest below checks them by replaying the past.",
+        ))
+        changes = pq.recommendation_changes(self.con, limit=10)
+        if changes.height:
+            section.blocks.append(TableBlock(
+                "Largest changes: current (classical) → recommended safety stock and reorder point, in units",
+                [
+                    _col("product", "Product"), _col("location", "Location"), _col("abc_xyz", "Class"),
+                    _col("target", "Service target"),
+                    _col("daily_demand_forecast", "Forecast a day", th.rate, True),
+                    _col("lead_time_days", "Lead time (days)", th.number, True),
+                    _col("safety_stock", "Safety stock", numeric=True, nowrap=True),
+                    _col("reorder_point", "Reorder point", numeric=True, nowrap=True),
+                    _col("inventory_value_change", "Avg inventory at cost", signed, True),
+                    _col("overridden_fields", "Planner override"),
+                ],
+                [self._names(r) | {
+                    "abc_xyz": f"{r['abc_class'] or ''}{r['xyz_class'] or ''}",
+                    "target": (f"{th.pct(r['service_target'])} "
+                               f"{'fill rate' if r['service_metric'] == 'fill_rate' else 'cycle service'}"
+                               if r["service_target"] is not None else ""),
+                    "safety_stock": _arrow(r["classical_safety_stock"], r["recommended_safety_stock"]),
+                    "reorder_point": _arrow(r["classical_reorder_point"], r["recommended_reorder_point"]),
+                } for r in changes.to_dicts()],
+                note="Safety stock = reorder point − expected demand over lead time and review period. Largest "
+                "change in expected average inventory at cost first, either way.",
+            ))
+
+    def _proposals(self, section: Section) -> None:
+        totals = pq.proposal_totals(self.con)
+        awaiting = totals.filter(pl.col("status") == "proposed")
+        n, value = int(awaiting["proposals"].sum() or 0), float(awaiting["value"].sum() or 0.0)
+        self.kpi_values |= {"proposals_awaiting": n, "proposals_awaiting_value": value}
+        if totals.height == 0:
+            section.blocks.append(NoteBlock("No purchase or transfer proposals: no inventory position is at or "
+                                            "below its reorder point.", "info"))
+            return
+        parts = [f"{int(r['proposals']):,} {r['status']} {pq.label(pq.PROPOSAL_TYPES, r['proposal_type']).lower()}"
+                 f"{'s' if r['proposals'] != 1 else ''} ({th.money(r['value'])})" for r in totals.to_dicts()]
+        section.blocks.append(NoteBlock("Proposals of this run: " + "; ".join(parts) + ".", "info"))
+        if n == 0:
+            return
+        rows = pq.proposals_awaiting(self.con, self.ctx, limit=12)
+        section.blocks.append(TableBlock(
+            f"Purchase proposals awaiting approval: {n:,} worth {th.money(value)} at cost (largest first)",
+            [
+                _col("type", "Type"), _col("from", "From"), _col("product", "Product"), _col("location", "To"),
+                _col("quantity", "Units", th.number, True), _col("value", "Value at cost", th.money, True),
+                _col("order_date", "Order by", _date, nowrap=True),
+                _col("expected_arrival_date", "Expected arrival", _date, nowrap=True),
+                _col("days_covered", "Days covered", th.number, True),
+                _col("reason", "Why", _readable),
+            ],
+            [self._names(r) | {
+                "type": pq.label(pq.PROPOSAL_TYPES, r["proposal_type"]),
+                "from": (_name(r, "supplier_name", "supplier_id") if r["proposal_type"] == "purchase_order"
+                         else _name(r, "source_location_name", "source_location_id")),
+            } for r in rows.to_dicts()],
+            note=(f"Showing the {rows.height} largest of {n:,}. " if n > rows.height else "")
+            + "Approve or reject with `stockturn proposals`; decisions are kept across re-runs.",
+        ))
+
+    def _exceptions(self, section: Section) -> None:
+        by_type = pq.exceptions_by_type(self.con)
+        if by_type.height == 0:
+            return
+        top = pq.top_exceptions(self.con, limit=10)
+        section.blocks.append(TableBlock(
+            "Exceptions for planners, by money at stake",
+            [
+                _col("type", "Exception"), _col("product", "Product"), _col("location", "Location"),
+                _col("money_at_stake", "Money at stake", th.money, True), _col("reason", "Why", _readable),
+            ],
+            [self._names(r) for r in top.to_dicts()],
+            note="All exceptions: " + "; ".join(
+                f"{r['type'].lower()} {int(r['exceptions']):,} ({th.money(r['money_at_stake'])})"
+                for r in by_type.to_dicts()) + ".",
+        ))
+
+    # ---------------------------------------------------------------- policy backtest
+    def policy_backtest(self) -> Section:
+        section = Section("policy-backtest", "Policy backtest: stockturn against the classical policy", "ok",
+                          intro="The proof behind the recommendations: each policy is replayed day by day on the "
+                          "recorded demand history (orders, lead times, stock-outs), and stockturn's inventory is "
+                          "compared with the classical policy's at the same fill rate.")
+        present = [t for t in (pq.POLICY_BACKTEST, pq.POLICY_BACKTEST_COMPARISON) if t in self.ctx.ml_tables]
+        if not present:
+            section.status = "pending"
+            section.detail = "Not available yet: the policy backtest has not been run (`stockturn backtest`)."
+            section.blocks.append(NoteBlock(
+                "The policy backtest has not been run: run `stockturn backtest` to replay stockturn's and the "
+                "classical policy on the history and compare the inventory each needs for the same fill rate.",
+                "pending"))
+            return section
+        comparison = (pq.backtest_comparison(self.con) if pq.POLICY_BACKTEST_COMPARISON in self.ctx.ml_tables
+                      else pl.DataFrame())
+        policies = pq.backtest_policies(self.con) if pq.POLICY_BACKTEST in self.ctx.ml_tables else pl.DataFrame()
+        if comparison.height == 0 and policies.height == 0:
+            section.status, section.detail = "partial", "the backtest tables are empty"
+            section.blocks.append(NoteBlock("The policy backtest tables are empty: run `stockturn backtest` again.",
+                                            "info"))
+            return section
+        main = comparison.filter(pl.col("study") == pq.MAIN_STUDY) if comparison.height else comparison
+        main_row = main.row(0, named=True) if main.height else None
+        as_of = (main_row or {}).get("as_of_date")
+        if as_of:
+            section.blocks.append(NoteBlock(f"Policy backtest as of {_date(as_of)}.", "info"))
+        if main_row is not None:
+            red = main_row.get("inventory_reduction_pct")
+            self.kpi_values["backtest_inventory_reduction_pct"] = red
+            low, high = main_row.get("reduction_ci_low_pct"), main_row.get("reduction_ci_high_pct")
+            ci = (f" (95% bootstrap interval {th.number(low, 1)}% to {th.number(high, 1)}%"
+                  f"{', ' + th.number(main_row['n_bootstrap']) + ' resamples' if main_row.get('n_bootstrap') else ''})"
+                  if low is not None and high is not None else "")
+            z = main_row.get("baseline_setting")
+            setting = "" if z is None else (f" at safety factor z = {z:,.2f}" if isinstance(z, int | float)
+                                            else f" at {z}")
+            if red is not None:
+                section.blocks.append(NoteBlock(
+                    f"At a fill rate of {th.pct(main_row.get('stockturn_fill_volume'))} by volume "
+                    f"({th.pct(main_row.get('stockturn_fill_item_avg'))} for the average item), stockturn held "
+                    f"{th.money(main_row.get('stockturn_inventory_value'))} of inventory at cost on average; the "
+                    f"classical policy needed {th.money(main_row.get('baseline_inventory_value'))} for "
+                    f"{th.pct(main_row.get('baseline_fill_volume'))} ({th.pct(main_row.get('baseline_fill_item_avg'))}"
+                    f" average item){setting}"
+                    f": {th.number(abs(red), 1)}% {'less' if red >= 0 else 'more'} inventory for stockturn{ci}. "
+                    f"Turnover {th.turns(main_row.get('turnover_baseline'))} → "
+                    f"{th.turns(main_row.get('turnover_stockturn'))}.", "info"))
+            else:
+                section.status = "partial"
+                section.detail = "the classical policy could not be matched to stockturn's fill rate"
+                section.blocks.append(NoteBlock(
+                    f"No like-for-like result: scanning the classical policy's safety factor did not reach "
+                    f"stockturn's fill rate of {th.pct(main_row.get('stockturn_fill_volume'))} by volume "
+                    f"({th.pct(main_row.get('stockturn_fill_item_avg'))} for the average item), so the inventory "
+                    "each needs at the same service cannot be compared. The policies as replayed are below; widen "
+                    "the scan or replay more days (`stockturn backtest --days`).", "pending"))
+        else:
+            section.status, section.detail = "partial", "no main (matched service) study in the comparison"
+        main_policies = policies.filter(pl.col("study") == pq.MAIN_STUDY) if policies.height else policies
+        if main_policies.height == 0 and policies.height:
+            first = policies["study"][0]
+            main_policies = policies.filter(pl.col("study") == first)
+        if main_policies.height:
+            section.blocks.append(_chart(
+                "backtest_tradeoff",
+                main_policies.filter(pl.col("avg_inventory_value").is_not_null()
+                                     & pl.col("fill_rate_volume").is_not_null()),
+                lambda d: charts.backtest_tradeoff(d, main_row), "Fill rate against inventory per policy"))
+        if comparison.height:
+            section.blocks.append(_chart("backtest_reduction", comparison, charts.backtest_reduction,
+                                         "Inventory reduction at the same fill rate, per study"))
+        if main_policies.height:
+            section.blocks.append(TableBlock(
+                f"{main_policies['study_label'][0]}: every policy, all product-locations",
+                [
+                    _col("policy_label", "Policy", nowrap=True),
+                    _col("fill_rate_volume", "Fill rate (volume)", th.pct, True),
+                    _col("fill_rate_item_avg", "Fill rate (average item)", th.pct, True),
+                    _col("cycle_service_level", "Cycle service", th.pct, True),
+                    _col("stockout_days", "Stock-out days", th.number, True),
+                    _col("lost_units", "Lost units", th.number, True),
+                    _col("avg_inventory_value", "Avg inventory at cost", th.money, True),
+                    _col("turnover", "Turns a year", th.turns, True),
+                    _col("days_of_supply", "Days of supply", th.number, True),
+                    _col("orders", "Orders", th.number, True),
+                    _col("total_cost", "Holding + ordering + shortage", th.money, True),
+                    _col("bullwhip", "Bullwhip", lambda v: th.number(v, 2), True),
+                ],
+                main_policies.to_dicts(),
+                note="Perfect foresight knows the demand in advance: the lower bound no real policy reaches. "
+                "Bullwhip = variance of orders ÷ variance of demand (above 1: orders swing more than sales).",
+            ))
+        if comparison.height > 1:
+            section.blocks.append(TableBlock(
+                "Every study: stockturn against the classical policy matched to the same fill rate",
+                [
+                    _col("study_label", "Study"),
+                    _col("stockturn_fill_volume", "Fill rate, stockturn", th.pct, True),
+                    _col("baseline_fill_volume", "Fill rate, classical", th.pct, True),
+                    _col("stockturn_inventory_value", "Avg inventory, stockturn", th.money, True),
+                    _col("baseline_inventory_value", "Avg inventory, classical", th.money, True),
+                    _col("reduction", "Less inventory", numeric=True, nowrap=True),
+                    _col("turnover_stockturn", "Turns, stockturn", th.turns, True),
+                    _col("turnover_baseline", "Turns, classical", th.turns, True),
+                ],
+                [r | {"reduction": _pct_points(r["inventory_reduction_pct"], r["reduction_ci_low_pct"],
+                                               r["reduction_ci_high_pct"])} for r in comparison.to_dicts()],
+                note="Less inventory: the classical policy's average inventory minus stockturn's, in % of the "
+                "classical one, with its 95% bootstrap interval; negative means stockturn needed more.",
+            ))
+        by_cat = pq.backtest_by_category(self.con) if pq.POLICY_BACKTEST in self.ctx.ml_tables else pl.DataFrame()
+        if by_cat.height:
+            section.blocks.append(self._backtest_category_table(by_cat))
+        return section
+
+    @staticmethod
+    def _backtest_category_table(by_cat: pl.DataFrame) -> TableBlock:
+        present = set(by_cat["policy"].to_list())
+        baseline = next((p for p in ("classical_matched", "classical") if p in present), None)
+        rows = []
+        for cat in sorted(set(by_cat["category"].to_list())):
+            row: dict = {"category": cat}
+            for who, policy in (("st", "stockturn"), ("base", baseline)):
+                match = by_cat.filter((pl.col("category") == cat) & (pl.col("policy") == policy))
+                r = match.row(0, named=True) if match.height else {}
+                for k in ("fill_rate_volume", "fill_rate_item_avg", "avg_inventory_value", "turnover", "lost_units"):
+                    row[f"{who}_{k}"] = r.get(k)
+            st, base = row["st_avg_inventory_value"], row["base_avg_inventory_value"]
+            row["reduction"] = (1 - st / base) if st is not None and base else None
+            rows.append(row)
+        rows.sort(key=lambda r: -(r["base_avg_inventory_value"] or 0))
+        base_name = pq.label(pq.POLICIES, baseline).lower() if baseline else "classical"
+        return TableBlock(
+            f"Main study by category: stockturn vs {base_name}",
+            [
+                _col("category", "Category"),
+                _col("st_fill_rate_volume", "Fill rate, stockturn", th.pct, True),
+                _col("base_fill_rate_volume", "Fill rate, classical", th.pct, True),
+                _col("st_fill_rate_item_avg", "Average item, stockturn", th.pct, True),
+                _col("base_fill_rate_item_avg", "Average item, classical", th.pct, True),
+                _col("st_avg_inventory_value", "Avg inventory, stockturn", th.money, True),
+                _col("base_avg_inventory_value", "Avg inventory, classical", th.money, True),
+                _col("reduction", "Less inventory", lambda v: th.pct(v) if v is None else f"{100 * v:+,.1f}%", True),
+                _col("st_turnover", "Turns, stockturn", th.turns, True),
+                _col("base_turnover", "Turns, classical", th.turns, True),
+            ],
+            rows,
+            note="Fill rates by volume unless stated. A category can trade inventory for service: read the fill "
+            "rates before the inventory.",
+        )
 
     # ---------------------------------------------------------------- KPI tiles
     def kpi_tiles(self) -> list[Kpi]:
@@ -555,6 +1043,28 @@ class _Builder:
         if ctx.has_counts and ctx.has_unit_costs:
             tiles.append(Kpi("Shrinkage found by counts", th.money_short(abs(shrink or 0.0)), None,
                              "at cost, last 12 months"))
+        v = self.kpi_values
+        if v.get("forecast_mase") is not None:
+            naive = v.get("seasonal_naive_mase")
+            change, tone = None, ""
+            if naive:
+                gain = 1 - v["forecast_mase"] / naive
+                change = f"{th.pct(abs(gain), 0)} {'better' if gain >= 0 else 'worse'} than seasonal naive"
+                tone = "good" if gain >= 0 else "bad"
+            tiles.append(Kpi("Forecast error (MASE)", th.number(v["forecast_mase"], 2), change,
+                             "backtest, lower is better", tone))
+        if v.get("recommended_inventory_change") is not None:
+            net = v["recommended_inventory_change"]
+            tiles.append(Kpi("Inventory change, recommended policy",
+                             ("+" if net > 0 else "") + th.money_short(net), None,
+                             "expected average at cost vs classical"))
+        if v.get("proposals_awaiting") is not None:
+            tiles.append(Kpi("Proposals awaiting approval", th.money_short(v.get("proposals_awaiting_value")), None,
+                             _plural(int(v["proposals_awaiting"]), "proposal") + " at cost"))
+        if v.get("backtest_inventory_reduction_pct") is not None:
+            red = v["backtest_inventory_reduction_pct"]
+            tiles.append(Kpi("Backtest: inventory vs classical", f"{-red:+,.1f}%", None,
+                             "same fill rate, replayed history", "good" if red > 0 else "bad"))
         return tiles
 
 
@@ -663,6 +1173,7 @@ def build_report(
             ("service", "Service: stock-outs, fill rate and lost sales", builder.service_section),
             ("forecast-quality", "Forecast quality", builder.forecast_quality),
             ("recommendations", "Recommendations and purchase proposals", builder.recommendations),
+            ("policy-backtest", "Policy backtest: stockturn against the classical policy", builder.policy_backtest),
             ("ghost-stock", "Ghost stock and count discrepancies", builder.ghost_stock),
             ("data-quality", "Data quality: what was loaded", builder.data_quality),
         ):

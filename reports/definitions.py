@@ -114,6 +114,84 @@ def definitions(ctx: q.Context | None = None) -> list[Definition]:
             "marts.fct_inventory_discrepancies (inventory/cycle_counts)",
         ),
         Definition(
+            "Days of supply (forward-looking)",
+            "Units on hand ÷ forecast mean demand per day from the planning run, for every product-location the "
+            "plan covers. 'Runs out before an order can arrive': stock on hand plus stock on order lasts less "
+            "than the replenishment lead time. 'Over 180 days': more than half a year of forecast demand on hand.",
+            "marts.fct_days_of_supply_forecast (ml.demand_forecast, ml.inventory_policy, marts.fct_inventory_daily)",
+        ),
+        Definition(
+            "Value above the order-up-to level (forward excess)",
+            "(Units on hand − recommended order-up-to level) × unit cost, when positive. The order-up-to level is "
+            "the reorder point plus the order quantity: the most stock the recommended policy ever plans to hold.",
+            "marts.fct_days_of_supply_forecast.excess_value_at_cost",
+        ),
+        Definition(
+            "Forecast accuracy: MASE, WAPE and the seasonal-naive baseline",
+            "Measured on a rolling-origin backtest: the forecast is rebuilt as of past planning days using only "
+            "the data known then, and compared with the sales that followed (held-out origins, not used to choose "
+            "the models). MASE = mean absolute error ÷ the mean absolute error of a naive forecast within the "
+            "history; below 1 beats it. WAPE = sum of absolute errors ÷ sum of actual sales. Seasonal naive "
+            "forecasts each day with the same day a season earlier: the baseline any forecast must beat. Days "
+            "that were stock-outs are not scored.",
+            "ml.forecast_backtest (metric mase, wape; model 'selected' vs 'seasonal_naive'; split 'holdout')",
+        ),
+        Definition(
+            "Forecast bias",
+            "Sum of (forecast − actual) ÷ sum of actual sales over the backtest. +5% means the forecast was 5% too "
+            "high on the whole (excess stock risk), −5% too low (stock-out risk).",
+            "ml.forecast_backtest (metric bias)",
+        ),
+        Definition(
+            "Interval coverage",
+            "The share of actual demand that fell inside the forecast's uncertainty band: a calibrated 80% "
+            "interval holds about 80% of actual days. For lead-time demand, the share of replenishment windows "
+            "whose demand stayed at or below the predicted quantile; reorder points are set from these quantiles, "
+            "so coverage below the promise means more stock-outs than planned.",
+            "ml.forecast_backtest (metrics coverage_80, coverage_95, ltd_coverage_p50 ... p99)",
+        ),
+        Definition(
+            "Classical policy (the baseline)",
+            "The textbook reorder point at the same service target: demand over the lead time and review period "
+            "taken as normal with last year's daily mean and standard deviation and a fixed average lead time; "
+            "safety stock = safety factor × that standard deviation. It stands for current practice.",
+            "ml.inventory_policy (classical_* columns)",
+        ),
+        Definition(
+            "Recommended safety stock and reorder point",
+            "stockturn's policy: the reorder point is the quantile of the forecast's lead-time demand distribution "
+            "(simulated from forecast errors and measured lead times) that meets the service target; safety stock "
+            "= reorder point − mean lead-time demand. Order quantity: economic order quantity rounded to the "
+            "minimum order and pack size.",
+            "ml.inventory_policy, marts.rpt_reorder_recommendations",
+        ),
+        Definition(
+            "Inventory freed or added, expected turnover",
+            "Expected average inventory at cost = (safety stock + half the order quantity) × unit cost, per "
+            "product-location. Freed / added = recommended − classical, summed where negative / positive. "
+            "Expected turnover = forecast annual demand at selling locations × unit cost ÷ expected average "
+            "inventory at cost at all locations. Expected fill rate: the share of demand each policy is expected "
+            "to serve from stock on the forecast's demand distribution.",
+            "marts.rpt_reorder_recommendations (inventory_value_change, *_expected_avg_inventory_value, "
+            "*_expected_fill_rate)",
+        ),
+        Definition(
+            "Purchase proposals awaiting approval",
+            "Orders (from a supplier) and transfers (from a distribution centre) raised where the inventory "
+            "position (on hand + on order) is at or below the recommended reorder point; value = units × unit "
+            "cost. They wait for a planner's approval ('proposed'); decisions are kept across runs.",
+            "ml.purchase_proposals, ml.proposal_decisions",
+        ),
+        Definition(
+            "Policy backtest",
+            "Each policy is replayed day by day over past demand: orders placed by its rules arrive after the "
+            "recorded lead times, demand is served from stock or lost. The main study lowers or raises the "
+            "classical policy's safety factor until it reaches stockturn's fill rate, then compares the average "
+            "inventory each needs; the interval comes from resampling product-locations (bootstrap). Scenarios "
+            "repeat this under changed conditions. Holding, ordering and shortage costs use the configured rates.",
+            "ml.policy_backtest, ml.policy_backtest_comparison (`stockturn backtest`)",
+        ),
+        Definition(
             "Data reconciliation",
             "Every landed row is either kept or quarantined with a reason code; rows in = rows kept + rows "
             "quarantined for every file, and the build fails otherwise.",

@@ -188,6 +188,7 @@ figure.chart .vega { min-width:200px; }
 .note { padding:8px 12px; border-radius:4px; margin:8px 0; max-width:980px; }
 .note.info { background:#eef4fb; } .note.unavailable { background:#f4f5f7; color:#3e4c59; }
 .note.pending { background:#fdf5ea; } .note.error { background:#fbeaea; color:var(--bad); }
+.table-wrap { max-width:100%; overflow-x:auto; }
 table.data { border-collapse:collapse; margin:8px 0 4px; font-size:13px; }
 table.data caption { text-align:left; font-weight:600; padding:4px 0 6px; }
 table.data th, table.data td { padding:4px 10px; border-bottom:1px solid var(--line); text-align:left;
@@ -242,8 +243,8 @@ def _render_table(block: TableBlock) -> str:
         cells = "".join(f"<td{cls(c)}>{esc(c.fmt(row.get(c.key)))}</td>" for c in block.columns)
         body.append(f"<tr>{cells}</tr>")
     out = (
-        f'<table class="data"><caption>{esc(block.caption)}</caption><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
+        f'<div class="table-wrap"><table class="data"><caption>{esc(block.caption)}</caption><thead><tr>{head}</tr>'
+        f"</thead><tbody>{''.join(body)}</tbody></table></div>"
     )
     if block.note:
         out += f'<p class="table-note">{esc(block.note)}</p>'

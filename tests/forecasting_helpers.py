@@ -21,7 +21,7 @@ create or replace table marts.dim_product (
     nominal_lead_time_days bigint, is_active boolean);
 create or replace table marts.fct_purchase_receipts (
     product_id varchar, supplier_id varchar, location_id varchar, lead_time_days integer, quantity_received double,
-    order_date date, received_date date);
+    order_date date, received_date date, po_id varchar, po_line integer);
 create or replace table staging.stg_logistics__transfers (
     product_id varchar, from_location_id varchar, to_location_id varchar, ordered_date date, received_date date,
     quantity double);

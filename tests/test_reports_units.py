@@ -157,3 +157,37 @@ def test_lost_sales_from_censored_demand(toy_marts: duckdb.DuckDBPyConnection) -
     assert service["fill_rate_volume"] == pytest.approx(sold / (sold + 2.0 + lost[49]))
     monthly = q.lost_sales_monthly(toy_marts)
     assert monthly["lost_units"].sum() == pytest.approx(2.0 + lost[49])
+
+
+# ------------------------------------------------------------------------------------------------ policy backtest
+
+
+def test_policy_backtest_queries_follow_the_contract_and_tolerate_gaps() -> None:
+    """Extra columns are ignored, missing ones read as null, the main study comes first, policies get words."""
+    from reports import plan_queries as pq
+
+    con = duckdb.connect()
+    con.execute("create schema ml")
+    con.execute("""create table ml.policy_backtest as select * from (values
+        ('r', date '2024-01-31', 'lead_time_shock', 'stockturn', 'overall', null, 0.95, 40000.0, 'x'),
+        ('r', date '2024-01-31', 'matched_service', 'classical_matched', 'overall', null, 0.96, 52000.0, 'x'),
+        ('r', date '2024-01-31', 'matched_service', 'stockturn', 'overall', null, 0.96, 45000.0, 'x'),
+        ('r', date '2024-01-31', 'matched_service', 'stockturn', 'category', 'Toys', 0.97, 5000.0, 'x'),
+        ('old', date '2023-12-31', 'matched_service', 'stockturn', 'overall', null, 0.50, 1.0, 'x'))
+        t(run_id, as_of_date, study, policy, level, category, fill_rate_volume, avg_inventory_value, extra)""")
+    con.execute("""create table ml.policy_backtest_comparison as select * from (values
+        ('r', date '2024-01-31', 'lead_time_shock', 'NaN'::double), ('r', date '2024-01-31', 'matched_service', 13.5))
+        t(run_id, as_of_date, study, inventory_reduction_pct)""")
+    comparison = pq.backtest_comparison(con)
+    assert comparison["study"].to_list() == ["matched_service", "lead_time_shock"]
+    assert comparison["study_label"].to_list() == ["Main study: same fill rate", "Lead time shock"]
+    assert comparison["reduction_ci_low_pct"].null_count() == 2  # not in this table: null, not an error
+    assert comparison["inventory_reduction_pct"].to_list() == [13.5, None]  # a failed match (NaN) reads n/a
+    assert set(pq.COMPARISON_COLUMNS) <= set(comparison.columns)
+    policies = pq.backtest_policies(con)
+    assert policies.select("study", "policy").rows() == [
+        ("matched_service", "stockturn"), ("matched_service", "classical_matched"), ("lead_time_shock", "stockturn")]
+    assert policies["avg_inventory_value"].to_list() == [45000.0, 52000.0, 40000.0]  # the latest run only
+    assert policies["policy_label"][1] == "Classical, same fill rate" and policies["bullwhip"].null_count() == 3
+    by_cat = pq.backtest_by_category(con)
+    assert by_cat.select("category", "policy", "fill_rate_volume").rows() == [("Toys", "stockturn", 0.97)]

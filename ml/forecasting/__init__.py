@@ -20,7 +20,7 @@ Pipeline (modules)
     replenishes others gets the summed demand of the locations below it), at the planning grain (day; week or
     month by configuration, or automatically when the data arrives as weekly/monthly totals).
     ``censoring``: stock-out days corrected (``impute`` by default), always from data before the cutoff.
-    ``baselines`` (seasonal naive, moving average, Croston SBA, TSB) and ``gbm`` (a global mlforecast LightGBM,
+    ``baselines`` (seasonal naive, naive, moving average, Croston SBA, TSB) and ``gbm`` (a global mlforecast LightGBM,
     recursive, with lags, rolling statistics, calendar, promotion, price and static features and a target
     transform chosen on validation). ``segments``: Syntetos-Boylan classes. ``backtest``: fits at every rolling
     origin; the model per segment is chosen on the earlier origins and scored on the held-out later ones.
@@ -43,11 +43,13 @@ Frames (dates are ``pl.Date``; keys ``product_id``, ``location_id``)
     'series'), model (every candidate and 'selected' = the per-segment choice), metric, value,
     is_selected_model. Metrics: mase, rmsse (scaled by the in-sample seasonal naive), wape, bias (sum error /
     sum actual), n_series; for 'selected' on held-out origins also spl (scaled pinball loss over the quantile
-    levels), coverage_80, coverage_95 (per-period intervals) and ltd_coverage_p50 ... p99 (share of realised
-    demand over a realised protection interval at or below the predicted lead-time-demand quantile) and
-    ltd_windows. Per-series rows exist for the models in ``series_metric_models``. Actuals: recorded sales on
-    periods that are not stock-outs (censored periods are not scored); aggregate (DC) series: the sum of their
-    children's demand, stock-out periods imputed.
+    levels), coverage_80, coverage_95 (per-period intervals) and ltd_coverage_p50 ... p99 (coverage of the
+    predicted lead-time-demand quantile by realised demand over a realised protection interval - the lead time of
+    the order really placed next where there is one -, ties split by the randomised PIT:
+    ``metrics.ltd_pit_coverage``), ltd_at_or_below_p50 ... p99 (the plain share at or below; overall and segment
+    rows only), ltd_windows and ltd_windows_realised_lead_time. Per-series rows exist for the models in
+    ``series_metric_models``. Actuals: recorded sales on periods that are not stock-outs (censored periods are
+    not scored); aggregate (DC) series: the sum of their children's demand, stock-out periods imputed.
 
 ``lead_time_demand``: ``LeadTimeDemand.to_frame()`` (see ``ml.demand_distribution``): one row per output series
     with daily_demand_mean, lead_time_mean_days, lead_time_p90_days, review_period_days, lead_time_source

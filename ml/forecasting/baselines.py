@@ -2,6 +2,7 @@
 a (n_series, H) forecast. Loops run over time (or the season's phases), never over series.
 
 - seasonal naive: the last full season repeated (the last observation when a series is younger than a season);
+- naive: the last observation repeated (the non-seasonal benchmark);
 - moving average: mean of the last ``window`` periods;
 - Croston SBA (Syntetos-Boylan approximation) and TSB (Teunter-Syntetos-Babai) for intermittent demand, in the
   style of statsforecast's ``CrostonSBA`` / ``TSB`` with fixed smoothing constants.
@@ -40,6 +41,11 @@ def _last_valid(y: np.ndarray) -> np.ndarray:
     idx = y.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1)
     out = y[np.arange(len(y)), idx]
     return np.where(valid.any(axis=1), out, 0.0)
+
+
+def naive(y: np.ndarray, horizon: int) -> np.ndarray:
+    """Repeat the last observed value (0 for a series without data)."""
+    return np.repeat(_last_valid(y)[:, None], horizon, axis=1).astype(np.float32)
 
 
 def moving_average(y: np.ndarray, weight: np.ndarray, window: int, horizon: int) -> np.ndarray:
@@ -108,6 +114,8 @@ def local_forecasts(models: tuple[str, ...], y: np.ndarray, weight: np.ndarray, 
     flat: dict[str, np.ndarray] = {}
     if "seasonal_naive" in models:
         out["seasonal_naive"] = seasonal_naive(y, season, horizon)
+    if "naive" in models:
+        out["naive"] = naive(y, horizon)
     if "moving_average" in models:
         flat["moving_average"] = moving_average(y, weight, ma_window, horizon)
     if "croston_sba" in models:

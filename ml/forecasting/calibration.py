@@ -7,8 +7,8 @@ residuals, ``cell_scale``) of every series and period, and the cumulative error 
 ``Z(k) = sum_{h <= k} (actual_h - forecast_h) / sum_{h <= k} forecast_h`` (relative cumulative errors,
 ``path_scale``).
 
-Pools are keyed by *group* = Syntetos-Boylan segment x volume band (``n_volume_bands`` equal-count bands of ``s``)
-so a slow lumpy item borrows errors from slow lumpy items, not from fast smooth ones:
+Pools are keyed by *group* = Syntetos-Boylan segment x volume band (``n_volume_bands`` equal-count bands of ``s``
+within the segment) so a slow lumpy item borrows errors from slow lumpy items, not from fast smooth ones:
 
 - per-period quantiles: the empirical quantiles of ``r`` by group x horizon bucket (split-conformal with
   pooled, normalised scores), applied as ``max(0, forecast + sqrt(forecast) * q)``; central intervals are calibrated for
@@ -45,10 +45,27 @@ def cell_scale(forecast: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 
 def group_ids(segment: np.ndarray, scale: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Group = segment x volume band; ``cuts`` (n_segments, n_bands - 1): each segment's own band edges."""
     seg = np.zeros(len(segment), dtype=np.int64)
+    band = np.zeros(len(segment), dtype=np.int64)
     for k, name in enumerate(SEGMENTS):
-        seg[segment == name] = k
-    return seg * (len(cuts) + 1) + volume_band(scale, cuts)
+        rows = segment == name
+        seg[rows] = k
+        band[rows] = volume_band(scale[rows], cuts[k])
+    return seg * (cuts.shape[1] + 1) + band
+
+
+def segment_volume_cuts(segment: np.ndarray, scale: np.ndarray, n_bands: int) -> np.ndarray:
+    """(n_segments, n_bands - 1) equal-count band edges of the scale within each segment (the whole pool's for a
+    segment without series): a slow lumpy item and a fast smooth one are already apart by segment, and within the
+    smooth segment a 100-a-day item has relatively much less noise over a lead time than a 1-a-day one."""
+    overall = volume_cuts(scale, n_bands)
+    out = np.tile(overall, (len(SEGMENTS), 1)) if len(overall) else np.zeros((len(SEGMENTS), max(n_bands - 1, 0)))
+    for k, name in enumerate(SEGMENTS):
+        rows = segment == name
+        if rows.sum() >= n_bands:
+            out[k] = volume_cuts(scale[rows], n_bands)
+    return out
 
 
 def bucket_of(horizon: int, edges_periods: list[int]) -> np.ndarray:
@@ -173,8 +190,9 @@ class Calibrator:
         self.buckets = bucket_of(horizon, bucket_edges)
         self.n_buckets = len(bucket_edges)
         scales = np.concatenate([e.scale[e.usable] for e in errs]) if errs else np.array([1.0])
-        self.cuts = volume_cuts(scales, n_volume_bands)
-        self.n_bands = len(self.cuts) + 1
+        segs = np.concatenate([e.segment[e.usable] for e in errs]) if errs else np.array(["smooth"], dtype=object)
+        self.cuts = segment_volume_cuts(segs, scales, n_volume_bands)
+        self.n_bands = self.cuts.shape[1] + 1
         self.n_groups = len(SEGMENTS) * self.n_bands
         self._fit_quantiles([*errs, *short])
         self._fit_paths(errs, short)

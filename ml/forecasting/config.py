@@ -18,7 +18,7 @@ SelectionMetric = Literal["rmsse", "mase", "wape"]
 
 #: Model names, in the order they are reported. ``lightgbm`` is the global mlforecast model; the others are
 #: vectorised local methods (see ``ml.forecasting.baselines``).
-ALL_MODELS: tuple[str, ...] = ("seasonal_naive", "moving_average", "croston_sba", "tsb", "lightgbm")
+ALL_MODELS: tuple[str, ...] = ("seasonal_naive", "naive", "moving_average", "croston_sba", "tsb", "lightgbm")
 
 
 @dataclass(frozen=True)
@@ -104,11 +104,16 @@ class ForecastConfig:
             the pinball loss.
         interval_levels: central interval coverage levels evaluated (default 0.8 and 0.95).
         horizon_buckets_days: upper bounds of the horizon buckets the per-period calibration pools by.
-        n_volume_bands: calibration pools are split by segment x volume band (quantiles of the series scale).
+        n_volume_bands: calibration pools are split by segment x volume band (equal-count bands of the series
+            scale within each segment).
         n_samples: Monte Carlo samples of lead-time demand per series (default 1000).
         seed: seed of every random draw (bootstrap, lead times, LightGBM, series sampling).
-        min_receipts_product: receipts needed to use a product's own lead-time distribution (default 8),
-            else the supplier's (``min_receipts_supplier``, default 8), else the nominal lead time.
+        min_receipts_product: purchase-order lines with receipts needed to use a product's own lead-time
+            distribution (default 8), else the supplier's (``min_receipts_supplier``, default 8), else the nominal
+            lead time. Each line is one observation, split over its receipts by units (``ml.forecasting.lead_time``).
+        lead_time_prior_lines: a product's own distribution is mixed with its supplier's, worth this many order
+            lines (default 8; 0 = the product's own lines only): a credibility weight against the noisy tail of a
+            few lines.
         lead_time_lookback_days: receipts/transfers received in this window before the as-of date are used.
         default_lead_time_days: lead time when there is no receipt and no nominal lead time (default 14).
         default_transfer_lead_time_days: transfer lead time without transfer history (default 2).
@@ -182,6 +187,7 @@ class ForecastConfig:
     seed: int = 20240601
     min_receipts_product: int = 8
     min_receipts_supplier: int = 8
+    lead_time_prior_lines: float = 8.0
     lead_time_lookback_days: int = 730
     default_lead_time_days: int = 14
     default_transfer_lead_time_days: int = 2

@@ -6,6 +6,9 @@
 - :mod:`ml.simulation.kpis`: KPIs per product-location and rolled up.
 - :mod:`ml.simulation.scenarios`: stress scenarios and :func:`run_scenarios`.
 - :mod:`ml.simulation.matching`: policy vs baseline at matched service, with a bootstrap interval.
+- :mod:`ml.simulation.demo_truth`: inputs from the demo company's hidden truth (evaluation only).
+- :mod:`ml.simulation.stockturn_planner`: stockturn's forecasting + policy re-run at each planning date.
+- :mod:`ml.simulation.backtest`: the policy backtest study (issue 5), scenarios by name, ``ml.policy_backtest``.
 """
 
 from ml.simulation.engine import (

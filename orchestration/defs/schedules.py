@@ -28,7 +28,8 @@ FINGERPRINT_TAG = "stockturn/landing_fingerprint"
 
 pipeline_job = dg.define_asset_job(
     "stockturn_pipeline",
-    selection=dg.AssetSelection.all(),
+    # everything but the policy backtest (slow, on demand: its own job in orchestration.defs.backtest)
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(dg.AssetKey(["ml", "policy_backtest"])),
     description="Everything: load the landing folder, dbt build, forecast and plan, dbt models on the plan, report.",
     tags={"stockturn/job": "pipeline"},
 )

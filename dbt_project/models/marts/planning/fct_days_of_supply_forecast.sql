@@ -107,7 +107,9 @@ joined as (
         positions.unit_cost,
         positions.on_hand_value,
         window_rates.forecast_daily_units,
-        positions.on_hand_units / nullif(window_rates.forecast_daily_units, 0) as forward_days_of_supply,
+        -- negative book stock (sold past an empty book: a count or receipt is missing) has no days of supply
+        greatest(positions.on_hand_units, 0) / nullif(window_rates.forecast_daily_units, 0) as forward_days_of_supply,
+        positions.on_hand_units < 0 as is_negative_book_stock,
         stockout_periods.projected_stockout_date,
         policy.lead_time_days,
         policy.reorder_point,

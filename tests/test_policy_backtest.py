@@ -1,0 +1,169 @@
+"""The policy backtest (issue 5): stockturn's planner in the simulator, inputs, scenarios by name, write-back."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from ml.simulation.backtest import (
+    BACKTEST_COLUMNS,
+    COMPARISON_COLUMNS,
+    SCENARIOS,
+    BacktestConfig,
+    _impute,
+    backtest_tables,
+    build_scenario,
+    replay_inputs,
+    run_backtest,
+    write_backtest,
+)
+from ml.simulation.engine import LeadTimeModel
+from ml.simulation.stockturn_planner import ForecastSnapshot, lead_time_demand_for_simulation
+from ml.warehouse import connect, read_frame
+
+AS_OF = date(2025, 3, 31)
+
+
+def _snapshot(rate: float, cv2: float, phi: float, horizon: int = 60) -> tuple[ForecastSnapshot, pl.DataFrame]:
+    keys = pl.DataFrame({"product_id": ["P1", "P2"], "location_id": ["S1", "S1"]})
+    days = [AS_OF + timedelta(days=d) for d in range(1, horizon + 1)]
+    forecast = pl.DataFrame({
+        "product_id": ["P1"] * horizon, "location_id": ["S1"] * horizon, "period_start": days, "period_end": days,
+        "forecast": [rate] * horizon})  # P2 has no forecast
+    disp = pl.DataFrame({"product_id": ["P1"], "location_id": ["S1"], "phi": [phi], "cv2": [cv2]})
+    return ForecastSnapshot(forecast, disp), keys
+
+
+@pytest.mark.parametrize("dispersion", ["quadratic", "linear"])
+def test_lead_time_demand_over_the_simulation_interval_has_the_stated_moments(dispersion: str) -> None:
+    rate, cv2, phi, lead, review = 2.0, 0.04, 3.0, 5, 1
+    snap, keys = _snapshot(rate, cv2, phi)
+    lt = LeadTimeModel.fixed(2, lead)
+    ltd, rows = lead_time_demand_for_simulation(snap, keys, lt, np.full(2, review), AS_OF, n_samples=200_000,
+                                                seed=1, dispersion=dispersion)
+    assert rows.tolist() == [0]  # the series without a forecast is left to the fallback
+    m = rate * (lead + review)
+    var = m + cv2 * m**2 if dispersion == "quadratic" else phi * m
+    s = ltd.samples[0]
+    assert abs(s.mean() - m) < 0.05
+    assert abs(s.var() - var) / var < 0.03
+    assert ltd.lead_time_mean_days[0] == lead and ltd.review_period_days[0] == review
+
+
+def test_lead_time_demand_follows_the_forecast_path_and_extends_it() -> None:
+    # a forecast that steps up on day 4, shorter than the lead time: days past the horizon repeat its last 28 days
+    snap, keys = _snapshot(1.0, 1e-9, 1.0, horizon=10)
+    f = snap.forecast.with_columns(pl.when(pl.col("period_start") > AS_OF + timedelta(days=3)).then(3.0)
+                                   .otherwise(1.0).alias("forecast"))
+    lt = LeadTimeModel.fixed(2, 14)
+    ltd, _ = lead_time_demand_for_simulation(ForecastSnapshot(f, snap.dispersion), keys, lt, np.ones(2), AS_OF,
+                                             n_samples=50_000, seed=2)
+    expected = 3 * 1.0 + 7 * 3.0 + 5 * np.mean([1.0] * 3 + [3.0] * 7)  # 15 days: 10 forecast + 5 extended
+    assert abs(ltd.samples[0].mean() - expected) / expected < 0.01
+
+
+def test_impute_replaces_stockout_days_with_the_local_mean() -> None:
+    sales = np.array([[2.0, 2.0, 0.0, 4.0, 4.0, 0.0]])
+    stockout = np.array([[False, False, True, False, False, True]])
+    out = _impute(sales, stockout, half_window=1)
+    assert out[0].tolist() == [2.0, 2.0, 3.0, 4.0, 4.0, 4.0]
+
+
+def test_named_scenarios_take_parameters_and_reject_unknown_ones(small_landing: Path, small_warehouse: Path) -> None:
+    cfg = BacktestConfig(days=60, history_days=150)
+    with connect(small_warehouse, read_only=True) as con:
+        rep = replay_inputs(con, small_landing, cfg, holding_rate=0.25, ordering_cost=15.0)
+    inp = rep.inputs
+    for name in SCENARIOS:
+        sc = build_scenario(name, {"start": "10"}, inp)
+        assert sc.name == name and sc.start_day(inp) == 10
+        assert sc.affected(inp).any()
+    shock = build_scenario("demand_shock", {"pct": "50", "weeks": "2", "start": "7"}, inp)
+    out = shock.apply(inp)
+    rows = shock.affected(inp)
+    assert out.demand[rows, 7:21].sum() > inp.demand[rows, 7:21].sum()
+    assert np.array_equal(out.demand[:, :7], inp.demand[:, :7])
+    with pytest.raises(ValueError, match="unknown parameters"):
+        build_scenario("supplier_outage", {"factor": "2"}, inp)
+    with pytest.raises(ValueError, match="unknown scenario"):
+        build_scenario("meteor", {}, inp)
+
+
+def test_inputs_without_truth_replay_recorded_sales_with_stockouts_imputed(small_landing: Path,
+                                                                         small_warehouse: Path) -> None:
+    cfg = BacktestConfig(days=60, history_days=150)
+    with connect(small_warehouse, read_only=True) as con:
+        demo = replay_inputs(con, small_landing, cfg, holding_rate=0.25, ordering_cost=15.0)
+        rec = replay_inputs(con, None, cfg, holding_rate=0.25, ordering_cost=15.0)
+    assert demo.demand_basis.startswith("true_demand")
+    assert rec.demand_basis == "recorded_sales_stockouts_imputed"
+    assert rec.inputs.start == demo.inputs.start and rec.inputs.n_days == 60
+    # recorded sales are what the planners of the demo study see; imputation only adds on stock-out days
+    assert rec.inputs.demand.sum() >= 0.95 * demo.observed[:, 150:].sum()
+    assert np.all(rec.inputs.lead_times.mean_days() >= 1)
+
+
+def test_backtest_end_to_end_on_a_small_warehouse(small_landing: Path, small_warehouse: Path,
+                                                  tmp_path: Path) -> None:
+    # the small demo: 48 store x product series; two planning dates (day 0 and the first of the next month)
+    warehouse = tmp_path / "w.duckdb"
+    shutil.copy(small_warehouse, warehouse)
+    landing = tmp_path / "landing"
+    landing.symlink_to(small_landing, target_is_directory=True)
+    (tmp_path / "landing_truth").symlink_to(small_landing.parent / "landing_truth", target_is_directory=True)
+    cfg = BacktestConfig(days=40, history_days=150, n_boot=40, z_grid=(-1.0, 0.0, 1.0, 2.0, 3.0, 4.0),
+                         forecast={"models": ["seasonal_naive", "moving_average", "tsb"], "n_samples": 200,
+                                   "calibration_sub_origins": 1, "min_train_days": 60},
+                         cache_dir=tmp_path / "cache")
+    result = run_backtest(warehouse, landing, cfg, scenarios=[("supplier_outage", {"start": "5", "weeks": "3"})],
+                          progress=False)
+    start = result.comparison["replay_start"][0]
+    stats = result.summary["planner_stats"]
+    # no look-ahead: each plan is made as of the day before it takes effect
+    assert [s["as_of"] for s in stats] == [(start + timedelta(days=s["day"] - 1)).isoformat() for s in stats]
+    assert len(stats) >= 2 and stats[0]["day"] == 0
+    pb = result.policy_backtest
+    assert set(pb["policy"]) >= {"stockturn", "classical", "perfect_foresight"}
+    assert set(pb["level"]) == {"overall", "category", "location", "product_location"}
+    assert set(pb["study"]) == {"matched_service", "supplier_outage"}
+    overall = pb.filter((pl.col("level") == "overall") & (pl.col("study") == "matched_service"))
+    assert overall["fill_rate_volume"].is_between(0.0, 1.0).all()
+    pf = overall.filter(pl.col("policy") == "perfect_foresight").row(0, named=True)
+    st = overall.filter(pl.col("policy") == "stockturn").row(0, named=True)
+    assert pf["avg_inventory_value"] < st["avg_inventory_value"]
+    pl_rows = pb.filter((pl.col("level") == "product_location") & (pl.col("policy") == "stockturn")
+                        & (pl.col("study") == "matched_service"))
+    assert pl_rows.height == 48 and pl_rows["product_id"].null_count() == 0
+    assert pb.filter(pl.col("level") == "overall")["product_id"].null_count() == pb.filter(
+        pl.col("level") == "overall").height
+    comp = result.comparison
+    assert comp["study"].to_list() == ["matched_service", "supplier_outage"]
+
+    tables = backtest_tables(result, as_of=start + timedelta(days=39), inputs={"test": 1})
+    with connect(warehouse) as con:
+        write_backtest(con, tables)
+        back = read_frame(con, "select * from ml.policy_backtest")
+        back_c = read_frame(con, "select * from ml.policy_backtest_comparison")
+    assert back.columns[:3] == ["run_id", "as_of_date", "model_version"]
+    assert list(BACKTEST_COLUMNS) == back.columns[3:]
+    assert back_c.columns[:2] == ["run_id", "as_of_date"] and list(COMPARISON_COLUMNS) == back_c.columns[2:]
+    assert back_c.height == 2 and back["run_id"].n_unique() == 1
+
+
+def test_cli_lists_scenarios_and_explains_backtest(capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestration.cli import main
+
+    assert main(["scenarios"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in SCENARIOS)
+    with pytest.raises(SystemExit):
+        main(["backtest", "--help"])
+    helptext = capsys.readouterr().out
+    assert "--scenario" in helptext and "--param" in helptext and "matched service" in helptext
+    assert main(["backtest", "--warehouse", "/nonexistent/w.duckdb"]) == 2
+    assert main(["backtest", "--warehouse", "/nonexistent/w.duckdb", "--param", "weeks=2"]) == 2
