@@ -421,9 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=date.fromisoformat, help="first replayed day (default: last --days days)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples over products (default 1000)")
     p.add_argument("--cache-dir", help="forecast cache (default: .backtest_cache beside the warehouse)")
-    p.add_argument("--dispersion", choices=("quadratic", "linear"), default="quadratic",
-                   help="how stockturn's lead-time demand is re-expressed over the supplier lead time: gamma-Poisson "
-                   "with the pipeline's relative level error (default) or variance = phi x mean (docs/backtest.md)")
+    p.add_argument("--dispersion", choices=("mixed", "quadratic", "linear"), default="mixed",
+                   help="how stockturn's lead-time demand is re-expressed over the supplier lead time: day-to-day "
+                   "noise from the recorded history + the pipeline's remaining variance as a persistent level error "
+                   "(mixed, default), all extra variance as level error (quadratic) or variance = phi x mean "
+                   "(linear); docs/backtest.md")
     p.add_argument("--no-write", action="store_true", help="do not write the ml tables")
     p.set_defaults(func=cmd_backtest)
 

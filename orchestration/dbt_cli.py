@@ -49,6 +49,9 @@ def dbt_executable() -> str:
     return found
 
 
+MEMORY_LIMIT_ENV = "STOCKTURN_DUCKDB_MEMORY_LIMIT"
+
+
 def dbt_environment(warehouse: Path) -> dict[str, str]:
     env = dict(os.environ)
     env[WAREHOUSE_ENV] = str(Path(warehouse).resolve())
@@ -111,6 +114,10 @@ def run_dbt(
     _read_run_results(result)
     if returncode != 0 and raise_on_failure:
         detail = "\n  - ".join(result.failures) if result.failures else "\n".join(output[-40:])
+        if "Out of Memory" in detail:
+            limit = os.environ.get(MEMORY_LIMIT_ENV, "6GB")
+            detail += (f"\n  DuckDB ran out of its memory limit ({limit}): raise it with {MEMORY_LIMIT_ENV} (e.g. 10GB "
+                       "or a share of RAM such as 80%) and build with STOCKTURN_DBT_THREADS=1")
         raise DbtError(f"dbt {' '.join(args)} failed (exit {returncode}):\n  - {detail}")
     return result
 

@@ -302,9 +302,14 @@ def run_pipeline(
     if selection:
         with warnings.catch_warnings():  # parts of the selection syntax are marked beta
             warnings.simplefilter("ignore", dg.BetaWarning)
-            asset_selection = sorted(dg.AssetSelection.from_string(selection).resolve(asset_graph))
-        if not asset_selection:
+            matched = sorted(dg.AssetSelection.from_string(selection).resolve(asset_graph))
+        if not matched:
             raise ValueError(f"the selection {selection!r} matches no asset")
+        in_job = set(job_def.asset_layer.executable_asset_keys)
+        asset_selection = [key for key in matched if key in in_job]
+        if not asset_selection:
+            outside = ", ".join(k.to_user_string() for k in matched)
+            raise ValueError(f"the selection {selection!r} matches only assets outside the job {job!r} ({outside})")
     run_config: dict[str, Any] = dict(QUIET_CONSOLE)
     if as_of is not None:
         run_config["ops"] = {"demand_planning": {"config": {"as_of_date": as_of.isoformat()}}}

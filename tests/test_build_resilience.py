@@ -58,7 +58,9 @@ def test_sales_only_landing_builds_with_missing_measures_null_and_flagged(small_
                    min(valuation_basis), count(on_order_units)
             from marts.fct_inventory_daily""").fetchone()
         assert inv[0] > 0 and inv[1:] == (0, 0, "unavailable", "unavailable", "unavailable", 0)
-        sales = con.execute("select sum(units_sold), count(cogs_amount), min(cogs_basis) from marts.fct_sales_daily").fetchone()
+        sales = con.execute(
+            "select sum(units_sold), count(cogs_amount), min(cogs_basis) from marts.fct_sales_daily"
+        ).fetchone()
         assert sales[0] > 0 and sales[1] == 0 and sales[2] == "unavailable"
         turnover = con.execute("""
             select count(*), count(inventory_turnover), count(days_inventory_outstanding), count(gmroi),

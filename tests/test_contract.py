@@ -18,7 +18,8 @@ def test_generated_sources_and_contract_document_are_up_to_date() -> None:
 
 @pytest.mark.parametrize("entity", ENTITIES, ids=lambda e: e.path)
 def test_each_staging_model_types_every_contract_column(entity) -> None:
-    sql = (DBT_PROJECT_DIR / "models" / "staging" / entity.system / f"stg_{entity.raw_table}__validated.sql").read_text()
+    folder = DBT_PROJECT_DIR / "models" / "staging" / entity.system
+    sql = (folder / f"stg_{entity.raw_table}__validated.sql").read_text()
     declared = dict(re.findall(r"\('(\w+)', '(\w+)', (?:true|false)\)", sql))
     assert declared == {c.name: c.type for c in entity.columns}
     required = set(re.findall(r"\('(\w+)', '\w+', true\)", sql))

@@ -54,7 +54,8 @@ def test_reconstructed_on_hand_equals_the_simulated_book(small_warehouse: Path, 
     truth = pl.read_parquet(small_truth / "true_demand.parquet").select(
         pl.col("date").cast(pl.Date).alias("date_day"), "product_id", "location_id", "book_on_hand_close"
     )
-    mart = query(small_warehouse, "select date_day, product_id, location_id, on_hand_units from marts.fct_inventory_daily")
+    mart = query(small_warehouse,
+                 "select date_day, product_id, location_id, on_hand_units from marts.fct_inventory_daily")
     joined = truth.join(mart, on=["date_day", "product_id", "location_id"], how="left")
     assert joined["on_hand_units"].null_count() == 0
     assert (joined["on_hand_units"] - joined["book_on_hand_close"]).abs().max() < 1e-9
@@ -93,7 +94,8 @@ def independent_monthly_turnover(landing: Path, pairs: list[tuple[str, str]], mo
     locations = set(_read_all(landing, "master", "locations")["location_id"])
     sales = _clean_sales(landing, products, locations)
 
-    po = _read_all(landing, "procurement", "purchase_order_lines").select("po_id", "po_line", "product_id", "location_id")
+    po = _read_all(landing, "procurement", "purchase_order_lines")
+    po = po.select("po_id", "po_line", "product_id", "location_id")
     receipts = (
         _read_all(landing, "procurement", "receipts")
         .join(po, on=["po_id", "po_line"], how="inner")

@@ -23,7 +23,7 @@ from ml.simulation.backtest import (
     write_backtest,
 )
 from ml.simulation.engine import LeadTimeModel
-from ml.simulation.stockturn_planner import ForecastSnapshot, lead_time_demand_for_simulation
+from ml.simulation.stockturn_planner import ForecastSnapshot, daily_dispersion, lead_time_demand_for_simulation
 from ml.warehouse import connect, read_frame
 
 AS_OF = date(2025, 3, 31)
@@ -53,6 +53,42 @@ def test_lead_time_demand_over_the_simulation_interval_has_the_stated_moments(di
     assert abs(s.mean() - m) < 0.05
     assert abs(s.var() - var) / var < 0.03
     assert ltd.lead_time_mean_days[0] == lead and ltd.review_period_days[0] == review
+
+
+def test_mixed_dispersion_adds_daily_noise_linearly_and_the_level_error_quadratically() -> None:
+    # pipeline samples over a 3-day interval: mean 6, variance 6 x 2 (daily noise phi_d = 2) + 0.05 x 36 (level)
+    rate, lead, review, phi_d, c2 = 2.0, 9, 1, 2.0, 0.05
+    snap, keys = _snapshot(rate, 0.0, 1.0)
+    m_s = 3 * rate
+    disp = snap.dispersion.with_columns(pl.lit(m_s).alias("ltd_mean"),
+                                        pl.lit(phi_d * m_s + c2 * m_s**2).alias("ltd_var"))
+    # a history with day-to-day index of dispersion 2 around a flat level (negative binomial days), no level moves
+    rng = np.random.default_rng(0)
+    hist = rng.poisson(rng.gamma(rate / (phi_d - 1), phi_d - 1, size=(2, 365))).astype(float)
+    ltd, _ = lead_time_demand_for_simulation(ForecastSnapshot(snap.forecast, disp), keys, LeadTimeModel.fixed(2, lead),
+                                             np.full(2, review), AS_OF, n_samples=200_000, seed=3,
+                                             dispersion="mixed", history=hist)
+    m = rate * (lead + review)
+    s = ltd.samples[0]
+    assert abs(s.mean() - m) / m < 0.01
+    # the flat history bounds the level error by the naive forecast's (only the noise of its 28-day level
+    # estimate, ~phi_d rate / 28 x P^2 = 14): variance phi_d m + ~14, below phi_d m + c2 m^2 = 60
+    assert 0.95 * phi_d * m < s.var() < 0.9 * (phi_d * m + c2 * m**2)
+    # without a history to bound it the pipeline's level error is kept (daily noise then taken as Poisson)
+    ltd2, _ = lead_time_demand_for_simulation(ForecastSnapshot(snap.forecast, disp), keys,
+                                              LeadTimeModel.fixed(2, lead), np.full(2, review), AS_OF,
+                                              n_samples=200_000, seed=3, dispersion="mixed")
+    c2_level = (phi_d * m_s + c2 * m_s**2 - m_s) / m_s**2
+    assert abs(ltd2.samples[0].var() - (m + c2_level * m**2)) / (m + c2_level * m**2) < 0.05
+
+
+def test_daily_dispersion_ignores_level_moves() -> None:
+    rng = np.random.default_rng(1)
+    level = np.repeat([1.0, 10.0, 1.0, 10.0], 91)  # a season: the level moves, the days are Poisson around it
+    x = rng.poisson(np.tile(level, (50, 1))).astype(float)
+    phi = daily_dispersion(x)
+    assert np.median(phi) < 1.5  # raw var / mean of these days is ~6; only the days around the steps count
+    assert np.all(daily_dispersion(np.zeros((2, 100))) == 1.0)
 
 
 def test_lead_time_demand_follows_the_forecast_path_and_extends_it() -> None:

@@ -127,7 +127,7 @@ class BacktestConfig:
     fill_tolerance_points: float = 1.5
     include_perfect_foresight: bool = True
     forecast: Mapping[str, object] = field(default_factory=dict)  # overrides of replay_forecast_config()
-    dispersion: str = "quadratic"  # StockturnPlanner.dispersion: 'quadratic' (gamma-Poisson) or 'linear' (phi M)
+    dispersion: str = "mixed"  # StockturnPlanner.dispersion: 'mixed' (default), 'quadratic' or 'linear'
     cache_dir: Path | None = None
 
 

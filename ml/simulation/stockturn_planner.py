@@ -19,10 +19,14 @@ Why step 2: the simulator replenishes every store x product straight from its su
 DC (lead time of ~1-3 days). The protection interval P = L + R of the simulation is drawn from the same lead-time
 distribution the classical baseline is given (:class:`~ml.simulation.engine.LeadTimeModel`), and the demand over
 it is the sum of the pipeline's daily mean forecasts over days 1..P (beyond the horizon: the mean of its last 28
-days), with the dispersion the pipeline calibrated: the index of dispersion ``phi = var / mean`` of the pipeline's
-own lead-time-demand samples for that series (>= 1), i.e. a negative binomial with mean ``M_P`` and variance
-``phi M_P``. This treats the days as independent given the forecast; level errors that persist across days are
-only represented through ``phi`` of the pipeline's short interval (a stated limitation).
+days), with a dispersion (``dispersion``): 'mixed' (default) = variance ``phi_d M + c2 M^2`` where ``phi_d`` is the
+day-to-day index of dispersion of the series' recorded sales around their local level (:func:`daily_dispersion`,
+noise that adds up over the days) and ``c2`` the persistent level error: the pipeline's short-interval variance
+beyond that noise, bounded by the level error of a flat trailing mean over P in the series' own history
+(:func:`naive_level_error`); 'quadratic' = all extra-Poisson variance of the pipeline's samples as level error;
+'linear' = variance ``phi M`` with ``phi = var / mean`` of the pipeline's samples. On intermittent series the
+pipeline's short-interval samples are mostly zero with rare large values; carried over a long interval as a level
+error ('quadratic') they put most of the mass at zero and starve slow movers (docs/backtest.md).
 
 Cost of a replay: one forecasting run per planning date. Each run's outputs that the planner needs (daily means
 of the simulated series, phi, the policy's forecast frame) are cached as parquet under ``cache_dir`` keyed by
@@ -49,7 +53,7 @@ from ml.simulation.planning import PlanningContext, PlanParams
 
 log = logging.getLogger("stockturn.simulation")
 
-__all__ = ["ForecastSnapshot", "StockturnPlanner", "replay_forecast_config"]
+__all__ = ["ForecastSnapshot", "StockturnPlanner", "daily_dispersion", "replay_forecast_config"]
 
 #: Forecast-config overrides for replays: one run per planning date, so the backtest inside each run is cut to
 #: the minimum (3 origins, 1 held out, 3 calibration sub-origins, fewer trees, 500 samples). Measured on the
@@ -160,11 +164,90 @@ def _daily_matrix(forecast: pl.DataFrame, keys: pl.DataFrame, as_of: date, horiz
     return out
 
 
+def daily_dispersion(history: np.ndarray, window_days: int = 365, local_days: int = 28) -> np.ndarray:
+    """Index of dispersion of day-to-day demand around its local level, per row of ``history`` (days in columns),
+    >= 1 (Poisson days).
+
+    Over the last ``window_days``: sum of (x_t - m_t)^2 / sum of m_t, with m_t the centred ``local_days`` moving
+    mean (a season or a level shift moves m_t, not the residual), times local_days / (local_days - 1) for the
+    mean estimated in the same window. This is the part of the variance that adds up over the days of an interval
+    (Poisson arrivals, several units per customer, weekday swings); the level error of a forecast is not in it.
+    Rows without demand get 1.
+    """
+    x = np.asarray(history, dtype=np.float64)[:, -window_days:]
+    n, t = x.shape
+    if t < 2:
+        return np.ones(n)
+    k = min(local_days, t)
+    c = np.concatenate([np.zeros((n, 1)), np.cumsum(x, axis=1)], axis=1)
+    i = np.arange(t)
+    lo = np.clip(i - k // 2, 0, t - k)
+    m = (c[:, lo + k] - c[:, lo]) / k
+    num = ((x - m) ** 2).sum(axis=1) * k / max(k - 1, 1)
+    den = m.sum(axis=1)
+    with np.errstate(all="ignore"):
+        phi = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
+    return np.maximum(np.nan_to_num(phi, nan=1.0), 1.0)
+
+
+def naive_level_error(history: np.ndarray, interval_days: np.ndarray, phi_d: np.ndarray, *, window_days: int = 365,
+                      level_days: int = 28, step_days: int = 7) -> np.ndarray:
+    """Squared relative level error of a naive forecast over an interval, per row, from the row's own history.
+
+    For origins t every ``step_days`` days in the last ``window_days`` (the interval inside the history): forecast
+    = the mean of the ``level_days`` days before t times the interval length P, actual = demand over days
+    t .. t+P-1. c2 = (mean squared error - phi_d x mean actual) / mean actual^2, >= 0: the error left after the
+    day-to-day noise, i.e. how far the demand level moved over P days. It bounds the level error a forecast
+    should be charged with (a forecast worse than a flat trailing mean is not a reason to stock more). Rows
+    without demand or too little history give +inf (no bound)."""
+    x = np.asarray(history, dtype=np.float64)[:, -window_days:]
+    n, t = x.shape
+    out = np.full(n, np.inf)
+    c = np.concatenate([np.zeros((n, 1)), np.cumsum(x, axis=1)], axis=1)
+    p_all = np.maximum(np.rint(np.asarray(interval_days, dtype=np.float64)), 1).astype(np.int64)
+    for p in np.unique(p_all):
+        rows = np.flatnonzero(p_all == p)
+        origins = np.arange(level_days, t - p + 1, step_days)
+        if origins.size < 4:
+            continue
+        actual = c[np.ix_(rows, origins + p)] - c[np.ix_(rows, origins)]
+        level = (c[np.ix_(rows, origins)] - c[np.ix_(rows, origins - level_days)]) / level_days
+        err2 = ((actual - level * p) ** 2).mean(axis=1)
+        ma = actual.mean(axis=1)
+        with np.errstate(all="ignore"):
+            c2 = np.where(ma > 0, np.maximum(err2 - phi_d[rows] * ma, 0.0) / np.where(ma > 0, ma, 1.0) ** 2, np.inf)
+        out[rows] = c2
+    return out
+
+
+def _mixed_samples(rng: np.random.Generator, m: np.ndarray, phi_d: np.ndarray, c2_level: np.ndarray) -> np.ndarray:
+    """Demand samples with mean ``m`` (n, k) and variance phi_d m + c2_level m^2 (plus the tiny phi_d c2 m^2 of
+    mixing): a gamma level factor G (mean 1, squared CV c2_level) shared by the interval, then a negative
+    binomial with mean G m and variance phi_d G m (Poisson where phi_d = 1)."""
+    c2 = np.clip(c2_level, 0.0, None)[:, None]
+    has = c2 > 1e-9
+    g = np.where(has, rng.gamma(np.where(has, 1.0 / np.where(has, c2, 1.0), 1.0), np.where(has, c2, 1.0),
+                                size=m.shape), 1.0)
+    lam_mean = np.maximum(m * g, 0.0)
+    extra = np.clip(phi_d - 1.0, 0.0, None)[:, None]
+    over = np.broadcast_to(extra > 1e-9, m.shape)
+    shape = np.where(over, lam_mean / np.where(extra > 1e-9, extra, 1.0), 1.0)
+    lam = np.where(over & (shape > 0), rng.gamma(np.where(shape > 0, shape, 1.0), np.where(over, extra, 1.0)),
+                   lam_mean)
+    lam = np.where(over & (shape <= 0), 0.0, lam)
+    return rng.poisson(lam).astype(np.float64)
+
+
 def lead_time_demand_for_simulation(
     snapshot: ForecastSnapshot, keys: pl.DataFrame, lead_times: LeadTimeModel, review_period: np.ndarray,
-    as_of: date, *, n_samples: int, seed: int, dispersion: str = "quadratic",
+    as_of: date, *, n_samples: int, seed: int, dispersion: str = "mixed", history: np.ndarray | None = None,
 ) -> tuple[LeadTimeDemand, np.ndarray]:
     """The pipeline's forecast re-expressed over the simulation's protection interval (module doc, step 2).
+
+    ``dispersion``: 'mixed' (default: daily noise from ``history`` scaling with the interval + the pipeline's
+    remaining extra variance as a persistent level error), 'quadratic' or 'linear' (module doc). ``history``:
+    (n_keys, days) recorded daily sales up to ``as_of`` (what the planner may see), needed by 'mixed' (without
+    it the daily index of dispersion is taken as 1, i.e. Poisson days).
 
     Returns the LeadTimeDemand of the simulated series that have a forecast and their row indices in ``keys``.
     """
@@ -193,7 +276,23 @@ def lead_time_demand_for_simulation(
     m = np.take_along_axis(cum, p - 1, axis=1)
     m = np.maximum(m, 0.0)
     samples = np.zeros_like(m)
-    if dispersion == "linear":
+    if dispersion == "mixed":
+        # variance over the interval = phi_d M (day-to-day noise, adds up over days) + c2_level M^2 (level error
+        # of the forecast, persists over the interval); c2_level = what the pipeline's short-interval samples
+        # have beyond the daily noise: (var_s - phi_d m_s) / m_s^2 >= 0
+        phi_d = (daily_dispersion(history[rows]) if history is not None else np.ones(rows.size))
+        m_s = disp["ltd_mean"].fill_null(0.0).to_numpy()[rows] if "ltd_mean" in disp.columns else None
+        v_s = disp["ltd_var"].fill_null(0.0).to_numpy()[rows] if "ltd_var" in disp.columns else None
+        if m_s is None or v_s is None:  # a snapshot without the pipeline's moments: all of cv2 as level error
+            c2_level = cv2
+        else:
+            with np.errstate(all="ignore"):
+                c2_level = np.where(m_s > 0, np.maximum(v_s - phi_d * m_s, 0.0) / np.where(m_s > 0, m_s, 1.0)**2,
+                                    0.0)
+        if history is not None:  # the level error over P is at most that of a flat trailing mean (naive_level_error)
+            c2_level = np.minimum(c2_level, naive_level_error(history[rows], p.mean(axis=1), phi_d))
+        samples = _mixed_samples(rng, m, phi_d, np.nan_to_num(c2_level, nan=0.0))
+    elif dispersion == "linear":
         # negative binomial with mean m, variance phi m (Poisson where phi == 1)
         over = phi > 1.0 + 1e-9
         pois = ~over
@@ -204,12 +303,14 @@ def lead_time_demand_for_simulation(
             pos = r > 0
             lam = rng.gamma(np.where(pos, r, 1.0), np.where(pos, (phi[over, None] - 1.0), 0.0))
             samples[over] = np.where(pos, rng.poisson(lam), 0.0)
-    else:
+    elif dispersion == "quadratic":
         # gamma-Poisson: a relative level error with squared CV c2 that persists over the interval
         # (variance m + c2 m^2), c2 from the pipeline's samples: (var - mean) / mean^2, >= 0
         c2 = np.clip(cv2[:, None], 1e-6, None)
         lam = rng.gamma(1.0 / c2, c2 * np.maximum(m, 1e-12))
         samples = rng.poisson(lam).astype(np.float64)
+    else:
+        raise ValueError(f"dispersion must be 'mixed', 'quadratic' or 'linear', not {dispersion!r}")
     mean_lt = (pmf * np.arange(pmf.shape[1])).sum(axis=1)[group[rows]]
     p90 = np.argmax(cdf >= 0.9, axis=1)[group[rows]].astype(np.float64)
     horizon_days = min(91, max_p)
@@ -251,7 +352,7 @@ class StockturnPlanner:
     ordering_cost: float | None = None
     n_samples: int = 1000
     seed: int = 7
-    dispersion: str = "quadratic"
+    dispersion: str = "mixed"
     fallback: object | None = None
     cache_dir: Path | None = None
     stats: list[dict] = field(default_factory=list)
@@ -272,7 +373,8 @@ class StockturnPlanner:
             review = np.full(n, float(self.review_period))
             ltd, rows = lead_time_demand_for_simulation(snap, self.keys, ctx.lead_times, review, as_of,
                                                         n_samples=self.n_samples, seed=self.seed,
-                                                        dispersion=self.dispersion)
+                                                        dispersion=self.dispersion,
+                                                        history=np.asarray(ctx.observed, dtype=np.float64))
             pol = run_policy(con, ltd, snap.forecast, pcfg, as_of=as_of).inventory_policy
         pol = ltd.keys.join(pol, on=["product_id", "location_id"], how="left", maintain_order="left")
         moq = self.keys["supplier_moq"].to_numpy().astype(np.float64)[rows]

@@ -28,7 +28,7 @@ FINGERPRINT_TAG = "stockturn/landing_fingerprint"
 
 pipeline_job = dg.define_asset_job(
     "stockturn_pipeline",
-    # everything but the policy backtest (slow, on demand: its own job in orchestration.defs.backtest)
+    # everything but the policy backtest (an asset spec recorded by its own on-demand job, orchestration.defs.backtest)
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(dg.AssetKey(["ml", "policy_backtest"])),
     description="Everything: load the landing folder, dbt build, forecast and plan, dbt models on the plan, report.",
     tags={"stockturn/job": "pipeline"},
