@@ -11,8 +11,9 @@
 --
 -- On-order and in-transit are the running sums of int_order_book_changes_daily.
 --
--- For speed at scale the dense table is sorted once (running sums on a narrow table keyed by the integer
--- product_location_key); anchors are then looked up by their sequence number. Product and location codes and
+-- For speed and memory at scale the running sums run on a narrow table keyed by the integer product_location_key
+-- (once for the anchors' offsets, once for every day, streamed, instead of holding the dense result in memory);
+-- anchors are then looked up by their sequence number. Product and location codes and
 -- the movement breakdown are joined back in fct_inventory_daily.
 with bounds as (
     select as_of_date from {{ ref('int_calendar_bounds') }}
@@ -148,8 +149,10 @@ joined as (
             and spine.date_day = anchors.date_day
 ),
 
-cumulated as (
-    -- the only sort of the dense table: running sums per product-location, and how many anchors so far
+-- not materialized: DuckDB would otherwise keep this dense CTE (every product-location day) in memory for its two
+-- readers; recomputing its running sums for the small anchor_offsets costs one more sort but bounds the memory
+cumulated as not materialized (
+    -- running sums per product-location, and how many anchors so far
     select
         *,
         sum(net_change_units) over running as cumulative_change_units,
