@@ -57,7 +57,7 @@ def dbt_environment(warehouse: Path) -> dict[str, str]:
     env[WAREHOUSE_ENV] = str(Path(warehouse).resolve())
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     env.setdefault("DBT_USE_COLORS", "false")
-    env.setdefault("DBT_INDIRECT_SELECTION", "cautious")  # tests run with the step that builds all their parents
+    env.setdefault("DBT_INDIRECT_SELECTION", "buildable")  # a test runs once its parents are built or upstream
     return env
 
 

@@ -83,9 +83,9 @@ def warehouse_env(warehouse: Path) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in (WAREHOUSE_ENV, "DBT_SEND_ANONYMOUS_USAGE_STATS", "DBT_INDIRECT_SELECTION")}
     os.environ[WAREHOUSE_ENV] = str(Path(warehouse).resolve())
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    # a dbt step runs only the tests whose every parent it builds: a relationships test between a mart and a
-    # model downstream of the planning run belongs to the later step
-    os.environ["DBT_INDIRECT_SELECTION"] = "cautious"
+    # a dbt step runs the tests whose parents it builds or has already built upstream ("buildable"): a
+    # relationships test between a model on the plan and dim_product runs in the later step, with that model
+    os.environ["DBT_INDIRECT_SELECTION"] = "buildable"
     try:
         yield
     finally:
