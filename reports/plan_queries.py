@@ -16,25 +16,15 @@ from datetime import date
 import duckdb
 import polars as pl
 
-from reports.queries import Context, frame
+from reports.queries import DOS_BANDS, Context, frame
 
 DOS_FORECAST = "fct_days_of_supply_forecast"
 RECOMMENDATIONS = "rpt_reorder_recommendations"
 POLICY_BACKTEST = "policy_backtest"
 
-#: Forward days-of-supply bands (index = band_order in :func:`forward_dos_bands`).
-FORWARD_DOS_BANDS = (
-    "Out of stock",
-    "Under 1 week",
-    "1-2 weeks",
-    "2-4 weeks",
-    "1-2 months",
-    "2-3 months",
-    "3-6 months",
-    "6-12 months",
-    "Over 1 year",
-    "No forecast demand",
-)
+#: Forward days-of-supply bands (index = band_order in :func:`forward_dos_bands`): the backward-looking bands'
+#: day ranges, the last one for product-locations without forecast demand.
+FORWARD_DOS_BANDS = (*DOS_BANDS[:-1], "No forecast demand")
 #: supply_status of marts.fct_days_of_supply_forecast -> words, in the order the charts stack them.
 SUPPLY_STATUS = {
     "out_of_stock": "Out of stock",
