@@ -35,6 +35,9 @@ class LeadTimeDemand:
         review_period_days: (n_series,) review period added to the lead time, days.
         lead_time_source: (n_series,) where the lead time came from, e.g. 'receipts:product', 'receipts:supplier',
             'transfers', 'nominal', 'default' (for the report and the exceptions).
+        empirical_samples: optional (n_series, n_empirical) draws of the series' own demand over past protection
+            intervals (a bootstrap of its history, ``ml.forecasting.ltd.empirical_lead_time_demand``): the
+            evidence the policy's guards compare the forecast-based reorder points with. None: no guard on it.
     """
 
     keys: pl.DataFrame
@@ -44,6 +47,7 @@ class LeadTimeDemand:
     lead_time_p90_days: np.ndarray
     review_period_days: np.ndarray
     lead_time_source: np.ndarray
+    empirical_samples: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self.keys.height
@@ -57,6 +61,10 @@ class LeadTimeDemand:
                 raise ValueError(f"{name} must have shape ({n},)")
         if np.any(self.samples < 0) or not np.all(np.isfinite(self.samples)):
             raise ValueError("lead-time demand samples must be finite and non-negative")
+        if self.empirical_samples is not None and (
+                self.empirical_samples.ndim != 2 or self.empirical_samples.shape[0] != n
+                or np.any(self.empirical_samples < 0) or not np.all(np.isfinite(self.empirical_samples))):
+            raise ValueError(f"empirical_samples must be finite, non-negative and (n_series={n}, k)")
 
     @property
     def n_series(self) -> int:

@@ -15,6 +15,14 @@ DEFAULT_WAREHOUSE = DEFAULT_DATA_DIR / "warehouse.duckdb"
 #: Environment variable dbt's profiles.yml reads the warehouse path from.
 WAREHOUSE_ENV = "STOCKTURN_WAREHOUSE"
 
+#: The planning settings file read by default: beside the warehouse (``ml.planning_settings``).
+PLANNING_SETTINGS_FILE = "stockturn.toml"
+
+
+def settings_file_for(warehouse: Path | str) -> Path:
+    """Default planning settings file of a warehouse: ``stockturn.toml`` in the warehouse's folder."""
+    return Path(warehouse).resolve().parent / PLANNING_SETTINGS_FILE
+
 
 def truth_dir_for(landing_dir: Path) -> Path:
     """Default folder for the demo's hidden ground truth: a sibling of the landing folder, never inside it."""

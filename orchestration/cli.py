@@ -8,6 +8,7 @@ import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from ml.settings import DEFAULT_LANDING_DIR, DEFAULT_WAREHOUSE
 
@@ -56,6 +57,17 @@ def cmd_import_transactions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_series(args: argparse.Namespace) -> int:
+    from ml.ingest.series_panel import ImportIntegrityError, run_from_args
+
+    try:
+        summary = run_from_args(args)
+    except (ValueError, FileExistsError, ImportIntegrityError) as exc:  # bad panel, existing files, lost rows
+        raise CliError(str(exc)) from exc
+    print(summary.format())
+    return 0
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from orchestration.warehouse_build import build_warehouse
     from reports.warehouse_summary import warehouse_summary
@@ -71,9 +83,28 @@ def _report_dir(args: argparse.Namespace) -> Path:
     return Path(args.report_dir) if args.report_dir else Path(args.warehouse).resolve().parent / "report"
 
 
+def _planning_settings(args: argparse.Namespace) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """Planning settings in effect (``ml.planning_settings.PlanningSettings``) and the flags' overrides alone: the
+    flags > the settings file (--settings, else stockturn.toml beside the warehouse) > the defaults; logged, and
+    checked before anything runs."""
+    from ml.planning_settings import SettingsError, flag_overrides, resolve_settings
+
+    overrides, sources = flag_overrides(**{name: getattr(args, name, None) for name in (
+        "horizon_days", "grain", "review_period_days", "review_period_store_days", "review_period_supplier_days",
+        "holding_rate", "ordering_cost")})
+    try:
+        settings = resolve_settings(warehouse=Path(args.warehouse), settings_file=getattr(args, "settings", None),
+                                    overrides=overrides, override_sources=sources)
+        log.info("%s", settings.describe())  # builds both configurations: a bad value stops here
+    except SettingsError as exc:
+        raise CliError(str(exc)) from exc
+    return settings, overrides
+
+
 def _run(args: argparse.Namespace, *, job: str, selection: str | None = None) -> tuple[int, object]:
     from orchestration.runner import run_pipeline
 
+    settings, flags = _planning_settings(args) if job != "warehouse_build" else (None, None)
     report, groups = run_pipeline(
         Path(args.landing),
         Path(args.warehouse),
@@ -81,6 +112,8 @@ def _run(args: argparse.Namespace, *, job: str, selection: str | None = None) ->
         job=job,
         selection=selection,
         as_of=getattr(args, "as_of", None),
+        settings_file=settings.file if settings else None,
+        planning_overrides=flags,
         dagster_home=Path(args.dagster_home) if getattr(args, "dagster_home", None) else None,
         ephemeral=getattr(args, "ephemeral", False),
         verbose=args.verbose,
@@ -253,11 +286,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         scenarios = [(name, {}) for name in SCENARIOS]
     else:
         scenarios = [(args.scenario, _parse_params(args.param))] if args.scenario else []
+    settings, _ = _planning_settings(args)
     config = BacktestConfig(days=args.days, history_days=args.history_days, n_boot=args.n_boot,
                             start=args.start, cache_dir=Path(args.cache_dir) if args.cache_dir else None,
-                            dispersion=args.dispersion)
+                            dispersion=args.dispersion, forecast=dict(settings.forecast))
     try:
-        result = run_backtest(args.warehouse, args.landing, config, scenarios=scenarios)
+        result = run_backtest(args.warehouse, args.landing, config, scenarios=scenarios,
+                              policy_config=settings.policy_config())
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     s = result.summary
@@ -280,7 +315,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if not args.no_write:
         end = date.fromisoformat(s["replay_start"]) + timedelta(days=s["replay_days"] - 1)
         tables = backtest_tables(result, as_of=end, inputs={"config": config_inputs(config), "scenarios": scenarios,
-                                                            "demand_basis": s["demand_basis"]})
+                                                            "demand_basis": s["demand_basis"],
+                                                            # policy settings other than the defaults, if any
+                                                            **({"policy_settings": dict(settings.policy)}
+                                                               if settings.policy else {})})
         with connect(args.warehouse) as con:
             write_backtest(con, tables)
         print(f"\nWrote ml.policy_backtest ({tables['policy_backtest'].height:,} rows) and "
@@ -290,6 +328,31 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ parser
+
+
+def _add_settings_arguments(p: argparse.ArgumentParser) -> None:
+    """--settings and the flags for the common planning settings (they win over the file)."""
+    g = p.add_argument_group(
+        "planning settings",
+        "Read from stockturn.toml beside the warehouse (or --settings FILE): sections [forecast] and [policy] with "
+        "any field of ForecastConfig / PolicyConfig (README, 'Planning settings'). These flags override the file; "
+        "unset settings keep their documented defaults.")
+    g.add_argument("--settings", metavar="FILE", help="planning settings TOML file (default: stockturn.toml beside "
+                   "the warehouse, when there is one)")
+    g.add_argument("--horizon-days", type=int, metavar="N", help="forecast horizon in days (default 91; the horizon "
+                   "cap max_horizon_days, default 182, is raised to it)")
+    g.add_argument("--grain", choices=("auto", "day", "week", "month"),
+                   help="planning grain (default auto: the data's own grain)")
+    g.add_argument("--review-period-days", type=int, metavar="N",
+                   help="days between reviews at every location (sets both review periods below)")
+    g.add_argument("--review-period-store-days", type=int, metavar="N",
+                   help="review period of locations replenished by transfer (default 1)")
+    g.add_argument("--review-period-supplier-days", type=int, metavar="N",
+                   help="review period of locations that buy from suppliers (default 7)")
+    g.add_argument("--holding-rate", type=float, metavar="RATE",
+                   help="annual holding cost as a fraction of unit cost (default 0.25)")
+    g.add_argument("--ordering-cost", type=float, metavar="COST",
+                   help="fixed cost of one purchase-order line (default 15)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -325,6 +388,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="file format (default csv)")
     p.set_defaults(func=cmd_import_transactions)
 
+    from ml.ingest.series_panel import add_arguments as add_series_arguments
+
+    p = sub.add_parser("import-series", help="map a long-format demand panel (series id, period, units) into a "
+                       "landing folder",
+                       description="Import a long-format demand panel (CSV or Parquet, one row per series and "
+                       "period, e.g. unique_id,ds,y) into the landing contract: one sales line per non-empty, "
+                       "non-zero value dated on its period, one product per series, one location (or "
+                       "--location-column). Missing values are not sales: they write no line and are counted. "
+                       "Costs and supplier terms are not in such panels; --unit-cost and --lead-time-days write "
+                       "ASSUMED defaults, reported apart from the data. The written files are checked against the "
+                       "input totals (cells, series, sum of values).")
+    add_series_arguments(p)
+    p.set_defaults(func=cmd_import_series)
+
     p = sub.add_parser("build", help="load a landing folder and build the inventory mart with dbt",
                        description="Load every landing file into the warehouse (schema raw), then run dbt build: "
                        "staging with quarantine, intermediate models, marts and all their tests.")
@@ -349,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dagster-home", help="Dagster instance folder (default: .dagster_home beside the warehouse)")
     p.add_argument("--ephemeral", action="store_true",
                    help="do not record the run (in-memory Dagster instance: faster, nothing for `stockturn ui`)")
+    _add_settings_arguments(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="generate the demo company and run the whole pipeline",
@@ -427,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(mixed, default), all extra variance as level error (quadratic) or variance = phi x mean "
                    "(linear); docs/backtest.md")
     p.add_argument("--no-write", action="store_true", help="do not write the ml tables")
+    _add_settings_arguments(p)
     p.set_defaults(func=cmd_backtest)
 
     p = sub.add_parser("scenarios", help="list the named stress scenarios of `stockturn backtest`",

@@ -256,6 +256,14 @@ def _indent(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in lines)
 
 
+def _runs_planning(job_def: Any, asset_selection: list | None) -> bool:
+    """Does the run include the ``demand_planning`` step (whose config must otherwise be left out)?"""
+    from orchestration.defs.planning import ML_KEYS
+
+    keys = set(asset_selection) if asset_selection else set(job_def.asset_layer.executable_asset_keys)
+    return bool(keys & set(ML_KEYS.values()))
+
+
 def run_pipeline(
     landing: Path,
     warehouse: Path,
@@ -264,6 +272,8 @@ def run_pipeline(
     job: str = PIPELINE_JOB,
     selection: str | None = None,
     as_of: date | None = None,
+    settings_file: Path | None = None,
+    planning_overrides: Mapping[str, Mapping[str, Any]] | None = None,
     dagster_home: Path | None = None,
     ephemeral: bool = False,
     verbose: bool = False,
@@ -276,6 +286,11 @@ def run_pipeline(
     ``ephemeral`` (an in-memory instance: no history for the UI, but no sqlite writes either, which cost about a
     tenth of a second per event on a slow disk). Returns the run report and the group of every asset key (for
     :meth:`RunReport.format`). ``definitions`` (tests) must have been built with the same paths.
+
+    Planning settings (``ml.planning_settings``): ``settings_file`` (default: ``stockturn.toml`` beside the
+    warehouse, read by the planning step) and ``planning_overrides`` (``{"forecast": {...}, "policy": {...}}``,
+    e.g. from command-line flags, which win over the file) become the ``demand_planning`` run config when the run
+    includes it.
     """
     import dagster as dg
 
@@ -311,8 +326,16 @@ def run_pipeline(
             outside = ", ".join(k.to_user_string() for k in matched)
             raise ValueError(f"the selection {selection!r} matches only assets outside the job {job!r} ({outside})")
     run_config: dict[str, Any] = dict(QUIET_CONSOLE)
+    planning_config: dict[str, Any] = {}
     if as_of is not None:
-        run_config["ops"] = {"demand_planning": {"config": {"as_of_date": as_of.isoformat()}}}
+        planning_config["as_of_date"] = as_of.isoformat()
+    if settings_file is not None:
+        planning_config["settings_file"] = str(Path(settings_file).resolve())
+    for section, values in (planning_overrides or {}).items():
+        if values:
+            planning_config[section] = dict(values)
+    if planning_config and _runs_planning(job_def, asset_selection):
+        run_config["ops"] = {"demand_planning": {"config": planning_config}}
 
     home = Path(dagster_home) if dagster_home else dagster_home_for(warehouse)
     progress = Progress(echo, verbose=verbose)

@@ -61,6 +61,13 @@ def warehouse_summary(warehouse: Path) -> str:
                 "select reject_reason, count(*) from marts.data_quality_rejections group by 1 order by 2 desc limit 8"
             ).fetchall():
                 lines.append(f"  quarantined {reason:<30} {count:>10,}")
+            if "data_quality_field_issues" in existing:  # kept rows whose value in one field was set to null
+                for field_name, issue, count in con.execute(
+                    "select field_name, issue, count(*) from marts.data_quality_field_issues "
+                    "group by all order by 3 desc, 1, 2 limit 8"
+                ).fetchall():
+                    label = f"{field_name} {issue}"
+                    lines.append(f"  kept, {label:<36} {count:>10,}  (value set to null, row kept)")
             absent = [
                 f"{system}/{entity}"
                 for system, entity in con.execute(

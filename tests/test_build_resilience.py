@@ -124,3 +124,44 @@ def test_rebuilding_in_place_from_the_same_company_in_parquet_gives_the_same_mar
     for table in MARTS:
         before, after = mart_frame(small_warehouse, table), mart_frame(warehouse_copy, table)
         assert_frame_equal(after, before, check_exact=False, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_a_sales_line_with_a_bad_price_keeps_its_units_and_is_listed_as_a_field_issue(tmp_path: Path) -> None:
+    """A negative or unparseable unit_price used to quarantine the line, losing its units from demand. Now the
+    line is kept: its units reach marts.fct_sales_daily, its revenue is left out (not negative), and the data-quality
+    marts list it as a kept row with a field issue while rows in = kept + quarantined still holds."""
+    landing = tmp_path / "landing"
+    files = {
+        "master/products.csv": "product_id\nP1\n",
+        "master/locations.csv": "location_id\nL1\n",
+        "sales/sales_lines.csv": "transaction_id,sold_at,product_id,location_id,quantity,unit_price\n"
+                                 "T1,2024-01-02,P1,L1,2,5.00\n"
+                                 "T2,2024-01-02,P1,L1,3,-5.00\n"  # negative price: 3 units kept, no revenue
+                                 "T3,2024-01-03,P1,L1,4,abc\n"  # not a number: 4 units kept, no revenue
+                                 "T4,2024-01-03,P9,L1,1,-1\n",  # unknown product: still quarantined
+    }
+    for rel, text in files.items():
+        (landing / rel).parent.mkdir(parents=True, exist_ok=True)
+        (landing / rel).write_text(text)
+    warehouse = tmp_path / "w.duckdb"
+    run_stockturn("build", "--landing", str(landing), "--warehouse", str(warehouse), "--quiet")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        days = con.execute("""
+            select date_day::varchar, units_sold, gross_sales_amount, net_sales_amount, avg_selling_price,
+                   sales_lines, unpriced_sales_lines
+            from marts.fct_sales_daily where product_id = 'P1' order by date_day""").fetchall()
+        assert days == [("2024-01-02", 5.0, 10.0, 10.0, 5.0, 2, 1), ("2024-01-03", 4.0, 0.0, 0.0, None, 1, 1)]
+        issues = con.execute(
+            "select file_row, field_name, issue, issue_detail from marts.data_quality_field_issues order by 1"
+        ).fetchall()
+        assert issues == [(2, "unit_price", "negative_price", "unit_price -5.0 is negative"),
+                          (3, "unit_price", "invalid_price", "unit_price 'abc' is not a valid decimal")]
+        recon = con.execute("""
+            select rows_in, rows_kept, rows_quarantined, rows_unaccounted, quarantine_reasons, rows_kept_with_issues,
+                   field_issues
+            from marts.data_quality_reconciliation where entity = 'sales_lines'""").fetchall()
+        assert recon == [(4, 3, 1, 0, "unknown_product: 1", 2,
+                          "unit_price invalid_price: 1; unit_price negative_price: 1")]
+        assert con.execute(
+            "select reject_reason from marts.data_quality_rejections where entity = 'sales_lines'"
+        ).fetchall() == [("unknown_product",)]

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ml.ingest.contract import ENTITIES, REJECT_REASONS
+from ml.ingest.contract import ENTITIES, FIELD_ISSUES, REJECT_REASONS
 from ml.ingest.render_contract import rendered_files
 from ml.settings import DBT_PROJECT_DIR
 
@@ -43,3 +43,14 @@ def test_every_reason_code_staging_can_emit_is_documented() -> None:
     macro = (DBT_PROJECT_DIR / "macros" / "landing_parsing.sql").read_text()
     emitted |= set(re.findall(r'"(invalid_\w+)"', macro)) | {"missing_value", "duplicate_key"}
     assert emitted <= set(REJECT_REASONS), emitted - set(REJECT_REASONS)
+
+
+def test_every_field_issue_code_staging_can_emit_is_documented_and_accepted() -> None:
+    emitted = set()
+    for path in (DBT_PROJECT_DIR / "models" / "staging").rglob("*.sql"):
+        emitted |= set(re.findall(r"issue := '(\w+)'", path.read_text()))
+    assert emitted and emitted == set(FIELD_ISSUES), emitted ^ set(FIELD_ISSUES)
+    quality = (DBT_PROJECT_DIR / "models" / "marts" / "quality" / "_quality__models.yml").read_text()
+    block = quality.split("- name: data_quality_field_issues", 1)[1].split("- name: issue\n", 1)[1]
+    accepted = set(re.findall(r"'(\w+)'", block.split("values: [", 1)[1].split("]", 1)[0]))
+    assert accepted == set(FIELD_ISSUES)

@@ -38,7 +38,6 @@ def expected_quarantine() -> dict[str, int]:
     reasons = raw.with_columns(
         pl.when(~merchandise).then(pl.lit("non_stock_item"))
         .when((pl.col("Quantity") < 0) & ~is_return).then(pl.lit("negative_quantity_not_return"))
-        .when(pl.col("UnitPrice") < 0).then(pl.lit("negative_price"))
         .alias("reason")
     )
     # among rows without a reason so far, a repeat of an identical line is a duplicate

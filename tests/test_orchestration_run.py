@@ -305,3 +305,50 @@ def test_stockturn_run_prints_progress_and_records_the_run(
         assert event.asset_materialization.metadata["dagster/row_count"].value > 0
     finally:
         instance.dispose()
+
+
+# ------------------------------------------------------------------------------------------------ planning settings
+
+
+def test_run_pipeline_honours_the_settings_file_and_the_flags(
+    small_landing: Path, small_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`stockturn run`'s path: stockturn.toml beside the warehouse, overridden by flags (run config), reaches the
+    planning stages, and the settings in effect are recorded in the materialization metadata."""
+    import ml.forecasting.config  # noqa: F401  (the settings file is checked against the real classes)
+    import ml.policy.config  # noqa: F401
+    from orchestration.runner import run_pipeline
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(small_warehouse, warehouse)
+    settings_file = tmp_path / "stockturn.toml"
+    settings_file.write_text('[forecast]\nhorizon_days = 35\ngrain = "week"\n\n[policy]\nordering_cost_per_line = 40\n')
+    paths = StockturnPaths(landing_dir=str(small_landing), warehouse=str(warehouse), report_dir=str(tmp_path / "r"))
+    # the planning asset alone in a job of the pipeline's name: no dbt project to parse
+    asset = planning.build_planning_asset([dg.AssetKey(["marts", "fct_sales_daily"])])
+    defs = dg.Definitions(assets=[asset], jobs=[dg.define_asset_job("stockturn_pipeline")],
+                          resources={"paths": paths}, executor=dg.in_process_executor)
+    _install_fake_stages(monkeypatch)
+    seen: dict[str, dict] = {}
+    forecasting, policy = sys.modules["ml.forecasting"], sys.modules["ml.policy"]
+
+    def recording_forecasting(con, config, *, as_of=None):
+        seen["forecast"] = dict(config.values)
+        return fake_run_forecasting(con, config, as_of=as_of)
+
+    def recording_policy(con, ltd, forecast, config, *, as_of=None):
+        seen["policy"] = dict(config.values)
+        return fake_run_policy(con, ltd, forecast, config, as_of=as_of)
+
+    monkeypatch.setattr(forecasting, "run_forecasting", recording_forecasting)
+    monkeypatch.setattr(policy, "run_policy", recording_policy)
+    lines: list[str] = []
+    report, _ = run_pipeline(small_landing, warehouse, tmp_path / "r", selection='key:"ml/*"', ephemeral=True,
+                             planning_overrides={"forecast": {"horizon_days": 28}, "policy": {}},
+                             echo=lines.append, definitions=defs)
+    assert report.success, "\n".join(lines)
+    assert seen == {"forecast": {"horizon_days": 28, "grain": "week"}, "policy": {"ordering_cost_per_line": 40.0}}
+    recorded = report.materializations["ml/demand_forecast"]["planning_settings"]
+    assert recorded["file"] == str(settings_file)
+    assert recorded["sources"] == {"forecast.horizon_days": "run config", "forecast.grain": str(settings_file),
+                                   "policy.ordering_cost_per_line": str(settings_file)}

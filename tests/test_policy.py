@@ -505,3 +505,64 @@ def test_config_from_dict_round_trip_and_validation():
         PolicyConfig.from_dict({"holding_rate": 0.3})
     with pytest.raises(ValueError, match="abc_a_share"):
         PolicyConfig(abc_a_share=0.97)
+
+
+# ------------------------------------------------------------------------------------------------ guards (issue 8)
+def test_guards_cap_an_exploding_distribution_and_raise_a_ranked_exception(db, tmp_path):
+    """A lumpy part whose forecast distribution explodes (the failure seen on real spare parts: an LTD standard
+    deviation ~60x the classical one): its own history (the empirical samples) and the classical formula both say a
+    buffer of a few units. The buffer falls back to the larger reference, the forecast level is kept, and a
+    safety_stock_guard exception carries the stock removed at cost. Series without an explosion are untouched."""
+    base = crafted_ltd()
+    keys = base.keys.rows()
+    i = keys.index(("PCLS", "DC1"))
+    samples = base.samples.copy()
+    rng = np.random.default_rng(0)
+    samples[i] = rng.lognormal(np.log(14.0) - 2.0, 2.0, samples.shape[1])  # mean 14, sd ~100 (Poisson(14): 3.7)
+    guarded = replace(base, samples=samples, empirical_samples=base.samples.copy())
+    cfg = seeds(tmp_path)
+    run = run_policy(db, guarded, None, cfg, as_of=AS_OF)
+    r = row(run.inventory_policy, "PCLS", "DC1")
+    ss_before = r["reorder_point_before_guard"] - r["ltd_mean"]
+    assert r["is_safety_stock_guarded"] and r["reorder_point_basis"] == "safety_stock_guard"
+    assert ss_before > cfg.guard_factor * r["guard_reference_safety_stock"] + 1
+    assert r["guard_reference_safety_stock"] == pytest.approx(max(r["classical_safety_stock"],
+                                                                  r["empirical_safety_stock"]))
+    assert r["reorder_point"] == math.ceil(r["ltd_mean"] + r["guard_reference_safety_stock"] - 1e-9)
+    ex = run.exceptions.filter(pl.col("exception_type") == "safety_stock_guard")
+    assert ex["product_id"].to_list() == ["PCLS"]
+    assert ex["money_at_stake"][0] == pytest.approx((r["reorder_point_before_guard"] - r["reorder_point"]) * 1.0)
+    assert run.summary["guards"]["safety_stock_guard"] == 1
+    # the same plan without the explosion is not touched by the guard
+    calm = run_policy(db, replace(base, empirical_samples=base.samples.copy()), None, cfg, as_of=AS_OF)
+    assert calm.inventory_policy["is_safety_stock_guarded"].sum() == 0
+
+
+def test_a_reorder_point_far_above_both_references_is_never_silent(db, tmp_path):
+    """A forecast level far above the history (a launch or an error) with the usual spread: the buffer is in
+    line, the reorder point is not; it is kept (the level may be right) but raises reorder_point_above_references."""
+    base = crafted_ltd()
+    i = base.keys.rows().index(("PCLS", "DC1"))
+    samples = base.samples.copy()
+    samples[i] = samples[i] + 56.0  # the level x5, the spread unchanged
+    run = run_policy(db, replace(base, samples=samples, empirical_samples=base.samples.copy()), None,
+                     seeds(tmp_path), as_of=AS_OF)
+    r = row(run.inventory_policy, "PCLS", "DC1")
+    assert r["reorder_point"] > 2 * r["guard_reference_reorder_point"] + 1
+    assert r["is_above_references"] and not r["is_safety_stock_guarded"]
+    ex = run.exceptions.filter(pl.col("exception_type") == "reorder_point_above_references")
+    assert ex["product_id"].to_list() == ["PCLS"] and ex["money_at_stake"][0] > 0
+
+
+def test_a_product_without_sales_gets_a_no_forecast_exception(db, tmp_path):
+    """An active stock product with no series (never sold) is named, not silently missing from the plan."""
+    base = crafted_ltd()
+    keep = [k for k in base.keys.rows() if k[0] != "PEXC"]
+    idx = [base.keys.rows().index(k) for k in keep]
+    ltd = make_ltd(keep, base.samples[idx], daily_mean=base.daily_demand_mean[idx],
+                   lead_time=base.lead_time_mean_days[idx], review=base.review_period_days[idx])
+    run = run_policy(db, ltd, None, seeds(tmp_path), as_of=AS_OF)
+    ex = run.exceptions.filter(pl.col("exception_type") == "no_forecast")
+    assert ex["product_id"].to_list() == ["PEXC"]  # PDISC is discontinued: not expected to be planned
+    assert "no sales" in ex["reason"][0]
+    assert run.summary["products_without_forecast"] == 1

@@ -13,7 +13,9 @@ Public API (plain Python, no Dagster)::
 
 ``as_of`` (default: the last day of ``marts.fct_sales_daily``) bounds every input: sales, stock-out flags, prices
 and lead-time observations after it are never read, so a simulator can replay any past planning date. Planned
-promotions and price changes after it are used up to ``promotion_known_days`` / ``price_known_days`` ahead.
+promotions and price changes after it are used up to ``promotion_known_days`` (derived from how far ahead the
+export lists promotions unless set) / ``price_known_days`` ahead; beyond that a promotion is *unknown* (the
+series' historical promotion intensity), never "known: none".
 
 Pipeline (modules)
     ``panel``: the demand series from the marts (active stock products x selling locations; every location that
@@ -23,10 +25,14 @@ Pipeline (modules)
     ``baselines`` (seasonal naive, naive, moving average, Croston SBA, TSB) and ``gbm`` (a global mlforecast LightGBM,
     recursive, with lags, rolling statistics, calendar, promotion, price and static features and a target
     transform chosen on validation). ``segments``: Syntetos-Boylan classes. ``backtest``: fits at every rolling
-    origin; the model per segment is chosen on the earlier origins and scored on the held-out later ones.
+    origin. ``selection``: the model per segment, recency-weighted over the origins (each held-out origin scored
+    under the choice made on the origins before it; the shipped choice uses every origin), guarded by the simple
+    baselines on the latest origin, and the guard against a collapsed forecast level.
     ``calibration``: pooled normalised errors of the chosen models -> per-period quantiles/intervals and
     cumulative error paths. ``lead_time`` + ``ltd``: measured lead-time distributions and Monte Carlo demand
-    over lead time + review period. ``truth``: evaluation against the demo's true demand.
+    over lead time + review period, blended for intermittent and lumpy series with the series' own demand over
+    past protection intervals (also handed to the policy's guards). ``truth``: evaluation against the demo's
+    true demand.
 
 Frames (dates are ``pl.Date``; keys ``product_id``, ``location_id``)
 
@@ -59,8 +65,10 @@ Frames (dates are ``pl.Date``; keys ``product_id``, ``location_id``)
 ``summary``: as_of, model_version, grain, native_grain, censoring, horizon_periods, horizon_days, n_series,
     n_aggregate_series, backtest_series, origins, holdout_origins, lightgbm_transform, selected_model_by_segment,
     series_by_segment, holdout_accuracy (per model: mase, rmsse, wape, bias, n_series), selected_vs_seasonal_naive
-    (ratios), beats_seasonal_naive, holdout_coverage, holdout_spl, lead_time_sources, seconds (per stage),
-    seconds_total.
+    (ratios), beats_seasonal_naive, holdout_coverage, holdout_spl, selection (the choice per held-out origin, what
+    the baseline guard replaced, votes per segment), guards (series whose collapsed level was replaced, final and
+    held out), warnings (features seen in training but not known for the forecast period), lead_time_sources,
+    seconds (per stage), seconds_total.
 """
 
 from ml.forecasting.config import ForecastConfig

@@ -32,6 +32,7 @@ SEGMENT_WINDOW_DAYS = 365
 SUB_HISTORY_DAYS = 400  # history a sub-origin re-estimates censoring, scale and local methods from (>= yearly lag)
 LOCAL_HISTORY_DAYS = 730  # history the local methods see (SBA/TSB forget faster than this)
 YEAR_LAG_DAYS = 366 + 7  # the yearly-lag feature looks this far back from the first training day
+RECENT_LEVEL_DAYS = 91  # the recent level the collapsed-level guard compares a forecast with
 
 
 def phases(panel: Panel) -> np.ndarray | None:
@@ -68,6 +69,8 @@ class CutoffFit:
     segment: np.ndarray  # (n_all,) object
     scale: np.ndarray  # (n_all,) recent mean demand (calibration scale)
     active: np.ndarray  # (n_all,) bool: has history before the cutoff
+    recent_level: np.ndarray  # (n_all,) mean demand per period over the last 91 days (0: no recent sales)
+    history_periods: np.ndarray  # (n_all,) periods of history before the cutoff
     transform: str = ""
     gbm_rows: int = 0
     gbm_series: int = 0
@@ -95,7 +98,12 @@ def _local(panel: Panel, config: ForecastConfig, hist: gbm.History, horizon: int
         phase_future=None if ph is None else ph[hist.cutoff : hist.cutoff + horizon],
     )
     seg = segments.classify(hist.target, hist.weight, panel.periods(SEGMENT_WINDOW_DAYS))
-    return CutoffFit(hist.cutoff, fc, seg, hist.scale(panel), hist.active)
+    k_recent = min(panel.periods(RECENT_LEVEL_DAYS), hist.target.shape[1])
+    w = hist.weight[:, -k_recent:]
+    den = w.sum(axis=1)
+    recent = np.where(den > 0, (nan0(hist.target[:, -k_recent:]) * w).sum(axis=1) / np.maximum(den, 1e-12), 0.0)
+    history = np.maximum(hist.cutoff - panel.first, 0).astype(np.float64)
+    return CutoffFit(hist.cutoff, fc, seg, hist.scale(panel), hist.active, recent, history)
 
 
 def _finish(fit: CutoffFit) -> None:

@@ -65,6 +65,13 @@ class ForecastConfig:
             predictions only. 0 disables.
         selection_metric: per-segment model choice criterion (default ``'rmsse'``, mean-oriented, as stock is
             sized from the mean).
+        selection_recency_decay: weight of an origin in the model choice relative to the next later one (default
+            0.5: the latest origin counts most; ``ml.forecasting.selection``).
+        min_vote_history_days: a series votes in the model choice at an origin only with at least this much
+            history before it (default 365); if no series of a segment qualifies, all vote.
+        level_guard_ratio: a selected forecast whose mean is below this fraction of the series' recent level
+            (and of its seasonal naive, with a season of history) is replaced by a robust local method (default
+            0.25; 0 disables; ``ml.forecasting.selection.guard_collapsed_level``).
         series_metric_models: models whose per-series metric rows are written (segment/overall rows are
             written for every model); ``None`` = all models. Default: the selected model and seasonal naive.
 
@@ -95,7 +102,15 @@ class ForecastConfig:
 
     Exogenous features
         promotion_known_days: promotions starting up to this many days after an origin are treated as planned
-            (known) at the origin (default 56, the demo's planning horizon). Later promotions are unknown.
+            (known) at the origin, and a period in that horizon without a listed promotion as known to have none.
+            ``None`` (default) derives it from the data: how far ahead the export lists promotions, (latest
+            promotion start date) - (as-of date), floored at 0, so an export of past promotions only gives 0
+            (``ml.forecasting.panel.known_promotion_days``); an int forces it. The same horizon applies at
+            every backtest origin. Beyond it the promotion is *unknown*: the discount feature carries the series'
+            historical promotion intensity (its mean per-period discount over the last year before the origin),
+            not 0, and the ``promo_unknown`` feature flags the unknown share of the period (``ml.forecasting.gbm``).
+            ``ml.forecasting.gbm.exogenous_warnings`` reports promotions seen in the history but not listed for
+            the forecast period.
         price_known_days: list-price changes effective up to this many days after an origin are known
             (default 56); after that the last known price is carried forward.
 
@@ -107,6 +122,11 @@ class ForecastConfig:
         n_volume_bands: calibration pools are split by segment x volume band (equal-count bands of the series
             scale within each segment).
         n_samples: Monte Carlo samples of lead-time demand per series (default 1000).
+        empirical_window_days: history the empirical lead-time demand (the series' own demand over past
+            protection intervals, a circular block bootstrap) is drawn from (default 730).
+        empirical_blend_weight / empirical_blend_segments: for these segments (default intermittent and lumpy)
+            this share of the lead-time-demand samples (default 0.5) comes from the empirical distribution, the
+            rest from forecast + error paths (``ml.forecasting.ltd.blend_with_empirical``).
         seed: seed of every random draw (bootstrap, lead times, LightGBM, series sampling).
         min_receipts_product: purchase-order lines with receipts needed to use a product's own lead-time
             distribution (default 8), else the supplier's (``min_receipts_supplier``, default 8), else the nominal
@@ -146,6 +166,9 @@ class ForecastConfig:
     sub_origin_step_days: int = 7
     sub_horizon_days: int = 28
     selection_metric: SelectionMetric = "rmsse"
+    selection_recency_decay: float = 0.5
+    min_vote_history_days: int = 365
+    level_guard_ratio: float = 0.25
     series_metric_models: tuple[str, ...] | None = ("selected", "seasonal_naive")
 
     # models
@@ -175,7 +198,7 @@ class ForecastConfig:
     yearly_lag: bool = True
 
     # exogenous
-    promotion_known_days: int = 56
+    promotion_known_days: int | None = None
     price_known_days: int = 56
 
     # uncertainty and lead-time demand
@@ -184,6 +207,9 @@ class ForecastConfig:
     horizon_buckets_days: tuple[int, ...] = (7, 14, 28, 56, 91, 182, 366)
     n_volume_bands: int = 3
     n_samples: int = 1000
+    empirical_window_days: int = 730
+    empirical_blend_weight: float = 0.5
+    empirical_blend_segments: tuple[str, ...] = ("intermittent", "lumpy")
     seed: int = 20240601
     min_receipts_product: int = 8
     min_receipts_supplier: int = 8

@@ -11,10 +11,23 @@ Features (all computed from data up to the origin, or known in advance):
 - a yearly lag passed as a known-in-advance exogenous column (the 7-day mean centred one year - 364 days - back,
   52 weeks, 12 months): the horizon is shorter than a year, so it never needs a prediction;
 - calendar: weekday, day of month, month, day of year (week grain: ISO week and month; month grain: month);
-- promotions: the discount of the promotion running in the period, kept only if the promotion started no later
-  than ``promotion_known_days`` after the origin (planned promotions are known, later ones are not);
+- promotions: ``discount``, the mean discount of the period, and ``promo_unknown``, the share of the period
+  whose promotions are not known at the origin. A promotion is known when it starts no later than the known
+  horizon after the origin (``ml.forecasting.panel.known_promotion_days``: ``promotion_known_days``, by default
+  how far ahead the export lists promotions). History periods, and future periods within the horizon, carry the
+  listed discount - 0 there means "known: no promotion". Future periods beyond it, unless a known promotion runs
+  in them, are *not known*: ``discount`` carries the series' promotion intensity as of the origin (its mean
+  per-period discount over the year of history before it, its own span only; 0 for a series never promoted)
+  times the unknown share, and ``promo_unknown`` that share. So an export of past promotions only (most ERPs)
+  forecasts the average promotional lift, not "no promotion". Trees respond to the feature non-linearly (a
+  small intensity is not a small lift), so training teaches the unknown case: when the history before the cutoff
+  has promotions and the known horizon is shorter than ``max_horizon_days``, a deterministic random share
+  (``PROMO_UNKNOWN_TRAIN_SHARE``) of the training rows carry the series' trailing intensity at that period with
+  ``promo_unknown = 1``, against their actual (promoted or not) targets: the model learns the mean outcome of
+  an unknown period. ``exogenous_warnings`` lists promotions seen in training but not listed for the forecast;
 - price: list price over its own trailing 91-day mean; the future price path is the price list's planned
-  changes up to ``price_known_days`` after the origin, then carried forward;
+  changes up to ``price_known_days`` after the origin, then carried forward (a price stays in force until it
+  changes, so a price list with past changes only needs no warning);
 - static integer codes (never polars categoricals: they abort LightGBM): category, location, location type, and
   the log of the series' scale.
 
@@ -45,7 +58,7 @@ from mlforecast.lag_transforms import RollingMean, RollingStd, SeasonalRollingMe
 
 from ml.forecasting.arrays import nan0
 from ml.forecasting.config import ForecastConfig  # noqa: E402
-from ml.forecasting.panel import Panel  # noqa: E402
+from ml.forecasting.panel import Panel, known_promotion_days, promotion_warnings  # noqa: E402
 
 log = logging.getLogger("stockturn.forecasting")
 
@@ -53,6 +66,8 @@ YEAR = {"day": 364, "week": 52, "month": 12}
 PRICE_WINDOW_DAYS = 91
 SCALE_WINDOW_DAYS = 91
 ZERO_SCALE = 1e-3
+PROMO_INTENSITY_DAYS = 365  # history the promotion intensity (mean per-period discount) is measured over
+PROMO_UNKNOWN_TRAIN_SHARE = 0.3  # training rows that carry the "unknown promotion" features (module docstring)
 
 
 def _lag_spec(grain: str, config: ForecastConfig) -> tuple[list[int], dict[int, list], int]:
@@ -105,17 +120,66 @@ def _calendar(panel: Panel, t0: int, t1: int) -> dict[str, np.ndarray]:
     return {"month": month}
 
 
+def exogenous_warnings(panel: Panel, config: ForecastConfig) -> list[str]:
+    """Human-readable warnings about exogenous features seen in training but not (fully) known for the forecast
+    period, for the run summary and the backtest report; [] when there is nothing to report.
+
+    Promotions only (``ml.forecasting.panel.promotion_warnings``): the history has promotions but none is listed
+    after the as-of date, promotions are listed less far ahead than ``horizon_days``, or a forced
+    ``promotion_known_days`` exceeds what the data lists. Prices are not warned about: a list price stays in force
+    until it changes, so carrying it forward is the right reading of past-only price changes. ``load_panel``
+    already logs these as WARNINGs once per panel.
+    """
+    return promotion_warnings(panel, config)
+
+
+def promotion_intensity(panel: Panel, t: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Promotion intensity of every series (or of ``rows``) at periods ``t``: its mean per-period discount over
+    the periods [t - one year, t) within its own span (from ``panel.first``), 0 without any; (n, len(t)) float32.
+
+    The intensity as of an origin (``t = cutoff``) is the expected discount of a period whose promotions are not
+    known (a period's discount is the mean over its days, days without a promotion counting 0)."""
+    t = np.asarray(t, dtype=np.int64)
+    k = panel.periods(PROMO_INTENSITY_DAYS)
+    lo, hi = max(int(t.min()) - k, 0), max(int(t.max()), 0)
+    first = panel.first if rows is None else panel.first[rows]
+    disc = panel.discount[:, lo:hi] if rows is None else panel.discount[rows, lo:hi]
+    inside = np.arange(lo, hi)[None, :] >= first[:, None]
+    d = np.where(inside, nan0(disc), 0.0)
+    if len(t) == 1:  # one origin: a plain mean (no cumulative sums over every series)
+        cnt = inside.sum(axis=1)
+        mean = d.sum(axis=1, dtype=np.float64) / np.maximum(cnt, 1)
+        return np.where(cnt > 0, mean, 0.0).astype(np.float32)[:, None]
+    cs = np.concatenate([np.zeros((len(d), 1)), np.cumsum(d, axis=1, dtype=np.float64)], 1)
+    cn = np.concatenate([np.zeros((len(d), 1)), np.cumsum(inside, axis=1, dtype=np.float64)], 1)
+    a, b = np.maximum(t - k, lo) - lo, np.maximum(t, lo) - lo
+    cnt = cn[:, b] - cn[:, a]
+    return np.where(cnt > 0, (cs[:, b] - cs[:, a]) / np.maximum(cnt, 1.0), 0.0).astype(np.float32)
+
+
 def known_exogenous(panel: Panel, config: ForecastConfig, cutoff: int, t0: int, t1: int) -> dict[str, np.ndarray]:
-    """Promotion discount and relative price for periods [t0, t1), as known at the origin (end of ``cutoff - 1``).
+    """Promotion discount, unknown-promotion share and relative price for periods [t0, t1), as known at the
+    origin (end of ``cutoff - 1``); promotions as in the module docstring.
 
     Returns (n_all, t1 - t0) float32 arrays.
     """
     origin_day = _origin_day(panel, cutoff)
-    disc = panel.discount[:, t0:t1].copy()
-    future = np.arange(t0, t1) >= cutoff
-    if future.any():
-        unknown = panel.promo_start[:, t0:t1] > origin_day + config.promotion_known_days
-        disc[unknown & future[None, :]] = 0.0
+    disc = panel.discount[:, t0:t1].astype(np.float32)  # a copy
+    unknown = np.zeros(disc.shape, dtype=np.float32)
+    j0 = max(cutoff - t0, 0)
+    if j0 < t1 - t0:
+        horizon_end = origin_day + known_promotion_days(panel, config)  # last day promotions are known for
+        fut = slice(t0 + j0, t1)
+        first = np.datetime64(panel.first_day, "D").astype(np.int64)
+        start = panel.period_start[fut].astype("datetime64[D]").astype(np.int64) - first
+        length = panel.period_len[fut].astype(np.int64)
+        # share of each future period's days after the known horizon (0 or 1 at day grain)
+        share = (np.clip(start + length - 1 - horizon_end, 0, length) / length).astype(np.float32)
+        listed = np.where(panel.promo_start[:, fut] <= horizon_end, nan0(panel.discount[:, fut]), 0.0)
+        intensity = promotion_intensity(panel, np.array([cutoff]))[:, 0]
+        has_known = listed > 0
+        disc[:, j0:] = np.where(has_known, listed, share[None, :] * intensity[:, None])
+        unknown[:, j0:] = np.where(has_known, 0.0, share[None, :])
     # price path frozen after the last period starting within price_known_days of the origin
     starts = panel.period_start.astype("datetime64[D]").astype(np.int64) - np.datetime64(panel.first_day, "D").astype(
         np.int64)
@@ -136,7 +200,25 @@ def known_exogenous(panel: Panel, config: ForecastConfig, cutoff: int, t0: int, 
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = path[:, idx] / mean
     rel = np.where(np.isfinite(rel) & (cn[:, idx] - cn[:, a] > 0), rel, 1.0).astype(np.float32)
-    return {"discount": disc.astype(np.float32), "price_rel": rel}
+    return {"discount": disc.astype(np.float32), "promo_unknown": unknown, "price_rel": rel}
+
+
+def _teach_unknown_promotions(panel: Panel, config: ForecastConfig, cols: dict[str, np.ndarray], lo: int,
+                              cutoff: int, rows: np.ndarray | None = None) -> None:
+    """Give a deterministic random share of the training cells [lo, cutoff) of ``rows`` (default every series)
+    the features of a period whose promotions are not known (trailing intensity, ``promo_unknown = 1``), in
+    place; only when the history before the cutoff has promotions and some forecast period can lie beyond the
+    known horizon."""
+    if known_promotion_days(panel, config) >= config.max_horizon_days:
+        return
+    if not (panel.discount[:, :cutoff] > 0).any():
+        return
+    rows = np.arange(cols["discount"].shape[0]) if rows is None else rows
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 11, cutoff]))
+    mask = rng.random((len(rows), cutoff - lo), dtype=np.float32) < PROMO_UNKNOWN_TRAIN_SHARE
+    intensity = promotion_intensity(panel, np.arange(lo, cutoff), rows)
+    cols["discount"][rows] = np.where(mask, intensity, cols["discount"][rows])
+    cols["promo_unknown"][rows] = np.where(mask, np.float32(1.0), cols["promo_unknown"][rows])
 
 
 def _origin_day(panel: Panel, cutoff: int) -> int:
@@ -263,6 +345,7 @@ def fit(panel: Panel, config: ForecastConfig, hist: History, *, transform: str, 
         train_series = np.sort(rng.choice(train_series, size=n_keep, replace=False))
     lo = max(cutoff - window - lookback, hist.start)
     cols = _columns(panel, config, hist, transform, scale, lo, cutoff)
+    _teach_unknown_promotions(panel, config, cols, lo, cutoff, train_series)
     i, t = _cells(train_series, panel.first, lo, cutoff, n_all)
     train = _long_frame(i, t, cols, lo, _statics(panel, scale))
     w_cells = hist.weight[i, t - hist.start]

@@ -13,6 +13,11 @@ For series ``i`` and sample ``b``:
    forecast and ``S = calibration.path_scale(C)``, linearly interpolated inside a period (fractional periods at
    week/month grain).
 
+For intermittent and lumpy series the forecast-based samples are blended with the series' **own demand over past
+protection intervals** (``empirical_lead_time_demand``, a circular block bootstrap of its recent history:
+``blend_with_empirical``), so a pooled error model cannot give a slow part a distribution its history never came
+near. The same empirical distribution is handed to the policy as the reference its guards compare with.
+
 Beyond the forecast horizon the forecast continues at the mean of its last 28 days and the relative error stays at
 its value at the horizon; the horizon is chosen to cover the 99th lead-time percentile, so this only touches the
 far tail. Work is done in chunks of series to bound memory (n_samples float32 per series).
@@ -114,3 +119,66 @@ def realised_demand(actual_path: np.ndarray, x: np.ndarray) -> np.ndarray:
     cum = np.concatenate([np.zeros((len(actual_path), 1)), np.cumsum(actual_path, axis=1)], axis=1)
     x = np.clip(x, 0, actual_path.shape[1] - 1e-9)
     return _interp(cum, np.arange(len(actual_path)), x)
+
+
+def empirical_lead_time_demand(
+    history: np.ndarray,
+    n_observed: np.ndarray,
+    lead_times: LeadTimes,
+    *,
+    days_per_period: float,
+    n_samples: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """(n_series, n_samples) float32: the series' own demand over past protection intervals.
+
+    ``history`` (n, W) holds each series' (censoring-corrected) demand per period, its last ``n_observed`` periods
+    being the series' observed history (earlier cells are ignored). For sample ``b`` a protection interval
+    ``x_b = (L_b + R) / days_per_period`` periods is drawn as for the forecast-based samples, a start period ``u`` is
+    drawn uniformly in the observed history, and the demand over ``[u, u + x_b)`` is summed, wrapping around the end of
+    the history (a circular block bootstrap, so intervals longer than the history still get a value: whole
+    passes over it plus a part). Fractional periods are interpolated linearly. A series without history gets 0.
+    """
+    n, w = history.shape
+    out = np.zeros((n, n_samples), dtype=np.float32)
+    n_obs = np.clip(np.asarray(n_observed, dtype=np.int64), 0, w)
+    cum = np.concatenate([np.zeros((n, 1)), np.cumsum(np.nan_to_num(history, nan=0.0), axis=1, dtype=np.float64)],
+                         axis=1)
+    offset = w - n_obs
+    total = cum[:, w] - cum[np.arange(n), offset]
+    for a in range(0, n, CHUNK):
+        b = min(a + CHUNK, n)
+        rows = np.arange(a, b)
+        has = n_obs[rows] > 0
+        if not has.any():
+            continue
+        length = np.maximum(n_obs[rows], 1).astype(np.float64)[:, None]
+        lt = lead_times.sample(rng, n_samples, rows)
+        x = (lt + lead_times.review_days[rows, None]) / days_per_period
+        u = np.floor(rng.random((b - a, n_samples)) * length)
+
+        def cum_at(v: np.ndarray, rows: np.ndarray = rows, length: np.ndarray = length) -> np.ndarray:
+            laps = np.floor(v / length)
+            rest = v - laps * length
+            k = np.minimum(np.floor(rest).astype(np.int64), length.astype(np.int64) - 1)
+            frac = rest - k
+            base = offset[rows, None] + k
+            lo = cum[rows[:, None], base]
+            hi = cum[rows[:, None], base + 1]
+            return laps * total[rows, None] + lo + frac * (hi - lo) - cum[rows, offset[rows]][:, None]
+
+        ltd = np.maximum(cum_at(u + x) - cum_at(u), 0.0)
+        out[a:b] = np.where(has[:, None], ltd, 0.0)
+    return out
+
+
+def blend_with_empirical(samples: np.ndarray, empirical: np.ndarray, rows: np.ndarray, weight: float) -> np.ndarray:
+    """A mixture: for the series ``rows`` (bool), the first ``round(weight * n_samples)`` forecast-based samples are
+    replaced by empirical ones (both are i.i.d. draws, so this is a draw from the mixture with that weight)."""
+    m = int(round(weight * samples.shape[1]))
+    if m <= 0 or not rows.any():
+        return samples
+    out = samples.copy()
+    idx = np.flatnonzero(rows)
+    out[idx, :m] = empirical[idx, :m]
+    return out

@@ -31,6 +31,15 @@ Arrays (T history periods, F future periods after them)
     else carried forward). discount (n_all, T+F): promotion discount from ``intermediate.int_promotion_days``
     (history and planned), promo_start (n_all, T+F): day number of the earliest start of a promotion running in
     the period (``NO_PROMO`` when none), so a caller can keep only promotions known at an origin.
+
+Promotion known horizon
+    ``promotion_known_days``: how far ahead the export lists promotions, derived once per panel as (latest
+    ``start_date`` of a promotion of the panel's series) - ``as_of`` in days, floored at 0 (0 when no promotion
+    starts after ``as_of``: most ERPs export past promotions only). ``ForecastConfig.promotion_known_days = None``
+    uses it (an int forces a value; ``known_promotion_days``); the same horizon applies at backtest origins. Beyond
+    it a promotion is *not known* (``ml.forecasting.gbm`` then uses the series' historical promotion intensity),
+    within it a period without a listed promotion is *known to have none*. ``promotion_warnings`` says when the
+    history has promotions the forecast period cannot see (logged as a WARNING by ``load_panel``).
 """
 
 from __future__ import annotations
@@ -79,6 +88,7 @@ class Panel:
     promo_start: np.ndarray  # (n_all, T + F) int32 day numbers
     static: dict[str, np.ndarray]  # integer-coded static features, (n_all,) each
     x0: float = 0.0  # elapsed fraction of the first forecast period at as_of
+    promotion_known_days: int = 0  # how far ahead of as_of the export lists promotions (module docstring)
 
     @property
     def n_series(self) -> int:
@@ -129,7 +139,12 @@ class Panel:
             sales=self.sales[base], censored=self.censored[base], first=self.first[rows], price=self.price[rows],
             discount=self.discount[rows], promo_start=self.promo_start[rows],
             static={k: v[rows] for k, v in self.static.items()}, x0=self.x0,
+            promotion_known_days=self.promotion_known_days,
         )
+
+    def has_promotion_history(self) -> bool:
+        """Whether any series had a promotion (discount > 0) in a history period."""
+        return bool((self.discount[:, : self.n_hist] > 0).any())
 
 
 # ------------------------------------------------------------------------------------------------- loading
@@ -419,6 +434,17 @@ def load_panel(con: duckdb.DuckDBPyConnection, config: ForecastConfig, as_of: da
             """,
             [str(cal.start[0]), str(cal.start[0]), future_end],
         ).fetchnumpy()
+        # how far ahead the export lists promotions (of these series): the latest start after as_of
+        (latest_start,) = con.execute(
+            """
+            select max(pr.start_date)
+            from intermediate.int_promotion_days as pd
+            join __fc_series as s using (product_id, location_id)
+            join staging.stg_sales__promotions as pr using (promotion_id)
+            where pd.date_day > ? and pr.start_date > ?
+            """,
+            [as_of, as_of],
+        ).fetchall()[0]
     finally:
         con.unregister("__fc_series")
     pi, pp = res["i"].astype(np.int64), res["p"].astype(np.int64)
@@ -450,12 +476,66 @@ def load_panel(con: duckdb.DuckDBPyConnection, config: ForecastConfig, as_of: da
     static = _static_codes(keys)
     log.info("panel: %s base + %s aggregate series x %s %s periods (native grain %s), as of %s",
              f"{n_base:,}", f"{n_all - n_base:,}", f"{n_hist:,}", grain, native, as_of)
-    return Panel(
+    panel = Panel(
         keys=keys, n_base=n_base, agg=agg, grain=grain, native_grain=native, as_of=as_of,
         first_day=cal.start[0].astype(object), period_start=cal.start, period_len=cal.length, n_hist=n_hist,
         sales=sales, censored=censored, first=first_all.astype(np.int64), price=price.astype(np.float32),
         discount=discount.astype(np.float32), promo_start=promo_start, static=static, x0=cal.x0,
+        promotion_known_days=0 if latest_start is None else max((latest_start - as_of).days, 0),
     )
+    log.info("promotions are listed %s days ahead of the as-of date (derived promotion known horizon)",
+             panel.promotion_known_days)
+    for message in promotion_warnings(panel, config):
+        log.warning("%s", message)
+    return panel
+
+
+def known_promotion_days(panel: Panel, config: ForecastConfig) -> int:
+    """Days after an origin within which promotions are known: ``config.promotion_known_days`` when set (an
+    int forces it), else the panel's derived ``promotion_known_days`` (how far ahead the export lists them)."""
+    if config.promotion_known_days is None:
+        return max(int(panel.promotion_known_days), 0)
+    return max(int(config.promotion_known_days), 0)
+
+
+def promotion_warnings(panel: Panel, config: ForecastConfig) -> list[str]:
+    """Human-readable warnings about promotions the model sees in training but not (fully) for the forecast
+    period; empty when there is nothing to say (no promotion in the history, or promotions listed far enough).
+
+    - history has promotions but none is listed after ``as_of`` (known horizon 0): every forecast period
+      carries the series' historical promotion intensity instead of a planned discount;
+    - promotions are listed, but less far ahead than ``horizon_days``: later periods carry the intensity;
+    - a forced ``promotion_known_days`` longer than the export lists: periods in between are read as "known: no
+      promotion" although nothing is listed for them (the bias this setting can cause).
+
+    Prices are not warned about: a price stays in force until changed, so carrying the last known price forward
+    (``price_known_days``) is the right reading of a price list with past changes only.
+    """
+    if not panel.has_promotion_history():
+        return []
+    listed = max(int(panel.promotion_known_days), 0)
+    known = known_promotion_days(panel, config)
+    out: list[str] = []
+    if listed == 0:
+        out.append(
+            f"promotions are in the history but none is listed for the forecast period: no promotion in the data "
+            f"starts after the as-of date {panel.as_of}, so the forecast assumes each series' historical promotion "
+            f"intensity (its mean discount over the last year) beyond the promotions already running. Export "
+            f"planned promotions (start_date after the as-of date) to forecast them."
+        )
+    elif listed < config.horizon_days:
+        out.append(
+            f"promotions are listed only {listed} days ahead of the as-of date {panel.as_of}, less than the "
+            f"{config.horizon_days}-day forecast horizon: later periods assume each series' historical promotion "
+            f"intensity instead of planned promotions."
+        )
+    if config.promotion_known_days is not None and known > listed:
+        out.append(
+            f"promotion_known_days={known} is forced but the data lists promotions only {listed} days ahead of "
+            f"the as-of date {panel.as_of}: periods in between are treated as known to have no promotion, "
+            f"which biases the forecast low if promotions do happen; leave promotion_known_days unset to derive it."
+        )
+    return out
 
 
 def _future_prices(price: np.ndarray, n_hist: int, changes: dict[str, np.ndarray]) -> np.ndarray:

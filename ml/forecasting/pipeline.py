@@ -14,7 +14,8 @@ import polars as pl
 
 from ml.demand_distribution import LTD_QUANTILE_LEVELS, LeadTimeDemand
 from ml.forecasting import backtest as bt
-from ml.forecasting import metrics
+from ml.forecasting import gbm, metrics
+from ml.forecasting import selection as sel
 from ml.forecasting.calibration import Calibrator, OriginErrors, origin_errors
 from ml.forecasting.config import ForecastConfig
 from ml.forecasting.lead_time import (
@@ -24,7 +25,12 @@ from ml.forecasting.lead_time import (
     read_lead_time_data,
     realised_lead_times,
 )
-from ml.forecasting.ltd import realised_demand, sample_lead_time_demand
+from ml.forecasting.ltd import (
+    blend_with_empirical,
+    empirical_lead_time_demand,
+    realised_demand,
+    sample_lead_time_demand,
+)
 from ml.forecasting.panel import PERIOD_DAYS, Panel, load_panel, mart_as_of
 from ml.forecasting.segments import SEGMENTS
 
@@ -35,7 +41,7 @@ BACKTEST_LTD_SAMPLES = 400
 #: days after the forecast date (``lead_time.realised_lead_times``), else a draw from the distribution known then.
 REALISED_LEAD_TIME_DAYS = 28
 #: Stamped on the ml tables (``RunInfo.model_version``): bump when the method changes what it produces.
-MODEL_VERSION = "forecasting-1.1"
+MODEL_VERSION = "forecasting-1.2"
 
 
 @dataclass
@@ -63,6 +69,8 @@ class _OriginEval:
     ltd_windows_realised_lt: np.ndarray | None = None  # (n_all,) of which with the lead time that really followed
     errors: OriginErrors | None = None
     sub_errors: list[OriginErrors] = field(default_factory=list)
+    choice: sel.SelectionResult | None = None  # the model choice this origin was scored under
+    level_guarded: np.ndarray | None = None  # (n_all,) series whose collapsed level was replaced
 
 
 class _Timer:
@@ -157,27 +165,75 @@ def _short_pi(lead_times: LeadTimes, panel: Panel, sub_h: int, config: ForecastC
 
 
 def _select_and_calibrate(ctx: _Context, evals: list[_OriginEval], config: ForecastConfig, timer: _Timer,
-                          ) -> dict[str, str]:
-    """Choose a model per segment on the selection origins, then score calibrated quantiles and lead-time
-    demand at every later origin with a calibration built from the origins before it."""
+                          ) -> sel.SelectionResult:
+    """Choose a model per segment, score the held-out origins honestly and return the choice to ship.
+
+    - selection origins: their 'selected' metrics use the choice made on the selection origins (in-sample);
+    - each held-out origin k: the choice made on origins 0..k-1 only (recency-weighted, baseline-guarded), and
+      quantiles / lead-time demand calibrated on the errors of those origins under that choice;
+    - the shipped choice uses every origin, the latest weighing most; the final calibration uses every origin's
+      errors under that choice (the errors of the model actually shipped)."""
     panel, horizon = ctx.panel, ctx.horizon
     n_sel = config.n_origins - config.n_holdout_origins
-    choice = _select_models(evals[:n_sel], config)
-    for ev in evals:
-        ev.selected = _selected_names(ev.fit.segment, choice)
-        ev.fit.forecasts["selected"] = _pick(ev.fit.forecasts, ev.selected)
-        _point_metrics(ev, panel, ctx.actuals, horizon, models=("selected",))
-        ev.errors = _errors(ev.fit, ctx.actuals, horizon)
-        for sub in ev.fit.subs:
-            sub.forecasts["selected"] = _pick(sub.forecasts, _selected_names(sub.segment, choice))
-            ev.sub_errors.append(_errors(sub, ctx.actuals, _sub_horizon(ctx, config)))
-    timer.lap("selection", ", ".join(f"{s}: {m}" for s, m in choice.items()))
-    for ev in evals[n_sel:]:  # the held-out origins, each calibrated on the origins before it
+    first = _choose(evals[:n_sel], config, panel)
+    for ev in evals[:n_sel]:
+        _evaluate_choice(ev, first, ctx, config)
+    for ev in evals[n_sel:]:  # the held-out origins, each chosen and calibrated on the origins before it
+        res = _choose(evals[: ev.index], config, panel)
+        for prev in evals[: ev.index]:
+            _set_errors(prev, res.choice, ctx, config)
+        _evaluate_choice(ev, res, ctx, config)
         cal = _calibrator(evals[: ev.index], panel, config, horizon, until=ev.fit.cutoff)
         _quantile_metrics(ev, cal, panel, ctx.actuals, horizon, config)
         _ltd_metrics(ev, cal, ctx, config)
-    timer.lap("calibration")
-    return choice
+    final = _choose(evals, config, panel)
+    for ev in evals:
+        _set_errors(ev, final.choice, ctx, config)
+    timer.lap("selection_calibration", ", ".join(f"{s}: {m}" for s, m in final.choice.items())
+              + (f"; baseline guard replaced {final.guarded}" if final.guarded else ""))
+    return final
+
+
+def _choose(evals: list[_OriginEval], config: ForecastConfig, panel: Panel) -> sel.SelectionResult:
+    origins = [sel.OriginScores(ev.series, ev.fit.segment, ev.usable,
+                                ev.fit.history_periods * PERIOD_DAYS[panel.grain]) for ev in evals]
+    return sel.choose_models(origins, list(config.models), SEGMENTS, metric=config.selection_metric,
+                             decay=config.selection_recency_decay, min_history_days=config.min_vote_history_days)
+
+
+def selected_forecast(fit: bt.CutoffFit, choice: dict[str, str], config: ForecastConfig, panel: Panel,
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(forecast, model name per series, level-guarded mask): the segment's chosen model per series, with a
+    collapsed level replaced (``selection.guard_collapsed_level``)."""
+    names = _selected_names(fit.segment, choice)
+    point = _pick(fit.forecasts, names)
+    guarded_point, guarded = sel.guard_collapsed_level(
+        point, fit.forecasts, fit.segment, fit.recent_level, fit.history_periods >= panel.season,
+        config.level_guard_ratio)
+    if guarded.any():
+        names = names.copy()
+        names[guarded] = "level_guard"
+    return guarded_point, names, guarded
+
+
+def _evaluate_choice(ev: _OriginEval, res: sel.SelectionResult, ctx: _Context, config: ForecastConfig) -> None:
+    """Score origin ``ev`` under the choice ``res`` (its 'selected' forecast, point metrics and errors)."""
+    point, names, guarded = selected_forecast(ev.fit, res.choice, config, ctx.panel)
+    ev.selected, ev.choice, ev.level_guarded = names, res, guarded
+    ev.fit.forecasts["selected"] = point
+    _point_metrics(ev, ctx.panel, ctx.actuals, ctx.horizon, models=("selected",))
+    _set_errors(ev, res.choice, ctx, config)
+
+
+def _set_errors(ev: _OriginEval, choice: dict[str, str], ctx: _Context, config: ForecastConfig) -> None:
+    """Calibration errors of origin ``ev`` (and its sub-origins) for the model ``choice`` would ship."""
+    point, _, _ = selected_forecast(ev.fit, choice, config, ctx.panel)
+    ev.errors = _errors(ev.fit, point, ctx.actuals, ctx.horizon)
+    ev.sub_errors = []
+    for sub in ev.fit.subs:
+        sub_point, _, _ = selected_forecast(sub, choice, config, ctx.panel)
+        sub.forecasts["selected"] = sub_point
+        ev.sub_errors.append(_errors(sub, sub_point, ctx.actuals, _sub_horizon(ctx, config)))
 
 
 def _calibrator(evals: list[_OriginEval], panel: Panel, config: ForecastConfig, horizon: int,
@@ -205,14 +261,14 @@ def run_forecasting(con: duckdb.DuckDBPyConnection, config: ForecastConfig | Non
                       f"backtest on {ctx.panel.n_series:,} series, "
                       f"origins {[str(_origin_date(panel, c)) for c in ctx.cutoffs]}")
     evals, transform = _backtest(ctx, config, timer)
-    choice = _select_and_calibrate(ctx, evals, config, timer)
+    selection = _select_and_calibrate(ctx, evals, config, timer)
+    choice = selection.choice
     bt_panel = ctx.panel
 
     # ---------------------------------------------------------------- final model at as_of
     final = bt.fit_cutoff(panel, config, panel.n_hist, horizon, transform=transform,
                           n_trees=config.lgbm_final_trees)
-    selected = _selected_names(final.segment, choice)
-    point = _pick(final.forecasts, selected)
+    point, selected, level_guarded = selected_forecast(final, choice, config, panel)
     cal = _calibrator(evals, panel, config, horizon)
     quantiles = cal.period_quantiles(point, final.scale, final.segment)
     intervals = cal.period_intervals(point, final.scale, final.segment)
@@ -229,9 +285,14 @@ def run_forecasting(con: duckdb.DuckDBPyConnection, config: ForecastConfig | Non
         days_per_period=PERIOD_DAYS[panel.grain], tail_periods=panel.periods(28), n_samples=config.n_samples,
         rng=rng,
     )
+    empirical = _empirical_ltd(panel, config, final.history.target, final.history_periods, rows, lt_out,
+                               np.random.default_rng(np.random.SeedSequence([config.seed, 6])))
+    blend = _blend_rows(final.segment[rows], config)
+    samples = blend_with_empirical(samples, empirical, blend, config.empirical_blend_weight)
     ltd = LeadTimeDemand(
         keys=panel.keys[rows].select("product_id", "location_id"),
         samples=samples,
+        empirical_samples=empirical,
         daily_demand_mean=(point[rows].sum(axis=1) / (horizon * PERIOD_DAYS[panel.grain])).astype(np.float64),
         lead_time_mean_days=lt_out.mean(),
         lead_time_p90_days=lt_out.quantile(0.9),
@@ -244,9 +305,10 @@ def run_forecasting(con: duckdb.DuckDBPyConnection, config: ForecastConfig | Non
     demand_forecast = _demand_forecast_frame(panel, point, quantiles, intervals, selected, final.segment, out,
                                              horizon)
     backtest_frame = _backtest_frame(evals, bt_panel, config, choice, n_sel)
-    summary = _summary(panel, config, evals, choice, n_sel, transform, horizon, ctx.horizon_days, final,
-                       full_ctx.lead_times, out, timer)
+    summary = _summary(panel, config, evals, selection, n_sel, transform, horizon, ctx.horizon_days, final,
+                       full_ctx.lead_times, out, level_guarded, timer)
     summary["backtest_series"] = int(bt_panel.n_series)
+    summary["warnings"] = gbm.exogenous_warnings(panel, config) if "lightgbm" in config.models else []
     timer.lap("frames")
     summary["seconds"] = {k: round(v, 2) for k, v in timer.times.items()}
     summary["seconds_total"] = round(sum(timer.times.values()), 2)
@@ -254,6 +316,21 @@ def run_forecasting(con: duckdb.DuckDBPyConnection, config: ForecastConfig | Non
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+
+
+def _empirical_ltd(panel: Panel, config: ForecastConfig, target: np.ndarray, history_periods: np.ndarray,
+                   rows: np.ndarray, lead_times: LeadTimes, rng: np.random.Generator,
+                   n_samples: int | None = None) -> np.ndarray:
+    """The series' own demand over past protection intervals (``ltd.empirical_lead_time_demand``) from the last
+    ``empirical_window_days`` of ``target`` (corrected history ending at the cutoff), for ``rows``."""
+    window = target[rows][:, -panel.periods(config.empirical_window_days):]
+    n_obs = np.minimum(history_periods[rows], window.shape[1])
+    return empirical_lead_time_demand(window, n_obs, lead_times, days_per_period=PERIOD_DAYS[panel.grain],
+                                      n_samples=n_samples or config.n_samples, rng=rng)
+
+
+def _blend_rows(segment: np.ndarray, config: ForecastConfig) -> np.ndarray:
+    return np.isin(segment.astype(str), config.empirical_blend_segments)
 
 
 def _bucket_edges(panel: Panel, config: ForecastConfig, horizon: int) -> list[int]:
@@ -320,32 +397,6 @@ def _score(m: dict[str, np.ndarray], rows: np.ndarray, metric: str) -> float:
     return float(v.mean()) if len(v) else float("nan")
 
 
-def _select_models(evals: list[_OriginEval], config: ForecastConfig) -> dict[str, str]:
-    """Per segment, the model with the best pooled selection metric over the selection origins (seasonal naive is
-    a candidate, so the choice is never worse than it on the selection origins by that metric).
-
-    The metric is mean-oriented (RMSSE by default): MASE (mean absolute error) is minimised by the median, which is
-    0 for most intermittent and lumpy series, so requiring a MASE win as well would pick the zero-heavy seasonal
-    naive there (held out on the demo: lumpy RMSSE 0.71 -> 1.03) and starve the stock of slow movers."""
-    models = [m for m in config.models]
-    choice: dict[str, str] = {}
-    for seg in SEGMENTS:
-        scores: dict[str, float] = {}
-        for name in models:
-            pooled = {k: np.concatenate([ev.series[name][k][(ev.fit.segment == seg) & ev.usable] for ev in evals])
-                      for k in ("mase", "rmsse", "_abs_err", "_actual")}
-            scores[name] = _score(pooled, np.ones(len(pooled["mase"]), bool), config.selection_metric)
-        finite = {k: v for k, v in scores.items() if np.isfinite(v)}
-        if not finite:  # e.g. only zero-history series: prefer the lowest absolute error in units
-            finite = {}
-            for name in models:
-                err = np.concatenate([ev.series[name]["_abs_err"][(ev.fit.segment == seg) & ev.usable]
-                                      for ev in evals])
-                finite[name] = float(err.sum()) if len(err) else np.inf
-        choice[seg] = min(finite, key=lambda k: (finite[k], models.index(k)))
-    return choice
-
-
 def _selected_names(segment: np.ndarray, choice: dict[str, str]) -> np.ndarray:
     out = np.empty(len(segment), dtype=object)
     for seg, model in choice.items():
@@ -361,10 +412,10 @@ def _pick(forecasts: dict[str, np.ndarray], names: np.ndarray) -> np.ndarray:
     return out
 
 
-def _errors(fit: bt.CutoffFit, actuals: bt.Actuals, horizon: int) -> OriginErrors:
+def _errors(fit: bt.CutoffFit, forecast: np.ndarray, actuals: bt.Actuals, horizon: int) -> OriginErrors:
     cells, path, mask, seen = _window(actuals, fit.cutoff, horizon)
-    return origin_errors(fit.cutoff, fit.forecasts["selected"], cells, path, mask & fit.active[:, None],
-                         fit.scale, fit.segment, fit.active, seen)
+    return origin_errors(fit.cutoff, forecast, cells, path, mask & fit.active[:, None], fit.scale, fit.segment,
+                         fit.active, seen)
 
 
 def _quantile_metrics(ev: _OriginEval, cal: Calibrator, panel: Panel, actuals: bt.Actuals, horizon: int,
@@ -408,6 +459,12 @@ def _ltd_metrics(ev: _OriginEval, cal: Calibrator, ctx: _Context, config: Foreca
             days_per_period=PERIOD_DAYS[panel.grain], tail_periods=panel.periods(28),
             n_samples=BACKTEST_LTD_SAMPLES, rng=rng,
         )
+        hist = bt.corrected_history(panel, config, fit.cutoff,
+                                    start=max(0, fit.cutoff - panel.periods(config.empirical_window_days)))
+        empirical = _empirical_ltd(panel, config, hist.target, fit.history_periods, rows, lt_rows, rng,
+                                   BACKTEST_LTD_SAMPLES)
+        samples = blend_with_empirical(samples, empirical, _blend_rows(fit.segment[rows], config),
+                                       config.empirical_blend_weight)
         qs = np.quantile(samples, LTD_QUANTILE_LEVELS, axis=1, method="inverted_cdf").T
         drawn = lt_rows.sample(rng, 1)[:, 0]
         real = realised_lead_times(ctx.lead_time_data, panel.keys[rows], fc_date, REALISED_LEAD_TIME_DAYS)
@@ -506,24 +563,25 @@ def _backtest_frame(evals: list[_OriginEval], panel: Panel, config: ForecastConf
     keys = panel.keys.select("product_id", "location_id")
 
     def add(origin: date | None, split: str, level: str, segment: str | None, model: str,
-            values: dict[str, float]) -> None:
-        selected = model == "selected" or (segment is not None and choice.get(segment) == model)
+            values: dict[str, float], chosen: dict[str, str]) -> None:
+        selected = model == "selected" or (segment is not None and chosen.get(segment) == model)
         frames.append(pl.DataFrame({
             "origin": [origin] * len(values), "split": split, "level": level, "segment": segment,
             "product_id": None, "location_id": None, "model": model, "metric": list(values),
             "value": [float(v) for v in values.values()], "is_selected_model": selected,
         }, schema=_SCHEMA))
 
-    groups: list[tuple[list[_OriginEval], date | None, str]] = [
-        ([ev], ev.date, "selection" if ev.index < n_sel else "holdout") for ev in evals]
-    groups.append((evals[n_sel:], None, "holdout"))
-    for evs, origin, split in groups:
+    groups: list[tuple[list[_OriginEval], date | None, str, dict[str, str]]] = [
+        ([ev], ev.date, "selection" if ev.index < n_sel else "holdout", ev.choice.choice if ev.choice else choice)
+        for ev in evals]
+    groups.append((evals[n_sel:], None, "holdout", choice))
+    for evs, origin, split, chosen in groups:
         for model in models:
             for seg in (None, *SEGMENTS):
                 vals = _pooled_metrics(evs, model, seg, config)
                 if vals["n_series"] == 0:
                     continue
-                add(origin, split, "overall" if seg is None else "segment", seg, model, vals)
+                add(origin, split, "overall" if seg is None else "segment", seg, model, vals, chosen)
     # per-series rows
     series_models = models if config.series_metric_models is None else [
         m for m in config.series_metric_models if m in models]
@@ -590,13 +648,14 @@ def _demand_forecast_frame(panel: Panel, point: np.ndarray, quantiles: dict[floa
     return frame.with_columns(pl.col("period_start").cast(pl.Date), pl.col("period_end").cast(pl.Date))
 
 
-def _summary(panel: Panel, config: ForecastConfig, evals: list[_OriginEval], choice: dict[str, str], n_sel: int,
-             transform: str, horizon: int, horizon_days: float, final: bt.CutoffFit, lead_times: LeadTimes,
-             out: np.ndarray, timer: _Timer) -> dict:
+def _summary(panel: Panel, config: ForecastConfig, evals: list[_OriginEval], selection: sel.SelectionResult,
+             n_sel: int, transform: str, horizon: int, horizon_days: float, final: bt.CutoffFit,
+             lead_times: LeadTimes, out: np.ndarray, level_guarded: np.ndarray, timer: _Timer) -> dict:
+    choice = selection.choice
     hold = evals[n_sel:]
     acc = {m: _pooled_metrics(hold, m, None, config) for m in [*config.models, "selected"]}
     snaive = acc["seasonal_naive"]
-    sel = acc["selected"]
+    chosen = acc["selected"]
     seg_counts = {s: int(((final.segment == s) & out).sum()) for s in SEGMENTS}
     src, cnt = np.unique(lead_times.source[out].astype(str), return_counts=True)
     return {
@@ -618,9 +677,21 @@ def _summary(panel: Panel, config: ForecastConfig, evals: list[_OriginEval], cho
         "holdout_accuracy": {m: {k: round(v, 4) for k, v in a.items() if k in (*_POINT, "n_series")}
                              for m, a in acc.items()},
         "selected_vs_seasonal_naive": {
-            k: round(sel[k] / snaive[k], 4) if snaive[k] else None for k in ("mase", "rmsse", "wape")},
-        "beats_seasonal_naive": bool(sel["mase"] < snaive["mase"] and sel["rmsse"] < snaive["rmsse"]),
-        "holdout_coverage": {k: round(v, 4) for k, v in sel.items() if k.startswith(("coverage", "ltd_"))},
-        "holdout_spl": round(sel.get("spl", float("nan")), 4),
+            k: round(chosen[k] / snaive[k], 4) if snaive[k] else None for k in ("mase", "rmsse", "wape")},
+        "beats_seasonal_naive": bool(chosen["mase"] < snaive["mase"] and chosen["rmsse"] < snaive["rmsse"]),
+        "holdout_coverage": {k: round(v, 4) for k, v in chosen.items() if k.startswith(("coverage", "ltd_"))},
+        "holdout_spl": round(chosen.get("spl", float("nan")), 4),
+        "selection": {
+            "method": f"recency-weighted {config.selection_metric} (decay {config.selection_recency_decay}), "
+                      f"votes need {config.min_vote_history_days} days of history, baseline-guarded",
+            "by_holdout_origin": {ev.date.isoformat(): ev.choice.choice for ev in hold if ev.choice},
+            "baseline_guard_replaced": selection.guarded,
+            "votes_by_segment": selection.voters,
+        },
+        "guards": {
+            "level_guard_series": int((level_guarded & out).sum()),
+            "level_guard_holdout_series": int(sum(int(ev.level_guarded.sum()) for ev in hold
+                                                  if ev.level_guarded is not None)),
+        },
         "lead_time_sources": dict(zip(src.tolist(), cnt.tolist(), strict=True)),
     }

@@ -73,9 +73,9 @@ def evaluate_against_truth(
     rows: list[dict] = []
     for mode in modes:
         evals, _ = pp._backtest(ctx, config, timer, mode=mode)
-        choice = pp._select_models(evals[:n_sel], config)
-        for ev in evals:
-            ev.fit.forecasts["selected"] = pp._pick(ev.fit.forecasts, pp._selected_names(ev.fit.segment, choice))
+        for ev in evals:  # each origin under the choice made on the origins before it (the first: on itself)
+            choice = pp._choose(evals[: max(ev.index, 1)], config, panel).choice
+            ev.fit.forecasts["selected"] = pp.selected_forecast(ev.fit, choice, config, panel)[0]
         for target, arr in truth.items():
             for model in [*config.models, "selected"]:
                 for gname, gmask in groups.items():

@@ -180,6 +180,10 @@ ENTITIES: tuple[Entity, ...] = (
             "(negative_quantity_not_return): stockturn cannot tell a return from a correction.",
             "Rows identical in every column (an accidental re-export) are quarantined as duplicate_line; "
             "give repeated scans of the same product a distinct line_number if they are real.",
+            "A unit_price that is negative or not a number does not quarantine the line: its units still count as "
+            "demand. The line is kept with the price set to null and flagged (price_issue negative_price or "
+            "invalid_price), its revenue is left out (never negative), and it is listed in "
+            "marts.data_quality_field_issues.",
         ),
         columns=(
             C("transaction_id", "text", "Receipt, invoice or order number.", required=True),
@@ -188,7 +192,13 @@ ENTITIES: tuple[Entity, ...] = (
             C("product_id", "text", "Product code (must exist in products).", required=True),
             C("location_id", "text", "Selling location (must exist in locations).", required=True),
             C("quantity", "decimal", "Units sold (returns: see line_type).", required=True, unit="units"),
-            C("unit_price", "decimal", "Net selling price per unit after discounts, before tax.", unit="currency/unit"),
+            C(
+                "unit_price",
+                "decimal",
+                "Net selling price per unit after discounts, before tax. Blank, negative or not a number: the line "
+                "is kept without a price, its units still count.",
+                unit="currency/unit",
+            ),
             C("line_type", "text", "'sale' (default) or 'return'."),
             C("customer_id", "text", "Customer, if known."),
         ),
@@ -370,7 +380,8 @@ REJECT_REASONS: dict[str, str] = {
     "unknown_supplier": "supplier_id is not in master/suppliers (only checked when suppliers are supplied).",
     "unknown_purchase_order": "A receipt refers to a purchase-order line that is not in purchase_order_lines.",
     "negative_quantity_not_return": "A negative quantity on a line that is not marked as a return.",
-    "negative_price": "A negative unit price.",
+    "negative_price": "A negative list price (sales/prices). Sales lines with a negative unit price are kept: "
+    "see the field issue codes.",
     "non_stock_item": "The product is marked non_stock in the product master (fees, postage, services).",
     # set by the loader, for CSV records that cannot be split into the file's columns (raw._load_rejects)
     "too_many_fields": "A CSV record has more fields than the header.",
@@ -378,6 +389,15 @@ REJECT_REASONS: dict[str, str] = {
     "bad_quoting": "A CSV record has a stray or unbalanced quote on one line.",
     "invalid_utf8": "A CSV record is not valid UTF-8.",
     "line_too_long": "A CSV record is longer than the reader's maximum line size.",
+}
+
+
+#: Issue codes of kept rows whose value in one field could not be used: the value is set to null and flagged, the
+#: row is kept (``marts.data_quality_field_issues``; counted as kept in ``marts.data_quality_reconciliation``).
+FIELD_ISSUES: dict[str, str] = {
+    "negative_price": "sales_lines.unit_price is negative: the line's units count, its price and revenue are null.",
+    "invalid_price": "sales_lines.unit_price is not a number (or not finite): the line's units count, its price and "
+    "revenue are null.",
 }
 
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ml.ingest.contract import ENTITIES, REJECT_REASONS, SYSTEMS, Entity
+from ml.ingest.contract import ENTITIES, FIELD_ISSUES, REJECT_REASONS, SYSTEMS, Entity
 from ml.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 
 RAW_SCHEMA = "raw"
@@ -110,6 +110,9 @@ def contract_markdown() -> str:
     parts.append("## Quarantine reason codes\n")
     parts.append("| reason | meaning |\n| --- | --- |")
     parts += [f"| `{code}` | {text} |" for code, text in REJECT_REASONS.items()]
+    parts.append("\n## Field issue codes (row kept, value set to null)\n")
+    parts.append("| issue | meaning |\n| --- | --- |")
+    parts += [f"| `{code}` | {text} |" for code, text in FIELD_ISSUES.items()]
     parts += ["", DOC_END]
     return "\n".join(parts)
 

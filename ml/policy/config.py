@@ -133,6 +133,17 @@ class PolicyConfig:
         forecast_check_min_units: 10.0
             ... but only when forecast or actual amounts to at least 10 units over the 28 days: on slower
             items ratios are noise.
+        guard_factor: 2.0
+            ``ml.policy.guards``: a safety stock above 2x the larger of the classical and the empirical
+            (bootstrapped own history) safety stock, plus one unit, falls back to that reference and raises a
+            ``safety_stock_guard`` exception; a reorder point above 2x the larger reference reorder point raises
+            ``reorder_point_above_references``. Two, because the normal formula and the bootstrap differ from the
+            true requirement by well under that on the real panels measured (docs/benchmarks.md), while the
+            failures the guard exists for were 5-70x. 0 disables the guards.
+        max_safety_stock_ratio: 2.0
+            The blocking asset check ``inventory_policy_safety_stock_vs_classical`` fails when the plan's total
+            safety-stock value exceeds this multiple of the classical total: "stockturn recommends 3x the
+            textbook" never passes silently.
         policy_change_threshold: 0.5
             Policy change when the reorder point differs from the classical one, or from the previous run's,
             by more than 50% (relative to the larger of the two and one unit).
@@ -192,6 +203,8 @@ class PolicyConfig:
     min_cycle_service_level: float = 0.80
     classical_k_min: float = 0.0
     classical_k_max: float = 4.0
+    guard_factor: float = 2.0
+    max_safety_stock_ratio: float = 2.0
     transfer_min_order_qty: float = 0.0
     transfer_pack_size: float = 1.0
     # forecast and actuals

@@ -19,8 +19,13 @@ Types (thresholds in :class:`PolicyConfig`), and how money at stake is valued:
   x the item's usual interval between sale days (and at least ``ghost_min_silence_days`` in stock); recent cycle
   counts that found ghost stock or shrinkage are cited. Money: the book stock at cost (it may not exist, and it
   stops replenishment) plus the margin of the demand expected over one lead time.
+- ``safety_stock_guard`` / ``reorder_point_above_references``: the guards of ``ml.policy.guards`` (a safety
+  stock capped to the evidence; a reorder point far above both references). Money: the safety stock removed /
+  the reorder point's excess over the larger reference, at cost.
 - ``position_unavailable``: no stock snapshot or count anchors the on-hand, so no proposal can be made. Money: one
   protection interval of demand at cost.
+- ``no_forecast``: an active stock product (launched, not discontinued) with no sales history at any location,
+  so no series, forecast or reorder point exists for it. Money: none (ranked last, with the override issues).
 - ``override_issue``: a planner override that could not be applied (unknown product or field, invalid value,
   superseded). Money: none (ranked last).
 
@@ -55,9 +60,10 @@ def _select(frame: pl.DataFrame, kind: str, metric: pl.Expr, threshold: float | 
     )
 
 
-def build_exceptions(pf: pl.DataFrame, issues: pl.DataFrame, as_of: date, config: PolicyConfig) -> pl.DataFrame:
+def build_exceptions(pf: pl.DataFrame, issues: pl.DataFrame, as_of: date, config: PolicyConfig,
+                     unplanned: pl.DataFrame | None = None) -> pl.DataFrame:
     """All exceptions, ranked. ``pf`` is the internal policy frame built by run_policy; ``issues`` the override
-    issues."""
+    issues; ``unplanned`` the active stock products without any forecast series (product_id)."""
     c = config
     live = pf.filter(~pl.col("is_excluded"))
     margin = (pl.col("unit_price") - pl.col("unit_cost")).clip(lower_bound=0.0)
@@ -157,6 +163,30 @@ def build_exceptions(pf: pl.DataFrame, issues: pl.DataFrame, as_of: date, config
             pl.format("reorder point {} vs {} in the run of {} ({} at cost)", units(r), units(rp),
                       pl.col("previous_as_of_date").cast(pl.String), money(dvp))))
 
+    # guards (ml.policy.guards): a buffer capped to the evidence, a reorder point far above it
+    gs = live.filter(pl.col("is_safety_stock_guarded"))
+    removed = (pl.col("reorder_point_before_guard") - pl.col("reorder_point")).clip(lower_bound=0.0)
+    parts.append(_select(
+        gs, "safety_stock_guard", pl.col("reorder_point_before_guard") - pl.col("ltd_mean"), c.guard_factor,
+        removed * pl.col("unit_cost"), "safety stock removed by the guard, at cost",
+        pl.format("the forecast's distribution asked for a safety stock of {} units (reorder point {}), more than {}x "
+                  "the larger of the classical ({}) and the item's own history ({}): capped to {} (reorder point "
+                  "{}). Check the forecast and the demand history", units(pl.col("reorder_point_before_guard")
+                                                                          - pl.col("ltd_mean")),
+                  units(pl.col("reorder_point_before_guard")), dec(pl.lit(c.guard_factor), 1),
+                  units(pl.col("classical_safety_stock")), units(pl.col("empirical_safety_stock")),
+                  units(pl.col("guard_reference_safety_stock")), units(pl.col("reorder_point")))))
+    ga = live.filter(pl.col("is_above_references"))
+    excess = (pl.col("reorder_point") - pl.col("guard_reference_reorder_point")).clip(lower_bound=0.0)
+    parts.append(_select(
+        ga, "reorder_point_above_references", pl.col("reorder_point") / pl.col("guard_reference_reorder_point"),
+        c.guard_factor, excess * pl.col("unit_cost"), "reorder point above the larger reference, at cost",
+        pl.format("reorder point {} is more than {}x the larger of the classical ({}) and the item's own history "
+                  "({}): the forecast level ({} a day) is far above the history ({} a day). Confirm it",
+                  units(pl.col("reorder_point")), dec(pl.lit(c.guard_factor), 1),
+                  units(pl.col("classical_reorder_point")), units(pl.col("empirical_reorder_point")),
+                  dec(pl.col("daily_demand_forecast"), 2), dec(pl.col("daily_demand_hist_mean"), 2))))
+
     # suspected ghost stock
     interval = pl.col("hist_days") / pl.col("sale_days")
     silence = pl.col("days_in_stock_since_last_usage").cast(pl.Float64)
@@ -202,6 +232,19 @@ def build_exceptions(pf: pl.DataFrame, issues: pl.DataFrame, as_of: date, config
         pl.format("no on-hand for this product-location on {} (no stock snapshot or count anchors it, or it has "
                   "no inventory rows): no proposal can be made; count the item or supply a snapshot",
                   pl.lit(as_of.isoformat()))))
+
+    # active stock products nobody forecasts (no sales history yet)
+    if unplanned is not None and unplanned.height:
+        parts.append(unplanned.select(
+            pl.lit("no_forecast").alias("exception_type"), pl.col("product_id").cast(pl.String),
+            pl.lit(None, dtype=pl.String).alias("location_id"), pl.lit(None, dtype=pl.String).alias("abc_class"),
+            pl.lit(None, dtype=pl.String).alias("xyz_class"), pl.lit(None, dtype=pl.String).alias("proposal_id"),
+            pl.lit(None, dtype=pl.Float64).alias("money_at_stake"), pl.lit("none").alias("money_basis"),
+            pl.lit(None, dtype=pl.Float64).alias("metric_value"), pl.lit(None, dtype=pl.Float64).alias("threshold"),
+            pl.format("active stock product with no sales up to {}: no forecast, no reorder point and no proposal "
+                      "anywhere; it is planned once it sells. Until then its stock is the planner's call",
+                      pl.lit(as_of.isoformat())).alias("reason"),
+        ))
 
     # override rows that could not be applied
     if issues.height:

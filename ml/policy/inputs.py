@@ -49,6 +49,18 @@ def registered_keys(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame) -> Itera
         con.unregister(KEYS_RELATION)
 
 
+def read_unplanned_products(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """Active stock products on ``as_of`` (launched, not discontinued) with no series among ``keys``: nothing
+    forecasts or plans them (product_id)."""
+    with registered_keys(con, keys) as rel:
+        return read_frame(con, f"""
+            select product_id from marts.dim_product
+            where coalesce(product_type, 'stock') = 'stock' and (launch_date is null or launch_date <= $as_of::date)
+              and (discontinued_date is null or discontinued_date > $as_of::date)
+            except select distinct product_id from {rel}
+            order by 1""", {"as_of": as_of})
+
+
 def latest_history_date(con: duckdb.DuckDBPyConnection) -> date | None:
     return con.execute("select max(date_day) from marts.fct_inventory_daily").fetchall()[0][0]
 

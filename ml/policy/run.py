@@ -41,7 +41,7 @@ import numpy as np
 import polars as pl
 
 from ml.demand_distribution import LeadTimeDemand
-from ml.policy import compute
+from ml.policy import compute, guards
 from ml.policy import inventory_math as im
 from ml.policy.classify import classify_abc, classify_xyz, load_service_levels
 from ml.policy.config import PolicyConfig
@@ -55,6 +55,7 @@ from ml.policy.inputs import (
     read_previous_policy,
     read_prices,
     read_silence,
+    read_unplanned_products,
     registered_keys,
     table_exists,
 )
@@ -65,7 +66,7 @@ from ml.warehouse import RunInfo, read_frame, write_tables_atomically
 
 log = logging.getLogger("stockturn.policy")
 
-POLICY_MODEL_VERSION = "policy-1.0"
+POLICY_MODEL_VERSION = "policy-1.1"
 _FORECAST_DATE_COLUMNS = ("date", "ds", "date_day", "forecast_date", "period", "period_start", "target_date")
 _FORECAST_MEAN_COLUMNS = ("forecast_mean", "mean", "yhat", "forecast", "demand_mean", "y_hat", "forecast_units")
 
@@ -105,6 +106,10 @@ POLICY_COLUMNS: dict[str, pl.DataType] = {
     "is_excluded": pl.Boolean(), "overridden_fields": pl.String(), "override_reasons": pl.String(),
     "override_authors": pl.String(), "reorder_point_before_override": pl.Float64(),
     "order_quantity_before_override": pl.Float64(),
+    "empirical_reorder_point": pl.Float64(), "empirical_safety_stock": pl.Float64(),
+    "guard_reference_reorder_point": pl.Float64(), "guard_reference_safety_stock": pl.Float64(),
+    "reorder_point_before_guard": pl.Float64(), "is_safety_stock_guarded": pl.Boolean(),
+    "is_above_references": pl.Boolean(),
 }
 
 
@@ -348,10 +353,6 @@ def run_policy(
         r_s, b_s = compute.reorder_points(S[scaled] * scale[scaled, None], is_fill_rate=is_fill[scaled],
                                           target=target[scaled], q=q[scaled], csl_floor=c.min_cycle_service_level)
         r[scaled], basis[scaled] = r_s, b_s
-    ov_r = _override_array(overrides, "reorder_point", n)
-    r_before = r.copy()
-    r = np.where(np.isnan(ov_r), r, ov_r)
-    basis = np.where(np.isnan(ov_r), basis, compute.BASIS_OVERRIDE)
     ltd_mean = S.mean(axis=1) * scale
     ltd_std = (S.std(axis=1, ddof=1) if S.shape[1] > 1 else np.zeros(n)) * scale
     lap("recommended_policy")
@@ -365,6 +366,21 @@ def run_policy(
     cl = compute.classical_policy(hist_mean, hist_std, lt_classical + rp, is_fill_rate=is_fill, target=target,
                                   q=q_cl, k_min=c.classical_k_min, k_max=c.classical_k_max)
     lap("classical_policy")
+
+    # ---------------------------------------------------------------- guards, then planner overrides
+    emp = ltd.empirical_samples
+    if emp is not None and scaled.size:
+        emp = np.array(emp, dtype=np.float64)
+        emp[scaled] *= scale[scaled, None]
+    guard = guards.apply_guards(r, basis, ltd_mean, emp, is_fill_rate=is_fill, target=target, q=q,
+                                csl_floor=c.min_cycle_service_level, classical_reorder_point=cl.reorder_point,
+                                classical_safety_stock=cl.safety_stock, factor=c.guard_factor)
+    r, basis = guard.reorder_point, guard.basis
+    ov_r = _override_array(overrides, "reorder_point", n)
+    r_before = r.copy()
+    r = np.where(np.isnan(ov_r), r, ov_r)
+    basis = np.where(np.isnan(ov_r), basis, compute.BASIS_OVERRIDE)
+    lap("guards")
 
     # ---------------------------------------------------------------- both evaluated on the samples
     inv_scale = 1.0 / scale
@@ -437,6 +453,13 @@ def run_policy(
         pl.col("replenished_from").alias("source_location_id"),
         pl.Series("is_excluded", excluded),
         pl.Series("reorder_point_before_override", np.where(np.isnan(ov_r), np.nan, r_before)),
+        pl.Series("empirical_reorder_point", guard.empirical_reorder_point),
+        pl.Series("empirical_safety_stock", guard.empirical_safety_stock),
+        pl.Series("guard_reference_reorder_point", guard.reference_reorder_point),
+        pl.Series("guard_reference_safety_stock", guard.reference_safety_stock),
+        pl.Series("reorder_point_before_guard", guard.reorder_point_before_guard),
+        pl.Series("is_safety_stock_guarded", guard.safety_stock_capped),
+        pl.Series("is_above_references", guard.above_references),
         pl.Series("order_quantity_before_override", np.where(np.isnan(ov_q), np.nan, q_before)),
         pl.Series("p_stockout_lt", p_out), pl.Series("expected_short_lt", short),
         pl.Series("lead_time_effective_days", lt_eff),
@@ -463,7 +486,11 @@ def run_policy(
     lap("assemble")
 
     proposals = build_proposals(df, as_of, decisions)
-    exceptions = build_exceptions(df, overrides.issues, as_of, c)
+    unplanned = read_unplanned_products(con, keys, as_of)
+    if unplanned.height:
+        log.warning("%s active stock products have no sales history and so no forecast or policy (exception "
+                    "'no_forecast'), e.g. %s", f"{unplanned.height:,}", ", ".join(unplanned["product_id"][:5]))
+    exceptions = build_exceptions(df, overrides.issues, as_of, c, unplanned)
     lap("proposals_exceptions")
 
     policy = df.select([pl.col(k).cast(v) for k, v in POLICY_COLUMNS.items()])
@@ -475,7 +502,7 @@ def run_policy(
     run_info = RunInfo.from_inputs(as_of_date=as_of, model_version=POLICY_MODEL_VERSION, inputs=inputs)
     policy, proposals, exceptions = (run_info.stamp(x) for x in (policy, proposals, exceptions))
     timings["total"] = round(time.perf_counter() - t_start, 3)
-    summary = summarise(policy, proposals, exceptions, overrides, run_info, S.shape, timings)
+    summary = summarise(policy, proposals, exceptions, overrides, run_info, S.shape, timings, c)
     log.info("policy %s as of %s: %s series, %s proposals worth %s, %s exceptions in %.1f s", run_info.run_id,
              as_of, f"{n:,}", f"{proposals.height:,}", f"{summary['proposals']['value']:,.0f}",
              f"{exceptions.height:,}", timings["total"])
@@ -483,7 +510,8 @@ def run_policy(
 
 
 def summarise(policy: pl.DataFrame, proposals: pl.DataFrame, exceptions: pl.DataFrame, overrides: Overrides,
-              run_info: RunInfo, shape: tuple[int, ...], timings: dict[str, float]) -> dict:
+              run_info: RunInfo, shape: tuple[int, ...], timings: dict[str, float],
+              config: PolicyConfig = PolicyConfig()) -> dict:  # noqa: B008 (frozen)
     """Headline numbers for the report, the CLI and the Dagster metadata (plain JSON-serialisable values)."""
 
     def f(x: object) -> float | None:
@@ -541,6 +569,16 @@ def summarise(policy: pl.DataFrame, proposals: pl.DataFrame, exceptions: pl.Data
         "overrides": {"source": overrides.source, "applied": overrides.applied.height,
                       "issues": overrides.issues.height, "by_field": counts(overrides.applied, "field")},
         "not_orderable": counts(p.filter(pl.col("not_orderable_reason").is_not_null()), "not_orderable_reason"),
+        "products_without_forecast": int((exceptions["exception_type"] == "no_forecast").sum()),
+        "guards": {
+            "safety_stock_guard": int(p["is_safety_stock_guarded"].sum()),
+            "reorder_point_above_references": int(p["is_above_references"].sum()),
+            "safety_stock_value_before_guard": f(((p["reorder_point_before_guard"] - p["ltd_mean"])
+                                                  * p["unit_cost"]).sum()),
+            "safety_stock_vs_classical": f(p["safety_stock_value"].sum() / p["classical_safety_stock_value"].sum())
+            if p["classical_safety_stock_value"].sum() > 0 else None,
+            "max_safety_stock_ratio": config.max_safety_stock_ratio,
+        },
         "timings_s": dict(timings),
     }
     json.dumps(summary)  # guarantee it is serialisable

@@ -19,11 +19,17 @@ Study (``study = 'matched_service'``)
      MOQ and pack size as stockturn's (only the reorder point differs);
    * ``perfect_foresight``: the bound (same order opportunities, MOQ and packs).
 
-   Every series reviews daily (the pipeline's store review period), every order takes a lead time drawn from
-   its supplier's distribution, common random numbers across policies.
-3. Matched service (:func:`ml.simulation.matching.match_service`): the baseline's z is scanned over ``z_grid``;
-   the matched z is the smaller of the z matching stockturn's volume fill and its item-average fill, so at the
-   match the baseline is at least as good on both measures; ``classical_matched`` is then simulated at that z.
+   Every series reviews at the pipeline's review period for the replayed network (stores: daily; locations that
+   buy from suppliers, when every simulated location does: ``review_period_supplier_days``), every order takes a
+   lead time drawn from its supplier's distribution, common random numbers across policies. When every simulated
+   location buys from its suppliers (single-location retailers, sales-only extracts, spare parts), the pipeline
+   plans exactly the replayed network, so stockturn's reorder point and order quantity are replayed as
+   ``ml.inventory_policy`` holds them (``planner_mode = 'as_written'``); otherwise (stores fed by a DC) its
+   lead-time demand is re-expressed over the supplier interval (``'re_expressed'``, see the planner module).
+3. Matched service (:func:`ml.simulation.matching.match_service`): the baseline's z is scanned over ``z_grid``
+   (extended by 0.5 up to ``max_z`` while the baseline cannot reach stockturn's fills); the matched z is the
+   larger of the z matching stockturn's volume fill and its item-average fill, the cheapest setting at which the
+   baseline is at least as good on both measures; ``classical_matched`` is then simulated at that z.
    The inventory difference has a percentile bootstrap CI over products.
 4. Target: stockturn's own promised fill rate, per series ``expected_fill_rate`` of its reorder point on its
    lead-time-demand samples (the fill target itself for fill-rate series, what the cycle-service quantile
@@ -48,7 +54,7 @@ import polars as pl
 
 from ml.simulation.engine import CostParams, InitialState, LeadTimeModel, PolicySchedule, SimulationResult, simulate
 from ml.simulation.kpis import rollup, series_kpis
-from ml.simulation.matching import MatchResult, match_service
+from ml.simulation.matching import MatchResult, Outcome, match_service
 from ml.simulation.planning import (
     PlanningContext,
     PlanParams,
@@ -118,8 +124,9 @@ class BacktestConfig:
     start: date | None = None  # default: the last ``days`` days of the data
     z_grid: tuple[float, ...] = tuple(np.round(np.arange(-0.5, 3.51, 0.25), 2))
     classical_z: float = 1.645
+    max_z: float = 8.0  # the scan extends past z_grid up to this when the baseline cannot match stockturn yet
     classical_window_days: int = 365
-    review_period: int = 1
+    review_period: int | None = None  # None: the pipeline's (supplier review on single-echelon data, else store)
     n_boot: int = 1000
     rng_seed: int = 11
     bootstrap_seed: int = 5
@@ -203,6 +210,9 @@ class ReplayInputs:
     inputs: SimulationInputs
     observed: np.ndarray  # (n_series, history + days) recorded sales: what the planners see
     demand_basis: str  # 'true_demand (demo truth)' | 'recorded_sales_stockouts_imputed'
+    #: every simulated location buys from its suppliers (no DC): the pipeline plans exactly the replayed network,
+    #: so its policy is replayed as written (``StockturnPlanner.direct``), with the pipeline's review period
+    single_echelon: bool = False
 
 
 def _impute(sales: np.ndarray, stockout: np.ndarray, half_window: int = 28) -> np.ndarray:
@@ -220,27 +230,41 @@ def _impute(sales: np.ndarray, stockout: np.ndarray, half_window: int = 28) -> n
     return np.where(stockout, local, sales)
 
 
+NO_SUPPLIER = "(no supplier)"
+
+
 def warehouse_inputs(con, *, start: date, days: int, history_days: int, holding_rate: float = 0.25,
-                     ordering_cost: float = 0.0) -> ReplayInputs:
+                     ordering_cost: float = 0.0, default_lead_time_days: float = 14.0,
+                     review_period: int = 1) -> ReplayInputs:
     """Inputs from the warehouse alone (no truth): recorded sales, stock-out days imputed, lead times measured
-    from goods receipts before ``start`` (per supplier; nominal lead time where there are none)."""
+    from goods receipts before ``start`` (per supplier; the nominal lead time where there are none, else
+    ``default_lead_time_days``, the forecasting default, so planners and replay assume the same).
+
+    Sales-only data works: products without a supplier are grouped under ``NO_SUPPLIER`` (no MOQ, pack 1, the
+    default lead time), and a series whose on-hand is unknown at the replay start (no stock snapshot) starts with
+    its mean demand over one protection interval (trailing mean x (mean lead time + review period)): the
+    classical reorder point at z = 0, the same opening stock for every policy."""
     from ml.warehouse import read_frame
 
     first, end = start - timedelta(days=history_days), start + timedelta(days=days)
     keys = read_frame(con, """
         select distinct s.product_id, s.location_id, coalesce(p.category, 'unknown') as category,
-               p.supplier_id, coalesce(p.min_order_qty, 0)::double as supplier_moq,
+               coalesce(p.supplier_id, ?) as supplier_id, coalesce(p.min_order_qty, 0)::double as supplier_moq,
                greatest(coalesce(p.pack_size, 1), 1)::double as supplier_pack_size,
                coalesce(nullif(p.current_unit_cost, 0), p.current_list_price * 0.65, 1.0)::double as unit_cost,
                p.current_list_price::double as unit_price,
-               coalesce(p.nominal_lead_time_days, 14)::double as nominal_lt
+               coalesce(p.nominal_lead_time_days, ?)::double as nominal_lt,
+               l.replenished_from
         from marts.fct_inventory_daily s
         join marts.dim_location l using (location_id)
         join marts.dim_product p using (product_id)
-        where l.is_selling_location and s.date_day < ? and s.date_day >= ? and p.supplier_id is not null
-        order by 1, 2""", [start, first])
+        where l.is_selling_location and s.date_day < ? and s.date_day >= ?
+          and coalesce(p.product_type, 'stock') = 'stock'
+        order by 1, 2""", [NO_SUPPLIER, default_lead_time_days, start, first])
     if keys.is_empty():
-        raise ValueError("no selling product-locations with history before the replay start")
+        raise ValueError(f"no stock product sold at a selling location between {first} and {start}: the replay "
+                         f"needs {history_days} days of sales history before its start (lower --history-days or "
+                         "--days)")
     n, total = keys.height, history_days + days
     con.register("__bt_keys", keys.select("product_id", "location_id").with_row_index("i").to_arrow())
     try:
@@ -255,7 +279,10 @@ def warehouse_inputs(con, *, start: date, days: int, history_days: int, holding_
     oh = np.zeros((n, total + 1))
     i, t = panel["i"].to_numpy().astype(np.int64), panel["t"].to_numpy().astype(np.int64) + 1
     sales[i, t], so[i, t] = np.maximum(panel["sold"].to_numpy(), 0.0), panel["so"].to_numpy()
-    oh[i, t] = np.nan_to_num(panel["on_hand"].to_numpy(), nan=0.0)
+    oh[i, t] = panel["on_hand"].to_numpy()
+    oh_known = np.zeros((n, total + 1), dtype=bool)
+    oh_known[i, t] = ~np.isnan(oh[i, t])
+    oh = np.nan_to_num(oh, nan=0.0)
     if int(t.max(initial=0)) < total:
         raise ValueError(f"the warehouse has data up to day {int(t.max(initial=0))} of the {total} needed")
     imputed = _impute(sales[:, 1:], so[:, 1:])
@@ -270,15 +297,23 @@ def warehouse_inputs(con, *, start: date, days: int, history_days: int, holding_
         o = np.rint(obs).astype(np.int64)
         pmfs[sup] = np.bincount(o) / o.size
     lead = LeadTimeModel.from_pmfs(pmfs, keys["supplier_id"].to_list())
+    opening = np.maximum(oh[:, history_days], 0.0)
+    unknown = ~oh_known[:, history_days]
+    if unknown.any():
+        mu = imputed[:, :history_days].mean(axis=1)
+        opening = np.where(unknown, np.round(mu * (lead.mean_days() + review_period)), opening)
+        log.info("backtest: %d of %d series have no known on-hand at %s: opening stock = mean demand over one "
+                 "protection interval", int(unknown.sum()), n, start)
     price = keys["unit_price"].fill_null(0.0).to_numpy()
     costs = CostParams(keys["unit_cost"].to_numpy(), holding_rate=holding_rate, ordering_cost=ordering_cost,
                        unit_price=np.maximum(price, keys["unit_cost"].to_numpy()))
     inputs = SimulationInputs(
         demand=imputed[:, history_days:], keys=keys.select("product_id", "location_id", "category", "supplier_id",
                                                              "supplier_moq", "supplier_pack_size"),
-        lead_times=lead, initial=InitialState(np.maximum(oh[:, history_days], 0.0)), costs=costs,
+        lead_times=lead, initial=InitialState(opening), costs=costs,
         history=imputed[:, :history_days], start=start)
-    return ReplayInputs(inputs, imputed, "recorded_sales_stockouts_imputed")
+    single = bool(keys["replenished_from"].is_null().all())
+    return ReplayInputs(inputs, imputed, "recorded_sales_stockouts_imputed", single_echelon=single)
 
 
 def _truth_dir(landing: Path | None) -> Path | None:
@@ -313,8 +348,13 @@ def replay_inputs(con, landing: Path | None, config: BacktestConfig, *, holding_
 
     last = read_frame(con, "select max(date_day) as d from marts.fct_inventory_daily")["d"][0]
     start = config.start or last - timedelta(days=config.days - 1)
+    from ml.forecasting.config import ForecastConfig
+
+    fdefault = ForecastConfig()
     return warehouse_inputs(con, start=start, days=config.days, history_days=config.history_days,
-                            holding_rate=holding_rate, ordering_cost=ordering_cost)
+                            holding_rate=holding_rate, ordering_cost=ordering_cost,
+                            default_lead_time_days=float(fdefault.default_lead_time_days),
+                            review_period=int(config.review_period or fdefault.review_period_supplier_days))
 
 
 # ================================================================================================================
@@ -348,6 +388,16 @@ def classical_rq_planner(z: float, inputs: SimulationInputs, *, window_days: int
         return PlanParams(reorder_point=s, order_up_to=s + q, moq=moq, pack_size=pack, review_period=review_period)
 
     return plan
+
+
+def _reaches(run: SimulationResult, target: Outcome) -> bool:
+    """The run's fill rate (volume and item average) is at least the target's on both measures."""
+    def fills(o: Outcome) -> tuple[float, float]:
+        has = o.demanded > 0
+        return float(o.served.sum() / max(o.demanded.sum(), 1e-12)), float((o.served[has] / o.demanded[has]).mean())
+
+    (vol, item), (t_vol, t_item) = fills(Outcome.of(run)), fills(target)
+    return vol >= t_vol and item >= t_item
 
 
 # ================================================================================================================
@@ -416,6 +466,9 @@ def run_backtest(
                             ordering_cost=pcfg.ordering_cost_per_line)
     inp = rep.inputs
     n = inp.n_series
+    fcfg = replay_forecast_config(dict(config.forecast))
+    review = config.review_period or (fcfg.review_period_supplier_days if rep.single_echelon
+                                      else fcfg.review_period_store_days)
     timings["inputs_s"] = round(time.perf_counter() - t0, 2)
     log.log(level, "backtest: %d product-locations x %d days from %s (%s); history %d days",
             n, inp.n_days, inp.start, rep.demand_basis, inp.n_history)
@@ -424,7 +477,7 @@ def run_backtest(
 
     def classical(z: float) -> object:
         return classical_rq_planner(z, inp, window_days=config.classical_window_days,
-                                    review_period=config.review_period, policy_config=pcfg)
+                                    review_period=review, policy_config=pcfg)
 
     def sched(planner, name: str) -> PolicySchedule:
         return schedule_from_planner(plan_days, rep.observed, planner, n_history=inp.n_history,
@@ -435,10 +488,9 @@ def run_backtest(
 
     # ---------------------------------------------------------------- stockturn (forecasting at every plan date)
     t = time.perf_counter()
-    planner = StockturnPlanner(warehouse, inp.keys, inp.start,
-                               forecast_config=replay_forecast_config(dict(config.forecast)), policy_config=pcfg,
-                               review_period=config.review_period, fallback=classical(config.classical_z),
-                               cache_dir=cache, dispersion=config.dispersion)
+    planner = StockturnPlanner(warehouse, inp.keys, inp.start, forecast_config=fcfg, policy_config=pcfg,
+                               review_period=review, fallback=classical(config.classical_z),
+                               cache_dir=cache, dispersion=config.dispersion, direct=rep.single_echelon)
     log.log(level, "backtest: stockturn planner at %d planning dates (forecasting + policy as of each)",
             len(plan_days))
     st_sched = sched(planner, "stockturn")
@@ -454,6 +506,14 @@ def run_backtest(
     for z in config.z_grid:
         scheds[float(z)] = sched(classical(float(z)), f"classical_z{z:g}")
         scan[float(z)] = sim(scheds[float(z)])
+    # lumpy demand can need a far higher safety factor than the grid's top to match on both measures: extend the
+    # scan (z + 0.5 at a time, up to max_z) until the baseline's fills reach stockturn's on both
+    st_out = Outcome.of(st)
+    z = float(max(config.z_grid))
+    while z < config.max_z and not _reaches(scan[z], st_out):
+        z = round(z + 0.5, 2)
+        scheds[z] = sched(classical(z), f"classical_z{z:g}")
+        scan[z] = sim(scheds[z])
     timings["classical_scan_s"] = round(time.perf_counter() - t, 2)
     log.log(level, "backtest: classical baseline scanned at %d settings of z in %.1f s", len(scan),
             timings["classical_scan_s"])
@@ -472,7 +532,7 @@ def run_backtest(
         runs["classical_matched"] = sim(matched_sched)
         settings["classical_matched"] = float(z_match)
     if config.include_perfect_foresight:
-        pf = PolicySchedule.perfect_foresight(n, review_period=config.review_period,
+        pf = PolicySchedule.perfect_foresight(n, review_period=review,
                                               moq=inp.keys["supplier_moq"].to_numpy().astype(float),
                                               pack_size=inp.keys["supplier_pack_size"].to_numpy().astype(float))
         runs["perfect_foresight"] = sim(pf)
@@ -552,6 +612,7 @@ def run_backtest(
     timings["total_s"] = round(time.perf_counter() - t0, 2)
     summary = {
         "n_series": n, "replay_start": inp.start.isoformat(), "replay_days": inp.n_days,
+        "planner_mode": "as_written" if rep.single_echelon else "re_expressed", "review_period_days": review,
         "demand_basis": rep.demand_basis, "planning_dates": len(plan_days),
         "target_fill_rate_volume": target_volume, "target_fill_rate_item_avg": target_item,
         "stockturn_fill_volume": match.candidate_fill_volume, "stockturn_fill_item_avg": match.candidate_fill_item,

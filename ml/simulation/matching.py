@@ -10,11 +10,13 @@ Matching on BOTH measures
 -------------------------
 ``param_volume`` is the setting at which the baseline's volume fill equals the candidate's, ``param_item`` the
 one for the item-average fill (linear interpolation between grid points on the running maximum of each curve).
-The *matched* setting is the smaller of the two: there the baseline equals the candidate on one measure and is
-no better on the other, so "the candidate needs X less inventory" means: at least the same service on both
-measures with X less inventory (the conservative claim). A saving measured at the larger setting would credit
-the candidate for service the baseline gives on one measure and it does not. Both per-measure settings and the
-inventories there are reported too.
+The *matched* setting is the larger of the two: the cheapest baseline setting whose fill matches or beats the
+candidate's on BOTH measures (the comparison the acceptance criteria define: "at the same service" means the
+baseline gives at least the candidate's service on each measure). Where the candidate moves service between
+items (better volume fill, worse item-average fill, or the reverse), the baseline is tuned to the measure it
+lags on, and the other measure is then better for the baseline than for the candidate; both per-measure
+settings, the inventories there and the baseline's fills at the match are reported, so the comparison at the
+smaller setting (baseline no better on either measure) can always be read off as well.
 
 Inventory difference and its uncertainty
 ----------------------------------------
@@ -65,7 +67,7 @@ class MatchResult:
         grid: one row per baseline setting: param, fill_rate_volume, fill_rate_item_avg, avg_inventory_value.
         candidate_fill_volume, candidate_fill_item, candidate_inventory: the candidate's results.
         param_volume, param_item: baseline setting matching the candidate on each measure (NaN: outside the grid).
-        matched_param: min of the two (see the module doc); binding: which measure set it ('volume' / 'item').
+        matched_param: max of the two (see the module doc); binding: which measure set it ('volume' / 'item').
         baseline_inventory: baseline inventory at matched_param; baseline_fill_volume / baseline_fill_item: its
             fills there.
         inventory_at_param_volume, inventory_at_param_item: baseline inventory at each per-measure setting.
@@ -154,7 +156,7 @@ def _evaluate(weights: FloatArray, cand: Outcome, dem: FloatArray, srv: FloatArr
     b_inv = weights @ inv
     p_vol = _crossing(b_vol, c_vol, params)
     p_item = _crossing(b_item, c_item, params)
-    matched = np.fmin(p_vol, p_item)
+    matched = np.fmax(p_vol, p_item)
     matched = np.where(np.isnan(p_vol) | np.isnan(p_item), np.nan, matched)
     inv_m = _interp_rows(b_inv, params, matched)
     return {
@@ -210,7 +212,7 @@ def match_service(
     if np.isnan(pv["p_vol"]) or np.isnan(pv["p_item"]):
         lo_hi = "above" if (pv["c_vol"] > np.max(pv["b_vol"]) or pv["c_item"] > np.max(pv["b_item"])) else "below"
         note = f"the candidate's fill is {lo_hi} the baseline grid on at least one measure: widen the grid"
-    binding = "volume" if pv["p_vol"] <= pv["p_item"] else "item"
+    binding = "volume" if pv["p_vol"] >= pv["p_item"] else "item"
     diff = pv["inv_m"] - pv["c_inv"]
 
     diffs, pcts = np.zeros(0), np.zeros(0)

@@ -91,7 +91,11 @@ SNAPSHOT_VERSION = 2
 
 
 def _cache_key(load_id: str, as_of: date, config_dict: dict) -> str:
-    payload = json.dumps({"snapshot": SNAPSHOT_VERSION, "load": load_id, "as_of": as_of.isoformat(),
+    from ml.forecasting.pipeline import MODEL_VERSION
+    from ml.policy.run import POLICY_MODEL_VERSION
+
+    payload = json.dumps({"snapshot": SNAPSHOT_VERSION, "code": [MODEL_VERSION, POLICY_MODEL_VERSION],
+                          "load": load_id, "as_of": as_of.isoformat(),
                           "config": config_dict}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -100,12 +104,7 @@ def forecast_snapshot(con, config, as_of: date, cache_dir: Path | None) -> Forec
     """Run forecasting at ``as_of`` (or read the cached run)."""
     from ml.forecasting import run_forecasting
 
-    load_id = ""
-    try:
-        load_id = str(con.execute("select coalesce(max(load_id), '') from raw.landing_files").fetchall()[0][0])
-    except Exception:  # noqa: BLE001 - a warehouse without the raw load table still works, uncached by load
-        load_id = ""
-    key = _cache_key(load_id, as_of, config.to_dict())
+    key = _cache_key(_load_id(con), as_of, config.to_dict())
     if cache_dir is not None:
         fpath, dpath = cache_dir / f"forecast_{key}.parquet", cache_dir / f"dispersion_{key}.parquet"
         if fpath.exists() and dpath.exists():
@@ -135,6 +134,39 @@ def forecast_snapshot(con, config, as_of: date, cache_dir: Path | None) -> Forec
         forecast.write_parquet(fpath)
         dispersion.write_parquet(dpath)
     return ForecastSnapshot(forecast, dispersion, seconds)
+
+
+POLICY_CACHE_COLUMNS = ("product_id", "location_id", "reorder_point", "order_quantity", "expected_fill_rate",
+                        "daily_demand_forecast", "service_metric", "service_target", "is_safety_stock_guarded")
+
+
+def pipeline_policy(con, forecast_config, policy_config, as_of: date, cache_dir: Path | None,
+                    ) -> tuple[pl.DataFrame, float]:
+    """(the policy rows ``run_forecasting`` + ``run_policy`` write to ``ml.inventory_policy`` at ``as_of``, wall
+    seconds; 0 when read from the cache). Cached like the forecast snapshots, keyed by both configurations."""
+    from ml.forecasting import run_forecasting
+    from ml.policy import run_policy
+
+    key = _cache_key(_load_id(con), as_of, {"forecast": forecast_config.to_dict(),
+                                            "policy": policy_config.to_dict(), "mode": "as_written"})
+    path = cache_dir / f"policy_{key}.parquet" if cache_dir is not None else None
+    if path is not None and path.exists():
+        return pl.read_parquet(path), 0.0
+    t0 = time.perf_counter()
+    run = run_forecasting(con, forecast_config, as_of=as_of, progress=False)
+    pol = run_policy(con, run.lead_time_demand, run.demand_forecast, policy_config, as_of=as_of).inventory_policy
+    pol = pol.select(*POLICY_CACHE_COLUMNS)
+    if path is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        pol.write_parquet(path)
+    return pol, time.perf_counter() - t0
+
+
+def _load_id(con) -> str:
+    try:
+        return str(con.execute("select coalesce(max(load_id), '') from raw.landing_files").fetchall()[0][0])
+    except Exception:  # noqa: BLE001 - a warehouse without the raw load table still works, uncached by load
+        return ""
 
 
 def _daily_matrix(forecast: pl.DataFrame, keys: pl.DataFrame, as_of: date, horizon: int) -> np.ndarray:
@@ -357,6 +389,44 @@ class StockturnPlanner:
     cache_dir: Path | None = None
     stats: list[dict] = field(default_factory=list)
     targets: list[pl.DataFrame] = field(default_factory=list)
+    direct: bool = False
+
+    def _replay_as_written(self, ctx: PlanningContext, pol: pl.DataFrame, as_of: date, seconds: float,
+                           t0: float) -> PlanParams:
+        """The pipeline's own reorder point and order quantity per series, exactly as ``ml.inventory_policy``
+        holds them at ``as_of`` (``direct`` mode); series without a row use the fallback planner."""
+        n = self.keys.height
+        joined = self.keys.select("product_id", "location_id").join(
+            pol, on=["product_id", "location_id"], how="left", maintain_order="left")
+        has = joined["reorder_point"].is_not_null().to_numpy()
+        rows = np.flatnonzero(has)
+        r = joined["reorder_point"].to_numpy()[rows].astype(np.float64)
+        q = joined["order_quantity"].to_numpy()[rows].astype(np.float64)
+        s_all, big_all = np.zeros(n), np.zeros(n)
+        missing = np.flatnonzero(~has)
+        if missing.size:
+            if self.fallback is None:
+                raise ValueError(f"{missing.size} simulated series have no policy row and no fallback planner")
+            fb = self.fallback(ctx)
+            s_all[missing] = np.broadcast_to(np.asarray(fb.reorder_point, dtype=np.float64), (n,))[missing]
+            big_all[missing] = np.broadcast_to(np.asarray(fb.order_up_to, dtype=np.float64), (n,))[missing]
+        s_all[rows], big_all[rows] = r, r + q
+        self.targets.append(pl.DataFrame({
+            "day": np.full(rows.size, ctx.day, dtype=np.int64), "series": rows.astype(np.int64),
+            "service_metric": joined["service_metric"].to_numpy()[rows],
+            "service_target": joined["service_target"].to_numpy()[rows].astype(np.float64),
+            "expected_fill_rate": joined["expected_fill_rate"].to_numpy()[rows].astype(np.float64),
+            "daily_demand_forecast": joined["daily_demand_forecast"].to_numpy()[rows].astype(np.float64),
+            "reorder_point": r, "order_quantity": q}))
+        self.stats.append({"day": ctx.day, "as_of": as_of.isoformat(), "forecast_seconds": round(seconds, 1),
+                           "plan_seconds": round(time.perf_counter() - t0, 1), "series_planned": int(rows.size),
+                           "series_fallback": int(missing.size), "mode": "as_written"})
+        log.info("stockturn plan as of %s (ml.inventory_policy as written): %d series (%d fallback), %.0f s%s",
+                 as_of, rows.size, missing.size, time.perf_counter() - t0, " (cached)" if seconds == 0 else "")
+        return PlanParams(reorder_point=s_all, order_up_to=big_all,
+                          moq=self.keys["supplier_moq"].to_numpy().astype(np.float64),
+                          pack_size=self.keys["supplier_pack_size"].to_numpy().astype(np.float64),
+                          review_period=self.review_period)
 
     def __call__(self, ctx: PlanningContext) -> PlanParams:
         from ml.policy import PolicyConfig, compute, inventory_math, run_policy
@@ -368,6 +438,10 @@ class StockturnPlanner:
         as_of = self.start + timedelta(days=ctx.day - 1)
         n = self.keys.height
         t0 = time.perf_counter()
+        if self.direct:
+            with connect(self.warehouse, read_only=True) as con:
+                pol, seconds = pipeline_policy(con, fcfg, pcfg, as_of, self.cache_dir)
+            return self._replay_as_written(ctx, pol, as_of, seconds, t0)
         with connect(self.warehouse, read_only=True) as con:
             snap = forecast_snapshot(con, fcfg, as_of, self.cache_dir)
             review = np.full(n, float(self.review_period))

@@ -32,6 +32,9 @@ class BacktestRunConfig(dg.Config):
     days: int = Field(default=365, description="Days to replay (the last ones of the data).")
     history_days: int = Field(default=365, description="History before the replay.")
     n_boot: int = Field(default=1000, description="Bootstrap resamples over products for the CI.")
+    settings_file: str | None = Field(default=None, description="Planning settings TOML file ([forecast] and "
+                                      "[policy], as for demand_planning). Default: stockturn.toml beside the "
+                                      "warehouse when there is one.")
 
 
 policy_backtest = dg.AssetSpec(
@@ -49,6 +52,7 @@ policy_backtest = dg.AssetSpec(
 def run_policy_backtest(context: dg.OpExecutionContext, config: BacktestRunConfig, paths: StockturnPaths) -> None:
     from datetime import timedelta
 
+    from ml.planning_settings import SettingsError, resolve_settings
     from ml.simulation.backtest import (
         BacktestConfig,
         backtest_tables,
@@ -58,13 +62,22 @@ def run_policy_backtest(context: dg.OpExecutionContext, config: BacktestRunConfi
     )
     from ml.warehouse import connect
 
-    cfg = BacktestConfig(days=config.days, history_days=config.history_days, n_boot=config.n_boot)
+    try:
+        settings = resolve_settings(warehouse=paths.warehouse_path, settings_file=config.settings_file)
+        policy_config = settings.policy_config()
+    except SettingsError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    cfg = BacktestConfig(days=config.days, history_days=config.history_days, n_boot=config.n_boot,
+                         forecast=dict(settings.forecast))
     scenarios = [(config.scenario, dict(config.params))] if config.scenario else []
-    result = run_backtest(paths.warehouse_path, paths.landing_path, cfg, scenarios=scenarios)
+    result = run_backtest(paths.warehouse_path, paths.landing_path, cfg, scenarios=scenarios,
+                          policy_config=policy_config)
     s = result.summary
     start = result.comparison["replay_start"][0]
     tables = backtest_tables(result, as_of=start + timedelta(days=int(s["replay_days"]) - 1),
-                             inputs={"config": config_inputs(cfg), "scenarios": scenarios})
+                             inputs={"config": config_inputs(cfg), "scenarios": scenarios,
+                                     # policy settings other than the defaults (none: the run id is unchanged)
+                                     **({"policy_settings": dict(settings.policy)} if settings.policy else {})})
     with connect(paths.warehouse_path) as con:
         write_backtest(con, tables)
 

@@ -8,6 +8,11 @@ warehouse), and are reported as asset checks on ``ml.demand_forecast`` / ``ml.fo
   same number of periods, and no forecast value is missing or non-finite.
 * ``forecast_non_negative`` (blocking): no forecast value or quantile below zero.
 * ``policy_covers_every_series`` (blocking): every forecast series has an inventory policy row.
+* ``safety_stock_vs_classical`` (blocking): the plan's total safety stock at cost is at most
+  ``PolicyConfig.max_safety_stock_ratio`` (default 2) x the classical total beside it; the metadata counts the
+  items each guard of ``ml.policy.guards`` caught.
+* ``features_known_for_the_forecast`` (warning): no feature seen in training is unknown for the forecast period
+  (promotions exported for the past only or listed less far ahead than the horizon).
 * ``interval_coverage`` (warning): hold-out coverage of the central forecast intervals (``coverage_80`` ...) and of
   the lead-time-demand quantiles (``ltd_coverage_p90`` ...: what safety stock is sized from) within
   ``COVERAGE_TOLERANCE`` of nominal.
@@ -243,6 +248,49 @@ def check_beats_seasonal_naive(tables: Mapping[str, pl.DataFrame], summary: Mapp
     )
 
 
+def check_safety_stock_vs_classical(tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any]) -> CheckOutcome:
+    """The plan's total safety-stock value against the classical total beside it: beyond
+    ``PolicyConfig.max_safety_stock_ratio`` the plan recommends far more buffer than the textbook, which must never
+    pass silently (issue 8). Metadata carries how many items each guard of ``ml.policy.guards`` caught."""
+    policy = tables["inventory_policy"]
+    guards = dict((summary.get("policy") or {}).get("guards") or {})
+    limit = float(guards.get("max_safety_stock_ratio") or _default_ratio())
+    needed = {"safety_stock_value", "classical_safety_stock_value"}
+    if policy.height == 0 or not needed <= set(policy.columns):
+        return CheckOutcome("safety_stock_vs_classical", "inventory_policy", True, "no policy rows to compare",
+                            metadata={"evaluated": False})
+    plan = float(policy["safety_stock_value"].fill_null(0.0).sum())
+    classical = float(policy["classical_safety_stock_value"].fill_null(0.0).sum())
+    ratio = plan / classical if classical > 0 else (math.inf if plan > 0 else 1.0)
+    metadata: dict[str, Any] = {
+        "safety_stock_value": round(plan, 2), "classical_safety_stock_value": round(classical, 2),
+        "ratio": round(ratio, 4) if math.isfinite(ratio) else None, "max_ratio": limit,
+        **{f"guard_{k}": v for k, v in guards.items() if isinstance(v, int | float) and k != "max_safety_stock_ratio"},
+    }
+    return CheckOutcome(
+        "safety_stock_vs_classical", "inventory_policy", ratio <= limit,
+        f"plan safety stock {plan:,.0f} vs classical {classical:,.0f} at cost ({ratio:.2f}x; limit {limit:g}x)",
+        metadata=metadata)
+
+
+def check_features_known_for_the_forecast(tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any],
+                                          ) -> CheckOutcome:
+    """A feature the model trained on but that is not (fully) known for the forecast period (promotions exported
+    for the past only, or listed less far ahead than the horizon): the forecast reads it as unknown, which it
+    must be told (``ml.forecasting.gbm.exogenous_warnings``)."""
+    warnings = [str(w) for w in (summary.get("warnings") or [])]
+    return CheckOutcome(
+        "features_known_for_the_forecast", "forecast_backtest", not warnings,
+        "; ".join(warnings) if warnings else "every exogenous feature used in training is known for the forecast",
+        severity=dg.AssetCheckSeverity.WARN, metadata={"warnings": len(warnings)})
+
+
+def _default_ratio() -> float:
+    from ml.policy.config import PolicyConfig
+
+    return PolicyConfig().max_safety_stock_ratio
+
+
 FORECAST_CHECKS: tuple[ForecastCheck, ...] = (
     ForecastCheck("forecast_complete", "demand_forecast",
                   "Every series has a forecast for every period of the horizon; no value is missing.", True,
@@ -251,6 +299,12 @@ FORECAST_CHECKS: tuple[ForecastCheck, ...] = (
                   "No forecast value, quantile or lead-time demand is negative.", True, check_forecast_non_negative),
     ForecastCheck("policy_covers_every_series", "inventory_policy",
                   "Every forecast series has an inventory policy.", True, check_policy_covers_every_series),
+    ForecastCheck("safety_stock_vs_classical", "inventory_policy",
+                  "The plan's total safety stock at cost is at most PolicyConfig.max_safety_stock_ratio x the "
+                  "classical total; guard counts in the metadata.", True, check_safety_stock_vs_classical),
+    ForecastCheck("features_known_for_the_forecast", "forecast_backtest",
+                  "Every exogenous feature the model trained on is known for the forecast period.", False,
+                  check_features_known_for_the_forecast),
     ForecastCheck("interval_coverage", "forecast_backtest",
                   f"Backtest interval coverage within {COVERAGE_TOLERANCE:.0%} of nominal.", False,
                   check_interval_coverage),

@@ -2,9 +2,11 @@
 
 One multi-asset, a thin wrapper around ``ml.forecasting.run_forecasting`` and ``ml.policy.run_policy``: the six
 tables are stamped with one :class:`ml.warehouse.RunInfo` and replaced in ONE ``write_tables_atomically`` call,
-so a failure anywhere leaves the previous six tables as they were. The forecasting and policy knobs are run config
-(``forecast`` -> ``ForecastConfig.from_dict``, ``policy`` -> ``PolicyConfig.from_dict``); the checks on the
-results are in :mod:`orchestration.defs.checks`.
+so a failure anywhere leaves the previous six tables as they were. The forecasting and policy knobs come from the
+planning settings file (``stockturn.toml`` beside the warehouse, or run config ``settings_file``; see
+:mod:`ml.planning_settings`) overridden by run config (``forecast`` -> ``ForecastConfig.from_dict``, ``policy`` ->
+``PolicyConfig.from_dict``); with neither, the documented defaults. The checks on the results are in
+:mod:`orchestration.defs.checks`.
 """
 
 import math
@@ -68,6 +70,12 @@ class PlanningConfig(dg.Config):
         default=None,
         description="Last day of history to plan from, YYYY-MM-DD. Default: the latest sales date in the marts.",
     )
+    settings_file: str | None = Field(
+        default=None,
+        description="Planning settings TOML file ([forecast] and [policy] sections, ml/planning_settings.py). "
+        "Default: stockturn.toml beside the warehouse when there is one. The forecast and policy entries below "
+        "override it.",
+    )
     forecast: ForecastSettings = Field(default_factory=ForecastSettings, description=ForecastSettings.__doc__)
     policy: PolicySettings = Field(default_factory=PolicySettings, description=PolicySettings.__doc__)
 
@@ -100,8 +108,11 @@ def build_planning_asset(input_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
         from ml.forecasting import ForecastConfig, run_forecasting
         from ml.policy import PolicyConfig, run_policy
 
-        forecast_config = ForecastConfig.from_dict(_settings_dict(config.forecast))
-        policy_config = PolicyConfig.from_dict(_settings_dict(config.policy))
+        settings = planning_settings(config, paths)
+        forecast_config = ForecastConfig.from_dict(dict(settings.forecast))
+        policy_config = PolicyConfig.from_dict(dict(settings.policy))
+        context.log.info("planning settings: file %s; forecast %s; policy %s", settings.file or "none",
+                         _overrides_text(settings, "forecast"), _overrides_text(settings, "policy"))
         as_of = config.as_of()
         timings: dict[str, float] = {}
         with connect(paths.warehouse_path) as con:
@@ -133,7 +144,8 @@ def build_planning_asset(input_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
             timings["write_seconds"] = time.perf_counter() - t0
 
         stamp = {"run_id": run_info.run_id, "as_of_date": run_info.as_of_date.isoformat(),
-                 "model_version": run_info.model_version}
+                 "model_version": run_info.model_version,
+                 "planning_settings": dg.MetadataValue.json(settings.metadata())}
         rounded = {k: round(v, 2) for k, v in timings.items()}
         forecast_meta = _summary_metadata(getattr(forecast, "summary", None), skip=_FORECAST_SUMMARY_SKIP)
         policy_meta = _summary_metadata(getattr(policy, "summary", None), skip=_POLICY_SUMMARY_SKIP)
@@ -143,10 +155,31 @@ def build_planning_asset(input_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
                 asset_key=key,
                 metadata={**stamp, **rounded, "dagster/row_count": tables[name].height, **extra},
             )
-        for outcome in checks.evaluate_forecast_checks(tables, getattr(forecast, "summary", None)):
+        check_summary = {**(getattr(forecast, "summary", None) or {}), "policy": getattr(policy, "summary", None)}
+        for outcome in checks.evaluate_forecast_checks(tables, check_summary):
             yield outcome.to_result(ML_KEYS)
 
     return demand_planning
+
+
+def planning_settings(config: PlanningConfig, paths: StockturnPaths):  # -> ml.planning_settings.PlanningSettings
+    """Settings in effect: run config ``forecast`` / ``policy`` > the settings file > the defaults."""
+    from ml.planning_settings import SettingsError, resolve_settings
+
+    try:
+        return resolve_settings(
+            warehouse=paths.warehouse_path, settings_file=config.settings_file,
+            overrides={"forecast": _settings_dict(config.forecast), "policy": _settings_dict(config.policy)},
+            check_overrides=False,  # run config is checked by ForecastConfig / PolicyConfig.from_dict
+        )
+    except SettingsError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+
+
+def _overrides_text(settings: Any, section: str) -> str:
+    values = settings.forecast if section == "forecast" else settings.policy
+    return ", ".join(f"{k}={v!r} ({settings.sources.get(f'{section}.{k}', '?')})" for k, v in sorted(values.items())) \
+        or "defaults"
 
 
 def _config_dict(config: Any) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 -- One row per day, product and selling location, every day from the product-location's first activity to the
 -- as-of date (days without sales are rows with zero units): units, revenue, COGS, returns, price and
 -- promotion, and whether the shelf was empty (a stock-out day, on which recorded sales understate demand).
+-- Lines without a usable unit price (none exported, or negative / not a number: stg_sales__sales_lines.price_issue)
+-- count in the units and are left out of the amounts; unpriced_sales_lines says how many there were.
 -- The day grid, units and on-hand come from fct_inventory_daily (whose history covers these days), so the
 -- only large join is with the days that have sales or ledger postings.
 with availability as (
@@ -42,7 +44,9 @@ sales_amounts as (
         gross_sales_amount,
         returns_amount,
         net_sales_amount,
+        case when unit_price is not null then units_sold else 0 end as priced_units_sold,
         1 as sales_line,
+        case when unit_price is null then 1 else 0 end as unpriced_sales_line,
         cast(null as double) as ledger_cogs_amount
     from {{ ref('stg_sales__sales_lines') }}
     union all
@@ -53,6 +57,8 @@ sales_amounts as (
         null,
         null,
         null,
+        0,
+        0,
         0,
         amount
     from {{ ref('stg_finance__cogs_ledger') }}
@@ -66,7 +72,9 @@ amounts as (
         sum(gross_sales_amount) as gross_sales_amount,
         sum(returns_amount) as returns_amount,
         sum(net_sales_amount) as net_sales_amount,
+        sum(priced_units_sold) as priced_units_sold,
         cast(sum(sales_line) as bigint) as sales_lines,
+        cast(sum(unpriced_sales_line) as bigint) as unpriced_sales_lines,
         sum(ledger_cogs_amount) as ledger_cogs_amount
     from sales_amounts
     group by all
@@ -78,7 +86,9 @@ joined as (
         coalesce(amounts.gross_sales_amount, 0) as gross_sales_amount,
         coalesce(amounts.returns_amount, 0) as returns_amount,
         coalesce(amounts.net_sales_amount, 0) as net_sales_amount,
+        coalesce(amounts.priced_units_sold, 0) as priced_units_sold,
         coalesce(amounts.sales_lines, 0) as sales_lines,
+        coalesce(amounts.unpriced_sales_lines, 0) as unpriced_sales_lines,
         amounts.ledger_cogs_amount
     from days
     left join amounts
@@ -147,7 +157,7 @@ select
     generic_priced.returns_amount,
     generic_priced.net_sales_amount,
     generic_priced.sales_lines,
-    generic_priced.gross_sales_amount / nullif(generic_priced.units_sold, 0) as avg_selling_price,
+    generic_priced.gross_sales_amount / nullif(generic_priced.priced_units_sold, 0) as avg_selling_price,
     coalesce(generic_priced.location_list_price, generic_priced.generic_list_price, products.list_price)
         as list_price,
     promotions.promotion_id,
@@ -164,7 +174,8 @@ select
         else 'unavailable'
     end as cogs_basis,
     generic_priced.on_hand_units,
-    generic_priced.is_stockout_day
+    generic_priced.is_stockout_day,
+    generic_priced.unpriced_sales_lines
 from generic_priced
 cross join availability
 left join products on generic_priced.product_id = products.product_id

@@ -1,7 +1,8 @@
 -- For every landing file: rows in (as counted by the loader) = rows kept in staging + rows quarantined, by
 -- reason: by staging (the __rejected relations) or already by the loader (records that could not be split
--- into columns, raw._load_rejects). Entities the landing zone did not supply appear once with
--- is_present = false. A test fails the build when a single row is unaccounted for.
+-- into columns, raw._load_rejects). Kept rows with a field-level issue (a value set to null and flagged,
+-- data_quality_field_issues) are counted as kept, and also in rows_kept_with_issues. Entities the landing zone
+-- did not supply appear once with is_present = false. A test fails the build when a single row is unaccounted for.
 {%- set landing_tables = [
     ('master', 'products'),
     ('master', 'locations'),
@@ -62,6 +63,41 @@ outcomes as (
     {%- endfor %}
 ),
 
+field_issues as (
+    select * from {{ ref('data_quality_field_issues') }}
+),
+
+field_issue_rows as (
+    select
+        source_system,
+        entity,
+        file,
+        count(distinct file_row) as rows_kept_with_issues
+    from field_issues
+    group by all
+),
+
+field_issue_lists as (
+    select
+        source_system,
+        entity,
+        file,
+        string_agg(field_name || ' ' || issue || ': ' || issue_rows, '; ' order by issue_rows desc, field_name, issue)
+            as field_issues
+    from (
+        select
+            source_system,
+            entity,
+            file,
+            field_name,
+            issue,
+            count(*) as issue_rows
+        from field_issues
+        group by all
+    )
+    group by all
+),
+
 per_file as (
     select
         source_system,
@@ -102,7 +138,9 @@ listed_files as (
         cast(landing_files.rows as bigint) as rows_in,
         cast(coalesce(per_file.rows_kept, 0) as bigint) as rows_kept,
         cast(coalesce(per_file.rows_quarantined, 0) as bigint) as rows_quarantined,
-        reason_lists.quarantine_reasons
+        reason_lists.quarantine_reasons,
+        cast(coalesce(field_issue_rows.rows_kept_with_issues, 0) as bigint) as rows_kept_with_issues,
+        field_issue_lists.field_issues
     from landing_files
     left join per_file
         on
@@ -114,6 +152,16 @@ listed_files as (
             landing_files.system = reason_lists.source_system
             and landing_files.entity = reason_lists.entity
             and landing_files.file = reason_lists.file
+    left join field_issue_rows
+        on
+            landing_files.system = field_issue_rows.source_system
+            and landing_files.entity = field_issue_rows.entity
+            and landing_files.file = field_issue_rows.file
+    left join field_issue_lists
+        on
+            landing_files.system = field_issue_lists.source_system
+            and landing_files.entity = field_issue_lists.entity
+            and landing_files.file = field_issue_lists.file
 ),
 
 unlisted_files as (
@@ -125,7 +173,9 @@ unlisted_files as (
         cast(0 as bigint) as rows_in,
         cast(coalesce(per_file.rows_kept, 0) as bigint) as rows_kept,
         cast(coalesce(per_file.rows_quarantined, 0) as bigint) as rows_quarantined,
-        'not listed in raw.landing_files' as quarantine_reasons
+        'not listed in raw.landing_files' as quarantine_reasons,
+        cast(0 as bigint) as rows_kept_with_issues,
+        cast(null as varchar) as field_issues
     from per_file
     anti join landing_files
         on
@@ -151,7 +201,9 @@ select
     coalesce(files.rows_quarantined, 0) as rows_quarantined,
     coalesce(files.rows_in, 0) - coalesce(files.rows_kept, 0) - coalesce(files.rows_quarantined, 0)
         as rows_unaccounted,
-    files.quarantine_reasons
+    files.quarantine_reasons,
+    coalesce(files.rows_kept_with_issues, 0) as rows_kept_with_issues,
+    files.field_issues
 from landing_entities
 left join files
     on

@@ -12,7 +12,10 @@ typed as (
         product_id,
         location_id,
         quantity,
-        unit_price,
+        -- a negative or unparseable price is not used (the line's units still count): null, and flagged
+        case when price_issue is null then unit_price end as unit_price,
+        price_issue,
+        price_issue_detail,
         coalesce(lower(line_type), 'sale') as line_type,
         customer_id,
         _source_file,

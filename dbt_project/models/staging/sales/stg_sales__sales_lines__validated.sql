@@ -1,5 +1,7 @@
 -- Every landed row, typed, with reject_reason / reject_detail for rows that cannot be used (computed once,
--- read by the staging model and its __rejected quarantine).
+-- read by the staging model and its __rejected quarantine). A bad unit_price (negative, not a number) does not
+-- reject the line: its units are demand. The line is kept with price_issue / price_issue_detail set, and the
+-- staging model nulls its price (marts.data_quality_field_issues lists it).
 {%- set columns = [
     ('transaction_id', 'text', true),
     ('line_number', 'integer', false),
@@ -11,6 +13,8 @@
     ('line_type', 'text', false),
     ('customer_id', 'text', false),
 ] %}
+{#- unit_price is checked on its own (price_issue), never as a reason to quarantine the line -#}
+{%- set row_columns = columns | rejectattr('0', 'equalto', 'unit_price') | list %}
 
 with landed as (
     select * from {{ source('sales', 'sales_lines') }}
@@ -29,37 +33,61 @@ parsed as (
         _source_file,
         _source_row,
         {{ parse_landing_columns(columns) }},
-        {{ first_parse_failure(columns) }} as parse_failure
+        {{ first_parse_failure(row_columns) }} as parse_failure,
+        case
+            when {{ blank_as_null('unit_price') }} is not null
+                and ({{ parse_landing_value('unit_price', 'decimal') }}) is null
+                then struct_pack(
+                    issue := 'invalid_price',
+                    detail := 'unit_price ''' || left(trim(unit_price), 60) || ''' is not a valid decimal'
+                )
+        end as price_parse_issue
     from landed
+),
+
+price_checked as (
+    select
+        * exclude (price_parse_issue),
+        coalesce(
+            price_parse_issue,
+            case
+                when not isfinite(unit_price)
+                    then struct_pack(issue := 'invalid_price', detail := 'unit_price ' || unit_price || ' is not a finite number')
+                when unit_price < 0
+                    then struct_pack(issue := 'negative_price', detail := 'unit_price ' || unit_price || ' is negative')
+            end
+        ) as price_problem
+    from parsed
 ),
 
 checked as (
     select
-        parsed.*,
+        price_checked.* exclude (price_problem),
+        price_problem.issue as price_issue,
+        price_problem.detail as price_issue_detail,
         coalesce(
             parse_failure,
             case
                 when lower(line_type) not in ('sale', 'return')
                     then struct_pack(reason := 'invalid_value', detail := 'line_type ''' || line_type || ''' is not sale or return')
                 when products.product_id is null
-                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
+                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || price_checked.product_id || ''' is not in master/products')
                 when locations.location_id is null
-                    then struct_pack(reason := 'unknown_location', detail := 'location_id ''' || parsed.location_id || ''' is not in master/locations')
+                    then struct_pack(reason := 'unknown_location', detail := 'location_id ''' || price_checked.location_id || ''' is not in master/locations')
                 when products.product_type = 'non_stock'
-                    then struct_pack(reason := 'non_stock_item', detail := 'product_id ''' || parsed.product_id || ''' is a non-stock item')
+                    then struct_pack(reason := 'non_stock_item', detail := 'product_id ''' || price_checked.product_id || ''' is a non-stock item')
                 when quantity < 0 and coalesce(lower(line_type), 'sale') = 'sale'
                     then struct_pack(reason := 'negative_quantity_not_return', detail := 'quantity ' || quantity || ' on a line that is not marked as a return')
-                when unit_price < 0
-                    then struct_pack(reason := 'negative_price', detail := 'unit_price ' || unit_price || ' is negative')
             end
         ) as rejection
-    from parsed
-    left join products on parsed.product_id = products.product_id
-    left join locations on parsed.location_id = locations.location_id
+    from price_checked
+    left join products on price_checked.product_id = products.product_id
+    left join locations on price_checked.location_id = locations.location_id
 )
 
-{#- Sales lines have no natural key: a row identical in every column to an earlier one is an accidental re-export. -#}
+{#- Sales lines have no natural key: a row identical in every column to an earlier one is an accidental re-export
+    (price_issue_detail tells apart lines that differ only in an unparseable price). -#}
 {{ finish_validation(
-    ['transaction_id', 'line_number', 'sold_at', 'product_id', 'location_id', 'quantity', 'unit_price', 'line_type', 'customer_id'],
+    ['transaction_id', 'line_number', 'sold_at', 'product_id', 'location_id', 'quantity', 'unit_price', 'price_issue_detail', 'line_type', 'customer_id'],
     duplicate_reason='duplicate_line'
 ) }}
