@@ -705,6 +705,8 @@ class _Builder:
         if self._plan_gate(section, "Recommendations", ("inventory_policy",), (pq.RECOMMENDATIONS,)):
             self._plan_note(section)
             self._policy_changes(section)
+        if "inventory_policy" in self.ctx.ml_tables:
+            self._safeguards(section)
         if "purchase_proposals" in self.ctx.ml_tables:
             self._proposals(section)
         if "exceptions" in self.ctx.ml_tables:
@@ -786,6 +788,70 @@ class _Builder:
                 note="Safety stock = reorder point − expected demand over lead time and review period. Largest "
                 "change in expected average inventory at cost first, either way.",
             ))
+
+    def _safeguards(self, section: Section) -> None:
+        """What each guard of the planning run caught, and the plan's safety stock against the classical policy
+        and the evidence (docs/plan-safeguards.md); "not available" for a plan made before the guards."""
+        g = pq.safeguards(self.con, self.ctx)
+        if g is None:
+            section.blocks.append(NoteBlock(
+                "Safeguards: not available for this plan: it was made before the guards existed (ml.inventory_policy "
+                "has no guard columns). Run `stockturn run` again to see what each guard caught.", "unavailable"))
+            if section.status == "ok":
+                section.status, section.detail = "partial", "safeguards not available for this plan"
+            return
+        items = int(g["product_locations"] or 0)
+        if items == 0 and not g["no_forecast"]:
+            return
+        plan, classical, evidence = (g["plan_safety_stock_value"], g["classical_safety_stock_value"],
+                                     g["evidence_safety_stock_value"])
+        self.kpi_values |= {"safety_stock_vs_classical": plan / classical if classical else None,
+                            "safety_stock_vs_evidence": plan / evidence if evidence else None}
+        if items:
+            def times(base: float) -> str:
+                return f"{plan / base:,.2f}x " if base > 0 else ""
+
+            section.blocks.append(NoteBlock(
+                f"Safeguards: the plan holds {th.money(plan)} of safety stock at cost, {times(classical)}the "
+                f"classical policy's {th.money(classical)} and {times(evidence)}the {th.money(evidence)} the evidence "
+                "supports (per item the larger of the classical and the item's own-history safety stock, the "
+                "reference the safety-stock guard caps to).", "info"))
+        factor = g["guard_factor"]
+        above = f"more than {factor:g}x" if factor else "far above"
+        unavailable = "Not available for this plan: "
+        rows = [
+            {"guard": "Safety stock capped to the evidence", "items": g["safety_stock_guarded"],
+             "money": g["safety_stock_removed_value"],
+             "meaning": f"The forecast asked for a buffer {above} the larger of the classical and the item's "
+                        "own-history safety stock; it was cut back to that reference. Money: the safety stock "
+                        "removed."},
+            {"guard": "Reorder point above both references (kept, flagged)", "items": g["above_references"],
+             "money": g["above_references_excess_value"],
+             "meaning": f"The reorder point is {above} the larger of the classical and the own-history reorder "
+                        "point: kept (a launch or a ramp-up can be right) but flagged for a planner. Money: the "
+                        "excess over that reference."},
+            {"guard": "Forecast level guard", "items": g["level_guard_series"], "money": None,
+             "meaning": "A forecast that collapsed far below the series' recent sales was replaced by a robust "
+                        "local method (Croston SBA or moving average); counted per product-location."
+             if g["level_guard_series"] is not None
+             else unavailable + "ml.demand_forecast is missing or has no model column."},
+            {"guard": "Products with no forecast", "items": g["no_forecast"], "money": None,
+             "meaning": "Active stock products with no sales yet: no forecast, reorder point or proposal; their "
+                        "stock is the planner's call until they sell."
+             if g["no_forecast"] is not None else unavailable + "the run wrote no ml.exceptions."},
+        ]
+        section.blocks.append(TableBlock(
+            f"Safeguards: what each guard caught among {_plural(items, 'planned product-location')}",
+            [
+                _col("guard", "Guard"), _col("items", "Items caught", th.number, True),
+                _col("money", "Money at stake (at cost)", lambda v: "not valued" if v is None else th.money(v), True),
+                _col("meaning", "What it means"),
+            ],
+            rows,
+            note="Money at cost, before planner overrides. The items the first two caught are also in the "
+            "exceptions for planners, one by one (unless a planner excluded them). See Safeguards in the "
+            "definitions.",
+        ))
 
     def _proposals(self, section: Section) -> None:
         totals = pq.proposal_totals(self.con)

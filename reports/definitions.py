@@ -166,6 +166,20 @@ def definitions(ctx: q.Context | None = None) -> list[Definition]:
             "ml.inventory_policy, marts.rpt_reorder_recommendations",
         ),
         Definition(
+            "Safeguards",
+            "Checks between a forecast and a purchase order. Each recommendation is compared with two references "
+            "at the same service target: the classical policy and the same rule applied to the item's own demand "
+            "history (the evidence). Safety stock capped: a safety stock more than the guard factor (default 2) × "
+            "the larger reference safety stock falls back to that reference; money = the safety stock removed × "
+            "unit cost. Reorder point above both references: kept but flagged; money = the reorder point's excess "
+            "over the larger reference × unit cost. Forecast level guard: a forecast that collapsed far below the "
+            "series' recent sales is replaced by a robust local method. Products with no forecast: active stock "
+            "products that have never sold. Plan vs evidence: the plan's total safety stock at cost ÷ the sum of "
+            "the larger reference safety stock × unit cost.",
+            "ml.inventory_policy (is_safety_stock_guarded, is_above_references, guard_reference_* columns), "
+            "ml.demand_forecast (model 'level_guard'), ml.exceptions (no_forecast)",
+        ),
+        Definition(
             "Inventory freed or added, expected turnover",
             "Expected average inventory at cost = (safety stock + half the order quantity) × unit cost, per "
             "product-location. Freed / added = recommended − classical, summed where negative / positive. "

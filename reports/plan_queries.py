@@ -42,6 +42,9 @@ EXCEPTION_TYPES = {
     "ghost_stock": "Suspected ghost stock",
     "position_unavailable": "Stock position unknown",
     "override_issue": "Planner override not applied",
+    "safety_stock_guard": "Safety stock capped to the evidence",
+    "reorder_point_above_references": "Reorder point above both references",
+    "no_forecast": "Product with no forecast",
 }
 PROPOSAL_TYPES = {"purchase_order": "Purchase order", "transfer": "Transfer"}
 SEGMENTS = {
@@ -59,6 +62,7 @@ MODELS = {
     "croston_sba": "Croston (SBA)",
     "tsb": "TSB",
     "lightgbm": "LightGBM",
+    "level_guard": "Level guard (robust local method)",
 }
 #: Categories shown one by one in the recommendation charts; the rest are summed into "Other".
 TOP_CATEGORIES = 12
@@ -522,6 +526,84 @@ def top_exceptions(con: duckdb.DuckDBPyConnection, limit: int = 10) -> pl.DataFr
     )
     return df.with_columns(pl.col("exception_type").map_elements(lambda s: label(EXCEPTION_TYPES, s),
                                                                   return_dtype=pl.String).alias("type"))
+
+
+# ------------------------------------------------------------------------------------------------ safeguards
+
+#: ml.inventory_policy columns the safeguards block reads (written since the guards of ml.policy.guards, issue 8)
+GUARD_COLUMNS = (
+    "is_safety_stock_guarded", "is_above_references", "reorder_point_before_guard", "guard_reference_reorder_point",
+    "guard_reference_safety_stock", "reorder_point", "unit_cost", "safety_stock_value", "classical_safety_stock_value",
+)
+GUARD_EXCEPTIONS = ("safety_stock_guard", "reorder_point_above_references")
+
+
+def safeguards(con: duckdb.DuckDBPyConnection, ctx: Context) -> dict | None:
+    """What each guard of the planning run caught (docs/plan-safeguards.md), aggregated in DuckDB; None when
+    ml.inventory_policy predates the guards (it lacks one of :data:`GUARD_COLUMNS`).
+
+    - ``safety_stock_guarded`` / ``safety_stock_removed_value``: items whose safety stock was capped to
+      max(classical, empirical) safety stock, and the buffer removed at cost (reorder point before the guard minus
+      the guarded one; a planner override of the reorder point does not change it, while the
+      ``safety_stock_guard`` exception measures to the final, overridden reorder point);
+    - ``above_references`` / ``above_references_excess_value``: reorder points kept although above ``guard_factor``
+      x the larger reference, and their excess over that reference at cost;
+    - ``plan_safety_stock_value``, ``classical_safety_stock_value``, ``evidence_safety_stock_value``: the plan's
+      total safety stock at cost, the classical total (as the ``safety_stock_vs_classical`` asset check sums them)
+      and sum(guard_reference_safety_stock x unit cost), the evidence the guard caps to;
+    - ``level_guard_series`` / ``forecast_series``: distinct product-locations of ml.demand_forecast whose model
+      is 'level_guard', of all (None without that table or its model column);
+    - ``no_forecast``: ``no_forecast`` exceptions (None without ml.exceptions); ``guard_factor``: the threshold the
+      guard exceptions carry (None when none was raised).
+    """
+    cols = set(columns(con, "ml", "inventory_policy"))
+    if not set(GUARD_COLUMNS) <= cols:
+        return None
+    guarded_r = ("coalesce(reorder_point_before_override, reorder_point)"
+                 if "reorder_point_before_override" in cols else "reorder_point")
+    out = frame(
+        con,
+        f"""
+        select
+            count(*) as product_locations,
+            count(*) filter (where is_safety_stock_guarded) as safety_stock_guarded,
+            coalesce(sum(greatest(reorder_point_before_guard - {guarded_r}, 0) * unit_cost)
+                     filter (where is_safety_stock_guarded), 0)::double as safety_stock_removed_value,
+            count(*) filter (where is_above_references) as above_references,
+            coalesce(sum(greatest({guarded_r} - guard_reference_reorder_point, 0) * unit_cost)
+                     filter (where is_above_references), 0)::double as above_references_excess_value,
+            coalesce(sum(safety_stock_value), 0)::double as plan_safety_stock_value,
+            coalesce(sum(classical_safety_stock_value), 0)::double as classical_safety_stock_value,
+            coalesce(sum(guard_reference_safety_stock * unit_cost), 0)::double as evidence_safety_stock_value
+        from ml.inventory_policy
+        """,
+    ).row(0, named=True)
+    out |= {"level_guard_series": None, "forecast_series": None, "no_forecast": None, "guard_factor": None}
+    if "demand_forecast" in ctx.ml_tables and {"model", "product_id", "location_id"} <= set(
+            columns(con, "ml", "demand_forecast")):
+        out |= frame(
+            con,
+            """
+            select count(*) filter (where guarded) as level_guard_series, count(*) as forecast_series
+            from (
+                select product_id, location_id, bool_or(model = 'level_guard') as guarded
+                from ml.demand_forecast
+                group by all
+            )
+            """,
+        ).row(0, named=True)
+    if "exceptions" in ctx.ml_tables:
+        guard_types = ", ".join(f"'{t}'" for t in GUARD_EXCEPTIONS)
+        factor = (f"max(threshold) filter (where exception_type in ({guard_types}))::double"
+                  if "threshold" in columns(con, "ml", "exceptions") else "null::double")
+        out |= frame(
+            con,
+            f"""
+            select count(*) filter (where exception_type = 'no_forecast') as no_forecast, {factor} as guard_factor
+            from ml.exceptions
+            """,
+        ).row(0, named=True)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ policy backtest

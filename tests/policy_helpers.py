@@ -19,6 +19,8 @@ DIM_PRODUCT = {
     "product_id": pl.String, "product_type": pl.String, "supplier_id": pl.String, "min_order_qty": pl.Float64,
     "pack_size": pl.Float64, "nominal_lead_time_days": pl.Int64, "launch_date": pl.Date,
     "discontinued_date": pl.Date, "current_unit_cost": pl.Float64, "current_list_price": pl.Float64,
+    "ordering_cost": pl.Float64, "ordering_cost_basis": pl.String, "annual_holding_rate": pl.Float64,
+    "holding_rate_basis": pl.String,
 }
 DIM_LOCATION = {
     "location_id": pl.String, "location_type": pl.String, "replenished_from": pl.String,

@@ -165,3 +165,51 @@ def test_a_sales_line_with_a_bad_price_keeps_its_units_and_is_listed_as_a_field_
         assert con.execute(
             "select reject_reason from marts.data_quality_rejections where entity = 'sales_lines'"
         ).fetchall() == [("unknown_product",)]
+
+
+def test_ordering_costs_and_holding_rates_reach_dim_product_and_bad_ones_are_quarantined(tmp_path: Path) -> None:
+    """products/suppliers.ordering_cost and annual_holding_rate (optional): dim_product takes the product's, else its
+    supplier's, and says which; a negative or non-numeric cost or a holding rate outside (0, 5] quarantines the row
+    with its reason, and every landed row is still accounted for."""
+    landing = tmp_path / "landing"
+    files = {
+        "master/products.csv": "product_id,supplier_id,ordering_cost,annual_holding_rate\n"
+                               "P1,S1,,\n"  # both from the supplier
+                               "P2,S1,12,\n"  # own ordering cost, the supplier's holding rate
+                               "P3,S2,,0.3\n"  # own holding rate; S2 gives no cost: null
+                               "P4,S1,,0\n"  # holding rate 0: quarantined
+                               "P5,S1,-2,\n",  # negative ordering cost: quarantined
+        "master/suppliers.csv": "supplier_id,ordering_cost,annual_holding_rate\n"
+                                "S1,30,0.2\n"
+                                "S2,,\n"
+                                "S3,abc,\n"  # not a number: quarantined
+                                "S4,,7.5\n",  # above 5: quarantined
+        "master/locations.csv": "location_id\nL1\n",
+        "sales/sales_lines.csv": "transaction_id,sold_at,product_id,location_id,quantity\n"
+                                 "T1,2024-01-02,P1,L1,1\nT2,2024-01-02,P2,L1,1\nT3,2024-01-03,P3,L1,1\n",
+    }
+    for rel, text in files.items():
+        (landing / rel).parent.mkdir(parents=True, exist_ok=True)
+        (landing / rel).write_text(text)
+    warehouse = tmp_path / "w.duckdb"
+    run_stockturn("build", "--landing", str(landing), "--warehouse", str(warehouse), "--quiet")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("""
+            select product_id, ordering_cost, ordering_cost_basis, annual_holding_rate, holding_rate_basis
+            from marts.dim_product order by 1""").fetchall() == [
+            ("P1", 30.0, "supplier", 0.2, "supplier"),
+            ("P2", 12.0, "product", 0.2, "supplier"),
+            ("P3", None, None, 0.3, "product"),
+        ]
+        assert con.execute("""
+            select entity, file_row, reject_reason, reject_detail from marts.data_quality_rejections
+            where entity in ('products', 'suppliers') order by 1, 2""").fetchall() == [
+            ("products", 4, "invalid_value", "annual_holding_rate 0.0 is not above 0 and at most 5"),
+            ("products", 5, "invalid_value", "ordering_cost -2.0 is negative"),
+            ("suppliers", 3, "invalid_number", "ordering_cost 'abc' is not a valid decimal"),
+            ("suppliers", 4, "invalid_value", "annual_holding_rate 7.5 is not above 0 and at most 5"),
+        ]
+        assert con.execute("select supplier_id, ordering_cost, annual_holding_rate from marts.dim_supplier "
+                           "where is_in_supplier_master order by 1").fetchall() == [
+            ("S1", 30.0, 0.2), ("S2", None, None)]
+        assert con.execute("select sum(rows_unaccounted) from marts.data_quality_reconciliation").fetchone()[0] == 0

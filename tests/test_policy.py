@@ -211,6 +211,46 @@ def test_order_quantity_rounds_to_moq_and_pack_for_suppliers_and_units_for_store
     assert q.tolist() == [96.0, 60.0]  # no demand: the smallest orderable quantity
 
 
+def test_eoq_uses_the_items_ordering_cost_and_holding_rate_from_the_master(db, tmp_path):
+    """dim_product's ordering_cost / annual_holding_rate (the product's, else its supplier's) replace the settings
+    in EOQ = sqrt(2 K D / (h c)), for the recommended and the classical quantity alike; a store's transfer line
+    keeps transfer_cost_per_line (4) but takes the item's holding rate.
+
+    PDET at DC1 (10/day, cost 2), K = 20 (product), h = 0.4 (supplier): sqrt(2 x 20 x 3650 / (0.4 x 2)) = 427.2
+    -> 428. PPACK (1/day, cost 5), K = 100 (supplier), h = 0.5 (product): at DC1 sqrt(2 x 100 x 365 / 2.5) = 170.9,
+    capped at 90 days and rounded to MOQ 50 / pack 12 -> 96; at S1 (transfer, K = 4) sqrt(2 x 4 x 365 / 2.5) =
+    34.2 -> 35. PCLS has neither: the settings (15, 0.25), basis 'default'."""
+    db.execute("""update marts.dim_product set ordering_cost = 20, ordering_cost_basis = 'product',
+                  annual_holding_rate = 0.4, holding_rate_basis = 'supplier' where product_id = 'PDET'""")
+    db.execute("""update marts.dim_product set ordering_cost = 100, ordering_cost_basis = 'supplier',
+                  annual_holding_rate = 0.5, holding_rate_basis = 'product' where product_id = 'PPACK'""")
+    run = run_policy(db, crafted_ltd(), None, seeds(tmp_path), as_of=AS_OF)
+    det = row(run.inventory_policy, "PDET", "DC1")
+    eoq = math.sqrt(2 * 20 * 3650 / (0.4 * 2.0))
+    assert det["eoq_units"] == pytest.approx(eoq) and det["classical_eoq_units"] == pytest.approx(eoq)
+    assert det["order_quantity"] == det["classical_order_quantity"] == math.ceil(eoq) == 428
+    assert (det["ordering_cost"], det["ordering_cost_basis"], det["holding_rate"], det["holding_rate_basis"]) == (
+        20, "product", 0.4, "supplier")
+    dc, store = row(run.inventory_policy, "PPACK", "DC1"), row(run.inventory_policy, "PPACK", "S1")
+    assert dc["eoq_units"] == pytest.approx(math.sqrt(2 * 100 * 365 / (0.5 * 5.0))) and dc["order_quantity"] == 96
+    assert (dc["ordering_cost"], dc["ordering_cost_basis"], dc["holding_rate"], dc["holding_rate_basis"]) == (
+        100, "supplier", 0.5, "product")
+    assert store["eoq_units"] == pytest.approx(math.sqrt(2 * 4 * 365 / (0.5 * 5.0)))
+    assert store["order_quantity"] == store["classical_order_quantity"] == 35
+    assert (store["ordering_cost"], store["ordering_cost_basis"], store["holding_rate"]) == (4, "transfer", 0.5)
+    cls = row(run.inventory_policy, "PCLS", "DC1")
+    assert (cls["ordering_cost"], cls["ordering_cost_basis"], cls["holding_rate"], cls["holding_rate_basis"]) == (
+        15, "default", 0.25, "default")
+    # direct: a per-series holding-rate array gives what the scalar gives row by row
+    args = (np.array([10.0, 1.0]), np.array([2.0, 5.0]), np.array([20.0, 100.0]))
+    kw = {"min_cover_days": 1, "max_cover_days": 90, "moq": np.array([0.0, 50.0]), "pack_size": np.array([1.0, 12.0])}
+    eoq_arr, q_arr = compute.order_quantity(*args, annual_holding_rate=np.array([0.4, 0.5]), **kw)
+    for i, rate in enumerate((0.4, 0.5)):
+        eoq_one, q_one = compute.order_quantity(*args, annual_holding_rate=rate, **kw)
+        assert eoq_arr[i] == eoq_one[i] and q_arr[i] == q_one[i]
+    assert q_arr.tolist() == [428.0, 96.0]
+
+
 def test_classical_baseline_matches_the_textbook_formula_by_hand(db, tmp_path):
     """PCLS: daily usage alternating 1, 3 over a 364-day window: mean 2, sample sd sqrt(364/363). Nominal lead time
     6 + review 1 = 7 days: mu_L = 14, sigma_L = sqrt(7 x 364/363) = 2.6494, r = ceil(14 + 1.64485 x 2.6494) =

@@ -46,11 +46,17 @@ def test_every_series_gets_a_policy_that_meets_its_target_on_the_samples(planned
     csl = p.filter(pl.col("service_metric") == "cycle_service_level")
     fill = p.filter(pl.col("service_metric") == "fill_rate")
     assert csl.height and fill.height
-    overridden = pl.col("reorder_point_basis") == "override"
+    # a planner override or the safety-stock guard (ml.policy.guards: the samples asked for more than twice the
+    # evidence) sets the reorder point on purpose; every other series meets its target on its samples
+    overridden = pl.col("reorder_point_basis").is_in(["override", "safety_stock_guard"])
     assert (csl.filter(~overridden)["expected_cycle_service_level"] >= csl.filter(~overridden)["service_target"]
             - 1e-9).all()
-    assert (fill["expected_fill_rate"] >= fill["service_target"] - 1e-9).all()
-    assert (fill["expected_cycle_service_level"] >= 0.8 - 1e-9).all()  # the slow-mover floor
+    assert (fill.filter(~overridden)["expected_fill_rate"] >= fill.filter(~overridden)["service_target"] - 1e-9).all()
+    guarded = p.filter(pl.col("is_safety_stock_guarded"))
+    assert (guarded["reorder_point_basis"] == "safety_stock_guard").all()
+    assert set(guarded["product_id"]) <= set(run.exceptions.filter(
+        pl.col("exception_type") == "safety_stock_guard")["product_id"])
+    assert (fill.filter(~overridden)["expected_cycle_service_level"] >= 0.8 - 1e-9).all()  # the slow-mover floor
     assert (p["safety_stock"] - (p["reorder_point"] - p["ltd_mean"])).abs().max() < 1e-9
     assert (p["order_up_to_level"] - p["reorder_point"] - p["order_quantity"]).abs().max() == 0
     assert set(p["abc_class"]) <= {"A", "B", "C"} and set(p["xyz_class"]) <= {"X", "Y", "Z"}

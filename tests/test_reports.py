@@ -323,7 +323,8 @@ def test_planning_sections_show_the_run(report: ReportResult, page: str, warehou
     assert report.kpis["recommended_inventory_change"] == pytest.approx(net)
     for words in ("Most under-stocked", "Most over-stocked", "Backtest scores by demand segment",
                   "Classical vs recommended policy by category", "current (classical) → recommended safety stock",
-                  "Exceptions for planners"):
+                  "Exceptions for planners", "Safeguards: what each guard caught",
+                  "Safety stock capped to the evidence", "the evidence supports"):
         assert words in text, words
     if awaiting:
         assert "Purchase proposals awaiting approval" in text

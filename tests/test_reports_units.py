@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import math
 import re
+from dataclasses import replace
 from datetime import date, timedelta
 
 import duckdb
@@ -191,3 +193,139 @@ def test_policy_backtest_queries_follow_the_contract_and_tolerate_gaps() -> None
     assert policies["policy_label"][1] == "Classical, same fill rate" and policies["bullwhip"].null_count() == 3
     by_cat = pq.backtest_by_category(con)
     assert by_cat.select("category", "policy", "fill_rate_volume").rows() == [("Toys", "stockturn", 0.97)]
+
+
+# ------------------------------------------------------------------------------------------------ safeguards
+
+
+def _plan_context(con: duckdb.DuckDBPyConnection) -> q.Context:
+    ml = frozenset(t for (t,) in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'ml'").fetchall())
+    return replace(toy_context(), ml_tables=ml)
+
+
+def _plan_builder(con: duckdb.DuckDBPyConnection):
+    """The report's section builder on ml tables alone (its constructor reads the marts, which these tests lack)."""
+    from reports import plan_queries as pq
+    from reports.build import _Builder
+
+    builder = _Builder.__new__(_Builder)
+    builder.con, builder.ctx, builder.kpi_values = con, _plan_context(con), {}
+    builder.plan = pq.PlanRun(None, None, None)
+    return builder
+
+
+def _page(section: Section) -> tuple[str, dict[str, list[str]]]:
+    """The rendered section as plain text, and its table rows by first cell (the cells as people read them)."""
+    page = render_page(title="t", header_lines=[], kpis=[], sections=[section], definitions=[], footer="",
+                       locale={}, runtime_js="")
+    rows = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", page, re.S):
+        cells = [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        if cells:
+            rows.setdefault(cells[0], cells[1:])  # the first table that has the row
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))), rows
+
+
+@pytest.fixture
+def guarded_plan() -> duckdb.DuckDBPyConnection:
+    """A planning run whose guards caught known items.
+
+    Safety-stock guard: A (1,500 -> 300 units at $10: $12,000 removed) and B (2,000 -> 500 at $2.50, then a planner
+    override to 700 that must not change the money: $3,750). Above both references: C (5,000 vs 1,000 at $4:
+    $16,000 excess). Safety stock at cost: plan $30,000, classical $12,000 (2.50x), evidence $40,000 (0.75x).
+    Level guard: 1,500 of 2,000 forecast series. No forecast: 3 products."""
+    con = duckdb.connect()
+    con.execute("create schema ml")
+    con.execute("""create table ml.inventory_policy as select * from (values
+        ('A', 'L1', 10.0, 300.0, null, 1500.0, 200.0, 100.0, true, false, 1000.0, 800.0),
+        ('B', 'L1', 2.5, 700.0, 500.0, 2000.0, 1400.0, 1200.0, true, false, 2000.0, 1200.0),
+        ('C', 'L1', 4.0, 5000.0, null, 5000.0, 1000.0, 5000.0, false, true, 20000.0, 6000.0),
+        ('D', 'L2', 1.0, 40.0, null, 40.0, 30.0, 16000.0, false, false, 7000.0, 4000.0),
+        ('E', 'L2', 5.0, 0.0, null, 0.0, null, null, false, false, 0.0, 0.0))
+        t(product_id, location_id, unit_cost, reorder_point, reorder_point_before_override,
+          reorder_point_before_guard, guard_reference_reorder_point, guard_reference_safety_stock,
+          is_safety_stock_guarded, is_above_references, safety_stock_value, classical_safety_stock_value)""")
+    con.execute("""create table ml.demand_forecast as
+        select 'P' || s.i as product_id, 'L1' as location_id, h.h as horizon, 1.0 as forecast,
+               case when s.i < 1500 then 'level_guard' else 'croston_sba' end as model
+        from range(2000) s(i) cross join range(1, 4) h(h)""")
+    con.execute("""create table ml.exceptions as
+        select row_number() over (order by money_at_stake desc nulls last) as rank, *, 'why' as reason
+        from (values
+            ('no_forecast', 'N1', null, null, null), ('no_forecast', 'N2', null, null, null),
+            ('no_forecast', 'N3', null, null, null), ('safety_stock_guard', 'A', 'L1', 12000.0, 2.0),
+            ('safety_stock_guard', 'B', 'L1', 1250.0, 2.0),
+            ('reorder_point_above_references', 'C', 'L1', 16000.0, 2.0), ('stockout_risk', 'D', 'L2', 50.0, 0.5))
+        t(exception_type, product_id, location_id, money_at_stake, threshold)""")
+    return con
+
+
+def test_safeguards_query_counts_and_values_what_each_guard_caught(guarded_plan: duckdb.DuckDBPyConnection) -> None:
+    from reports import plan_queries as pq
+
+    g = pq.safeguards(guarded_plan, _plan_context(guarded_plan))
+    assert g is not None
+    assert (g["product_locations"], g["safety_stock_guarded"], g["above_references"]) == (5, 2, 1)
+    assert g["safety_stock_removed_value"] == pytest.approx(12_000 + 3_750)
+    assert g["above_references_excess_value"] == pytest.approx(16_000)
+    assert g["plan_safety_stock_value"] == pytest.approx(30_000)
+    assert g["classical_safety_stock_value"] == pytest.approx(12_000)
+    assert g["evidence_safety_stock_value"] == pytest.approx(40_000)
+    assert (g["level_guard_series"], g["forecast_series"], g["no_forecast"]) == (1_500, 2_000, 3)
+    assert g["guard_factor"] == 2.0
+
+
+def test_safeguards_block_shows_counts_and_money_for_people(guarded_plan: duckdb.DuckDBPyConnection) -> None:
+    builder = _plan_builder(guarded_plan)
+    section = Section("recommendations", "Recommendations", "ok")
+    builder._safeguards(section)
+    assert section.status == "ok"
+    text, rows = _page(section)
+    assert ("Safeguards: the plan holds $30,000 of safety stock at cost, 2.50x the classical policy's $12,000 and "
+            "0.75x the $40,000 the evidence supports") in text
+    assert "Safeguards: what each guard caught among 5 planned product-locations" in text
+    capped = rows["Safety stock capped to the evidence"]
+    assert capped[:2] == ["2", "$15,750"] and capped[2].startswith("The forecast asked for a buffer more than 2x")
+    assert rows["Reorder point above both references (kept, flagged)"][:2] == ["1", "$16,000"]
+    assert rows["Forecast level guard"][:2] == ["1,500", "not valued"]
+    assert rows["Products with no forecast"][:2] == ["3", "not valued"]
+    assert builder.kpi_values["safety_stock_vs_classical"] == pytest.approx(2.5)
+    assert builder.kpi_values["safety_stock_vs_evidence"] == pytest.approx(0.75)
+    # wired into the recommendations section (its marts are missing here: that says so, the block still shows)
+    guarded_plan.execute("create schema marts")
+    guarded_plan.execute("create table marts.dim_product (product_id varchar, product_name varchar, category varchar)")
+    guarded_plan.execute("create table marts.dim_location (location_id varchar, location_name varchar)")
+    recommendations = _plan_builder(guarded_plan).recommendations()
+    text, rows = _page(recommendations)
+    assert rows["Safety stock capped to the evidence"][:2] == ["2", "$15,750"]
+    assert "Product with no forecast" in text and "Safety stock capped to the evidence" in text  # exception words
+
+
+def test_safeguards_degrade_on_a_plan_made_before_the_guards(guarded_plan: duckdb.DuckDBPyConnection) -> None:
+    from reports import plan_queries as pq
+
+    con = guarded_plan
+    con.execute("alter table ml.inventory_policy drop column is_above_references")
+    assert pq.safeguards(con, _plan_context(con)) is None
+    section = Section("recommendations", "Recommendations", "ok")
+    _plan_builder(con)._safeguards(section)
+    assert section.status == "partial" and "not available for this plan" in section.detail
+    text, rows = _page(section)
+    assert "Safeguards: not available for this plan" in text
+    assert not rows and "$" not in text
+
+    # guard columns present, but no forecast model column and no exceptions table: those rows say so
+    con.execute("alter table ml.inventory_policy add column is_above_references boolean default false")
+    con.execute("alter table ml.demand_forecast drop column model")
+    con.execute("drop table ml.exceptions")
+    section = Section("recommendations", "Recommendations", "ok")
+    _plan_builder(con)._safeguards(section)
+    assert section.status == "ok"
+    _, rows = _page(section)
+    level, no_forecast = rows["Forecast level guard"], rows["Products with no forecast"]
+    assert level[:2] == no_forecast[:2] == ["n/a", "not valued"]
+    assert level[2].startswith("Not available for this plan: ml.demand_forecast")
+    assert no_forecast[2].startswith("Not available for this plan: the run wrote no ml.exceptions")
+    capped = rows["Safety stock capped to the evidence"]
+    assert capped[:2] == ["2", "$15,750"] and capped[2].startswith("The forecast asked for a buffer far above")

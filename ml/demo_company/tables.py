@@ -75,6 +75,9 @@ def products(cfg: DemoConfig, cat: Catalog, prices: PriceBook) -> pl.DataFrame:
             "launch_date": date_str(cfg, cat.launch),
             "discontinued_date": date_str(cfg, cat.discontinued, missing=NO_DAY),
             "list_price": current,
+            # the demo does not model per-item ordering costs or holding rates: the planning settings apply
+            "ordering_cost": _null_str(cat.n_products),
+            "annual_holding_rate": _null_str(cat.n_products),
         },
     )
 
@@ -101,6 +104,8 @@ def suppliers(cfg: DemoConfig) -> pl.DataFrame:
             "supplier_name": [s.name for s in cfg.suppliers],
             "country": [s.country for s in cfg.suppliers],
             "nominal_lead_time_days": [s.nominal_lead_days for s in cfg.suppliers],
+            "ordering_cost": _null_str(len(cfg.suppliers)),
+            "annual_holding_rate": _null_str(len(cfg.suppliers)),
         },
     )
 

@@ -83,7 +83,18 @@ ENTITIES: tuple[Entity, ...] = (
         description="Product (item, SKU) master: one row per product.",
         grain="one row per product",
         key=("product_id",),
-        feeds="every mart; category roll-ups; lifecycle (launch, discontinuation)",
+        feeds="every mart; category roll-ups; lifecycle (launch, discontinuation); order quantities (ordering cost, "
+        "holding rate)",
+        extra=(
+            "ordering_cost and annual_holding_rate set the economic order quantity (EOQ) of a product at the "
+            "locations that buy from suppliers. Each is taken from the product, else from its primary supplier "
+            "(master/suppliers), else from the planning settings (ordering_cost_per_line, "
+            "annual_holding_rate); marts.dim_product says which (ordering_cost_basis, holding_rate_basis). "
+            "Store replenishment from a distribution centre uses the transfer_cost_per_line setting.",
+            "A negative or non-finite ordering_cost, or an annual_holding_rate not above 0 or above 5, quarantines "
+            "the product or supplier row (invalid_value, the detail names the column and value), like any other "
+            "out-of-range value; a quarantined product's sales lines are then quarantined as unknown_product.",
+        ),
         columns=(
             C("product_id", "text", "Product code as used in every other file.", required=True),
             C("product_name", "text", "Human-readable name."),
@@ -99,6 +110,20 @@ ENTITIES: tuple[Entity, ...] = (
             C("launch_date", "date", "First day the product could be sold."),
             C("discontinued_date", "date", "Last day the product is sold or replenished; blank if active."),
             C("list_price", "decimal", "Current regular selling price per unit.", unit="currency/unit"),
+            C(
+                "ordering_cost",
+                "decimal",
+                "Fixed cost of one purchase-order line for this product (raising the line, receiving, checking and "
+                "putting away one delivery, its invoice share); overrides its supplier's. Not negative.",
+                unit="currency/order line",
+            ),
+            C(
+                "annual_holding_rate",
+                "decimal",
+                "Cost of holding one unit for a year as a fraction of its unit cost (0.25 = 25% a year: capital, "
+                "storage, shrinkage, obsolescence); overrides its supplier's. Above 0, at most 5.",
+                unit="fraction of unit cost/year",
+            ),
         ),
     ),
     Entity(
@@ -132,7 +157,7 @@ ENTITIES: tuple[Entity, ...] = (
         description="Suppliers (vendors) that purchase orders are placed with.",
         grain="one row per supplier",
         key=("supplier_id",),
-        feeds="dim_supplier; lead-time defaults",
+        feeds="dim_supplier; lead-time defaults; order quantities (ordering cost, holding rate)",
         columns=(
             C("supplier_id", "text", "Supplier code.", required=True),
             C("supplier_name", "text", "Human-readable name."),
@@ -142,6 +167,20 @@ ENTITIES: tuple[Entity, ...] = (
                 "integer",
                 "Quoted lead time from order to receipt, used only where no receipts have been observed.",
                 unit="days",
+            ),
+            C(
+                "ordering_cost",
+                "decimal",
+                "Fixed cost of one purchase-order line with this supplier, for its products without their own "
+                "(products.ordering_cost). Not negative.",
+                unit="currency/order line",
+            ),
+            C(
+                "annual_holding_rate",
+                "decimal",
+                "Holding cost per year as a fraction of unit cost, for this supplier's products without their own "
+                "(products.annual_holding_rate). Above 0, at most 5.",
+                unit="fraction of unit cost/year",
             ),
         ),
     ),

@@ -44,7 +44,7 @@ def order_quantity(
     unit_cost: FloatArray,
     ordering_cost: FloatArray,
     *,
-    annual_holding_rate: float,
+    annual_holding_rate: float | FloatArray,
     min_cover_days: float,
     max_cover_days: float,
     moq: FloatArray,
@@ -55,11 +55,13 @@ def order_quantity(
 
     EOQ = sqrt(2 K D / h) with D = daily demand x days_per_year and h = annual_holding_rate x unit cost
     ([SS ch. 3]), bounded to [min_cover_days, max_cover_days] days of demand, then rounded up to the MOQ and a
-    whole number of packs. Series without demand get the smallest orderable quantity (one unit, one pack or the
-    MOQ), so a reorder point can still be evaluated; they are never proposed (see run_policy).
+    whole number of packs. ``ordering_cost`` (K) and ``annual_holding_rate`` are one value for every series or
+    one per series (an array of the same length, e.g. the item's rate from the master, else the default).
+    Series without demand get the smallest orderable quantity (one unit, one pack or the MOQ), so a reorder point
+    can still be evaluated; they are never proposed (see run_policy).
     """
     d = np.maximum(np.asarray(daily_demand, dtype=np.float64), 0.0)
-    h = annual_holding_rate * np.asarray(unit_cost, dtype=np.float64)
+    h = np.asarray(annual_holding_rate, dtype=np.float64) * np.asarray(unit_cost, dtype=np.float64)
     q_eoq = np.asarray(im.eoq(ordering_cost, h, d * days_per_year), dtype=np.float64)
     q_eoq = np.where(np.isfinite(q_eoq), q_eoq, max_cover_days * d)
     bounded = np.clip(q_eoq, min_cover_days * d, max_cover_days * d)

@@ -20,6 +20,10 @@ Rules (``PolicyConfig.guard_factor``, default 2):
    or an error). It is kept but never silent: exception ``reorder_point_above_references``, money = the excess
    over the larger reference at cost.
 
+Both rules need the empirical reference: a series without one (no history, or a lead-time demand handed in
+without ``empirical_samples``) is not guarded, because the classical formula alone is weak evidence (its
+fill-rate rule is known to starve slow movers whose order quantity is large against their variability).
+
 Planner overrides of the reorder point are applied after the guards (a planner's number is the planner's).
 """
 
@@ -82,8 +86,9 @@ def apply_guards(
     if factor <= 0:
         none = np.zeros(n, bool)
         return GuardResult(r0, basis, r_emp, ss_emp, r_ref, ss_ref, none, none, r0.copy())
-    capped = ss > factor * ss_ref + SLACK_UNITS
+    evidence = np.isfinite(r_emp)  # the classical formula alone is no evidence (its fill-rate rule starves)
+    capped = evidence & (ss > factor * ss_ref + SLACK_UNITS)
     r_new = np.where(capped, np.maximum(compute.ceil_units(ltd_mean + ss_ref), 0.0), r0)
     basis_new = np.where(capped, BASIS_GUARD, basis)
-    above = r_new > factor * r_ref + SLACK_UNITS
+    above = evidence & (r_new > factor * r_ref + SLACK_UNITS)
     return GuardResult(r_new, basis_new, r_emp, ss_emp, r_ref, ss_ref, capped, above, r0.copy())

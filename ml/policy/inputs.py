@@ -5,8 +5,9 @@ index ``_i``) so only their rows are scanned, and returns one row per series (``
 history is *usage*: units sold plus units shipped to other locations (``marts.fct_inventory_daily``), as in
 ``marts.fct_days_of_supply``, so a distribution centre's demand is what it ships to the stores.
 
-Master data (``marts.dim_product``, ``marts.dim_location``) has no history: supplier, MOQ, pack size and nominal lead
-time are taken as they are now. Prices and costs, which do have history, are taken as valid on ``as_of``.
+Master data (``marts.dim_product``, ``marts.dim_location``) has no history: supplier, MOQ, pack size, nominal lead
+time, ordering cost and holding rate are taken as they are now. Prices and costs, which do have history, are taken
+as valid on ``as_of``.
 """
 
 from __future__ import annotations
@@ -65,8 +66,25 @@ def latest_history_date(con: duckdb.DuckDBPyConnection) -> date | None:
     return con.execute("select max(date_day) from marts.fct_inventory_daily").fetchall()[0][0]
 
 
+#: EOQ cost columns of marts.dim_product (contract columns products/suppliers.ordering_cost, annual_holding_rate),
+#: read as master_<name>; a dim_product built before they existed reads as nulls (the planning settings apply).
+_MASTER_COST_COLUMNS: dict[str, str] = {
+    "ordering_cost": "double", "ordering_cost_basis": "varchar",
+    "annual_holding_rate": "double", "holding_rate_basis": "varchar",
+}
+
+
 def read_master(con: duckdb.DuckDBPyConnection, config: PolicyConfig) -> pl.DataFrame:
-    """Product and location master data per series (nulls for codes missing from the masters)."""
+    """Product and location master data per series (nulls for codes missing from the masters).
+
+    The item's EOQ costs come as ``master_ordering_cost``, ``master_annual_holding_rate`` and their bases
+    (``master_ordering_cost_basis``, ``master_holding_rate_basis``: 'product' or 'supplier', see dim_product);
+    null where the master gives none."""
+    rows = con.execute("select column_name from information_schema.columns where table_schema = 'marts' "
+                       "and table_name = 'dim_product'").fetchall()
+    have = {r[0] for r in rows}
+    costs = ", ".join(f"p.{c}::{t} as master_{c}" if c in have else f"null::{t} as master_{c}"
+                      for c, t in _MASTER_COST_COLUMNS.items())
     return read_frame(
         con,
         f"""
@@ -74,7 +92,7 @@ def read_master(con: duckdb.DuckDBPyConnection, config: PolicyConfig) -> pl.Data
                p.product_id is not null as in_product_master,
                p.product_type, p.supplier_id, p.min_order_qty, p.pack_size,
                p.nominal_lead_time_days::double as nominal_lead_time_days,
-               p.launch_date, p.discontinued_date, p.current_list_price,
+               p.launch_date, p.discontinued_date, p.current_list_price, {costs},
                l.location_type, l.replenished_from,
                coalesce(l.replenishment_source,
                         case when l.replenished_from is null then 'supplier' else 'transfer' end)

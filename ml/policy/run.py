@@ -25,6 +25,12 @@ before it ('last_standard_cost'), else list price x (1 - default_margin) ('list_
 ``default_unit_cost`` ('default'). Unit price: the latest list price at the location within the history window,
 else the product's latest anywhere (distribution centres do not sell), else the master's current list price, else
 cost / (1 - default_margin).
+
+EOQ costs, for the recommended and the classical order quantity alike: the ordering cost per line of a
+supplier-replenished series is the item's from marts.dim_product (the product's, else its supplier's:
+``ordering_cost_basis`` 'product' / 'supplier'), else ``ordering_cost_per_line`` ('default'); a transfer series
+always costs ``transfer_cost_per_line`` ('transfer'). The holding rate of every series is the item's from
+dim_product, else ``annual_holding_rate`` (``holding_rate`` / ``holding_rate_basis``).
 """
 
 from __future__ import annotations
@@ -79,6 +85,7 @@ POLICY_COLUMNS: dict[str, pl.DataType] = {
     "service_target_source": pl.String(),
     "unit_cost": pl.Float64(), "unit_cost_basis": pl.String(), "unit_price": pl.Float64(),
     "min_order_qty": pl.Float64(), "pack_size": pl.Float64(), "ordering_cost": pl.Float64(),
+    "ordering_cost_basis": pl.String(), "holding_rate": pl.Float64(), "holding_rate_basis": pl.String(),
     "daily_demand_forecast": pl.Float64(), "daily_demand_hist_mean": pl.Float64(),
     "daily_demand_hist_std": pl.Float64(), "history_days": pl.Int64(),
     "lead_time_days": pl.Float64(), "lead_time_p90_days": pl.Float64(), "lead_time_source": pl.String(),
@@ -323,7 +330,16 @@ def run_policy(
     moq = np.where(np.isnan(ov_moq), moq, ov_moq)
     pack = np.where(np.isnan(ov_pack), pack, ov_pack)
     pack = np.where(pack > 0, pack, 1.0)
-    k_order = np.where(is_supplier, c.ordering_cost_per_line, c.transfer_cost_per_line)
+    # EOQ costs: the item's from the master (product, else supplier) where given, else the settings; a transfer
+    # line from the DC always costs transfer_cost_per_line (ordering_cost_basis / holding_rate_basis say which)
+    k_item, h_item = _arr(df, "master_ordering_cost"), _arr(df, "master_annual_holding_rate")
+    has_k, has_h = is_supplier & (k_item >= 0), h_item > 0
+    k_order = np.where(is_supplier, np.where(has_k, k_item, c.ordering_cost_per_line), c.transfer_cost_per_line)
+    k_basis = np.where(~is_supplier, "transfer", np.where(
+        has_k, df["master_ordering_cost_basis"].fill_null("default").to_numpy().astype(object), "default"))
+    holding_rate = np.where(has_h, h_item, c.annual_holding_rate)
+    h_basis = np.where(has_h, df["master_holding_rate_basis"].fill_null("default").to_numpy().astype(object),
+                       "default")
     unit_cost = _arr(df, "unit_cost")
     lt = np.asarray(ltd.lead_time_mean_days, dtype=np.float64)
     rp = np.asarray(ltd.review_period_days, dtype=np.float64)
@@ -342,7 +358,7 @@ def run_policy(
     # ---------------------------------------------------------------- recommended policy
     d_fc = np.maximum(np.asarray(ltd.daily_demand_mean, dtype=np.float64), 0.0)
     eoq_units, q = compute.order_quantity(
-        d_fc, unit_cost, k_order, annual_holding_rate=c.annual_holding_rate, min_cover_days=c.min_order_cover_days,
+        d_fc, unit_cost, k_order, annual_holding_rate=holding_rate, min_cover_days=c.min_order_cover_days,
         max_cover_days=c.max_order_cover_days, moq=moq, pack_size=pack, days_per_year=c.days_per_year)
     ov_q = _override_array(overrides, "order_quantity", n)
     q_before = q.copy()
@@ -360,7 +376,7 @@ def run_policy(
     # ---------------------------------------------------------------- classical baseline
     hist_mean, hist_std = _arr(df, "hist_mean", 0.0), _arr(df, "hist_std", 0.0)
     eoq_cl, q_cl = compute.order_quantity(
-        hist_mean, unit_cost, k_order, annual_holding_rate=c.annual_holding_rate,
+        hist_mean, unit_cost, k_order, annual_holding_rate=holding_rate,
         min_cover_days=c.min_order_cover_days, max_cover_days=c.max_order_cover_days, moq=moq, pack_size=pack,
         days_per_year=c.days_per_year)
     cl = compute.classical_policy(hist_mean, hist_std, lt_classical + rp, is_fill_rate=is_fill, target=target,
@@ -415,6 +431,8 @@ def run_policy(
     ).with_columns(pl.col("_i").cast(pl.UInt32))
     df = df.with_columns(
         pl.Series("min_order_qty", moq), pl.Series("pack_size", pack), pl.Series("ordering_cost", k_order),
+        pl.Series("ordering_cost_basis", k_basis.tolist(), dtype=pl.String),
+        pl.Series("holding_rate", holding_rate), pl.Series("holding_rate_basis", h_basis.tolist(), dtype=pl.String),
         pl.Series("daily_demand_forecast", d_fc), pl.col("hist_mean").alias("daily_demand_hist_mean"),
         pl.col("hist_std").alias("daily_demand_hist_std"), pl.col("hist_days").cast(pl.Int64).alias("history_days"),
         pl.Series("lead_time_days", lt_eff), pl.Series("lead_time_p90_days",
@@ -578,6 +596,7 @@ def summarise(policy: pl.DataFrame, proposals: pl.DataFrame, exceptions: pl.Data
             "safety_stock_vs_classical": f(p["safety_stock_value"].sum() / p["classical_safety_stock_value"].sum())
             if p["classical_safety_stock_value"].sum() > 0 else None,
             "max_safety_stock_ratio": config.max_safety_stock_ratio,
+            "warn_safety_stock_ratio": config.warn_safety_stock_ratio,
         },
         "timings_s": dict(timings),
     }

@@ -9,8 +9,9 @@ warehouse), and are reported as asset checks on ``ml.demand_forecast`` / ``ml.fo
 * ``forecast_non_negative`` (blocking): no forecast value or quantile below zero.
 * ``policy_covers_every_series`` (blocking): every forecast series has an inventory policy row.
 * ``safety_stock_vs_classical`` (blocking): the plan's total safety stock at cost is at most
-  ``PolicyConfig.max_safety_stock_ratio`` (default 2) x the classical total beside it; the metadata counts the
-  items each guard of ``ml.policy.guards`` caught.
+  ``PolicyConfig.max_safety_stock_ratio`` (default 3) x the classical total beside it; the metadata counts the
+  items each guard of ``ml.policy.guards`` caught. ``safety_stock_above_classical`` (warning): the same above
+  ``warn_safety_stock_ratio`` (default 1.5).
 * ``features_known_for_the_forecast`` (warning): no feature seen in training is unknown for the forecast period
   (promotions exported for the past only or listed less far ahead than the horizon).
 * ``interval_coverage`` (warning): hold-out coverage of the central forecast intervals (``coverage_80`` ...) and of
@@ -248,29 +249,51 @@ def check_beats_seasonal_naive(tables: Mapping[str, pl.DataFrame], summary: Mapp
     )
 
 
-def check_safety_stock_vs_classical(tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any]) -> CheckOutcome:
-    """The plan's total safety-stock value against the classical total beside it: beyond
-    ``PolicyConfig.max_safety_stock_ratio`` the plan recommends far more buffer than the textbook, which must never
-    pass silently (issue 8). Metadata carries how many items each guard of ``ml.policy.guards`` caught."""
+def _safety_stock_totals(tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any],
+                         ) -> tuple[float, float, float, dict[str, Any]] | None:
+    """(plan safety-stock value, classical total, ratio, guard counts) of the policy table; None without one."""
     policy = tables["inventory_policy"]
-    guards = dict((summary.get("policy") or {}).get("guards") or {})
-    limit = float(guards.get("max_safety_stock_ratio") or _default_ratio())
-    needed = {"safety_stock_value", "classical_safety_stock_value"}
-    if policy.height == 0 or not needed <= set(policy.columns):
-        return CheckOutcome("safety_stock_vs_classical", "inventory_policy", True, "no policy rows to compare",
-                            metadata={"evaluated": False})
+    if policy.height == 0 or not {"safety_stock_value", "classical_safety_stock_value"} <= set(policy.columns):
+        return None
     plan = float(policy["safety_stock_value"].fill_null(0.0).sum())
     classical = float(policy["classical_safety_stock_value"].fill_null(0.0).sum())
     ratio = plan / classical if classical > 0 else (math.inf if plan > 0 else 1.0)
-    metadata: dict[str, Any] = {
-        "safety_stock_value": round(plan, 2), "classical_safety_stock_value": round(classical, 2),
-        "ratio": round(ratio, 4) if math.isfinite(ratio) else None, "max_ratio": limit,
-        **{f"guard_{k}": v for k, v in guards.items() if isinstance(v, int | float) and k != "max_safety_stock_ratio"},
-    }
+    guards = dict((summary.get("policy") or {}).get("guards") or {})
+    counts = {f"guard_{k}": v for k, v in guards.items() if isinstance(v, int | float) and "ratio" not in k}
+    return plan, classical, ratio, counts
+
+
+def _ratio_check(name: str, limit_key: str, severity: dg.AssetCheckSeverity,
+                 tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any]) -> CheckOutcome:
+    guards = dict((summary.get("policy") or {}).get("guards") or {})
+    limit = float(guards.get(limit_key) or getattr(_default_policy_config(), limit_key))
+    totals = _safety_stock_totals(tables, summary)
+    if totals is None:
+        return CheckOutcome(name, "inventory_policy", True, "no policy rows to compare", severity=severity,
+                            metadata={"evaluated": False})
+    plan, classical, ratio, counts = totals
     return CheckOutcome(
-        "safety_stock_vs_classical", "inventory_policy", ratio <= limit,
+        name, "inventory_policy", ratio <= limit,
         f"plan safety stock {plan:,.0f} vs classical {classical:,.0f} at cost ({ratio:.2f}x; limit {limit:g}x)",
-        metadata=metadata)
+        severity=severity,
+        metadata={"safety_stock_value": round(plan, 2), "classical_safety_stock_value": round(classical, 2),
+                  "ratio": round(ratio, 4) if math.isfinite(ratio) else None, "limit": limit, **counts})
+
+
+def check_safety_stock_vs_classical(tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any]) -> CheckOutcome:
+    """Blocking: the plan's total safety-stock value at most ``PolicyConfig.max_safety_stock_ratio`` (default 3) x
+    the classical total beside it ("stockturn recommends 3x the textbook" never passes). Metadata carries how
+    many items each guard of ``ml.policy.guards`` caught."""
+    return _ratio_check("safety_stock_vs_classical", "max_safety_stock_ratio", dg.AssetCheckSeverity.ERROR,
+                        tables, summary)
+
+
+def check_safety_stock_above_classical(tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any],
+                                       ) -> CheckOutcome:
+    """Warning: above ``PolicyConfig.warn_safety_stock_ratio`` (default 1.5) x the classical total the plan
+    passes but says so (on the demo the distribution centre's seasonal long-lead-time items are the cause)."""
+    return _ratio_check("safety_stock_above_classical", "warn_safety_stock_ratio", dg.AssetCheckSeverity.WARN,
+                        tables, summary)
 
 
 def check_features_known_for_the_forecast(tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any],
@@ -285,10 +308,10 @@ def check_features_known_for_the_forecast(tables: Mapping[str, pl.DataFrame], su
         severity=dg.AssetCheckSeverity.WARN, metadata={"warnings": len(warnings)})
 
 
-def _default_ratio() -> float:
+def _default_policy_config():  # -> PolicyConfig
     from ml.policy.config import PolicyConfig
 
-    return PolicyConfig().max_safety_stock_ratio
+    return PolicyConfig()
 
 
 FORECAST_CHECKS: tuple[ForecastCheck, ...] = (
@@ -300,8 +323,11 @@ FORECAST_CHECKS: tuple[ForecastCheck, ...] = (
     ForecastCheck("policy_covers_every_series", "inventory_policy",
                   "Every forecast series has an inventory policy.", True, check_policy_covers_every_series),
     ForecastCheck("safety_stock_vs_classical", "inventory_policy",
-                  "The plan's total safety stock at cost is at most PolicyConfig.max_safety_stock_ratio x the "
+                  "The plan's total safety stock at cost is at most PolicyConfig.max_safety_stock_ratio (3) x the "
                   "classical total; guard counts in the metadata.", True, check_safety_stock_vs_classical),
+    ForecastCheck("safety_stock_above_classical", "inventory_policy",
+                  "The plan's total safety stock at cost is at most PolicyConfig.warn_safety_stock_ratio (1.5) x "
+                  "the classical total.", False, check_safety_stock_above_classical),
     ForecastCheck("features_known_for_the_forecast", "forecast_backtest",
                   "Every exogenous feature the model trained on is known for the forecast period.", False,
                   check_features_known_for_the_forecast),

@@ -20,6 +20,14 @@ primary_terms as (
     ) = 1
 ),
 
+suppliers as (
+    select
+        supplier_id,
+        ordering_cost,
+        annual_holding_rate
+    from {{ ref('stg_master__suppliers') }}
+),
+
 current_costs as (
     select
         product_id,
@@ -60,6 +68,17 @@ select
     primary_terms.min_order_qty,
     primary_terms.pack_size,
     primary_terms.nominal_lead_time_days,
+    -- EOQ costs: the product's own, else its primary supplier's (the policy falls back to the planning settings)
+    coalesce(products.ordering_cost, suppliers.ordering_cost) as ordering_cost,
+    case
+        when products.ordering_cost is not null then 'product'
+        when suppliers.ordering_cost is not null then 'supplier'
+    end as ordering_cost_basis,
+    coalesce(products.annual_holding_rate, suppliers.annual_holding_rate) as annual_holding_rate,
+    case
+        when products.annual_holding_rate is not null then 'product'
+        when suppliers.annual_holding_rate is not null then 'supplier'
+    end as holding_rate_basis,
     products.launch_date,
     products.discontinued_date,
     coalesce(products.discontinued_date > (select as_of_date from bounds), true) as is_active,
@@ -70,6 +89,7 @@ select
     coalesce(sales_history.selling_locations, 0) as selling_locations
 from products
 left join primary_terms on products.product_id = primary_terms.product_id
+left join suppliers on coalesce(primary_terms.supplier_id, products.supplier_id) = suppliers.supplier_id
 left join current_costs on products.product_id = current_costs.product_id
 left join current_prices on products.product_id = current_prices.product_id
 left join sales_history on products.product_id = sales_history.product_id

@@ -47,6 +47,8 @@ select
     coalesce(suppliers.supplier_name, all_suppliers.supplier_id) as supplier_name,
     suppliers.country,
     suppliers.nominal_lead_time_days,
+    suppliers.ordering_cost,
+    suppliers.annual_holding_rate,
     suppliers.supplier_id is not null as is_in_supplier_master,
     coalesce(fill.order_lines, 0) as order_lines,
     coalesce(lead_times.receipts_observed, 0) as receipts_observed,

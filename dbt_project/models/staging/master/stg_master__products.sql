@@ -13,6 +13,8 @@ select
     launch_date,
     discontinued_date,
     list_price,
+    ordering_cost,
+    annual_holding_rate,
     _source_file,
     _source_row
 from validated

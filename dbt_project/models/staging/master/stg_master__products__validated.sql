@@ -10,6 +10,8 @@
     ('launch_date', 'date', false),
     ('discontinued_date', 'date', false),
     ('list_price', 'decimal', false),
+    ('ordering_cost', 'decimal', false),
+    ('annual_holding_rate', 'decimal', false),
 ] %}
 
 with landed as (
@@ -37,6 +39,12 @@ checked as (
                     then struct_pack(reason := 'invalid_value', detail := 'list_price ' || list_price || ' is negative')
                 when discontinued_date < launch_date
                     then struct_pack(reason := 'invalid_value', detail := 'discontinued_date is before launch_date')
+                when ordering_cost < 0
+                    then struct_pack(reason := 'invalid_value', detail := 'ordering_cost ' || ordering_cost || ' is negative')
+                when not isfinite(ordering_cost)
+                    then struct_pack(reason := 'invalid_value', detail := 'ordering_cost ' || ordering_cost || ' is not a finite number')
+                when not (annual_holding_rate > 0 and annual_holding_rate <= 5)
+                    then struct_pack(reason := 'invalid_value', detail := 'annual_holding_rate ' || annual_holding_rate || ' is not above 0 and at most 5')
             end
         ) as rejection
     from parsed

@@ -8,6 +8,8 @@ select
     coalesce(supplier_name, supplier_id) as supplier_name,
     country,
     nominal_lead_time_days,
+    ordering_cost,
+    annual_holding_rate,
     _source_file,
     _source_row
 from validated
