@@ -127,6 +127,9 @@ class ForecastConfig:
         empirical_blend_weight / empirical_blend_segments: for these segments (default intermittent and lumpy)
             this share of the lead-time-demand samples (default 0.5) comes from the empirical distribution, the
             rest from forecast + error paths (``ml.forecasting.ltd.blend_with_empirical``).
+        ltd_cap_factor: every forecast-based lead-time-demand sample is capped at this multiple (default 3) of the
+            larger of the largest demand the series' history shows over such an interval and its forecast mean
+            over the interval (``ml.forecasting.ltd.cap_to_evidence``); 0 disables.
         seed: seed of every random draw (bootstrap, lead times, LightGBM, series sampling).
         min_receipts_product: purchase-order lines with receipts needed to use a product's own lead-time
             distribution (default 8), else the supplier's (``min_receipts_supplier``, default 8), else the nominal
@@ -210,6 +213,7 @@ class ForecastConfig:
     empirical_window_days: int = 730
     empirical_blend_weight: float = 0.5
     empirical_blend_segments: tuple[str, ...] = ("intermittent", "lumpy")
+    ltd_cap_factor: float = 3.0
     seed: int = 20240601
     min_receipts_product: int = 8
     min_receipts_supplier: int = 8

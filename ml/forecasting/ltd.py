@@ -16,7 +16,12 @@ For series ``i`` and sample ``b``:
 For intermittent and lumpy series the forecast-based samples are blended with the series' **own demand over past
 protection intervals** (``empirical_lead_time_demand``, a circular block bootstrap of its recent history:
 ``blend_with_empirical``), so a pooled error model cannot give a slow part a distribution its history never came
-near. The same empirical distribution is handed to the policy as the reference its guards compare with.
+near. Before that, every forecast-based sample is capped at ``cap_factor`` x the larger of the largest demand the
+series' own history shows over such an interval and its forecast mean over the interval
+(``cap_to_evidence``): the pooled relative error paths carry the errors of *other* series, and one series' huge
+order in a calibration window (an error of hundreds of times its forecast) would otherwise be replayed on every
+slow series that draws that path. The same empirical distribution is handed to the policy as the reference its
+guards compare with.
 
 Beyond the forecast horizon the forecast continues at the mean of its last 28 days and the relative error stays at
 its value at the horizon; the horizon is chosen to cover the 99th lead-time percentile, so this only touches the
@@ -170,6 +175,16 @@ def empirical_lead_time_demand(
         ltd = np.maximum(cum_at(u + x) - cum_at(u), 0.0)
         out[a:b] = np.where(has[:, None], ltd, 0.0)
     return out
+
+
+def cap_to_evidence(samples: np.ndarray, empirical: np.ndarray, expected: np.ndarray, factor: float) -> np.ndarray:
+    """Forecast-based samples capped at ``factor`` x max(largest empirical sample, ``expected``) per series (the
+    expected demand over the interval: a forecast above anything in the history is not capped below itself).
+    ``factor <= 0`` disables; a series without history is capped at ``factor`` x its expected demand."""
+    if factor <= 0 or samples.size == 0:
+        return samples
+    cap = factor * np.maximum(empirical.max(axis=1), np.asarray(expected, dtype=np.float64))
+    return np.minimum(samples, cap[:, None].astype(samples.dtype))
 
 
 def blend_with_empirical(samples: np.ndarray, empirical: np.ndarray, rows: np.ndarray, weight: float) -> np.ndarray:

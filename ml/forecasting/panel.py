@@ -34,9 +34,11 @@ Arrays (T history periods, F future periods after them)
 
 Promotion known horizon
     ``promotion_known_days``: how far ahead the export lists promotions, derived once per panel as (latest
-    ``start_date`` of a promotion of the panel's series) - ``as_of`` in days, floored at 0 (0 when no promotion
-    starts after ``as_of``: most ERPs export past promotions only). ``ForecastConfig.promotion_known_days = None``
-    uses it (an int forces a value; ``known_promotion_days``); the same horizon applies at backtest origins. Beyond
+    ``start_date`` of a promotion of the panel's series) - (the export's last sales day) in days, floored at 0 (0
+    when no promotion starts after it: most ERPs export past promotions only). Measured from the export, not from
+    ``as_of``, so a replay at a past date gets the listing lead the export shows, not the promotions listed later
+    (no look-ahead). ``ForecastConfig.promotion_known_days = None`` uses it (an int forces a value;
+    ``known_promotion_days``); the same horizon applies at backtest origins. Beyond
     it a promotion is *not known* (``ml.forecasting.gbm`` then uses the series' historical promotion intensity),
     within it a period without a listed promotion is *known to have none*. ``promotion_warnings`` says when the
     history has promotions the forecast period cannot see (logged as a WARNING by ``load_panel``).
@@ -434,7 +436,11 @@ def load_panel(con: duckdb.DuckDBPyConnection, config: ForecastConfig, as_of: da
             """,
             [str(cal.start[0]), str(cal.start[0]), future_end],
         ).fetchnumpy()
-        # how far ahead the export lists promotions (of these series): the latest start after as_of
+        # how far ahead the export lists promotions (of these series): the latest start after the export's own
+        # last sales day. Measured from the export, not from as_of: a replay at a past as-of date must not read
+        # promotions the export lists a year later as planned (that would be look-ahead), so it gets the same
+        # listing lead the export shows today.
+        export_day = mart_as_of(con)
         (latest_start,) = con.execute(
             """
             select max(pr.start_date)
@@ -443,7 +449,7 @@ def load_panel(con: duckdb.DuckDBPyConnection, config: ForecastConfig, as_of: da
             join staging.stg_sales__promotions as pr using (promotion_id)
             where pd.date_day > ? and pr.start_date > ?
             """,
-            [as_of, as_of],
+            [export_day, export_day],
         ).fetchall()[0]
     finally:
         con.unregister("__fc_series")
@@ -481,10 +487,10 @@ def load_panel(con: duckdb.DuckDBPyConnection, config: ForecastConfig, as_of: da
         first_day=cal.start[0].astype(object), period_start=cal.start, period_len=cal.length, n_hist=n_hist,
         sales=sales, censored=censored, first=first_all.astype(np.int64), price=price.astype(np.float32),
         discount=discount.astype(np.float32), promo_start=promo_start, static=static, x0=cal.x0,
-        promotion_known_days=0 if latest_start is None else max((latest_start - as_of).days, 0),
+        promotion_known_days=0 if latest_start is None else max((latest_start - export_day).days, 0),
     )
-    log.info("promotions are listed %s days ahead of the as-of date (derived promotion known horizon)",
-             panel.promotion_known_days)
+    log.info("promotions are listed %s days ahead of the export's last sales day (derived promotion known "
+             "horizon)", panel.promotion_known_days)
     for message in promotion_warnings(panel, config):
         log.warning("%s", message)
     return panel

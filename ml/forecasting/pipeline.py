@@ -27,6 +27,7 @@ from ml.forecasting.lead_time import (
 )
 from ml.forecasting.ltd import (
     blend_with_empirical,
+    cap_to_evidence,
     empirical_lead_time_demand,
     realised_demand,
     sample_lead_time_demand,
@@ -41,7 +42,7 @@ BACKTEST_LTD_SAMPLES = 400
 #: days after the forecast date (``lead_time.realised_lead_times``), else a draw from the distribution known then.
 REALISED_LEAD_TIME_DAYS = 28
 #: Stamped on the ml tables (``RunInfo.model_version``): bump when the method changes what it produces.
-MODEL_VERSION = "forecasting-1.2"
+MODEL_VERSION = "forecasting-1.3"
 
 
 @dataclass
@@ -287,8 +288,7 @@ def run_forecasting(con: duckdb.DuckDBPyConnection, config: ForecastConfig | Non
     )
     empirical = _empirical_ltd(panel, config, final.history.target, final.history_periods, rows, lt_out,
                                np.random.default_rng(np.random.SeedSequence([config.seed, 6])))
-    blend = _blend_rows(final.segment[rows], config)
-    samples = blend_with_empirical(samples, empirical, blend, config.empirical_blend_weight)
+    samples = _bounded_by_evidence(samples, empirical, point[rows], lt_out, final.segment[rows], panel, config)
     ltd = LeadTimeDemand(
         keys=panel.keys[rows].select("product_id", "location_id"),
         samples=samples,
@@ -329,8 +329,16 @@ def _empirical_ltd(panel: Panel, config: ForecastConfig, target: np.ndarray, his
                                       n_samples=n_samples or config.n_samples, rng=rng)
 
 
-def _blend_rows(segment: np.ndarray, config: ForecastConfig) -> np.ndarray:
-    return np.isin(segment.astype(str), config.empirical_blend_segments)
+def _bounded_by_evidence(samples: np.ndarray, empirical: np.ndarray, forecast: np.ndarray, lead_times: LeadTimes,
+                         segment: np.ndarray, panel: Panel, config: ForecastConfig) -> np.ndarray:
+    """Forecast-based LTD samples capped by the series' own history, then blended with it for the sparse
+    segments (``ltd.cap_to_evidence``, ``ltd.blend_with_empirical``)."""
+    days = PERIOD_DAYS[panel.grain]
+    daily = forecast.sum(axis=1) / max(forecast.shape[1] * days, 1e-12)
+    expected = daily * (lead_times.mean() + lead_times.review_days)
+    capped = cap_to_evidence(samples, empirical, expected, config.ltd_cap_factor)
+    blend = np.isin(segment.astype(str), config.empirical_blend_segments)
+    return blend_with_empirical(capped, empirical, blend, config.empirical_blend_weight)
 
 
 def _bucket_edges(panel: Panel, config: ForecastConfig, horizon: int) -> list[int]:
@@ -463,8 +471,8 @@ def _ltd_metrics(ev: _OriginEval, cal: Calibrator, ctx: _Context, config: Foreca
                                     start=max(0, fit.cutoff - panel.periods(config.empirical_window_days)))
         empirical = _empirical_ltd(panel, config, hist.target, fit.history_periods, rows, lt_rows, rng,
                                    BACKTEST_LTD_SAMPLES)
-        samples = blend_with_empirical(samples, empirical, _blend_rows(fit.segment[rows], config),
-                                       config.empirical_blend_weight)
+        samples = _bounded_by_evidence(samples, empirical, fit.forecasts["selected"][rows], lt_rows,
+                                       fit.segment[rows], panel, config)
         qs = np.quantile(samples, LTD_QUANTILE_LEVELS, axis=1, method="inverted_cdf").T
         drawn = lt_rows.sample(rng, 1)[:, 0]
         real = realised_lead_times(ctx.lead_time_data, panel.keys[rows], fc_date, REALISED_LEAD_TIME_DAYS)
