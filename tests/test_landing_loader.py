@@ -85,6 +85,8 @@ def test_happy_path_layout_and_bookkeeping(landing: Path, wh: Path) -> None:
         "launch_date",
         "discontinued_date",
         "list_price",
+        "ordering_cost",
+        "annual_holding_rate",
     ]
     assert report.entity("suppliers").present is False
     assert len(report.load_id) == 16

@@ -2,6 +2,8 @@
 
 - :mod:`ml.simulation.engine`: :func:`simulate` and its inputs (:class:`PolicySchedule`, :class:`LeadTimeModel`,
   :class:`InitialState`, :class:`CostParams`) and :class:`SimulationResult`.
+- :mod:`ml.simulation.network`: :func:`~ml.simulation.network.simulate_network`, the two-echelon (supplier -> DC ->
+  stores) replay with fair-share allocation at a short DC; one :class:`SimulationResult` per echelon.
 - :mod:`ml.simulation.planning`: schedules re-made at planning dates without look-ahead; the classical baseline.
 - :mod:`ml.simulation.kpis`: KPIs per product-location and rolled up.
 - :mod:`ml.simulation.scenarios`: stress scenarios and :func:`run_scenarios`.
