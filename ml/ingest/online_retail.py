@@ -53,6 +53,9 @@ from typing import Literal
 import duckdb
 
 from ml.ingest.contract import ENTITIES_BY_NAME
+from ml.ingest.landing_files import human_number as _num
+from ml.ingest.landing_files import sql_literal as _lit
+from ml.ingest.landing_files import write_landing_tables, written_relation
 from ml.ingest.loader import _match_entity
 
 log = logging.getLogger("stockturn.ingest")
@@ -131,14 +134,6 @@ class ImportSummary:
             + ", ".join(self.non_stock_codes)
         )
         return "\n".join(lines)
-
-
-def _num(x: float) -> str:
-    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.2f}"
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _source_relation(source: Path) -> str:
@@ -269,23 +264,12 @@ def import_online_retail(
             [location_id],
         )
 
-        files: list[Path] = []
         output_rows: dict[str, int] = {}
-        for table, sub in (("sales_lines", "sales"), ("products", "master"), ("locations", "master")):
-            path = out_dir / sub / f"{table}.{fmt}"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            opts = "FORMAT csv, HEADER true, DELIMITER ','" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
-            con.execute(f"COPY {table} TO {_lit(str(path))} ({opts})")
-            files.append(path)
-            log.info("wrote %s", path)
+        files = write_landing_tables(
+            con, out_dir, (("sales_lines", "sales"), ("products", "master"), ("locations", "master")), fmt)
 
         # ---- integrity: totals from the written files vs totals from the input
-        def read(path: Path) -> str:
-            if fmt == "csv":
-                return f"read_csv({_lit(str(path))}, header=true, all_varchar=true, delim=',', quote='\"')"
-            return f"read_parquet({_lit(str(path))})"
-
-        out_sales, out_products, out_locations = (read(p) for p in files)
+        out_sales, out_products, out_locations = (written_relation(p, fmt) for p in files)
         for rel, p in zip((out_sales, out_products, out_locations), files, strict=True):
             output_rows[p.relative_to(out_dir).as_posix()] = con.execute(f"SELECT count(*) FROM {rel}").fetchone()[0]
 

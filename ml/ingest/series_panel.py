@@ -69,8 +69,11 @@ from typing import Literal
 import duckdb
 
 from ml.ingest.contract import ENTITIES_BY_NAME
+from ml.ingest.landing_files import human_number as _num
+from ml.ingest.landing_files import sql_literal as _lit
+from ml.ingest.landing_files import write_landing_tables, written_relation
 from ml.ingest.loader import _match_entity
-from ml.ingest.online_retail import Check, ImportIntegrityError, _lit, _num
+from ml.ingest.online_retail import Check, ImportIntegrityError
 
 log = logging.getLogger("stockturn.ingest")
 
@@ -393,22 +396,10 @@ def import_series_panel(
             written.append(("standard_costs", "finance"))
             assumed["unit_cost"] = unit_cost
 
-        files: list[Path] = []
-        for table, sub in written:
-            path = out_dir / sub / f"{table}.{fmt}"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            opts = "FORMAT csv, HEADER true, DELIMITER ','" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
-            con.execute(f"COPY {table} TO {_lit(str(path))} ({opts})")
-            files.append(path)
-            log.info("wrote %s", path)
+        files = write_landing_tables(con, out_dir, written, fmt)
 
         # ---- integrity: totals from the written files vs totals from the input
-        def read(path: Path) -> str:
-            if fmt == "csv":
-                return f"read_csv({_lit(str(path))}, header=true, all_varchar=true, delim=',', quote='\"')"
-            return f"read_parquet({_lit(str(path))})"
-
-        rels = {table: read(p) for (table, _), p in zip(written, files, strict=True)}
+        rels = {table: written_relation(p, fmt) for (table, _), p in zip(written, files, strict=True)}
         output_rows = {
             p.relative_to(out_dir).as_posix(): con.execute(f"SELECT count(*) FROM {rels[t]}").fetchone()[0]
             for (t, _), p in zip(written, files, strict=True)
