@@ -11,6 +11,7 @@ from ml.ingest import online_retail as mod
 from ml.ingest.loader import load_landing
 from ml.ingest.online_retail import ImportIntegrityError, import_online_retail
 from tests.conftest import shared_data_file
+from tests.import_helpers import lossy_connect
 
 SOURCE = shared_data_file("online_retail", "uci_online_retail_transactions.parquet")
 
@@ -179,22 +180,6 @@ def test_lost_rows_raise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
                         NULL::DOUBLE AS CustomerID, 'UK' AS Country FROM range(10) r(i)) TO '{src}' (FORMAT parquet)"""
         )
 
-    real_connect = duckdb.connect
-
-    class Lossy:
-        """A connection that silently drops a sales line while writing."""
-
-        def __init__(self, *a: object, **k: object) -> None:
-            self._con = real_connect(*a, **k)
-
-        def execute(self, sql: str, *args: object) -> duckdb.DuckDBPyConnection:
-            if sql.startswith("COPY sales_lines TO"):
-                sql = sql.replace("COPY sales_lines TO", "COPY (SELECT * FROM sales_lines LIMIT 9) TO")
-            return self._con.execute(sql, *args)
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(self._con, name)
-
-    monkeypatch.setattr(mod.duckdb, "connect", Lossy)
+    monkeypatch.setattr(mod.duckdb, "connect", lossy_connect(keep_sales_lines=9))
     with pytest.raises(ImportIntegrityError, match="lines: input 10"):
         import_online_retail(src, tmp_path / "landing")

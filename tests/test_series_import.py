@@ -15,6 +15,7 @@ import pytest
 from ml.ingest import series_panel as mod
 from ml.ingest.series_panel import ImportIntegrityError, import_series_panel
 from tests.conftest import run_stockturn, shared_data_file
+from tests.import_helpers import lossy_connect
 
 CARPARTS = shared_data_file("carparts", "carparts_monthly.csv")
 #: The panel's README: 2,674 series x 51 months, sum(y) 66,194, 6,122 empty values in 165 series.
@@ -122,23 +123,7 @@ def test_location_column_and_unmappable_panels(tmp_path: Path) -> None:
 def test_lost_row_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "panel.csv"
     src.write_text(SMALL_PANEL)
-    real_connect = duckdb.connect
-
-    class Lossy:
-        """A connection that silently drops a sales line while writing."""
-
-        def __init__(self, *a: object, **k: object) -> None:
-            self._con = real_connect(*a, **k)
-
-        def execute(self, sql: str, *args: object) -> duckdb.DuckDBPyConnection:
-            if sql.startswith("COPY sales_lines TO"):
-                sql = sql.replace("COPY sales_lines TO", "COPY (SELECT * FROM sales_lines LIMIT 3) TO")
-            return self._con.execute(sql, *args)
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(self._con, name)
-
-    monkeypatch.setattr(mod.duckdb, "connect", Lossy)
+    monkeypatch.setattr(mod.duckdb, "connect", lossy_connect(keep_sales_lines=3))
     with pytest.raises(ImportIntegrityError, match=r"sales_lines: input 4 vs output 3; sum_value: input 6.50"):
         import_series_panel(src, tmp_path / "landing", id_column="item", date_column="month", value_column="units")
 
