@@ -359,6 +359,15 @@ def test_safety_stock_check_blocks_a_plan_far_above_the_textbook() -> None:
     assert not out.passed and out.severity == dg.AssetCheckSeverity.ERROR
     specs = {c.name: c for c in checks.FORECAST_CHECKS}
     assert specs["safety_stock_vs_classical"].blocking and not specs["safety_stock_above_classical"].blocking
+    # 3.2x the textbook, but the items' own histories ask for 100: the block passes (the warning still fails)
+    evidenced = tripled.with_columns(pl.Series("guard_reference_safety_stock", [30.0, 30.0, 40.0]),
+                                     pl.Series("unit_cost", [1.0] * 3))
+    out = _outcomes(_tables(inventory_policy=evidenced), summary)
+    block = out["safety_stock_vs_classical"]
+    assert block.passed and block.metadata["supported_by_evidence"]
+    assert not out["safety_stock_above_classical"].passed
+    unsupported = evidenced.with_columns(pl.Series("guard_reference_safety_stock", [10.0, 10.0, 10.0]))
+    assert not _outcomes(_tables(inventory_policy=unsupported), summary)["safety_stock_vs_classical"].passed
     within = policy.with_columns(pl.Series("safety_stock_value", [10.0, 10.0, 20.0]))  # 40 / 30 = 1.33x
     assert all(o.passed for o in _outcomes(_tables(inventory_policy=within), {}).values()
                if o.name.startswith("safety_stock"))

@@ -145,7 +145,7 @@ class PolicyConfig:
             failures the guard exists for were 5-70x. 0 disables the guards.
         max_safety_stock_ratio / warn_safety_stock_ratio: 3.0 / 1.5
             The blocking asset check ``safety_stock_vs_classical`` fails when the plan's total safety-stock value
-            exceeds 3x the classical total ("stockturn recommends 3x the textbook" never passes); the warning
+            exceeds 3x the classical total and the items' own histories do not support it; the warning
             check ``safety_stock_above_classical`` flags anything above 1.5x. Not 2x blocking: where the textbook's
             i.i.d.-days formula is far below the item's own history (seasonal items on long lead times at a
             distribution centre, where the bootstrapped history needs more than the plan), a plan between 1.5x and
