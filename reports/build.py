@@ -1016,6 +1016,25 @@ class _Builder:
                 note="Less inventory: the classical policy's average inventory minus stockturn's, in % of the "
                 "classical one, with its 95% bootstrap interval; negative means stockturn needed more.",
             ))
+        by_echelon = (pq.backtest_by_echelon(self.con) if pq.POLICY_BACKTEST in self.ctx.ml_tables
+                      else pl.DataFrame())
+        if by_echelon.height:
+            section.blocks.append(TableBlock(
+                "Where the stock sits: stores and distribution centre, per policy",
+                [
+                    _col("echelon", "Echelon"), _col("policy_label", "Policy", nowrap=True),
+                    _col("fill_rate_volume", "Fill rate (volume)", th.pct, True),
+                    _col("fill_rate_item_avg", "Fill rate (average item)", th.pct, True),
+                    _col("avg_inventory_value", "Avg inventory at cost", th.money, True),
+                    _col("bullwhip", "Bullwhip", lambda v: th.number(v, 2), True),
+                ],
+                by_echelon.with_columns(pl.col("echelon").replace({"store": "Stores", "dc": "Distribution centre"}))
+                .to_dicts(),
+                note="The network replay: the DC ships only what it holds, stores wait when it is short. Store fill "
+                "is the customers'; the DC's is the share of store requests shipped the day they were made. "
+                "Bullwhip = variance of the echelon's orders ÷ variance of customer demand (stores: their own "
+                "customers; DC: all its stores' customers).",
+            ))
         by_cat = pq.backtest_by_category(self.con) if pq.POLICY_BACKTEST in self.ctx.ml_tables else pl.DataFrame()
         if by_cat.height:
             section.blocks.append(self._backtest_category_table(by_cat))

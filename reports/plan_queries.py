@@ -61,6 +61,7 @@ MODELS = {
     "moving_average": "Moving average",
     "croston_sba": "Croston (SBA)",
     "tsb": "TSB",
+    "yearly_profile": "Yearly profile (category season x recent level)",
     "lightgbm": "LightGBM",
     "level_guard": "Level guard (robust local method)",
 }
@@ -699,6 +700,29 @@ def backtest_policies(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return _policy_columns(df.rename({"study_key": "study"})).with_columns(
         pl.col("study").map_elements(study_label, return_dtype=pl.String).alias("study_label"),
     ).sort(pl.col("study") != MAIN_STUDY, "study", "policy_rank")
+
+
+def backtest_by_echelon(con: duckdb.DuckDBPyConnection, study: str = MAIN_STUDY) -> pl.DataFrame:
+    """Network backtests: per echelon ('store', 'dc') and policy of one study: fill, inventory and bullwhip (empty
+    for single-echelon replays)."""
+    cols = set(columns(con, "ml", POLICY_BACKTEST))
+    if not {"policy", "level", "location_id", "study"} <= cols:
+        return pl.DataFrame()
+    latest = ("and as_of_date = (select max(as_of_date) from ml.policy_backtest)" if "as_of_date" in cols else "")
+    df = frame(
+        con,
+        f"""
+        select location_id as echelon, policy, avg(fill_rate_volume) as fill_rate_volume,
+               avg(fill_rate_item_avg) as fill_rate_item_avg, avg(avg_inventory_value) as avg_inventory_value,
+               avg(bullwhip) as bullwhip
+        from ml.{POLICY_BACKTEST}
+        where level = 'echelon' and coalesce(study, ?) = ? {latest}
+        group by all
+        order by echelon desc, policy
+        """,
+        [MAIN_STUDY, study],
+    )
+    return _policy_columns(df) if df.height else df
 
 
 def backtest_by_category(con: duckdb.DuckDBPyConnection, study: str = MAIN_STUDY) -> pl.DataFrame:

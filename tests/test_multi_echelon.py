@@ -390,3 +390,45 @@ def test_metric_normal_matches_integration():
     assert d.expected_delay == pytest.approx(ebo / 25.0, rel=1e-7)
     with pytest.raises(ValueError, match="demand_sd"):
         me.metric_dc_delay(1.0, 1.0, 1.0, distribution="normal")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ml.policy.echelon: the METRIC placement used by run_policy (opt-in)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_expected_backorders_from_samples_is_the_average_loss_over_the_position() -> None:
+    from ml.policy.echelon import expected_backorders_from_samples
+
+    rng = np.random.default_rng(3)
+    s = rng.poisson(40.0, size=(2, 20_000)).astype(float)
+    r, q = np.array([38.0, 45.0]), np.array([1.0, 24.0])
+    eb = expected_backorders_from_samples(s, r, q, points=24)
+    assert eb[0] == pytest.approx(np.maximum(s[0] - 38.0, 0).mean())
+    exact = np.mean([np.maximum(s[1] - y, 0).mean() for y in np.arange(46.0, 70.0)])  # y = r+1 .. r+Q
+    assert eb[1] == pytest.approx(exact, rel=0.05)
+
+
+def test_placement_moves_protection_to_where_holding_is_cheaper() -> None:
+    import polars as pl
+
+    from ml.policy.echelon import place_safety_stock
+
+    rng = np.random.default_rng(5)
+    keys = pl.DataFrame({"product_id": ["P"] * 3, "location_id": ["DC", "S1", "S2"],
+                         "replenished_from": [None, "DC", "DC"]})
+    # DC: 30 days of 20/day with a wide spread; stores: 2 days of 10/day
+    s = np.vstack([rng.gamma(9.0, 600.0 / 9.0, 4000), rng.poisson(20.0, 4000), rng.poisson(20.0, 4000)])
+    r0 = np.ceil(np.quantile(s, 0.95, axis=1))
+    common = dict(daily_demand=np.array([20.0, 10.0, 10.0]), protection_days=np.array([30.0, 2.0, 2.0]),
+                  is_fill_rate=np.zeros(3, dtype=bool), target=np.full(3, 0.95), csl_floor=0.8)
+    q = np.array([200.0, 10.0, 10.0])
+    dear_dc = place_safety_stock(keys, s, r0, q, holding_cost=np.array([10.0, 1.0, 1.0]), **common)
+    cheap_dc = place_safety_stock(keys, s, r0, q, holding_cost=np.array([0.01, 10.0, 10.0]), **common)
+    # an expensive DC gives up protection to its stores, which then wait longer and hold more
+    assert dear_dc.reorder_point[0] < r0[0] and dear_dc.changed[0]
+    assert np.all(dear_dc.reorder_point[1:] > r0[1:]) and np.all(dear_dc.wait_days[1:] > 0)
+    # a nearly free DC keeps (at least) its own protection and the stores barely wait
+    assert cheap_dc.reorder_point[0] >= r0[0]
+    assert np.all(cheap_dc.wait_days[1:] < dear_dc.wait_days[1:])
+    assert np.all(cheap_dc.stretch[1:] < dear_dc.stretch[1:]) and cheap_dc.stretch[0] == 1.0

@@ -165,7 +165,7 @@ def test_backtest_end_to_end_on_a_small_warehouse(small_landing: Path, small_war
     assert len(stats) >= 2 and stats[0]["day"] == 0
     pb = result.policy_backtest
     assert set(pb["policy"]) >= {"stockturn", "classical", "perfect_foresight"}
-    assert set(pb["level"]) == {"overall", "category", "location", "product_location"}
+    assert set(pb["level"]) == {"overall", "category", "echelon", "location", "product_location"}
     assert set(pb["study"]) == {"matched_service", "supplier_outage"}
     overall = pb.filter((pl.col("level") == "overall") & (pl.col("study") == "matched_service"))
     assert overall["fill_rate_volume"].is_between(0.0, 1.0).all()
@@ -174,7 +174,19 @@ def test_backtest_end_to_end_on_a_small_warehouse(small_landing: Path, small_war
     assert pf["avg_inventory_value"] < st["avg_inventory_value"]
     pl_rows = pb.filter((pl.col("level") == "product_location") & (pl.col("policy") == "stockturn")
                         & (pl.col("study") == "matched_service"))
-    assert pl_rows.height == 48 and pl_rows["product_id"].null_count() == 0
+    # the demo's stores are fed by its DC: both echelons are replayed (issue 9), one row per store and DC series
+    s = result.summary
+    assert s["planner_mode"] == "network_as_written"
+    assert pl_rows.height == 48 + s["n_dc_series"] and pl_rows["product_id"].null_count() == 0
+    assert set(pl_rows.filter(pl.col("location_id").str.starts_with("DC"))["product_id"]) <= set(pl_rows["product_id"])
+    echelon = pb.filter((pl.col("level") == "echelon") & (pl.col("study") == "matched_service")
+                        & (pl.col("policy") == "stockturn"))
+    assert sorted(echelon["location_id"]) == ["dc", "store"]
+    total = overall.filter(pl.col("policy") == "stockturn")["avg_inventory_value"][0]
+    assert total == pytest.approx(echelon["avg_inventory_value"].sum())  # network inventory = stores + DC
+    assert set(s["bullwhip"]["stockturn"]) >= {"store", "dc", "store_weekly", "dc_weekly"}
+    assert {r["echelon"] for r in s["promise"]} == {"store", "dc"}
+    assert s["matched_z_dc"] in BacktestConfig().dc_z_grid or not np.isfinite(s["matched_z_dc"])
     assert pb.filter(pl.col("level") == "overall")["product_id"].null_count() == pb.filter(
         pl.col("level") == "overall").height
     comp = result.comparison

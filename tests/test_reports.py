@@ -141,12 +141,13 @@ def add_policy_backtest(warehouse: Path, *, as_of: date = date(2024, 1, 31)) -> 
         rows = []
         for s_i, study in enumerate(BACKTEST_STUDIES):
             for policy, (fill, item, factor) in BACKTEST_POLICIES.items():
-                for level, cats in (("overall", [None]), ("category", categories)):
+                for level, cats in (("overall", [None]), ("category", categories), ("echelon", ["store", "dc"])):
                     for c_i, cat in enumerate(cats):
                         share = 1.0 if cat is None else (1 + 0.05 * c_i) / len(cats)
                         value = 50_000.0 * factor * (1 + 0.1 * s_i) * share
+                        category, location = (None, cat) if level == "echelon" else (cat, None)
                         rows.append((
-                            "bt-1", as_of, "sim-1.0", study, policy, level, cat, None, None,
+                            "bt-1", as_of, "sim-1.0", study, policy, level, category, None, location,
                             fill - 0.01 * s_i, item - 0.01 * s_i, fill - 0.05, 12_000 * (1 - fill), 800 * (1 - fill),
                             value, 365 * 4000 / value, value / 4000, 52.0, value * 0.25, 1560.0,
                             4000 * (1 - fill), value * 0.25 + 1560 + 4000 * (1 - fill), 1.4, "ignored"))
@@ -335,6 +336,9 @@ def test_planning_sections_show_the_run(report: ReportResult, page: str, warehou
     backtest = visible_html(page).split('id="policy-backtest"')[1].split("</section>")[0]
     assert "Gifts &amp; &quot;Tricks&quot; &lt;img src=x onerror=alert(2)&gt;" in backtest
     assert "ignored" not in backtest  # an extra column of the table is not shown
+    # a network replay: where the stock sits, per echelon
+    assert "Where the stock sits: stores and distribution centre, per policy" in text
+    assert "Distribution centre" in backtest and "Stores" in backtest
     spec = specs_json(page)["backtest_tradeoff"]
     assert spec["title"]["text"].startswith("At the same fill rate (96.3%), stockturn holds 18% less inventory")
 

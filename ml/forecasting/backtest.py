@@ -89,6 +89,20 @@ def history_start(panel: Panel, config: ForecastConfig, cutoff: int) -> int:
 def _local(panel: Panel, config: ForecastConfig, hist: gbm.History, horizon: int) -> CutoffFit:
     ph = phases(panel)
     k = min(panel.periods(LOCAL_HISTORY_DAYS), hist.target.shape[1])
+    year_profile = None
+    if "yearly_profile" in config.models:
+        bins, n_bins = baselines.year_bins(panel.period_start, panel.grain)
+        b_hist = bins[hist.start : hist.cutoff]
+        prof = baselines.pooled_year_profile(hist.target, hist.weight, b_hist, n_bins,
+                                             panel.static["category_code"], panel.periods(364))
+        b_future = bins[hist.cutoff : hist.cutoff + horizon]
+        if b_future.size < horizon:  # past the calendar: the bin of the same period one year earlier
+            year = panel.periods(364)
+            ext = np.concatenate([bins[: hist.cutoff], b_future])
+            for j in range(b_future.size, horizon):
+                ext = np.append(ext, ext[hist.cutoff + j - year])
+            b_future = ext[hist.cutoff :]
+        year_profile = (prof[panel.static["category_code"]], b_hist, b_future)
     fc = baselines.local_forecasts(
         tuple(m for m in config.models if m != "lightgbm"), hist.target[:, -k:], hist.weight[:, -k:],
         season=panel.season, horizon=horizon,
@@ -96,6 +110,7 @@ def _local(panel: Panel, config: ForecastConfig, hist: gbm.History, horizon: int
         tsb_alpha_d=config.tsb_alpha_demand, tsb_alpha_p=config.tsb_alpha_probability,
         phase_hist=None if ph is None else ph[hist.cutoff - k : hist.cutoff],
         phase_future=None if ph is None else ph[hist.cutoff : hist.cutoff + horizon],
+        year_profile=year_profile,
     )
     seg = segments.classify(hist.target, hist.weight, panel.periods(SEGMENT_WINDOW_DAYS))
     k_recent = min(panel.periods(RECENT_LEVEL_DAYS), hist.target.shape[1])

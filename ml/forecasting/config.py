@@ -18,7 +18,8 @@ SelectionMetric = Literal["rmsse", "mase", "wape"]
 
 #: Model names, in the order they are reported. ``lightgbm`` is the global mlforecast model; the others are
 #: vectorised local methods (see ``ml.forecasting.baselines``).
-ALL_MODELS: tuple[str, ...] = ("seasonal_naive", "naive", "moving_average", "croston_sba", "tsb", "lightgbm")
+ALL_MODELS: tuple[str, ...] = ("seasonal_naive", "naive", "moving_average", "croston_sba", "tsb", "yearly_profile",
+                               "lightgbm")
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ class ForecastConfig:
 
     Models
         models: candidate models (default all of ``ALL_MODELS``).
-        moving_average_days: window of the moving average (default 28).
+        moving_average_days: window of the moving average and of the recent level the yearly profile scales
+            (default 28).
         croston_alpha / tsb_alpha_demand / tsb_alpha_probability: smoothing constants of SBA and TSB.
         target_transform: LightGBM target transform; ``'auto'`` (default) chooses between ``'log1p'`` and
             ``'scale'`` (per-series division by the recent mean) on the first origin (validation), by

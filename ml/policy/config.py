@@ -143,6 +143,17 @@ class PolicyConfig:
             ``reorder_point_above_references``. Two, because the normal formula and the bootstrap differ from the
             true requirement by well under that on the real panels measured (docs/benchmarks.md), while the
             failures the guard exists for were 5-70x. 0 disables the guards.
+        multi_echelon: False
+            ``ml.policy.echelon``: place safety stock between each DC and its stores (METRIC: the DC's reorder
+            point that meets the stores' own targets at the least holding cost, the stores covering the expected
+            wait at the DC). False: every location keeps the reorder point set for its own target. Off by
+            default because the network replay measured it as a loss (docs/backtest.md, "Network replay"): on the
+            demo it moved ~117k of DC stock into ~41k of store stock, but the DC then ran dry through seasonal
+            peaks (METRIC carries the mean wait, not the long stock-outs of a seasonal item on a 45-day lead
+            time) and the stores' fill fell by about a point.
+        echelon_min_dc_level: 0.5
+            The lowest quantile of the DC's lead-time demand the placement may set as its reorder point: METRIC
+            carries the mean wait, not its spread, so the DC is never planned to run out more often than not.
         max_safety_stock_ratio / warn_safety_stock_ratio: 3.0 / 1.5
             The blocking asset check ``safety_stock_vs_classical`` fails when the plan's total safety-stock value
             exceeds 3x the classical total and the items' own histories do not support it; the warning
@@ -210,6 +221,8 @@ class PolicyConfig:
     classical_k_min: float = 0.0
     classical_k_max: float = 4.0
     guard_factor: float = 2.0
+    multi_echelon: bool = False
+    echelon_min_dc_level: float = 0.5
     max_safety_stock_ratio: float = 3.0
     warn_safety_stock_ratio: float = 1.5
     transfer_min_order_qty: float = 0.0
@@ -245,6 +258,7 @@ class PolicyConfig:
 
         check(self.ordering_cost_per_line >= 0 and self.transfer_cost_per_line >= 0, "ordering costs must be >= 0")
         check(self.annual_holding_rate > 0, "annual_holding_rate must be > 0")
+        check(0 < self.echelon_min_dc_level < 1, "echelon_min_dc_level must be in (0, 1)")
         check(0 < self.min_order_cover_days <= self.max_order_cover_days,
               "need 0 < min_order_cover_days <= max_order_cover_days")
         check(0 <= self.default_margin < 1, "default_margin must be in [0, 1)")

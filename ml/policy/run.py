@@ -47,7 +47,7 @@ import numpy as np
 import polars as pl
 
 from ml.demand_distribution import LeadTimeDemand
-from ml.policy import compute, guards
+from ml.policy import compute, echelon, guards
 from ml.policy import inventory_math as im
 from ml.policy.classify import classify_abc, classify_xyz, load_service_levels
 from ml.policy.config import PolicyConfig
@@ -72,7 +72,7 @@ from ml.warehouse import RunInfo, read_frame, write_tables_atomically
 
 log = logging.getLogger("stockturn.policy")
 
-POLICY_MODEL_VERSION = "policy-1.1"
+POLICY_MODEL_VERSION = "policy-1.3"
 _FORECAST_DATE_COLUMNS = ("date", "ds", "date_day", "forecast_date", "period", "period_start", "target_date")
 _FORECAST_MEAN_COLUMNS = ("forecast_mean", "mean", "yhat", "forecast", "demand_mean", "y_hat", "forecast_units")
 
@@ -117,6 +117,7 @@ POLICY_COLUMNS: dict[str, pl.DataType] = {
     "guard_reference_reorder_point": pl.Float64(), "guard_reference_safety_stock": pl.Float64(),
     "reorder_point_before_guard": pl.Float64(), "is_safety_stock_guarded": pl.Boolean(),
     "is_above_references": pl.Boolean(),
+    "echelon_wait_days": pl.Float64(), "reorder_point_before_placement": pl.Float64(),
 }
 
 
@@ -392,11 +393,28 @@ def run_policy(
                                 csl_floor=c.min_cycle_service_level, classical_reorder_point=cl.reorder_point,
                                 classical_safety_stock=cl.safety_stock, factor=c.guard_factor)
     r, basis = guard.reorder_point, guard.basis
+    lap("guards")
+
+    # ---------------------------------------------------------------- DC vs stores (multi-echelon placement)
+    r_before_placement = r.copy()
+    wait = np.full(n, np.nan)
+    if c.multi_echelon:
+        placed = echelon.place_safety_stock(
+            df.select("product_id", "location_id", "replenished_from"), S * scale[:, None], r, q,
+            daily_demand=d_fc, protection_days=lt_eff + rp, holding_cost=unit_cost * holding_rate,
+            is_fill_rate=is_fill, target=target, csl_floor=c.min_cycle_service_level,
+            min_level=c.echelon_min_dc_level, fixed=guard.safety_stock_capped)
+        r = placed.reorder_point
+        basis = np.where(placed.changed & ~guard.safety_stock_capped, echelon.BASIS_PLACEMENT, basis)
+        scale = scale * placed.stretch  # stores: their samples now cover the expected wait at the DC
+        wait = placed.wait_days
+        ltd_mean = S.mean(axis=1) * scale
+        ltd_std = (S.std(axis=1, ddof=1) if S.shape[1] > 1 else np.zeros(n)) * scale
+    lap("multi_echelon")
     ov_r = _override_array(overrides, "reorder_point", n)
     r_before = r.copy()
     r = np.where(np.isnan(ov_r), r, ov_r)
     basis = np.where(np.isnan(ov_r), basis, compute.BASIS_OVERRIDE)
-    lap("guards")
 
     # ---------------------------------------------------------------- both evaluated on the samples
     inv_scale = 1.0 / scale
@@ -478,6 +496,9 @@ def run_policy(
         pl.Series("reorder_point_before_guard", guard.reorder_point_before_guard),
         pl.Series("is_safety_stock_guarded", guard.safety_stock_capped),
         pl.Series("is_above_references", guard.above_references),
+        pl.Series("echelon_wait_days", wait),
+        pl.Series("reorder_point_before_placement", np.where(r_before_placement != r_before, r_before_placement,
+                                                             np.nan)),
         pl.Series("order_quantity_before_override", np.where(np.isnan(ov_q), np.nan, q_before)),
         pl.Series("p_stockout_lt", p_out), pl.Series("expected_short_lt", short),
         pl.Series("lead_time_effective_days", lt_eff),

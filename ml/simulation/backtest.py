@@ -55,13 +55,7 @@ import polars as pl
 from ml.simulation.engine import CostParams, InitialState, LeadTimeModel, PolicySchedule, SimulationResult, simulate
 from ml.simulation.kpis import rollup, series_kpis
 from ml.simulation.matching import MatchResult, Outcome, match_service
-from ml.simulation.planning import (
-    PlanningContext,
-    PlanParams,
-    classical_planner,
-    month_start_days,
-    schedule_from_planner,
-)
+from ml.simulation.planning import month_start_days, schedule_from_planner
 from ml.simulation.scenarios import (
     Scenario,
     SimulationInputs,
@@ -136,6 +130,10 @@ class BacktestConfig:
     forecast: Mapping[str, object] = field(default_factory=dict)  # overrides of replay_forecast_config()
     dispersion: str = "mixed"  # StockturnPlanner.dispersion: 'mixed' (default), 'quadratic' or 'linear'
     cache_dir: Path | None = None
+    #: replay a DC-fed network as one system (stockturn's DC and store rows as written; issue 9); False: the
+    #: single-echelon re-expressed study of issue 5
+    network: bool = True
+    dc_z_grid: tuple[float, ...] = tuple(np.round(np.arange(-0.5, 3.51, 0.5), 2))
 
 
 # ================================================================================================================
@@ -366,28 +364,16 @@ def classical_rq_planner(z: float, inputs: SimulationInputs, *, window_days: int
                          policy_config) -> object:
     """The classical baseline with stockturn's order-quantity rule: normal reorder point (``classical_planner``)
     at safety factor ``z``, order up to s + Q with Q = ``ml.policy.compute.order_quantity`` of the trailing mean
-    (supplier ordering cost, MOQ, pack size)."""
-    from ml.policy import compute
+    (supplier ordering cost, MOQ, pack size). One location's rule: see
+    :func:`ml.simulation.network_backtest.classical_location_planner`."""
+    from ml.simulation.network_backtest import classical_location_planner
 
-    lt = inputs.lead_times
-    moq = inputs.keys["supplier_moq"].to_numpy().astype(np.float64)
-    pack = inputs.keys["supplier_pack_size"].to_numpy().astype(np.float64)
-    base = classical_planner(z, lead_time_mean=lt.mean_days(), lead_time_sd=lt.sd_days(),
-                             review_period=review_period, window_days=window_days, moq=moq, pack_size=pack)
-    c = policy_config
-    n = inputs.n_series
-
-    def plan(ctx: PlanningContext) -> PlanParams:
-        p = base(ctx)
-        mu = ctx.observed[:, -window_days:].mean(axis=1)
-        _, q = compute.order_quantity(mu, inputs.costs.unit_cost, np.full(n, c.ordering_cost_per_line),
-                                      annual_holding_rate=c.annual_holding_rate,
-                                      min_cover_days=c.min_order_cover_days, max_cover_days=c.max_order_cover_days,
-                                      moq=moq, pack_size=pack, days_per_year=c.days_per_year)
-        s = np.asarray(p.reorder_point, dtype=np.float64)
-        return PlanParams(reorder_point=s, order_up_to=s + q, moq=moq, pack_size=pack, review_period=review_period)
-
-    return plan
+    return classical_location_planner(
+        z, lead_times=inputs.lead_times, unit_cost=inputs.costs.unit_cost,
+        ordering_cost=policy_config.ordering_cost_per_line,
+        moq=inputs.keys["supplier_moq"].to_numpy().astype(np.float64),
+        pack_size=inputs.keys["supplier_pack_size"].to_numpy().astype(np.float64), review_period=review_period,
+        window_days=window_days, policy_config=policy_config)
 
 
 def _reaches(run: SimulationResult, target: Outcome) -> bool:
@@ -418,6 +404,7 @@ class BacktestResult:
     series: pl.DataFrame | None = None  # per-series KPIs of every policy of the main study (analysis)
     runs: dict[str, SimulationResult] | None = None  # the main study's runs (analysis)
     scan: dict[float, SimulationResult] | None = None  # the baseline at each z of the grid (analysis)
+    network_runs: dict | None = None  # the network study's runs, both echelons (analysis)
 
 
 def _levels_frame(series: pl.DataFrame, study: str, demand_basis: str, setting: Mapping[str, float]) -> pl.DataFrame:
@@ -426,7 +413,11 @@ def _levels_frame(series: pl.DataFrame, study: str, demand_basis: str, setting: 
                       ("product_location", ["category", "product_id", "location_id"])):
         r = rollup(series, by).with_columns(pl.lit(level).alias("level"))
         frames.append(r)
-    out = pl.concat(frames, how="diagonal_relaxed")
+    return backtest_levels(pl.concat(frames, how="diagonal_relaxed"), study, demand_basis, setting)
+
+
+def backtest_levels(out: pl.DataFrame, study: str, demand_basis: str, setting: Mapping[str, float]) -> pl.DataFrame:
+    """Rolled-up KPI rows (with a ``level`` column) in the ml.policy_backtest layout."""
     return out.select(
         pl.lit(study).alias("study"), "policy", "level",
         *[(pl.col(c) if c in out.columns else pl.lit(None)).cast(pl.String).alias(c)
@@ -467,6 +458,16 @@ def run_backtest(
     inp = rep.inputs
     n = inp.n_series
     fcfg = replay_forecast_config(dict(config.forecast))
+    if not rep.single_echelon and config.network:
+        from ml.simulation.network_inputs import network_inputs, network_shape
+
+        with connect(warehouse, read_only=True) as con:
+            ok, why = network_shape(con)
+            net = network_inputs(con, inp, rep.observed, rep.demand_basis, policy_config=pcfg) if ok else None
+        if net is not None:
+            timings["inputs_s"] = round(time.perf_counter() - t0, 2)
+            return _run_network_backtest(warehouse, net, config, fcfg, pcfg, scenarios, level, timings, t0)
+        log.warning("backtest: %s; replaying the stores single-echelon with stockturn's plan re-expressed", why)
     review = config.review_period or (fcfg.review_period_supplier_days if rep.single_echelon
                                       else fcfg.review_period_store_days)
     timings["inputs_s"] = round(time.perf_counter() - t0, 2)
@@ -628,6 +629,162 @@ def run_backtest(
     return BacktestResult(pl.concat(frames), comparison, match,
                           pl.concat(breaks, how="diagonal_relaxed") if breaks else pl.DataFrame(), summary, timings,
                           series, runs, scan)
+
+
+def _run_network_backtest(warehouse, net, config: BacktestConfig, fcfg, pcfg,
+                          scenarios: Sequence[tuple[str, Mapping[str, object]]], level: int,
+                          timings: dict[str, float], t0: float) -> BacktestResult:
+    """The two-echelon study (:mod:`ml.simulation.network_backtest`) in the frames of :func:`run_backtest`."""
+    from ml.simulation.network_backtest import (
+        _levels,
+        apply_to_network,
+        bullwhip_by_echelon,
+        inventory_by,
+        network_series,
+        promise_table,
+        run_network_study,
+        simulate_network,
+    )
+
+    cache = config.cache_dir or Path(warehouse).resolve().parent / ".backtest_cache"
+    study = run_network_study(warehouse, net, config, forecast_config=fcfg, policy_config=pcfg, cache_dir=cache,
+                              level=level)
+    timings.update(study.timings)
+    match = study.match
+    runs = dict(study.runs)
+    st_series, dc_series = network_series(runs, net)
+    if study.perfect_foresight is not None:  # the bound: stores only (no DC stock)
+        st_series = pl.concat([st_series, series_kpis(study.perfect_foresight, net.stores.keys.select(
+            "product_id", "location_id", "category")).with_columns(pl.lit("perfect_foresight").alias("policy"),
+                                                                    pl.lit("store").alias("echelon"))])
+    bullwhip = bullwhip_by_echelon(runs)
+    store_z = {k: v[0] for k, v in study.settings.items()}
+    frames = [backtest_levels(_levels(st_series, dc_series, bullwhip), MAIN_STUDY, net.demand_basis, store_z)]
+    if study.perfect_foresight is not None:
+        pf = rollup(series_kpis(study.perfect_foresight, net.stores.keys.select("product_id", "location_id",
+                                                                                 "category"))
+                    .with_columns(pl.lit("perfect_foresight").alias("policy"))).row(0, named=True)
+    else:
+        pf = {}
+    promise = promise_table(study, net)
+    stores_all = promise.filter((pl.col("echelon") == "store") & (pl.col("segment") == "all"))
+    target_volume = float(stores_all["promised_volume"][0]) if stores_all.height else float("nan")
+    target_item = float(stores_all["promised_item_avg"][0]) if stores_all.height else float("nan")
+
+    def overall(name: str) -> dict:
+        from ml.simulation.network_backtest import network_rollup
+
+        if name not in runs:
+            return {}
+        return network_rollup(st_series.filter(pl.col("policy") == name),
+                              dc_series.filter(pl.col("policy") == name)).row(0, named=True)
+
+    o_st, o_b = overall("stockturn"), overall("classical_matched")
+    tol = config.fill_tolerance_points / 100.0
+    red = match.inventory_difference_pct
+    z_dc = study.settings.get("classical_matched", (np.nan, np.nan))[1]
+    matched = bool(np.isfinite(match.matched_param))
+    ci = (match.ci_pct_low, match.ci_pct_high) if matched else (None, None)  # resamples alone are no result
+    pf_inv = pf.get("avg_inventory_value")
+    with np.errstate(all="ignore"):
+        gap_closed = (100.0 * (match.baseline_inventory - match.candidate_inventory)
+                      / (match.baseline_inventory - pf_inv) if pf_inv is not None else float("nan"))
+    note = (f"network replay: stockturn's DC and store rows as written; classical matched at store z "
+            f"{match.matched_param:.2f}, DC z {z_dc:.2f} (cheapest of the DC grid); perfect-foresight bound = "
+            f"stores with perfect foresight over the transfer lead time and no DC stock; share of the "
+            f"classical-to-bound gap closed by stockturn: {gap_closed:.1f}%")
+    comp_rows = [{
+        "study": MAIN_STUDY, "target_fill_rate": target_volume, "stockturn_fill_volume": match.candidate_fill_volume,
+        "stockturn_fill_item_avg": match.candidate_fill_item, "baseline_fill_volume": o_b.get("fill_rate_volume"),
+        "baseline_fill_item_avg": o_b.get("fill_rate_item_avg"), "baseline_setting": match.matched_param,
+        "stockturn_inventory_value": match.candidate_inventory,
+        "baseline_inventory_value": o_b.get("avg_inventory_value", match.baseline_inventory),
+        "inventory_reduction_pct": red, "reduction_ci_low_pct": ci[0],
+        "reduction_ci_high_pct": ci[1], "n_bootstrap": (match.n_boot - match.n_boot_failed) if matched else 0,
+        "turnover_stockturn": o_st.get("turnover"), "turnover_baseline": o_b.get("turnover"),
+        "target_fill_rate_item_avg": target_item, "baseline_setting_volume": match.param_volume,
+        "baseline_setting_item": match.param_item, "binding_measure": match.binding,
+        "meets_fill_target_volume": bool(match.candidate_fill_volume >= target_volume - tol),
+        "meets_fill_target_item_avg": bool(match.candidate_fill_item >= target_item - tol),
+        "meets_reduction_target": bool(np.isfinite(red) and red >= config.reduction_target_pct),
+        "perfect_foresight_inventory_value": pf_inv, "n_series": net.n_store, "replay_start": net.stores.start,
+        "replay_days": net.stores.n_days, "demand_basis": net.demand_basis,
+        "note": (match.note + "; " if match.note else "") + note,
+    }]
+
+    # ---------------------------------------------------------------- scenarios (plans fixed, inputs stressed)
+    for name, params in scenarios:
+        t = time.perf_counter()
+        sc = build_scenario(name, params, net.stores)
+        stressed = apply_to_network(sc, net)
+        srun = {}
+        for pname in ("stockturn", "classical_matched"):
+            if pname not in study.schedules:
+                continue
+            ss, ds = study.schedules[pname]
+            srun[pname] = simulate_network(stressed.stores.demand, net.parent, ss.with_name(pname),
+                                           ds.with_name(pname), stressed.stores.lead_times, stressed.dc.lead_times,
+                                           net.stores.initial, net.dc.initial, store_costs=net.stores.costs,
+                                           dc_costs=net.dc.costs, rng_seed=config.rng_seed)
+        s_ser, d_ser = network_series(srun, stressed)
+        frames.append(backtest_levels(_levels(s_ser, d_ser, bullwhip_by_echelon(srun)), name, net.demand_basis,
+                                      {"classical_matched": store_z.get("classical_matched", np.nan)}))
+        so = network_rollup_row(s_ser, d_ser, "stockturn")
+        sb = network_rollup_row(s_ser, d_ser, "classical_matched")
+        if not sb:
+            continue
+        comp_rows.append({
+            "study": name, "target_fill_rate": target_volume, "stockturn_fill_volume": so["fill_rate_volume"],
+            "stockturn_fill_item_avg": so["fill_rate_item_avg"], "baseline_fill_volume": sb["fill_rate_volume"],
+            "baseline_fill_item_avg": sb["fill_rate_item_avg"], "baseline_setting": match.matched_param,
+            "stockturn_inventory_value": so["avg_inventory_value"],
+            "baseline_inventory_value": sb["avg_inventory_value"],
+            "inventory_reduction_pct": 100.0 * (1 - so["avg_inventory_value"] / sb["avg_inventory_value"]),
+            "reduction_ci_low_pct": None, "reduction_ci_high_pct": None, "n_bootstrap": 0,
+            "turnover_stockturn": so["turnover"], "turnover_baseline": sb["turnover"],
+            "target_fill_rate_item_avg": target_item, "n_series": net.n_store, "replay_start": net.stores.start,
+            "replay_days": net.stores.n_days, "demand_basis": net.demand_basis,
+            "note": f"{sc!r} on the network; plans made without knowing the stress; no CI (one replay)",
+        })
+        log.log(level, "backtest: scenario %s done in %.1f s", name, time.perf_counter() - t)
+
+    comparison = pl.DataFrame(comp_rows, schema=COMPARISON_COLUMNS, strict=False)
+    timings["total_s"] = round(time.perf_counter() - t0, 2)
+    by_echelon = {name: {"store": float(r.stores.avg_inventory_value.sum()),
+                         "dc": float(r.dc.avg_inventory_value.sum())} for name, r in runs.items()}
+    summary = {
+        "n_series": net.n_store, "n_dc_series": net.n_dc, "replay_start": net.stores.start.isoformat(),
+        "replay_days": net.stores.n_days, "planner_mode": "network_as_written",
+        "review_period_days": {"store": int(fcfg.review_period_store_days),
+                               "dc": int(fcfg.review_period_supplier_days)},
+        "demand_basis": net.demand_basis, "planning_dates": len({s["day"] for s in study.planner_stats}),
+        "target_fill_rate_volume": target_volume, "target_fill_rate_item_avg": target_item,
+        "stockturn_fill_volume": match.candidate_fill_volume, "stockturn_fill_item_avg": match.candidate_fill_item,
+        "matched_z": match.matched_param, "matched_z_dc": z_dc, "z_volume": match.param_volume,
+        "z_item": match.param_item, "binding": match.binding, "inventory_reduction_pct": red,
+        "ci_pct": list(ci), "stockturn_inventory_value": match.candidate_inventory,
+        "baseline_inventory_value": match.baseline_inventory, "perfect_foresight_inventory_value": pf_inv,
+        "gap_closed_pct": gap_closed, "inventory_by_echelon": by_echelon, "bullwhip": bullwhip,
+        "dc_grid": study.dc_choice.to_dicts(), "promise": promise.to_dicts(),
+        "inventory_by_category": inventory_by(study, net).to_dicts(),
+        "planner_stats": study.planner_stats, "grid": match.grid.to_dicts(), "timings_s": timings,
+    }
+    log.log(level, "backtest (network): stockturn fill %.4f (volume) / %.4f (item avg) vs its promise %.4f / %.4f; "
+            "network inventory %.0f vs classical at matched store z=%.2f, DC z=%.2f %.0f: reduction %.1f%% "
+            "(95%% CI %.1f .. %.1f); bullwhip stockturn %s, classical %s", match.candidate_fill_volume,
+            match.candidate_fill_item, target_volume, target_item, match.candidate_inventory, match.matched_param,
+            z_dc, match.baseline_inventory, red, match.ci_pct_low, match.ci_pct_high,
+            bullwhip.get("stockturn"), bullwhip.get("classical_matched"))
+    return BacktestResult(pl.concat(frames, how="diagonal_relaxed"), comparison, match, pl.DataFrame(), summary,
+                          timings, pl.concat([st_series, dc_series], how="diagonal_relaxed"),
+                          {k: v.stores for k, v in runs.items()}, None, network_runs=runs)
+
+
+def network_rollup_row(stores: pl.DataFrame, dc: pl.DataFrame, policy: str) -> dict:
+    from ml.simulation.network_backtest import network_rollup
+
+    s, d = stores.filter(pl.col("policy") == policy), dc.filter(pl.col("policy") == policy)
+    return network_rollup(s, d).row(0, named=True) if s.height else {}
 
 
 def config_inputs(config: BacktestConfig) -> dict[str, object]:

@@ -138,24 +138,28 @@ def forecast_snapshot(con, config, as_of: date, cache_dir: Path | None) -> Forec
 
 POLICY_CACHE_COLUMNS = ("product_id", "location_id", "reorder_point", "order_quantity", "expected_fill_rate",
                         "daily_demand_forecast", "service_metric", "service_target", "is_safety_stock_guarded")
+#: what the network replay needs on top (each location's own terms and review period as written)
+NETWORK_POLICY_COLUMNS = (*POLICY_CACHE_COLUMNS, "location_type", "min_order_qty", "pack_size",
+                          "review_period_days", "safety_stock")
 
 
 def pipeline_policy(con, forecast_config, policy_config, as_of: date, cache_dir: Path | None,
-                    ) -> tuple[pl.DataFrame, float]:
+                    columns: tuple[str, ...] = POLICY_CACHE_COLUMNS) -> tuple[pl.DataFrame, float]:
     """(the policy rows ``run_forecasting`` + ``run_policy`` write to ``ml.inventory_policy`` at ``as_of``, wall
     seconds; 0 when read from the cache). Cached like the forecast snapshots, keyed by both configurations."""
     from ml.forecasting import run_forecasting
     from ml.policy import run_policy
 
     key = _cache_key(_load_id(con), as_of, {"forecast": forecast_config.to_dict(),
-                                            "policy": policy_config.to_dict(), "mode": "as_written"})
+                                            "policy": policy_config.to_dict(), "mode": "as_written",
+                                            **({} if columns == POLICY_CACHE_COLUMNS else {"columns": list(columns)})})
     path = cache_dir / f"policy_{key}.parquet" if cache_dir is not None else None
     if path is not None and path.exists():
         return pl.read_parquet(path), 0.0
     t0 = time.perf_counter()
     run = run_forecasting(con, forecast_config, as_of=as_of, progress=False)
     pol = run_policy(con, run.lead_time_demand, run.demand_forecast, policy_config, as_of=as_of).inventory_policy
-    pol = pol.select(*POLICY_CACHE_COLUMNS)
+    pol = pol.select(*[c for c in columns if c in pol.columns])
     if path is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
         pol.write_parquet(path)

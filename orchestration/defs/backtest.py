@@ -97,6 +97,12 @@ def run_policy_backtest(context: dg.OpExecutionContext, config: BacktestRunConfi
         "inventory_reduction_pct": num(s["inventory_reduction_pct"]),
         "reduction_ci_low_pct": num(s["ci_pct"][0]),
         "reduction_ci_high_pct": num(s["ci_pct"][1]),
+        "planner_mode": s["planner_mode"],
+        "matched_baseline_z_dc": num(s.get("matched_z_dc")),
+        "inventory_by_echelon": {k: {e: round(v, 2) for e, v in inv.items()}
+                                 for k, inv in s.get("inventory_by_echelon", {}).items()} or None,
+        "bullwhip_by_echelon": {k: {e: num(v) for e, v in bw.items()} for k, bw in s.get("bullwhip", {}).items()}
+        or None,
         "studies": ", ".join(result.comparison["study"].to_list()),
         "seconds": num(s["timings_s"].get("total_s")),
         "dagster/row_count": tables["policy_backtest"].height,

@@ -1,0 +1,179 @@
+"""Safety stock across the DC-to-store network: how much protection the DC holds and how much its stores hold.
+
+Each location's reorder point is first set on its own (its lead-time demand samples, its service target). For a
+store the target is the customer's; for a DC it is only a means: a DC stock-out does not lose a sale, it delays
+the stores' replenishment, which their own stock then has to cover. The placement below chooses the DC's reorder
+point per product to meet the stores' targets at the least holding cost, with the **METRIC** approximation
+[Sherbrooke 1968; Axsater, *Inventory Control*, 3rd ed., ch. 10]:
+
+1. For each candidate DC reorder point ``r`` (the DC's lead-time-demand quantiles at ``candidate_levels`` not
+   below ``min_level``, plus the reorder point it has on its own), the DC's expected backorders under its
+   (r, Q) policy, from its own samples, with the inventory position uniform on (r, r + Q]:
+   ``E[B](r) = 1/Q sum_{y=r+1}^{r+Q} E[(D - y)+]`` (evaluated at 8 evenly spaced y); the mean wait of a store
+   request is ``W = E[B] / lambda`` (Little's law; ``lambda`` = the DC's daily demand forecast).
+2. Each store fed by that DC sees its replenishment lead time grow from ``P = L + R`` to ``P + W``. Its lead-time
+   demand samples are stretched by ``(P + W) / P`` (mean and spread both scaled: a conservative stand-in for the
+   variability of the wait, which METRIC's mean leaves out) and its reorder point re-set at its own target.
+3. The DC's ``r`` minimises ``h_dc r + sum_stores h_s r_s(W(r))`` (holding cost per unit at each location:
+   unit cost x holding rate). Ties go to the larger DC reorder point.
+
+Opt-in (``PolicyConfig.multi_echelon``, off by default): measured in the network replay of the default demo
+(docs/backtest.md, "Network replay") it moved about 117k of DC stock into 41k of store stock, but the DC then ran
+dry through the seasonal peaks (a seasonal item on a 45-day lead time is out for weeks, far beyond the mean wait
+METRIC charges the stores) and the stores' fill fell by about a point; at that lower fill the classical baseline
+was still cheaper. It stays available, tested, for networks without long seasonal lead times.
+
+Stores keep their targets, so the customer service promised is unchanged; what moves is where the stock sits.
+The promise each store row then reports (``expected_fill_rate``) is evaluated on the stretched samples, so it
+includes the wait at the DC. The stretch and the wait are written to ``ml.inventory_policy``
+(``echelon_wait_days``) and the DC rows' reorder point before placement is kept
+(``reorder_point_before_placement``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from ml.policy import compute
+
+__all__ = ["Placement", "expected_backorders_from_samples", "place_safety_stock"]
+
+FloatArray = NDArray[np.float64]
+
+#: DC lead-time-demand quantiles tried as its reorder point (plus its own reorder point)
+CANDIDATE_LEVELS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99)
+BASIS_PLACEMENT = "multi_echelon"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Result per policy row.
+
+    Attributes:
+        reorder_point: the placed reorder point (rows not in a DC-store pair: unchanged).
+        stretch: factor applied to the row's lead-time-demand samples (stores: (P + W) / P; others 1).
+        wait_days: expected wait at the DC (stores: of their DC; DC rows: of their requests); NaN outside pairs.
+        changed: rows whose reorder point the placement set.
+        dc_level: DC rows: the chosen DC quantile level (NaN where the DC kept its own reorder point).
+    """
+
+    reorder_point: FloatArray
+    stretch: FloatArray
+    wait_days: FloatArray
+    changed: NDArray[np.bool_]
+    dc_level: FloatArray
+
+
+def expected_backorders_from_samples(samples: FloatArray, r: FloatArray, q: FloatArray, points: int = 8
+                                     ) -> FloatArray:
+    """E[B] of (r, Q) policies from lead-time-demand samples (rows), the inventory position uniform on (r, r + Q].
+
+    ``1/Q sum_{y=r+1}^{r+Q} E[(D - y)+]``, the sum replaced by the mean over ``points`` evenly spaced y (exact when
+    ``points == Q``; ``E[(D - r)+]`` where Q <= 1)."""
+    s = np.asarray(samples, dtype=np.float64)
+    r = np.asarray(r, dtype=np.float64)
+    qq = np.maximum(np.asarray(q, dtype=np.float64), 0.0)
+    out = np.zeros(s.shape[0])
+    for k in range(points):
+        # midpoints of ``points`` equal slices of [r + 1/2, r + Q + 1/2]: exactly y = r+1 .. r+Q when points == Q
+        y = r + np.where(qq > 1.0, 0.5 + qq * (k + 0.5) / points, 0.0)
+        out += np.maximum(s - y[:, None], 0.0).mean(axis=1)
+    return out / points
+
+
+def place_safety_stock(
+    keys: pl.DataFrame,
+    samples: FloatArray,
+    reorder_point: FloatArray,
+    q: FloatArray,
+    *,
+    daily_demand: FloatArray,
+    protection_days: FloatArray,
+    holding_cost: FloatArray,
+    is_fill_rate: NDArray[np.bool_],
+    target: FloatArray,
+    csl_floor: float,
+    min_level: float = 0.5,
+    candidate_levels: tuple[float, ...] = CANDIDATE_LEVELS,
+    fixed: NDArray[np.bool_] | None = None,
+) -> Placement:
+    """Place safety stock between each DC and its stores (module doc).
+
+    Args:
+        keys: one row per policy row: product_id, location_id, replenished_from (null for locations that buy
+            from suppliers).
+        samples: (n, k) lead-time-demand samples of each row (over its own lead time + review period).
+        reorder_point, q: each row's reorder point set on its own, and its order quantity.
+        daily_demand: daily demand forecast per row (the DC's is its arrival rate of requests).
+        protection_days: lead time + review period of each row (the interval its samples cover).
+        holding_cost: cost of holding one unit for a year at the row's location.
+        is_fill_rate, target, csl_floor: each row's service metric and target (as for its own reorder point).
+        min_level: lowest DC lead-time-demand quantile considered.
+        fixed: rows whose reorder point was set on purpose rather than from their samples (the safety-stock
+            guard's fallback): a store among them is scaled by the stretch instead of re-set on its samples, and a
+            DC among them keeps its reorder point.
+    """
+    n = keys.height
+    r0 = np.asarray(reorder_point, dtype=np.float64)
+    out_r, stretch = r0.copy(), np.ones(n)
+    wait, level = np.full(n, np.nan), np.full(n, np.nan)
+    changed = np.zeros(n, dtype=bool)
+    idx = keys.select("product_id", "location_id", "replenished_from").with_row_index("_i")
+    pairs = idx.filter(pl.col("replenished_from").is_not_null()).join(
+        idx.select(pl.col("product_id"), pl.col("location_id").alias("replenished_from"), pl.col("_i").alias("_dc")),
+        on=["product_id", "replenished_from"], how="inner")
+    if pairs.is_empty():
+        return Placement(out_r, stretch, wait, changed, level)
+    store = pairs["_i"].to_numpy().astype(np.int64)
+    dc_of_store = pairs["_dc"].to_numpy().astype(np.int64)
+    dcs, dc_pos = np.unique(dc_of_store, return_inverse=True)
+    s = np.asarray(samples, dtype=np.float64)
+    lam = np.maximum(np.asarray(daily_demand, dtype=np.float64)[dcs], 0.0)
+    p_store = np.maximum(np.asarray(protection_days, dtype=np.float64)[store], 1e-9)
+    h = np.asarray(holding_cost, dtype=np.float64)
+
+    # candidate DC reorder points: quantiles of its samples, and its own reorder point
+    levels = np.array([x for x in candidate_levels if x >= min_level], dtype=np.float64)
+    cand = np.column_stack([compute.ceil_units(np.quantile(s[dcs], lv, axis=1, method="higher")) for lv in levels]
+                           + [r0[dcs]])
+    n_c = cand.shape[1]
+    cost = np.zeros((dcs.size, n_c))
+    waits = np.zeros((dcs.size, n_c))
+    for j in range(n_c):
+        eb = expected_backorders_from_samples(s[dcs], cand[:, j], np.asarray(q, dtype=np.float64)[dcs])
+        w = np.where(lam > 0, eb / np.where(lam > 0, lam, 1.0), 0.0)
+        waits[:, j] = w
+        f = (p_store + w[dc_pos]) / p_store
+        store_cost = np.bincount(dc_pos, weights=h[store] * r0[store] * f, minlength=dcs.size)
+        cost[:, j] = h[dcs] * cand[:, j] + store_cost
+    # least cost; ties (within a cent a year) to the larger DC reorder point
+    best_cost = cost.min(axis=1, keepdims=True)
+    near = cost <= best_cost + 0.01
+    choice = np.argmax(np.where(near, cand, -np.inf), axis=1)
+    rows = np.arange(dcs.size)
+    fx = np.zeros(n, dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
+    choice = np.where(fx[dcs], n_c - 1, choice)
+    out_r[dcs] = cand[rows, choice]
+    changed[dcs] = choice < n_c - 1
+    level[dcs] = np.where(choice < n_c - 1, levels[np.minimum(choice, levels.size - 1)], np.nan)
+    wait[dcs] = waits[rows, choice]
+
+    # the stores re-set at their own targets on samples stretched by the chosen wait
+    w_store = wait[dcs][dc_pos]
+    f_store = (p_store + w_store) / p_store
+    stretch[store] = f_store
+    wait[store] = w_store
+    moved = np.flatnonzero(f_store > 1.0 + 1e-9)
+    if moved.size:
+        rows_s = store[moved]
+        r_s, _ = compute.reorder_points(s[rows_s] * f_store[moved, None], is_fill_rate=is_fill_rate[rows_s],
+                                        target=np.asarray(target)[rows_s], q=np.asarray(q)[rows_s],
+                                        csl_floor=csl_floor)
+        scaled = compute.ceil_units(r0[rows_s] * f_store[moved])
+        out_r[rows_s] = np.where(fx[rows_s], scaled, np.maximum(r_s, r0[rows_s]))
+        changed[rows_s] = True
+    return Placement(out_r, stretch, wait, changed, level)
