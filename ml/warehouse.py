@@ -11,6 +11,8 @@ import hashlib
 import json
 import logging
 import os
+import re
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +27,49 @@ log = logging.getLogger("stockturn.warehouse")
 MEMORY_LIMIT_ENV = "STOCKTURN_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "6GB"
 ML_SCHEMA = "ml"
+#: seconds to wait for another process's lock on the warehouse before giving up (0: fail at once). The CLI sets it
+#: from ``--wait-for-warehouse``; the Dagster code location defaults it to 600 (scheduled runs wait).
+WAIT_ENV = "STOCKTURN_WAREHOUSE_WAIT_SECONDS"
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
+
+
+class WarehouseBusyError(RuntimeError):
+    """Another process holds the warehouse's lock (DuckDB allows one writer per file)."""
+
+
+def lock_holder(message: str) -> str | None:
+    """'<program> (PID n)' from DuckDB's conflicting-lock error, or None when the error is about something else."""
+    m = _LOCK_HOLDER.search(message)
+    return f"{m['exe']} (PID {m['pid']})" if m else None
+
+
+def open_duckdb(warehouse: Path | str, *, read_only: bool = False,
+                wait_seconds: float | None = None) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect`` that, when another process holds the file, waits up to ``wait_seconds`` (default: the
+    ``STOCKTURN_WAREHOUSE_WAIT_SECONDS`` environment variable, else 0) for it, logging who holds it, and then
+    raises :class:`WarehouseBusyError` with a one-line message naming the holder."""
+    wait = float(os.environ.get(WAIT_ENV) or 0) if wait_seconds is None else float(wait_seconds)
+    start = time.monotonic()
+    next_log = start
+    while True:
+        try:
+            return duckdb.connect(str(warehouse), read_only=read_only)
+        except duckdb.IOException as exc:
+            holder = lock_holder(str(exc))
+            if holder is None:
+                raise
+            now = time.monotonic()
+            if now - start >= wait:
+                waited = f" (waited {now - start:,.0f} s)" if wait > 0 else ""
+                raise WarehouseBusyError(
+                    f"warehouse {warehouse} is busy: {holder} holds it{waited}. DuckDB allows one writing process: "
+                    f"let it finish (or stop it), or wait for it with --wait-for-warehouse SECONDS "
+                    f"({WAIT_ENV})") from None
+            if now >= next_log:
+                log.warning("warehouse %s is held by %s: waiting for it (up to %.0f s more)", warehouse, holder,
+                            wait - (now - start))
+                next_log = now + 30.0
+            time.sleep(min(1.0, max(wait - (now - start), 0.05)))
 
 
 @contextmanager
@@ -33,7 +78,7 @@ def connect(warehouse: Path | str, *, read_only: bool = False) -> Iterator[duckd
     path = Path(warehouse)
     if read_only and not path.exists():
         raise FileNotFoundError(f"warehouse {path} does not exist: run `stockturn build` or `stockturn demo` first")
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = open_duckdb(path, read_only=read_only)
     try:
         con.execute(f"set memory_limit = '{os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)}'")
         con.execute(f"set threads = {os.cpu_count() or 1}")

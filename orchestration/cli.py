@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from datetime import date, timedelta
@@ -382,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Warehouse-native inventory turnover: build the inventory mart, forecast, plan and report.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--wait-for-warehouse", type=float, default=None, metavar="SECONDS",
+                        help="when another process holds the warehouse, wait up to SECONDS for it instead of "
+                        "stopping at once (default 0; env STOCKTURN_WAREHOUSE_WAIT_SECONDS; Dagster runs wait 600)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("generate", help="write the demo company's raw exports (a landing folder)",
@@ -540,12 +544,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
     from ml.ingest.loader import LandingContractError
+    from ml.warehouse import WAIT_ENV, WarehouseBusyError
     from orchestration.dbt_cli import DbtError
     from orchestration.dbt_manifest import ManifestError
     from reports.queries import WarehouseNotBuiltError
 
+    # interactive commands fail at once on a busy warehouse unless asked to wait (before Dagster's default)
+    os.environ[WAIT_ENV] = str(args.wait_for_warehouse if args.wait_for_warehouse is not None
+                               else os.environ.get(WAIT_ENV) or 0)
     try:
         return args.func(args)
+    except WarehouseBusyError as exc:
+        log.error("%s", exc)
+        return 75  # EX_TEMPFAIL: try again later
     except (CliError, LandingContractError, DbtError, ManifestError, WarehouseNotBuiltError,
             FileNotFoundError) as exc:
         log.error("%s", exc)

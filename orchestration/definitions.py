@@ -8,18 +8,24 @@ Executor: every step of a run executes one after another in the run's own proces
 DuckDB admits one writing process per file, and dbt, the loader, the planning step and the report all open the
 warehouse. Across runs, every warehouse step is in the concurrency pool ``stockturn_warehouse``; the instance that
 ``stockturn ui`` / ``stockturn run`` create limits it to one, and queues runs one at a time (see
-``orchestration/instance.py``).
+``orchestration/instance.py``). A warehouse held by another process (a CLI run, a notebook) is waited for up to
+10 minutes (``STOCKTURN_WAREHOUSE_WAIT_SECONDS``), then the step fails naming the process that holds it.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
 
 from ml.ingest.loader import RAW_SCHEMA
 from ml.settings import DBT_PROJECT_DIR
-from ml.warehouse import ML_SCHEMA
+from ml.warehouse import ML_SCHEMA, WAIT_ENV
+
+#: runs the webserver or the daemon launch (scheduled ones included) wait up to 10 minutes for a warehouse another
+#: process holds (a CLI run, a notebook) instead of failing; the CLI sets its own value before loading this module
+os.environ.setdefault(WAIT_ENV, "600")
 from orchestration.defs import backtest, landing, planning, reports, schedules
 from orchestration.defs import dbt as dbt_defs
 from orchestration.defs.resources import StockturnPaths, default_resources

@@ -213,3 +213,38 @@ def test_ordering_costs_and_holding_rates_reach_dim_product_and_bad_ones_are_qua
                            "where is_in_supplier_master order by 1").fetchall() == [
             ("S1", 30.0, 0.2), ("S2", None, None)]
         assert con.execute("select sum(rows_unaccounted) from marts.data_quality_reconciliation").fetchone()[0] == 0
+
+
+def test_non_finite_numbers_are_quarantined_not_summed(tmp_path: Path) -> None:
+    """NaN, infinities and overflows parse as doubles in DuckDB; a quantity or price must be a finite number
+    (issue 10): the rows go to quarantine as invalid_number, every landed row is accounted for, and the marts'
+    sums stay finite."""
+    landing = tmp_path / "landing"
+    files = {
+        "master/products.csv": "product_id\nP1\n",
+        "master/locations.csv": "location_id\nL1\n",
+        "sales/sales_lines.csv": "transaction_id,sold_at,product_id,location_id,quantity,unit_price\n"
+                                 "T1,2024-01-02,P1,L1,2,3.5\n"
+                                 "T2,2024-01-02,P1,L1,NaN,3.5\n"
+                                 "T3,2024-01-02,P1,L1,inf,3.5\n"
+                                 "T4,2024-01-03,P1,L1,-Infinity,3.5\n"
+                                 "T5,2024-01-03,P1,L1,1e400,3.5\n"
+                                 "T6,2024-01-03,P1,L1,1,nan\n",
+    }
+    for rel, text in files.items():
+        (landing / rel).parent.mkdir(parents=True, exist_ok=True)
+        (landing / rel).write_text(text)
+    warehouse = tmp_path / "w.duckdb"
+    run_stockturn("build", "--landing", str(landing), "--warehouse", str(warehouse), "--quiet")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rejected = con.execute("""
+            select file_row, reject_reason, reject_detail from marts.data_quality_rejections
+            where entity = 'sales_lines' order by 1""").fetchall()
+        assert [(r, reason) for r, reason, _ in rejected] == [(2, "invalid_number"), (3, "invalid_number"),
+                                                               (4, "invalid_number"), (5, "invalid_number")]
+        assert "quantity 'NaN' is not a valid decimal" in rejected[0][2]
+        units = con.execute("select sum(units_sold) from marts.fct_sales_daily").fetchone()[0]
+        assert units == 3.0  # T1 and T6; T6's unreadable price is an issue on the row, its units count
+        assert con.execute("select sum(rows_unaccounted) from marts.data_quality_reconciliation").fetchone()[0] == 0
+        assert con.execute("select count(*) from marts.data_quality_field_issues where field_name = 'unit_price'"
+                           ).fetchone()[0] == 1

@@ -299,10 +299,28 @@ def test_extra_column_ignored_and_reported(landing: Path, wh: Path) -> None:
     assert rows(wh, "SELECT ignored_columns FROM raw.landing_files WHERE entity = 'locations'") == [(["Manager"],)]
 
 
-def test_empty_file_is_an_error(landing: Path, wh: Path) -> None:
-    write(landing, "master/suppliers.csv", "")
-    with pytest.raises(LandingContractError, match=r"master/suppliers.csv: the file is empty"):
+@pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf", b"\r\n\r\n"])
+def test_an_empty_optional_file_is_zero_rows_with_a_warning(landing: Path, wh: Path, content: bytes) -> None:
+    # what a nightly exporter writes on a day without cycle counts (issue 10): the night goes on
+    write(landing, "inventory/cycle_counts.csv", content)
+    report = load_landing(landing, wh, progress=False)
+    assert any("inventory/cycle_counts.csv: the file is empty" in w and "zero rows" in w for w in report.warnings)
+    assert rows(wh, f"SELECT count(*) FROM raw.{entity('cycle_counts').raw_table}") == [(0,)]
+
+
+def test_an_empty_part_of_a_required_entity_is_zero_rows(landing: Path, wh: Path) -> None:
+    write(landing, "sales/sales_lines_2099.csv", "")
+    report = load_landing(landing, wh, progress=False)
+    assert any("sales/sales_lines_2099.csv: the file is empty" in w for w in report.warnings)
+    loaded = rows(wh, f"SELECT count(*) FROM raw.{entity('sales_lines').raw_table}")[0][0]
+    assert loaded == SALES.strip().count("\n")  # the other file's rows, all of them
+
+
+def test_a_required_entity_with_only_empty_files_is_an_error(landing: Path, wh: Path) -> None:
+    write(landing, "master/locations.csv", "")
+    with pytest.raises(LandingContractError, match=r"required file master/locations.*every file is empty"):
         load_landing(landing, wh, progress=False)
+    assert not wh.exists()
 
 
 def test_semicolon_file_gets_a_delimiter_hint(landing: Path, wh: Path) -> None:

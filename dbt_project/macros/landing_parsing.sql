@@ -3,7 +3,8 @@
 
     The loader lands every file as text, so a malformed value never fails the load. Staging types each column
     with the helpers below and records the first problem of a row as a struct {reason, detail}; rows with a
-    problem go to the model's __rejected relation instead of being dropped.
+    problem go to the model's __rejected relation instead of being dropped. Numbers must be finite: NaN and
+    infinities (in any spelling DuckDB parses, and overflows such as 1e400) are `invalid_number`.
 
     A column spec is a tuple (name, contract_type, required) where contract_type is one of
     text, date, timestamp, integer, decimal, boolean (see ml/ingest/contract.py).
@@ -40,6 +41,12 @@
             when try_cast({{ blank_as_null(column) }} as double)
                 = trunc(try_cast({{ blank_as_null(column) }} as double))
                 then try_cast(try_cast({{ blank_as_null(column) }} as double) as bigint)
+        end
+    {%- elif contract_type == 'decimal' -%}
+        {#- NaN, inf, -inf, Infinity, 1e400 parse as doubles but are no quantity, price or cost: invalid_number -#}
+        case
+            when isfinite(try_cast({{ blank_as_null(column) }} as double))
+                then try_cast({{ blank_as_null(column) }} as double)
         end
     {%- else -%}
         try_cast({{ blank_as_null(column) }} as {{ contract_duckdb_type(contract_type) }})

@@ -409,7 +409,7 @@ SYSTEMS: tuple[str, ...] = tuple(dict.fromkeys(e.system for e in ENTITIES))
 REJECT_REASONS: dict[str, str] = {
     "missing_value": "A required column is blank.",
     "invalid_date": "A date or timestamp column does not parse as ISO 8601.",
-    "invalid_number": "A numeric column does not parse as a number.",
+    "invalid_number": "A numeric column does not parse as a finite number (NaN and infinities included).",
     "invalid_boolean": "A boolean column is not true/false/yes/no/1/0.",
     "invalid_value": "A value is outside the allowed set or range (for example a negative pack size).",
     "duplicate_key": "Another row has the same key; the first row (by file and row number) is kept.",

@@ -10,10 +10,12 @@ validate and quarantine the rows; this loader only checks what it must to load s
   entities, an exact name beats a part, and a longer entity name beats a shorter one. All files of an entity are
   read in sorted order of their path. Every other file under the landing root is reported as *ignored*.
 * **Header checks, before anything is written.** Header names are matched to contract columns case-insensitively
-  after trimming whitespace. A missing *required* column, a duplicated column, an empty file or a header that is
-  not comma-separated stops the load (:class:`LandingContractError`, naming file, column and the section of
+  after trimming whitespace. A missing *required* column, a duplicated column or a header that is not
+  comma-separated stops the load (:class:`LandingContractError`, naming file, column and the section of
   ``docs/data-contract.md``). A missing optional column is loaded as NULL, an extra column is ignored; both are
-  reported. A required entity without any file stops the load; an optional one gets an empty raw table.
+  reported. A required entity without any file stops the load; an optional one gets an empty raw table. An
+  empty file (0 bytes, or only a byte-order mark and blank lines: what a nightly export writes on a day without
+  rows) counts as zero rows with a warning; only a required entity whose every file is empty stops the load.
 * **Everything is text.** CSV is parsed without type sniffing (every column VARCHAR); parquet columns are cast to
   VARCHAR (dates and timestamps become ISO text). Values are not trimmed or changed, with one exception:
   **an empty field is NULL** - in CSV both ``,,`` and ``,"",`` (DuckDB's default), and in parquet an empty string
@@ -296,6 +298,16 @@ class _FilePlan:
     select_sql: str = ""  # SELECT producing the raw layout from the stage table
 
 
+def _is_empty_file(path: Path) -> bool:
+    """No bytes at all, or only a byte-order mark and line breaks / blanks (what exporters write for "no rows")."""
+    size = path.stat().st_size
+    if size == 0:
+        return True
+    if size > 64:
+        return False
+    return not path.read_bytes().replace(b"\xef\xbb\xbf", b"").strip()
+
+
 def _read_csv_header(path: Path, rel: str, ent: Entity) -> list[str]:
     """The header record only (read as bytes, so a bad byte further down is left to the row-level checks)."""
     with path.open("rb") as fh:
@@ -525,9 +537,11 @@ _BOOKKEEPING_DDL = {
 
 
 def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    from ml.warehouse import open_duckdb
+
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(warehouse))
+        con = open_duckdb(warehouse)  # another writer: waits (--wait-for-warehouse), then WarehouseBusyError
     except duckdb.IOException as exc:
         raise RuntimeError(
             f"cannot open the warehouse {warehouse} for writing: {_short(exc)}. DuckDB allows one writing "
@@ -584,6 +598,7 @@ def load_landing(
     entities: dict[str, EntityLoad] = {}
     plans: list[_FilePlan] = []
     problems: list[str] = []
+    empty_files: list[tuple[Entity, str]] = []
     with duckdb.connect() as probe:  # in-memory, for parquet schemas
         for ent in ENTITIES:
             el = EntityLoad(ent.system, ent.name, f"{RAW_SCHEMA}.{ent.raw_table}", ent.required)
@@ -600,6 +615,11 @@ def load_landing(
                     st.st_size,
                     datetime.fromtimestamp(st.st_mtime, UTC).replace(tzinfo=None),
                 )
+                if _is_empty_file(path):
+                    # a nightly export writes an empty file on a day without rows: zero rows, not a broken night
+                    empty_files.append((ent, rel))
+                    warnings.append(f"{rel}: the file is empty (no header, no rows): counted as zero rows")
+                    continue
                 try:
                     header = (
                         _read_csv_header(path, rel, ent) if fmt == "csv" else _parquet_header(probe, path, rel, ent)
@@ -611,6 +631,11 @@ def load_landing(
                 problems.extend(file_problems)
                 plans.append(_FilePlan(ent, path, rel, fmt, header, positions, fl))
                 el.files.append(fl)
+    for ent in ENTITIES:
+        if ent.required and not entities[ent.name].files and any(e is ent for e, _ in empty_files):
+            names = ", ".join(rel for e, rel in empty_files if e is ent)
+            problems.append(f"required file {ent.path}: every file is empty ({names}); write at least the header "
+                            f"line ({', '.join(c.name for c in ent.columns)}). See {_doc_ref(ent)}")
     if problems:
         raise LandingContractError("the landing folder does not meet the contract:\n  - " + "\n  - ".join(problems))
 
