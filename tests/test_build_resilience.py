@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -215,10 +216,12 @@ def test_ordering_costs_and_holding_rates_reach_dim_product_and_bad_ones_are_qua
         assert con.execute("select sum(rows_unaccounted) from marts.data_quality_reconciliation").fetchone()[0] == 0
 
 
-def test_non_finite_numbers_are_quarantined_not_summed(tmp_path: Path) -> None:
+def test_non_finite_numbers_and_implausible_dates_are_quarantined(tmp_path: Path) -> None:
     """NaN, infinities and overflows parse as doubles in DuckDB; a quantity or price must be a finite number
     (issue 10): the rows go to quarantine as invalid_number, every landed row is accounted for, and the marts'
-    sums stay finite."""
+    sums stay finite. A sale dated 2099 (future_date) or 1980 (implausible_date) is quarantined too, so it
+    neither moves the as-of date nor stretches the calendar, and so is a fat-finger 1e15 units
+    (implausible_quantity: far above the product's median line)."""
     landing = tmp_path / "landing"
     files = {
         "master/products.csv": "product_id\nP1\n",
@@ -229,7 +232,10 @@ def test_non_finite_numbers_are_quarantined_not_summed(tmp_path: Path) -> None:
                                  "T3,2024-01-02,P1,L1,inf,3.5\n"
                                  "T4,2024-01-03,P1,L1,-Infinity,3.5\n"
                                  "T5,2024-01-03,P1,L1,1e400,3.5\n"
-                                 "T6,2024-01-03,P1,L1,1,nan\n",
+                                 "T6,2024-01-03,P1,L1,1,nan\n"
+                                 "T7,2099-01-01,P1,L1,1,3.5\n"
+                                 "T8,1980-05-05,P1,L1,1,3.5\n"
+                                 "T9,2024-01-03,P1,L1,1e15,3.5\n",  # a fat finger: 1e15 units
     }
     for rel, text in files.items():
         (landing / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -240,9 +246,13 @@ def test_non_finite_numbers_are_quarantined_not_summed(tmp_path: Path) -> None:
         rejected = con.execute("""
             select file_row, reject_reason, reject_detail from marts.data_quality_rejections
             where entity = 'sales_lines' order by 1""").fetchall()
-        assert [(r, reason) for r, reason, _ in rejected] == [(2, "invalid_number"), (3, "invalid_number"),
-                                                               (4, "invalid_number"), (5, "invalid_number")]
+        assert [(r, reason) for r, reason, _ in rejected] == [
+            (2, "invalid_number"), (3, "invalid_number"), (4, "invalid_number"), (5, "invalid_number"),
+            (7, "future_date"), (8, "implausible_date"), (9, "implausible_quantity")]
         assert "quantity 'NaN' is not a valid decimal" in rejected[0][2]
+        assert "sold_at 2099-01-01 is after the load date" in rejected[4][2]
+        assert con.execute("select min(date_day), max(date_day) from marts.fct_sales_daily").fetchone() == (
+            date(2024, 1, 2), date(2024, 1, 3))
         units = con.execute("select sum(units_sold) from marts.fct_sales_daily").fetchone()[0]
         assert units == 3.0  # T1 and T6; T6's unreadable price is an issue on the row, its units count
         assert con.execute("select sum(rows_unaccounted) from marts.data_quality_reconciliation").fetchone()[0] == 0

@@ -35,9 +35,12 @@ def expected_quarantine() -> dict[str, int]:
     raw = pl.read_parquet(SOURCE).with_row_index("row")
     merchandise = pl.col("StockCode").str.contains(r"^(\d{5}[A-Za-z]*|DCGS.*)$")
     is_return = pl.col("InvoiceNo").str.starts_with("C")
+    # implausible_quantity: |quantity| above 1000 x the product's median |quantity| (at least 1), over all its lines
+    scale = pl.max_horizontal(pl.col("Quantity").abs().median().over("StockCode"), pl.lit(1.0))
     reasons = raw.with_columns(
         pl.when(~merchandise).then(pl.lit("non_stock_item"))
         .when((pl.col("Quantity") < 0) & ~is_return).then(pl.lit("negative_quantity_not_return"))
+        .when(pl.col("Quantity").abs() > scale * 1000).then(pl.lit("implausible_quantity"))
         .alias("reason")
     )
     # among rows without a reason so far, a repeat of an identical line is a duplicate

@@ -139,3 +139,19 @@ select
     final_rejection.detail as reject_detail
 from deduplicated
 {%- endmacro %}
+
+
+{#-
+    Plausibility of a transaction date (sales, receipts, transfers, counts, snapshots), as `when ... then` branches
+    of a rejection case: after the load date (the day the build runs) plus `future_date_tolerance_days` is
+    `future_date` (a sale dated 2099 would move the plan's as-of date), before `date_floor` is `implausible_date`.
+    Planned promotions and price changes are not transactions: they may be dated in the future.
+-#}
+{% macro transaction_date_checks(column) -%}
+    {%- set tolerance = var('future_date_tolerance_days', 2) | int -%}
+    {%- set floor = var('date_floor', '1990-01-01') -%}
+                when {{ column }}::date > current_date + {{ tolerance }}
+                    then struct_pack(reason := 'future_date', detail := '{{ column }} ' || {{ column }}::date || ' is after the load date ' || current_date || ' (tolerance {{ tolerance }} days)')
+                when {{ column }}::date < date '{{ floor }}'
+                    then struct_pack(reason := 'implausible_date', detail := '{{ column }} ' || {{ column }}::date || ' is before {{ floor }}')
+{%- endmacro %}

@@ -422,6 +422,11 @@ REJECT_REASONS: dict[str, str] = {
     "negative_price": "A negative list price (sales/prices). Sales lines with a negative unit price are kept: "
     "see the field issue codes.",
     "non_stock_item": "The product is marked non_stock in the product master (fees, postage, services).",
+    "future_date": "A transaction (sale, receipt, transfer, count, snapshot) dated after the day of the build plus "
+    "dbt var future_date_tolerance_days (2). Planned promotions and price changes may be in the future.",
+    "implausible_date": "A transaction dated before dbt var date_floor (1990-01-01).",
+    "implausible_quantity": "A sales line whose absolute quantity is more than dbt var implausible_quantity_factor "
+    "(1000) times its product's median absolute line quantity (at least 1): a fat-finger line such as 1e15.",
     # set by the loader, for CSV records that cannot be split into the file's columns (raw._load_rejects)
     "too_many_fields": "A CSV record has more fields than the header.",
     "too_few_fields": "A CSV record has fewer fields than the header.",

@@ -34,6 +34,7 @@ checked as (
         coalesce(
             parse_failure,
             case
+{{ transaction_date_checks('snapshot_date') }}
                 when products.product_id is null
                     then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
                 when locations.location_id is null

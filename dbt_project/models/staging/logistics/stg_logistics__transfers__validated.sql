@@ -38,6 +38,7 @@ checked as (
         coalesce(
             parse_failure,
             case
+{{ transaction_date_checks('shipped_date') }}
                 when products.product_id is null
                     then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
                 when from_locations.location_id is null

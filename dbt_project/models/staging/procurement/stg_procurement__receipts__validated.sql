@@ -31,6 +31,7 @@ checked as (
         coalesce(
             parse_failure,
             case
+{{ transaction_date_checks('received_date') }}
                 when order_lines.po_id is null
                     then struct_pack(reason := 'unknown_purchase_order', detail := 'purchase order line ' || parsed.po_id || '/' || parsed.po_line || ' is not in purchase_order_lines')
                 when quantity_received <= 0

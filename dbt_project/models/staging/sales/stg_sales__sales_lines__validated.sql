@@ -60,6 +60,16 @@ price_checked as (
     from parsed
 ),
 
+{#- a line far outside its product's own line sizes (a fat finger, 1e15) is implausible: the product's median
+    absolute line quantity (at least 1) times var implausible_quantity_factor; scale-free, so a spare part and a
+    bag of sugar are judged each against itself -#}
+product_scale as (
+    select product_id, greatest(median(abs(quantity)), 1) as median_line_quantity
+    from parsed
+    where parse_failure is null
+    group by product_id
+),
+
 checked as (
     select
         price_checked.* exclude (price_problem),
@@ -68,6 +78,7 @@ checked as (
         coalesce(
             parse_failure,
             case
+{{ transaction_date_checks('sold_at') }}
                 when lower(line_type) not in ('sale', 'return')
                     then struct_pack(reason := 'invalid_value', detail := 'line_type ''' || line_type || ''' is not sale or return')
                 when products.product_id is null
@@ -78,11 +89,14 @@ checked as (
                     then struct_pack(reason := 'non_stock_item', detail := 'product_id ''' || price_checked.product_id || ''' is a non-stock item')
                 when quantity < 0 and coalesce(lower(line_type), 'sale') = 'sale'
                     then struct_pack(reason := 'negative_quantity_not_return', detail := 'quantity ' || quantity || ' on a line that is not marked as a return')
+                when abs(quantity) > product_scale.median_line_quantity * {{ var('implausible_quantity_factor', 1000) }}
+                    then struct_pack(reason := 'implausible_quantity', detail := 'quantity ' || quantity || ' is more than {{ var('implausible_quantity_factor', 1000) }} x the product''s median line quantity ' || product_scale.median_line_quantity)
             end
         ) as rejection
     from price_checked
     left join products on price_checked.product_id = products.product_id
     left join locations on price_checked.location_id = locations.location_id
+    left join product_scale on price_checked.product_id = product_scale.product_id
 )
 
 {#- Sales lines have no natural key: a row identical in every column to an earlier one is an accidental re-export
