@@ -28,8 +28,22 @@ MEMORY_LIMIT_ENV = "STOCKTURN_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "6GB"
 ML_SCHEMA = "ml"
 #: seconds to wait for another process's lock on the warehouse before giving up (0: fail at once). The CLI sets it
-#: from ``--wait-for-warehouse``; the Dagster code location defaults it to 600 (scheduled runs wait).
+#: from ``--wait-for-warehouse``; without it, :data:`default_wait_seconds` applies.
 WAIT_ENV = "STOCKTURN_WAREHOUSE_WAIT_SECONDS"
+#: the wait when ``STOCKTURN_WAREHOUSE_WAIT_SECONDS`` is unset: 0, and 600 in a process that loads the Dagster code
+#: location (runs the webserver or the schedule launch wait). Process-local, so child processes do not inherit it.
+default_wait_seconds: float = 0.0
+_wait_pinned = False
+
+
+def set_default_wait(seconds: float, *, pin: bool = False) -> None:
+    """Set :data:`default_wait_seconds` for this process; once pinned (the CLI's ``--wait-for-warehouse``, or
+    its default 0), later unpinned calls (the Dagster code location's 600) leave it alone."""
+    global default_wait_seconds, _wait_pinned
+    if _wait_pinned and not pin:
+        return
+    default_wait_seconds = float(seconds)
+    _wait_pinned = _wait_pinned or pin
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
 
 
@@ -46,9 +60,14 @@ def lock_holder(message: str) -> str | None:
 def open_duckdb(warehouse: Path | str, *, read_only: bool = False,
                 wait_seconds: float | None = None) -> duckdb.DuckDBPyConnection:
     """``duckdb.connect`` that, when another process holds the file, waits up to ``wait_seconds`` (default: the
-    ``STOCKTURN_WAREHOUSE_WAIT_SECONDS`` environment variable, else 0) for it, logging who holds it, and then
+    ``STOCKTURN_WAREHOUSE_WAIT_SECONDS`` environment variable, else :data:`default_wait_seconds`) for it, logging
+    who holds it, and then
     raises :class:`WarehouseBusyError` with a one-line message naming the holder."""
-    wait = float(os.environ.get(WAIT_ENV) or 0) if wait_seconds is None else float(wait_seconds)
+    if wait_seconds is None:
+        env = os.environ.get(WAIT_ENV)
+        wait = float(env) if env else default_wait_seconds
+    else:
+        wait = float(wait_seconds)
     start = time.monotonic()
     next_log = start
     while True:

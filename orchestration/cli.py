@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from datetime import date, timedelta
@@ -385,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--wait-for-warehouse", type=float, default=None, metavar="SECONDS",
                         help="when another process holds the warehouse, wait up to SECONDS for it instead of "
-                        "stopping at once (default 0; env STOCKTURN_WAREHOUSE_WAIT_SECONDS; Dagster runs wait 600)")
+                        "stopping at once (default 0; env STOCKTURN_WAREHOUSE_WAIT_SECONDS wins; runs launched by "
+                        "Dagster wait 600)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("generate", help="write the demo company's raw exports (a landing folder)",
@@ -544,14 +544,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
     from ml.ingest.loader import LandingContractError
-    from ml.warehouse import WAIT_ENV, WarehouseBusyError
+    from ml.warehouse import WarehouseBusyError, set_default_wait
     from orchestration.dbt_cli import DbtError
     from orchestration.dbt_manifest import ManifestError
     from reports.queries import WarehouseNotBuiltError
 
-    # interactive commands fail at once on a busy warehouse unless asked to wait (before Dagster's default)
-    os.environ[WAIT_ENV] = str(args.wait_for_warehouse if args.wait_for_warehouse is not None
-                               else os.environ.get(WAIT_ENV) or 0)
+    # interactive commands fail at once on a busy warehouse unless asked to wait (pinned: the Dagster code location
+    # that `stockturn run` loads in-process does not raise it; STOCKTURN_WAREHOUSE_WAIT_SECONDS still wins)
+    set_default_wait(args.wait_for_warehouse or 0.0, pin=True)
     try:
         return args.func(args)
     except WarehouseBusyError as exc:

@@ -14,21 +14,21 @@ warehouse. Across runs, every warehouse step is in the concurrency pool ``stockt
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
 from ml.ingest.loader import RAW_SCHEMA
 from ml.settings import DBT_PROJECT_DIR
-from ml.warehouse import ML_SCHEMA, WAIT_ENV
-
-#: runs the webserver or the daemon launch (scheduled ones included) wait up to 10 minutes for a warehouse another
-#: process holds (a CLI run, a notebook) instead of failing; the CLI sets its own value before loading this module
-os.environ.setdefault(WAIT_ENV, "600")
+from ml.warehouse import ML_SCHEMA, set_default_wait
 from orchestration.defs import backtest, landing, planning, reports, schedules
 from orchestration.defs import dbt as dbt_defs
 from orchestration.defs.resources import StockturnPaths, default_resources
+
+#: runs the webserver or the daemon launch (scheduled ones included) wait up to 10 minutes for a warehouse another
+#: process holds (a CLI run, a notebook) instead of failing; the CLI pins its own value (--wait-for-warehouse,
+#: default 0) and STOCKTURN_WAREHOUSE_WAIT_SECONDS wins over both
+set_default_wait(600.0)
 
 
 def planning_inputs(manifest: dict) -> list[dg.AssetKey]:

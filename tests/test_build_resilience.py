@@ -235,7 +235,10 @@ def test_non_finite_numbers_and_implausible_dates_are_quarantined(tmp_path: Path
                                  "T6,2024-01-03,P1,L1,1,nan\n"
                                  "T7,2099-01-01,P1,L1,1,3.5\n"
                                  "T8,1980-05-05,P1,L1,1,3.5\n"
-                                 "T9,2024-01-03,P1,L1,1e15,3.5\n",  # a fat finger: 1e15 units
+                                 "T9,2024-01-03,P1,L1,1e15,3.5\n"  # a fat finger: 1e15 units
+                                 "T10,31/12/2023,P1,L1,1,3.5\n"  # a day-first date
+                                 'T11,2024-01-03,P1,L1,"1,5",3.5\n'  # a decimal comma
+                                 'T12,2024-01-03,P1,L1,"1,000",3.5\n',  # a thousands separator
     }
     for rel, text in files.items():
         (landing / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -248,7 +251,8 @@ def test_non_finite_numbers_and_implausible_dates_are_quarantined(tmp_path: Path
             where entity = 'sales_lines' order by 1""").fetchall()
         assert [(r, reason) for r, reason, _ in rejected] == [
             (2, "invalid_number"), (3, "invalid_number"), (4, "invalid_number"), (5, "invalid_number"),
-            (7, "future_date"), (8, "implausible_date"), (9, "implausible_quantity")]
+            (7, "future_date"), (8, "implausible_date"), (9, "implausible_quantity"), (10, "invalid_date"),
+            (11, "invalid_number"), (12, "invalid_number")]
         assert "quantity 'NaN' is not a valid decimal" in rejected[0][2]
         assert "sold_at 2099-01-01 is after the load date" in rejected[4][2]
         assert con.execute("select min(date_day), max(date_day) from marts.fct_sales_daily").fetchone() == (

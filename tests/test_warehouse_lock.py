@@ -44,7 +44,12 @@ def test_a_second_writer_is_told_who_holds_the_warehouse(tmp_path: Path) -> None
     assert lock_holder("IO Error: something else") is None
 
 
-def test_the_cli_says_it_in_one_line_or_waits(small_landing: Path, tmp_path: Path) -> None:
+def test_the_cli_says_it_in_one_line_or_waits(small_landing: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # the CLI fails at once by default, whatever the Dagster code location loaded in this test process set
+    import orchestration.definitions  # noqa: F401 (sets the Dagster default wait in this process only)
+
+    monkeypatch.delenv("STOCKTURN_WAREHOUSE_WAIT_SECONDS", raising=False)
     warehouse = tmp_path / "w.duckdb"
     duckdb.connect(str(warehouse)).close()
     holder = _hold(warehouse, 60)
