@@ -19,7 +19,9 @@ Policies (re-planned on the first of every month, with nothing after the day bef
 Matched service on a grid of DC x store safety factors: for each DC factor, the store factor is scanned and matched
 to stockturn's customer fill on both measures (:func:`ml.simulation.matching.match_service`, the larger of the
 two); the comparison uses the DC factor whose matched network inventory (stores + DC, average value at cost) is
-the cheapest. The CI is the product bootstrap at that DC factor (it does not include the choice of the DC factor).
+the cheapest. The DC grid (``BacktestConfig.dc_z_grid``) is extended by 0.5 at a time, up to ``max_z``, while no
+DC factor matches or while the cheapest match is at the top of what was scanned. The CI is the product bootstrap
+at that DC factor (it does not include the choice of the DC factor).
 
 Also reported: bullwhip per echelon (store requests / customer demand; DC supplier orders / customer demand of
 its stores), inventory by echelon and category, the promise (stockturn's expected fill per store series, averaged
@@ -219,8 +221,6 @@ def _reaches(a: Outcome, b: Outcome) -> bool:
 def run_network_study(warehouse: Path | str, net: NetworkReplayInputs, config, *, forecast_config, policy_config,
                       cache_dir: Path | None, level: int = logging.INFO) -> NetworkStudy:
     """Plan both policies, scan the classical DC x store grid, match, and simulate the runs reported."""
-    from ml.simulation.planning import PlanParams  # noqa: F401 (re-export for planners)
-
     timings: dict[str, float] = {}
     st_in, dc_in = net.stores, net.dc
     pc, fc = policy_config, forecast_config
