@@ -47,6 +47,15 @@ def copy_landing(src: Path, dst: Path, keep: list[str] | None = None) -> Path:
     return dst
 
 
+def build_from_files(landing: Path, files: dict[str, str], warehouse: Path) -> Path:
+    """Write ``files`` (landing-relative path -> text) and `stockturn build` them into ``warehouse``."""
+    for rel, text in files.items():
+        (landing / rel).parent.mkdir(parents=True, exist_ok=True)
+        (landing / rel).write_text(text)
+    run_stockturn("build", "--landing", str(landing), "--warehouse", str(warehouse), "--quiet")
+    return warehouse
+
+
 def test_sales_only_landing_builds_with_missing_measures_null_and_flagged(small_landing: Path, tmp_path: Path) -> None:
     landing = copy_landing(
         small_landing, tmp_path / "landing", ["master/products.csv", "master/locations.csv", "sales/sales_lines*.csv"]
@@ -141,11 +150,7 @@ def test_a_sales_line_with_a_bad_price_keeps_its_units_and_is_listed_as_a_field_
                                  "T3,2024-01-03,P1,L1,4,abc\n"  # not a number: 4 units kept, no revenue
                                  "T4,2024-01-03,P9,L1,1,-1\n",  # unknown product: still quarantined
     }
-    for rel, text in files.items():
-        (landing / rel).parent.mkdir(parents=True, exist_ok=True)
-        (landing / rel).write_text(text)
-    warehouse = tmp_path / "w.duckdb"
-    run_stockturn("build", "--landing", str(landing), "--warehouse", str(warehouse), "--quiet")
+    warehouse = build_from_files(landing, files, tmp_path / "w.duckdb")
     with duckdb.connect(str(warehouse), read_only=True) as con:
         days = con.execute("""
             select date_day::varchar, units_sold, gross_sales_amount, net_sales_amount, avg_selling_price,
@@ -189,11 +194,7 @@ def test_ordering_costs_and_holding_rates_reach_dim_product_and_bad_ones_are_qua
         "sales/sales_lines.csv": "transaction_id,sold_at,product_id,location_id,quantity\n"
                                  "T1,2024-01-02,P1,L1,1\nT2,2024-01-02,P2,L1,1\nT3,2024-01-03,P3,L1,1\n",
     }
-    for rel, text in files.items():
-        (landing / rel).parent.mkdir(parents=True, exist_ok=True)
-        (landing / rel).write_text(text)
-    warehouse = tmp_path / "w.duckdb"
-    run_stockturn("build", "--landing", str(landing), "--warehouse", str(warehouse), "--quiet")
+    warehouse = build_from_files(landing, files, tmp_path / "w.duckdb")
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("""
             select product_id, ordering_cost, ordering_cost_basis, annual_holding_rate, holding_rate_basis
@@ -240,11 +241,7 @@ def test_non_finite_numbers_and_implausible_dates_are_quarantined(tmp_path: Path
                                  'T11,2024-01-03,P1,L1,"1,5",3.5\n'  # a decimal comma
                                  'T12,2024-01-03,P1,L1,"1,000",3.5\n',  # a thousands separator
     }
-    for rel, text in files.items():
-        (landing / rel).parent.mkdir(parents=True, exist_ok=True)
-        (landing / rel).write_text(text)
-    warehouse = tmp_path / "w.duckdb"
-    run_stockturn("build", "--landing", str(landing), "--warehouse", str(warehouse), "--quiet")
+    warehouse = build_from_files(landing, files, tmp_path / "w.duckdb")
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rejected = con.execute("""
             select file_row, reject_reason, reject_detail from marts.data_quality_rejections

@@ -54,7 +54,7 @@ import polars as pl
 
 from ml.simulation.engine import CostParams, InitialState, LeadTimeModel, PolicySchedule, SimulationResult, simulate
 from ml.simulation.kpis import rollup, series_kpis
-from ml.simulation.matching import MatchResult, Outcome, match_service
+from ml.simulation.matching import MatchResult, Outcome, match_service, reaches
 from ml.simulation.planning import month_start_days, schedule_from_planner
 from ml.simulation.scenarios import (
     Scenario,
@@ -376,16 +376,6 @@ def classical_rq_planner(z: float, inputs: SimulationInputs, *, window_days: int
         window_days=window_days, policy_config=policy_config)
 
 
-def _reaches(run: SimulationResult, target: Outcome) -> bool:
-    """The run's fill rate (volume and item average) is at least the target's on both measures."""
-    def fills(o: Outcome) -> tuple[float, float]:
-        has = o.demanded > 0
-        return float(o.served.sum() / max(o.demanded.sum(), 1e-12)), float((o.served[has] / o.demanded[has]).mean())
-
-    (vol, item), (t_vol, t_item) = fills(Outcome.of(run)), fills(target)
-    return vol >= t_vol and item >= t_item
-
-
 # ================================================================================================================
 # the study
 # ================================================================================================================
@@ -431,6 +421,50 @@ def backtest_levels(out: pl.DataFrame, study: str, demand_basis: str, setting: M
         pl.col("units_demanded").cast(pl.Float64), pl.col("n_series").cast(pl.Int64),
         pl.lit(demand_basis).alias("demand_basis"),
     ).select([pl.col(k).cast(v) for k, v in BACKTEST_COLUMNS.items()])
+
+
+def _main_comparison_row(match: MatchResult, o_st: Mapping, o_b: Mapping, *, target_volume: float,
+                         target_item: float, config: BacktestConfig, baseline_setting: float, ci_valid: bool,
+                         perfect_foresight: float | None, n_series: int, start: date, days: int,
+                         demand_basis: str, note: str | None) -> dict:
+    """The main study's ml.policy_backtest_comparison row (``ci_valid`` False: no CI, the point match failed)."""
+    tol = config.fill_tolerance_points / 100.0
+    red = match.inventory_difference_pct
+    return {
+        "study": MAIN_STUDY, "target_fill_rate": target_volume, "stockturn_fill_volume": match.candidate_fill_volume,
+        "stockturn_fill_item_avg": match.candidate_fill_item, "baseline_fill_volume": o_b.get("fill_rate_volume"),
+        "baseline_fill_item_avg": o_b.get("fill_rate_item_avg"), "baseline_setting": baseline_setting,
+        "stockturn_inventory_value": match.candidate_inventory,
+        "baseline_inventory_value": o_b.get("avg_inventory_value", match.baseline_inventory),
+        "inventory_reduction_pct": red, "reduction_ci_low_pct": match.ci_pct_low if ci_valid else None,
+        "reduction_ci_high_pct": match.ci_pct_high if ci_valid else None,
+        "n_bootstrap": (match.n_boot - match.n_boot_failed) if ci_valid else 0,
+        "turnover_stockturn": o_st.get("turnover"), "turnover_baseline": o_b.get("turnover"),
+        "target_fill_rate_item_avg": target_item, "baseline_setting_volume": match.param_volume,
+        "baseline_setting_item": match.param_item, "binding_measure": match.binding,
+        "meets_fill_target_volume": bool(match.candidate_fill_volume >= target_volume - tol),
+        "meets_fill_target_item_avg": bool(match.candidate_fill_item >= target_item - tol),
+        "meets_reduction_target": bool(np.isfinite(red) and red >= config.reduction_target_pct),
+        "perfect_foresight_inventory_value": perfect_foresight, "n_series": n_series, "replay_start": start,
+        "replay_days": days, "demand_basis": demand_basis, "note": note,
+    }
+
+
+def _scenario_comparison_row(study: str, so: Mapping, sb: Mapping, *, target_volume: float, target_item: float,
+                             baseline_setting: float, n_series: int, start: date, days: int, demand_basis: str,
+                             note: str) -> dict:
+    """A stress scenario's comparison row: the study's plans replayed on stressed inputs (one replay, no CI)."""
+    return {
+        "study": study, "target_fill_rate": target_volume, "stockturn_fill_volume": so["fill_rate_volume"],
+        "stockturn_fill_item_avg": so["fill_rate_item_avg"], "baseline_fill_volume": sb["fill_rate_volume"],
+        "baseline_fill_item_avg": sb["fill_rate_item_avg"], "baseline_setting": baseline_setting,
+        "stockturn_inventory_value": so["avg_inventory_value"], "baseline_inventory_value": sb["avg_inventory_value"],
+        "inventory_reduction_pct": 100.0 * (1 - so["avg_inventory_value"] / sb["avg_inventory_value"]),
+        "reduction_ci_low_pct": None, "reduction_ci_high_pct": None, "n_bootstrap": 0,
+        "turnover_stockturn": so["turnover"], "turnover_baseline": sb["turnover"],
+        "target_fill_rate_item_avg": target_item, "n_series": n_series, "replay_start": start, "replay_days": days,
+        "demand_basis": demand_basis, "note": note,
+    }
 
 
 def run_backtest(
@@ -511,7 +545,7 @@ def run_backtest(
     # scan (z + 0.5 at a time, up to max_z) until the baseline's fills reach stockturn's on both
     st_out = Outcome.of(st)
     z = float(max(config.z_grid))
-    while z < config.max_z and not _reaches(scan[z], st_out):
+    while z < config.max_z and not reaches(scan[z], st_out):
         z = round(z + 0.5, 2)
         scheds[z] = sched(classical(z), f"classical_z{z:g}")
         scan[z] = sim(scheds[z])
@@ -558,26 +592,12 @@ def run_backtest(
         return rollup(series.filter(pl.col("policy") == name)).row(0, named=True) if name in runs else {}
 
     o_st, o_b = overall("stockturn"), overall("classical_matched")
-    tol = config.fill_tolerance_points / 100.0
     red = match.inventory_difference_pct
-    comp_rows = [{
-        "study": MAIN_STUDY, "target_fill_rate": target_volume, "stockturn_fill_volume": match.candidate_fill_volume,
-        "stockturn_fill_item_avg": match.candidate_fill_item, "baseline_fill_volume": o_b.get("fill_rate_volume"),
-        "baseline_fill_item_avg": o_b.get("fill_rate_item_avg"), "baseline_setting": z_match,
-        "stockturn_inventory_value": match.candidate_inventory,
-        "baseline_inventory_value": o_b.get("avg_inventory_value", match.baseline_inventory),
-        "inventory_reduction_pct": red, "reduction_ci_low_pct": match.ci_pct_low,
-        "reduction_ci_high_pct": match.ci_pct_high, "n_bootstrap": match.n_boot - match.n_boot_failed,
-        "turnover_stockturn": o_st.get("turnover"), "turnover_baseline": o_b.get("turnover"),
-        "target_fill_rate_item_avg": target_item, "baseline_setting_volume": match.param_volume,
-        "baseline_setting_item": match.param_item, "binding_measure": match.binding,
-        "meets_fill_target_volume": bool(match.candidate_fill_volume >= target_volume - tol),
-        "meets_fill_target_item_avg": bool(match.candidate_fill_item >= target_item - tol),
-        "meets_reduction_target": bool(np.isfinite(red) and red >= config.reduction_target_pct),
-        "perfect_foresight_inventory_value": overall("perfect_foresight").get("avg_inventory_value"),
-        "n_series": n, "replay_start": inp.start, "replay_days": inp.n_days, "demand_basis": rep.demand_basis,
-        "note": match.note or None,
-    }]
+    comp_rows = [_main_comparison_row(
+        match, o_st, o_b, target_volume=target_volume, target_item=target_item, config=config,
+        baseline_setting=z_match, ci_valid=True,
+        perfect_foresight=overall("perfect_foresight").get("avg_inventory_value"), n_series=n, start=inp.start,
+        days=inp.n_days, demand_basis=rep.demand_basis, note=match.note or None)]
 
     # ---------------------------------------------------------------- scenarios
     breaks = []
@@ -593,19 +613,10 @@ def run_backtest(
             frames.append(_levels_frame(ser, name, rep.demand_basis, {"classical_matched": setting}))
             so = rollup(ser.filter(pl.col("policy") == "stockturn")).row(0, named=True)
             sb = rollup(ser.filter(pl.col("policy") == "classical_matched")).row(0, named=True)
-            comp_rows.append({
-                "study": name, "target_fill_rate": target_volume, "stockturn_fill_volume": so["fill_rate_volume"],
-                "stockturn_fill_item_avg": so["fill_rate_item_avg"], "baseline_fill_volume": sb["fill_rate_volume"],
-                "baseline_fill_item_avg": sb["fill_rate_item_avg"], "baseline_setting": setting,
-                "stockturn_inventory_value": so["avg_inventory_value"],
-                "baseline_inventory_value": sb["avg_inventory_value"],
-                "inventory_reduction_pct": 100.0 * (1 - so["avg_inventory_value"] / sb["avg_inventory_value"]),
-                "reduction_ci_low_pct": None, "reduction_ci_high_pct": None, "n_bootstrap": 0,
-                "turnover_stockturn": so["turnover"], "turnover_baseline": sb["turnover"],
-                "target_fill_rate_item_avg": target_item, "n_series": n, "replay_start": inp.start,
-                "replay_days": inp.n_days, "demand_basis": rep.demand_basis,
-                "note": f"{sc!r}; plans made without knowing the stress; no CI (one replay)",
-            })
+            comp_rows.append(_scenario_comparison_row(
+                name, so, sb, target_volume=target_volume, target_item=target_item, baseline_setting=setting,
+                n_series=n, start=inp.start, days=inp.n_days, demand_basis=rep.demand_basis,
+                note=f"{sc!r}; plans made without knowing the stress; no CI (one replay)"))
             breaks.append(report.breaks.with_columns(pl.lit(name).alias("study")))
             log.log(level, "backtest: scenario %s done in %.1f s", name, time.perf_counter() - t)
 
@@ -671,20 +682,11 @@ def _run_network_backtest(warehouse, net, config: BacktestConfig, fcfg, pcfg,
     target_volume = float(stores_all["promised_volume"][0]) if stores_all.height else float("nan")
     target_item = float(stores_all["promised_item_avg"][0]) if stores_all.height else float("nan")
 
-    def overall(name: str) -> dict:
-        from ml.simulation.network_backtest import network_rollup
-
-        if name not in runs:
-            return {}
-        return network_rollup(st_series.filter(pl.col("policy") == name),
-                              dc_series.filter(pl.col("policy") == name)).row(0, named=True)
-
-    o_st, o_b = overall("stockturn"), overall("classical_matched")
-    tol = config.fill_tolerance_points / 100.0
+    o_st, o_b = (network_rollup_row(st_series, dc_series, "stockturn"),
+                 network_rollup_row(st_series, dc_series, "classical_matched"))
     red = match.inventory_difference_pct
     z_dc = study.settings.get("classical_matched", (np.nan, np.nan))[1]
     matched = bool(np.isfinite(match.matched_param))
-    ci = (match.ci_pct_low, match.ci_pct_high) if matched else (None, None)  # resamples alone are no result
     pf_inv = pf.get("avg_inventory_value")
     with np.errstate(all="ignore"):
         gap_closed = (100.0 * (match.baseline_inventory - match.candidate_inventory)
@@ -693,24 +695,11 @@ def _run_network_backtest(warehouse, net, config: BacktestConfig, fcfg, pcfg,
             f"{match.matched_param:.2f}, DC z {z_dc:.2f} (cheapest of the DC grid); perfect-foresight bound = "
             f"stores with perfect foresight over the transfer lead time and no DC stock; share of the "
             f"classical-to-bound gap closed by stockturn: {gap_closed:.1f}%")
-    comp_rows = [{
-        "study": MAIN_STUDY, "target_fill_rate": target_volume, "stockturn_fill_volume": match.candidate_fill_volume,
-        "stockturn_fill_item_avg": match.candidate_fill_item, "baseline_fill_volume": o_b.get("fill_rate_volume"),
-        "baseline_fill_item_avg": o_b.get("fill_rate_item_avg"), "baseline_setting": match.matched_param,
-        "stockturn_inventory_value": match.candidate_inventory,
-        "baseline_inventory_value": o_b.get("avg_inventory_value", match.baseline_inventory),
-        "inventory_reduction_pct": red, "reduction_ci_low_pct": ci[0],
-        "reduction_ci_high_pct": ci[1], "n_bootstrap": (match.n_boot - match.n_boot_failed) if matched else 0,
-        "turnover_stockturn": o_st.get("turnover"), "turnover_baseline": o_b.get("turnover"),
-        "target_fill_rate_item_avg": target_item, "baseline_setting_volume": match.param_volume,
-        "baseline_setting_item": match.param_item, "binding_measure": match.binding,
-        "meets_fill_target_volume": bool(match.candidate_fill_volume >= target_volume - tol),
-        "meets_fill_target_item_avg": bool(match.candidate_fill_item >= target_item - tol),
-        "meets_reduction_target": bool(np.isfinite(red) and red >= config.reduction_target_pct),
-        "perfect_foresight_inventory_value": pf_inv, "n_series": net.n_store, "replay_start": net.stores.start,
-        "replay_days": net.stores.n_days, "demand_basis": net.demand_basis,
-        "note": (match.note + "; " if match.note else "") + note,
-    }]
+    comp_rows = [_main_comparison_row(
+        match, o_st, o_b, target_volume=target_volume, target_item=target_item, config=config,
+        baseline_setting=match.matched_param, ci_valid=matched,  # resamples alone are no result
+        perfect_foresight=pf_inv, n_series=net.n_store, start=net.stores.start, days=net.stores.n_days,
+        demand_basis=net.demand_basis, note=(match.note + "; " if match.note else "") + note)]
 
     # ---------------------------------------------------------------- scenarios (plans fixed, inputs stressed)
     for name, params in scenarios:
@@ -733,19 +722,11 @@ def _run_network_backtest(warehouse, net, config: BacktestConfig, fcfg, pcfg,
         sb = network_rollup_row(s_ser, d_ser, "classical_matched")
         if not sb:
             continue
-        comp_rows.append({
-            "study": name, "target_fill_rate": target_volume, "stockturn_fill_volume": so["fill_rate_volume"],
-            "stockturn_fill_item_avg": so["fill_rate_item_avg"], "baseline_fill_volume": sb["fill_rate_volume"],
-            "baseline_fill_item_avg": sb["fill_rate_item_avg"], "baseline_setting": match.matched_param,
-            "stockturn_inventory_value": so["avg_inventory_value"],
-            "baseline_inventory_value": sb["avg_inventory_value"],
-            "inventory_reduction_pct": 100.0 * (1 - so["avg_inventory_value"] / sb["avg_inventory_value"]),
-            "reduction_ci_low_pct": None, "reduction_ci_high_pct": None, "n_bootstrap": 0,
-            "turnover_stockturn": so["turnover"], "turnover_baseline": sb["turnover"],
-            "target_fill_rate_item_avg": target_item, "n_series": net.n_store, "replay_start": net.stores.start,
-            "replay_days": net.stores.n_days, "demand_basis": net.demand_basis,
-            "note": f"{sc!r} on the network; plans made without knowing the stress; no CI (one replay)",
-        })
+        comp_rows.append(_scenario_comparison_row(
+            name, so, sb, target_volume=target_volume, target_item=target_item,
+            baseline_setting=match.matched_param, n_series=net.n_store, start=net.stores.start,
+            days=net.stores.n_days, demand_basis=net.demand_basis,
+            note=f"{sc!r} on the network; plans made without knowing the stress; no CI (one replay)"))
         log.log(level, "backtest: scenario %s done in %.1f s", name, time.perf_counter() - t)
 
     comparison = pl.DataFrame(comp_rows, schema=COMPARISON_COLUMNS, strict=False)
@@ -762,7 +743,8 @@ def _run_network_backtest(warehouse, net, config: BacktestConfig, fcfg, pcfg,
         "stockturn_fill_volume": match.candidate_fill_volume, "stockturn_fill_item_avg": match.candidate_fill_item,
         "matched_z": match.matched_param, "matched_z_dc": z_dc, "z_volume": match.param_volume,
         "z_item": match.param_item, "binding": match.binding, "inventory_reduction_pct": red,
-        "ci_pct": list(ci), "stockturn_inventory_value": match.candidate_inventory,
+        "ci_pct": [match.ci_pct_low, match.ci_pct_high] if matched else [None, None],
+        "stockturn_inventory_value": match.candidate_inventory,
         "baseline_inventory_value": match.baseline_inventory, "perfect_foresight_inventory_value": pf_inv,
         "gap_closed_pct": gap_closed, "inventory_by_echelon": by_echelon, "bullwhip": bullwhip,
         "dc_grid": study.dc_choice.to_dicts(), "promise": promise.to_dicts(),

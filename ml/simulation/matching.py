@@ -39,7 +39,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ml.simulation.engine import SimulationResult
 
-__all__ = ["MatchResult", "Outcome", "match_service", "scan_baseline"]
+__all__ = ["MatchResult", "Outcome", "match_service", "reaches", "scan_baseline"]
 
 FloatArray = NDArray[np.float64]
 
@@ -57,6 +57,16 @@ class Outcome:
         if isinstance(result, Outcome):
             return result
         return cls(result.demanded, result.served, result.avg_inventory_value)
+
+
+def reaches(result: SimulationResult | Outcome, target: SimulationResult | Outcome) -> bool:
+    """``result``'s fill rates (volume and item average) are at least ``target``'s on both measures."""
+    def fills(o: Outcome) -> tuple[float, float]:
+        has = o.demanded > 0
+        return float(o.served.sum() / max(o.demanded.sum(), 1e-12)), float((o.served[has] / o.demanded[has]).mean())
+
+    (vol, item), (t_vol, t_item) = fills(Outcome.of(result)), fills(Outcome.of(target))
+    return vol >= t_vol and item >= t_item
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ import polars as pl
 
 from ml.simulation.engine import PolicySchedule, SimulationResult, simulate
 from ml.simulation.kpis import rollup, series_kpis
-from ml.simulation.matching import MatchResult, Outcome, match_service
+from ml.simulation.matching import MatchResult, Outcome, match_service, reaches
 from ml.simulation.network import NetworkResult, simulate_network
 from ml.simulation.network_inputs import NetworkReplayInputs
 from ml.simulation.planning import (
@@ -209,15 +209,6 @@ class NetworkStudy:
     timings: dict[str, float]
 
 
-def _reaches(a: Outcome, b: Outcome) -> bool:
-    def fills(o: Outcome) -> tuple[float, float]:
-        has = o.demanded > 0
-        return float(o.served.sum() / max(o.demanded.sum(), 1e-12)), float((o.served[has] / o.demanded[has]).mean())
-
-    (av, ai), (bv, bi) = fills(a), fills(b)
-    return av >= bv and ai >= bi
-
-
 def run_network_study(warehouse: Path | str, net: NetworkReplayInputs, config, *, forecast_config, policy_config,
                       cache_dir: Path | None, level: int = logging.INFO) -> NetworkStudy:
     """Plan both policies, scan the classical DC x store grid, match, and simulate the runs reported."""
@@ -293,7 +284,7 @@ def run_network_study(warehouse: Path | str, net: NetworkReplayInputs, config, *
         for zs in config.z_grid:
             scan[float(zs)] = network_outcome(sim(s_sched(float(zs)), d_sched(zd)))
         z = float(max(config.z_grid))
-        while z < config.max_z and not _reaches(scan[z], st_out):
+        while z < config.max_z and not reaches(scan[z], st_out):
             z = round(z + 0.5, 2)
             scan[z] = network_outcome(sim(s_sched(z), d_sched(zd)))
         scans[zd] = scan
