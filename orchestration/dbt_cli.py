@@ -32,10 +32,15 @@ class DbtResult:
     status_counts: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     target_path: Path | None = None
+    #: data tests that warned (value invariants: the build went on; see orchestration.dbt_tests)
+    warnings: list = field(default_factory=list)
 
     def format(self) -> str:
         counts = ", ".join(f"{k} {v:,}" for k, v in sorted(self.status_counts.items()))
-        return f"dbt {' '.join(self.command)}: {counts} in {self.seconds:,.1f} s"
+        text = f"dbt {' '.join(self.command)}: {counts} in {self.seconds:,.1f} s"
+        if self.warnings:
+            text += "\n" + "\n".join(f"  warned: {w.describe()}" for w in self.warnings)
+        return text
 
 
 def dbt_executable() -> str:
@@ -112,6 +117,8 @@ def run_dbt(
     returncode = proc.wait()
     result = DbtResult(command=args, seconds=time.perf_counter() - t0, target_path=target / "target")
     _read_run_results(result)
+    if args and args[0] in ("build", "test"):
+        _record_tests(result, warehouse)
     if returncode != 0 and raise_on_failure:
         detail = "\n  - ".join(result.failures) if result.failures else "\n".join(output[-40:])
         if "Out of Memory" in detail:
@@ -120,6 +127,17 @@ def run_dbt(
                        "or a share of RAM such as 80%) and build with STOCKTURN_DBT_THREADS=1")
         raise DbtError(f"dbt {' '.join(args)} failed (exit {returncode}):\n  - {detail}")
     return result
+
+
+def _record_tests(result: DbtResult, warehouse: Path) -> None:
+    """Keep the outcome of every data test in the warehouse (audit.dbt_test_results); a failure to do so is logged,
+    never hides dbt's own outcome."""
+    from orchestration.dbt_tests import record_test_results
+
+    try:
+        result.warnings = record_test_results(warehouse, result.target_path or Path())
+    except Exception as exc:  # the build's outcome stands; the record is a convenience
+        log.error("could not record the data tests' outcome in %s: %s", warehouse, exc)
 
 
 def _read_run_results(result: DbtResult) -> None:

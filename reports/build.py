@@ -500,7 +500,40 @@ class _Builder:
         if unaccounted:
             section.status = "partial"
             section.detail = f"{unaccounted:,} rows unaccounted"
+        self._data_checks(section)
         return section
+
+    def _data_checks(self, section: Section) -> None:
+        """The value checks (dbt tests of severity warn) that found rows in the last build: the build went on, the
+        rows are kept for review."""
+        checks = q.data_checks(self.con)
+        if checks.is_empty():
+            return
+        failed = checks.filter(pl.col("status") != "warn")
+        if failed.height:
+            names = ", ".join(f"{r['test_name']} on {r['model']}" for r in failed.head(5).to_dicts())
+            more = f" and {failed.height - 5:,} more" if failed.height > 5 else ""
+            section.blocks.append(NoteBlock(
+                f"The last dbt build stopped at {failed.height:,} failing check{'s' if failed.height != 1 else ''} "
+                f"({names}{more}): the tables downstream of them are from the last good build. "
+                "audit.dbt_test_results has the detail.", "error"))
+            section.status, section.detail = "partial", "the last build stopped at a failing check"
+        warned = checks.filter(pl.col("status") == "warn")
+        if warned.height:
+            section.blocks.append(TableBlock(
+                "Data checks that warned: the build went on, the rows that broke the rule are kept for review",
+                [
+                    _col("test_name", "Check"), _col("model", "Table"),
+                    _col("failing_rows", "Rows", th.number, True),
+                    _col("failing_rows_relation", "Rows kept in"), _col("severity_reason", "Why it only warns"),
+                ],
+                warned.to_dicts(),
+                note="A value check (a sign, a range, a balance, a roll-up) never stops the nightly run: one bad row "
+                "must not cost every mart. docs/data-tests.md lists every check and why it warns or stops the build.",
+            ))
+            if section.status == "ok":
+                section.status = "partial"
+                section.detail = f"{warned.height:,} data check{'s' if warned.height != 1 else ''} warned"
 
     # ---------------------------------------------------------------- planning run (ml.* and the marts on it)
     def _plan_gate(self, section: Section, what: str, needs: tuple[str, ...], marts: tuple[str, ...] = ()) -> bool:

@@ -842,6 +842,26 @@ def reconciliation(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     )
 
 
+def data_checks(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The last build's data tests that did not pass (audit.dbt_test_results), warnings first; empty when the
+    warehouse has no record (built before the record existed)."""
+    ((exists,),) = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'audit' and table_name = 'dbt_test_results'"
+    ).fetchall()
+    if not exists:
+        return pl.DataFrame()
+    return frame(
+        con,
+        """
+        select test_name, model, severity, status, failing_rows, failing_rows_relation, severity_reason, tested_at
+        from audit.dbt_test_results
+        where status not in ('pass', 'skipped', 'success')
+        order by status = 'warn', failing_rows desc nulls last, test_name
+        """,
+    )
+
+
 # ------------------------------------------------------------------------------------------------ ml write-back
 
 

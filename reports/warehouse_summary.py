@@ -77,6 +77,15 @@ def warehouse_summary(warehouse: Path) -> str:
             ]
             if absent:
                 lines.append(f"  optional sources not supplied: {', '.join(absent)}")
+            ((audit,),) = con.execute("select count(*) from information_schema.tables "
+                                      "where table_schema = 'audit' and table_name = 'dbt_test_results'").fetchall()
+            if audit:  # value checks that warned in the last build (the build went on; rows kept for review)
+                for name, model, rows, kept_in in con.execute(
+                    "select test_name, model, failing_rows, failing_rows_relation from audit.dbt_test_results "
+                    "where status = 'warn' order by failing_rows desc nulls last, 1"
+                ).fetchall():
+                    where = f", rows in {kept_in}" if kept_in else ""
+                    lines.append(f"  check warned: {name} on {model} ({rows or 0:,} rows{where})")
 
         if "fct_inventory_turnover_monthly" in existing:
             row = con.execute(

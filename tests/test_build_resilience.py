@@ -97,24 +97,89 @@ def test_a_landing_zone_that_breaks_the_contract_changes_nothing(
     assert mart_fingerprints(warehouse_copy) == before
 
 
-def test_a_failing_data_test_stops_downstream_models_and_keeps_the_last_good_marts(
-    small_landing: Path, warehouse_copy: Path, tmp_path: Path
+def test_an_unknown_replenishing_location_is_a_field_issue_and_the_build_goes_on(
+    small_landing: Path, tmp_path: Path
 ) -> None:
-    before = mart_fingerprints(warehouse_copy)
+    """A location replenished from a location that does not exist used to fail a relationships test and stop the
+    whole build (no marts, no plan that night). Now it is a kept row with a field issue: replenished_from is set to
+    null (the store is planned as buying direct), the store and its sales are kept, and the build goes on."""
     landing = copy_landing(small_landing, tmp_path / "landing")
-    # new sales that would change every mart, and a location replenished from a location that does not exist
     locations = pl.read_csv(landing / "master/locations.csv", infer_schema=False)
+    stores = locations.filter(pl.col("location_type") == "store")["location_id"].to_list()
     locations.with_columns(
         pl.when(pl.col("location_type") == "store").then(pl.lit("NOWHERE")).otherwise(pl.col("replenished_from"))
         .alias("replenished_from")
     ).write_csv(landing / "master/locations.csv")
-    for part in sorted(landing.glob("sales/sales_lines*.csv"))[:1]:
-        part.unlink()
-    proc = run_stockturn("build", "--landing", str(landing), "--warehouse", str(warehouse_copy), "--quiet",
-                         check=False)
-    assert proc.returncode == 2
-    assert "relationships" in proc.stderr and "replenished_from" in proc.stderr
+    warehouse = tmp_path / "w.duckdb"
+    run_stockturn("build", "--landing", str(landing), "--warehouse", str(warehouse), "--quiet")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        issues = con.execute("""
+            select field_name, issue, count(*), min(issue_detail) from marts.data_quality_field_issues
+            where entity = 'locations' group by all""").fetchall()
+        assert issues == [("replenished_from", "unknown_location", len(stores),
+                           "replenished_from 'NOWHERE' is not a location in master/locations (or was quarantined): "
+                           "set to null, the location is planned as buying direct")]
+        kept = con.execute("select location_id, replenished_from from marts.dim_location where location_type = "
+                           "'store' order by 1").fetchall()
+        assert kept == [(store, None) for store in sorted(stores)]
+        assert con.execute("select count(distinct location_id) from marts.fct_sales_daily").fetchone()[0] == len(
+            stores)
+        recon = con.execute("select sum(rows_unaccounted), sum(rows_kept_with_issues) from "
+                            "marts.data_quality_reconciliation where entity = 'locations'").fetchone()
+        assert recon == (0, len(stores))
+
+
+def test_a_failing_structural_check_stops_downstream_models_and_keeps_the_last_good_marts(
+    warehouse_copy: Path
+) -> None:
+    """A structural failure (an error-severity test: here the calendar's bounds, with an as-of date before any
+    history) skips every model downstream of it: the previous marts stay as they were, the build's outcome names
+    the check, audit.dbt_test_results records it, and the report's data-quality section says the build stopped."""
+    from orchestration.dbt_cli import run_dbt
+    from orchestration.warehouse_build import ML_DOWNSTREAM_SELECTOR
+    from reports.build import build_report
+
+    before = mart_fingerprints(warehouse_copy)
+    result = run_dbt(["build", "--exclude", ML_DOWNSTREAM_SELECTOR], warehouse_copy, vars={"as_of_date": "1985-01-01"},
+                     stream=False, raise_on_failure=False)
+    assert any("calendar_bounds_are_ordered" in f for f in result.failures), result.failures
     assert mart_fingerprints(warehouse_copy) == before
+    with duckdb.connect(str(warehouse_copy), read_only=True) as con:
+        assert con.execute("select status, severity from audit.dbt_test_results "
+                           "where test_name = 'calendar_bounds_are_ordered'").fetchone() == ("fail", "error")
+    report = build_report(warehouse_copy, warehouse_copy.parent / "report")
+    html = report.html_path.read_text()
+    assert "The last dbt build stopped at 1 failing check (calendar_bounds_are_ordered on int_calendar_bounds)" in html
+
+
+def test_a_value_check_that_fails_warns_keeps_its_rows_and_reaches_the_report(warehouse_copy: Path) -> None:
+    """A value invariant (severity warn) that fails never stops the night: dbt exits cleanly, the failing rows are
+    stored in schema exceptions, audit.dbt_test_results says warn with the row count, and the report lists the
+    check. (A row is corrupted in the mart itself, as a defect that got past every staging rule would.)"""
+    from orchestration.dbt_cli import run_dbt
+    from reports.build import build_report
+
+    with duckdb.connect(str(warehouse_copy)) as con:
+        con.execute("""update marts.fct_sales_daily set units_returned = -7
+                       where (date_day, product_id, location_id) in (
+                           select (date_day, product_id, location_id) from marts.fct_sales_daily
+                           order by all limit 2)""")
+    result = run_dbt(["test", "--select", "fct_sales_daily"], warehouse_copy, stream=False)
+    assert result.status_counts.get("warn") == 1 and not result.failures
+    assert [w.name for w in result.warnings] == ["not_negative_fct_sales_daily_units_returned"]
+    assert "warned: not_negative_fct_sales_daily_units_returned on fct_sales_daily: 2 rows, rows in " in result.format()
+    with duckdb.connect(str(warehouse_copy), read_only=True) as con:
+        status, rows, kept_in = con.execute(
+            "select status, failing_rows, failing_rows_relation from audit.dbt_test_results "
+            "where test_name = 'not_negative_fct_sales_daily_units_returned'").fetchone()
+        assert (status, rows) == ("warn", 2) and kept_in.split(".")[-2:] == [
+            "exceptions", "not_negative_fct_sales_daily_units_returned"]
+        assert con.execute(f"select units_returned from {kept_in}").fetchall() == [(-7.0,), (-7.0,)]
+        # the passing checks of the same run are recorded too
+        assert con.execute("select count(*) from audit.dbt_test_results where model = 'fct_sales_daily' and "
+                           "status = 'pass'").fetchone()[0] >= 5
+    html = build_report(warehouse_copy, warehouse_copy.parent / "report").html_path.read_text()
+    assert "Data checks that warned" in html and "not_negative_fct_sales_daily_units_returned" in html
 
 
 def test_rebuilding_in_place_from_the_same_company_in_parquet_gives_the_same_marts(
@@ -259,3 +324,67 @@ def test_non_finite_numbers_and_implausible_dates_are_quarantined(tmp_path: Path
         assert con.execute("select sum(rows_unaccounted) from marts.data_quality_reconciliation").fetchone()[0] == 0
         assert con.execute("select count(*) from marts.data_quality_field_issues where field_name = 'unit_price'"
                            ).fetchone()[0] == 1
+
+
+def test_implausible_quantities_and_prices_are_judged_against_each_product_in_every_entity(tmp_path: Path) -> None:
+    """Issue 10's plausibility rules beyond sales quantities, scale-free: each value is judged against its product's
+    own typical value in the same file (quantities, var implausible_quantity_factor) or its typical selling price
+    (prices and costs, var implausible_price_factor). Transactions and master prices that are implausible are
+    quarantined; a sales-line price or a purchase-order cost is nulled and flagged instead, so the units still
+    count. Ordinary values of a product with no history to compare with (P2) are kept."""
+    landing = tmp_path / "landing"
+    sales = "".join(f"S{i},2024-01-0{1 + i % 5},P1,S1,2,5.0\n" for i in range(8))
+    files = {
+        "master/products.csv": "product_id\nP1\nP2\n",
+        "master/locations.csv": "location_id,location_type,replenished_from\nDC1,dc,\nS1,store,DC1\n",
+        "sales/sales_lines.csv": "transaction_id,sold_at,product_id,location_id,quantity,unit_price\n" + sales
+                                 + "S90,2024-01-06,P1,S1,2,900\n",  # 180x the median price: flagged, units kept
+        "sales/prices.csv": "product_id,valid_from,list_price\nP1,2024-01-01,6\nP1,2024-02-01,50000\n",
+        "procurement/purchase_order_lines.csv":
+            "po_id,po_line,supplier_id,product_id,location_id,order_date,quantity_ordered,unit_cost\n"
+            "PO1,1,V1,P1,DC1,2024-01-01,100,3\n"
+            "PO2,1,V1,P1,DC1,2024-01-02,100,3\n"
+            "PO3,1,V1,P1,DC1,2024-01-03,1000000000,3\n"  # 1e9 units: implausible_quantity
+            "PO4,1,V1,P1,DC1,2024-01-04,100,1000000\n"  # a cost of 1e6 on a 5.0 product: nulled, line kept
+            "PO5,1,V1,P2,DC1,2024-01-04,40,7\n",
+        "procurement/receipts.csv": "receipt_id,po_id,po_line,received_date,quantity_received\n"
+                                    "R1,PO1,1,2024-01-05,100\nR2,PO2,1,2024-01-06,100\nR3,PO4,1,2024-01-07,100\n"
+                                    "R4,PO2,1,2024-01-07,50000000\n"  # 5e7 against an order of 100
+                                    "R5,PO5,1,2024-01-07,40\n",
+        "logistics/transfers.csv": "transfer_id,product_id,from_location_id,to_location_id,shipped_date,quantity\n"
+                                   "T1,P1,DC1,S1,2024-01-02,10\nT2,P1,DC1,S1,2024-01-03,10\n"
+                                   "T3,P1,DC1,S1,2024-01-04,10\nT4,P1,DC1,S1,2024-01-05,100000000\n",
+        "inventory/stock_snapshots.csv": "snapshot_date,product_id,location_id,on_hand_qty\n"
+                                         "2024-01-01,P1,DC1,50\n2024-01-02,P1,DC1,60\n2024-01-03,P1,DC1,55\n"
+                                         "2024-01-04,P1,DC1,1e12\n2024-01-01,P2,DC1,30\n",
+        "inventory/cycle_counts.csv": "count_id,count_date,product_id,location_id,book_qty,counted_qty\n"
+                                      "C1,2024-01-03,P1,S1,5,4\nC2,2024-01-04,P1,S1,5,6\nC3,2024-01-05,P1,S1,1e12,5\n"
+                                      "C4,2024-01-06,P1,S1,5,1e12\n",
+        "finance/standard_costs.csv": "product_id,valid_from,unit_cost\nP1,2024-01-01,3\nP1,2024-02-01,3000\n"
+                                      "P2,2024-01-01,4\n",
+    }
+    warehouse = build_from_files(landing, files, tmp_path / "w.duckdb")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rejected = con.execute("""
+            select entity, file_row, reject_reason from marts.data_quality_rejections order by 1, 2""").fetchall()
+        assert rejected == [
+            ("cycle_counts", 3, "implausible_quantity"), ("cycle_counts", 4, "implausible_quantity"),
+            ("prices", 2, "implausible_price"),
+            ("purchase_order_lines", 3, "implausible_quantity"),
+            ("receipts", 4, "implausible_quantity"),
+            ("standard_costs", 2, "implausible_price"),
+            ("stock_snapshots", 4, "implausible_quantity"),
+            ("transfers", 4, "implausible_quantity"),
+        ]
+        detail = con.execute("select reject_detail from marts.data_quality_rejections where entity = 'receipts'"
+                             ).fetchone()[0]
+        assert detail.startswith("quantity_received 50000000.0 is more than 1000 x the larger of the order line's "
+                                 "quantity and the product's median receipt 100")
+        issues = con.execute("select entity, file_row, field_name, issue from marts.data_quality_field_issues "
+                             "order by 1, 2").fetchall()
+        assert issues == [("purchase_order_lines", 4, "unit_cost", "implausible_price"),
+                          ("sales_lines", 9, "unit_price", "implausible_price")]
+        assert con.execute("select sum(units_sold) from marts.fct_sales_daily").fetchone()[0] == 18.0
+        assert con.execute("select quantity_ordered, unit_cost from staging.stg_procurement__purchase_order_lines "
+                           "where po_id = 'PO4'").fetchone() == (100.0, None)
+        assert con.execute("select sum(rows_unaccounted) from marts.data_quality_reconciliation").fetchone()[0] == 0

@@ -155,3 +155,36 @@ from deduplicated
                 when {{ column }}::date < date '{{ floor }}'
                     then struct_pack(reason := 'implausible_date', detail := '{{ column }} ' || {{ column }}::date || ' is before {{ floor }}')
 {%- endmacro %}
+
+
+{#-
+    Plausibility of a quantity or a price, as a `when ... then` branch of a rejection case: a value whose absolute
+    size is more than var `factor_var` times `scale` (the product's own typical value, computed by the caller) is
+    `reason`. Scale-free: a spare part and a bag of sugar are each judged against their own history. A null
+    scale (nothing to compare with) never rejects.
+-#}
+{% macro plausibility_check(column, scale, reason, factor_var, default_factor, scale_label) -%}
+    {%- set factor = var(factor_var, default_factor) -%}
+                when abs({{ column }}) > {{ scale }} * {{ factor }}
+                    then struct_pack(reason := '{{ reason }}', detail := '{{ column }} ' || {{ column }} || ' is more than {{ factor }} x {{ scale_label }} ' || round({{ scale }}, 4) || ' ({{ factor_var }})')
+{%- endmacro %}
+
+
+{#- The product's typical absolute quantity in a parsed landing entity: the median of |column| over rows that
+    parsed, at least 1 (so a product sold one at a time is judged against 1). -#}
+{% macro product_quantity_scale(column, from_cte='parsed') -%}
+    select product_id, greatest(median(abs({{ column }})), 1) as quantity_scale
+    from {{ from_cte }}
+    where parse_failure is null and isfinite({{ column }})
+    group by product_id
+{%- endmacro %}
+
+
+{#- The product's typical price in a parsed landing entity: the median of the positive values of `column` (null
+    when the product has none, so nothing is judged against zero). -#}
+{% macro product_price_scale(column, from_cte='parsed') -%}
+    select product_id, median({{ column }}) as price_scale
+    from {{ from_cte }}
+    where {{ column }} > 0 and isfinite({{ column }})
+    group by product_id
+{%- endmacro %}

@@ -425,8 +425,15 @@ REJECT_REASONS: dict[str, str] = {
     "future_date": "A transaction (sale, receipt, transfer, count, snapshot) dated after the day of the build plus "
     "dbt var future_date_tolerance_days (2). Planned promotions and price changes may be in the future.",
     "implausible_date": "A transaction dated before dbt var date_floor (1990-01-01).",
-    "implausible_quantity": "A sales line whose absolute quantity is more than dbt var implausible_quantity_factor "
-    "(1000) times its product's median absolute line quantity (at least 1): a fat-finger line such as 1e15.",
+    "implausible_quantity": "A quantity whose absolute size is more than dbt var implausible_quantity_factor (1000) "
+    "times the product's own typical quantity in the same file (the median absolute value, at least 1): sales "
+    "lines, purchase-order lines, transfers, stock snapshots, cycle counts (counted or book quantity), and receipts "
+    "(judged against the larger of the order line's quantity and the product's median receipt). A fat-finger 1e15 "
+    "is caught; a spare part and a bag of sugar are each judged against their own scale.",
+    "implausible_price": "A standard cost or list price more than dbt var implausible_price_factor (100) times the "
+    "product's typical price: its median positive selling price (sales lines), else the median of the file's own "
+    "positive values for the product. Sales-line prices and purchase-order costs are kept rows with a field issue "
+    "instead (their units count).",
     # set by the loader, for CSV records that cannot be split into the file's columns (raw._load_rejects)
     "too_many_fields": "A CSV record has more fields than the header.",
     "too_few_fields": "A CSV record has fewer fields than the header.",
@@ -442,6 +449,12 @@ FIELD_ISSUES: dict[str, str] = {
     "negative_price": "sales_lines.unit_price is negative: the line's units count, its price and revenue are null.",
     "invalid_price": "sales_lines.unit_price is not a number (or not finite): the line's units count, its price and "
     "revenue are null.",
+    "implausible_price": "sales_lines.unit_price is more than dbt var implausible_price_factor (100) times the "
+    "product's median positive unit price, or purchase_order_lines.unit_cost more than that factor times the "
+    "product's typical price (median selling price, else median order cost): the value is null, the row kept.",
+    "unknown_location": "locations.replenished_from names a location that is not in master/locations (or was "
+    "quarantined): it is set to null, so the location is planned as buying direct; the location and its sales are "
+    "kept.",
 }
 
 

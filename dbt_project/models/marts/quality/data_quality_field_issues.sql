@@ -1,5 +1,6 @@
 -- Every kept row with a field-level issue in one place: a value stockturn could not use was set to null and
--- flagged, and the rest of the row kept (so a bad price never costs the units sold). These rows are counted as
+-- flagged, and the rest of the row kept (so a bad price never costs the units sold, an unknown replenishing
+-- location never costs a store). These rows are counted as
 -- kept in data_quality_reconciliation (rows_kept_with_issues), never as quarantined.
 with sales_lines as (
     select
@@ -9,6 +10,26 @@ with sales_lines as (
         price_issue_detail
     from {{ ref('stg_sales__sales_lines') }}
     where price_issue is not null
+),
+
+purchase_order_lines as (
+    select
+        _source_file,
+        _source_row,
+        unit_cost_issue,
+        unit_cost_issue_detail
+    from {{ ref('stg_procurement__purchase_order_lines') }}
+    where unit_cost_issue is not null
+),
+
+locations as (
+    select
+        _source_file,
+        _source_row,
+        replenished_from_issue,
+        replenished_from_issue_detail
+    from {{ ref('stg_master__locations') }}
+    where replenished_from_issue is not null
 )
 
 select
@@ -22,3 +43,31 @@ select
     'value set to null, row kept' as action,
     'staging.stg_sales__sales_lines' as kept_relation
 from sales_lines
+
+union all
+
+select
+    'procurement',
+    'purchase_order_lines',
+    _source_file,
+    _source_row,
+    'unit_cost',
+    unit_cost_issue,
+    unit_cost_issue_detail,
+    'value set to null, row kept',
+    'staging.stg_procurement__purchase_order_lines'
+from purchase_order_lines
+
+union all
+
+select
+    'master',
+    'locations',
+    _source_file,
+    _source_row,
+    'replenished_from',
+    replenished_from_issue,
+    replenished_from_issue_detail,
+    'value set to null, row kept',
+    'staging.stg_master__locations'
+from locations

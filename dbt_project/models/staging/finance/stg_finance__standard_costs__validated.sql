@@ -23,6 +23,19 @@ parsed as (
     from landed
 ),
 
+{#- a standard cost far above the product's typical price (its median selling price, else the median of this
+    file's own values for the product) is implausible_price (scale-free, var implausible_price_factor) -#}
+selling_price as (
+    select product_id, median(unit_price) as price_scale
+    from {{ ref('stg_sales__sales_lines') }}
+    where unit_price > 0
+    group by product_id
+),
+
+own_price as (
+    {{ product_price_scale('unit_cost') }}
+),
+
 checked as (
     select
         parsed.*,
@@ -33,10 +46,13 @@ checked as (
                     then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
                 when unit_cost < 0
                     then struct_pack(reason := 'invalid_value', detail := 'unit_cost ' || unit_cost || ' is negative')
+{{ plausibility_check('unit_cost', 'coalesce(selling_price.price_scale, own_price.price_scale)', 'implausible_price', 'implausible_price_factor', 100, "the product''s typical price") }}
             end
         ) as rejection
     from parsed
     left join products on parsed.product_id = products.product_id
+    left join selling_price on parsed.product_id = selling_price.product_id
+    left join own_price on parsed.product_id = own_price.product_id
 )
 
 {{ finish_validation(['product_id', 'valid_from']) }}

@@ -30,6 +30,11 @@ parsed as (
     from landed
 ),
 
+{#- a count (or the book quantity beside it) far above the product's median count is implausible (scale-free) -#}
+product_scale as (
+    {{ product_quantity_scale('counted_qty') }}
+),
+
 checked as (
     select
         parsed.*,
@@ -43,11 +48,14 @@ checked as (
                     then struct_pack(reason := 'unknown_location', detail := 'location_id ''' || parsed.location_id || ''' is not in master/locations')
                 when counted_qty < 0
                     then struct_pack(reason := 'invalid_value', detail := 'counted_qty ' || counted_qty || ' is negative')
+{{ plausibility_check('counted_qty', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000, "the product''s median counted quantity") }}
+{{ plausibility_check('book_qty', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000, "the product''s median counted quantity") }}
             end
         ) as rejection
     from parsed
     left join products on parsed.product_id = products.product_id
     left join locations on parsed.location_id = locations.location_id
+    left join product_scale on parsed.product_id = product_scale.product_id
 )
 
 {{ finish_validation(['count_id']) }}

@@ -28,6 +28,11 @@ parsed as (
     from landed
 ),
 
+{#- a stock level far above the product's median snapshot is implausible (scale-free) -#}
+product_scale as (
+    {{ product_quantity_scale('on_hand_qty') }}
+),
+
 checked as (
     select
         parsed.*,
@@ -39,11 +44,13 @@ checked as (
                     then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
                 when locations.location_id is null
                     then struct_pack(reason := 'unknown_location', detail := 'location_id ''' || parsed.location_id || ''' is not in master/locations')
+{{ plausibility_check('on_hand_qty', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000, "the product''s median snapshot quantity") }}
             end
         ) as rejection
     from parsed
     left join products on parsed.product_id = products.product_id
     left join locations on parsed.location_id = locations.location_id
+    left join product_scale on parsed.product_id = product_scale.product_id
 )
 
 {{ finish_validation(['snapshot_date', 'product_id', 'location_id']) }}

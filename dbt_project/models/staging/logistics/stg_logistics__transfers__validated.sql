@@ -32,6 +32,11 @@ parsed as (
     from landed
 ),
 
+{#- a transfer far above the product's median transfer is implausible (scale-free) -#}
+product_scale as (
+    {{ product_quantity_scale('quantity') }}
+),
+
 checked as (
     select
         parsed.*,
@@ -53,12 +58,14 @@ checked as (
                     then struct_pack(reason := 'invalid_value', detail := 'received_date ' || received_date || ' is before shipped_date ' || shipped_date)
                 when shipped_date < ordered_date
                     then struct_pack(reason := 'invalid_value', detail := 'shipped_date ' || shipped_date || ' is before ordered_date ' || ordered_date)
+{{ plausibility_check('quantity', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000, "the product''s median transfer quantity") }}
             end
         ) as rejection
     from parsed
     left join products on parsed.product_id = products.product_id
     left join locations as from_locations on parsed.from_location_id = from_locations.location_id
     left join locations as to_locations on parsed.to_location_id = to_locations.location_id
+    left join product_scale on parsed.product_id = product_scale.product_id
 )
 
 {{ finish_validation(['transfer_id', 'product_id']) }}

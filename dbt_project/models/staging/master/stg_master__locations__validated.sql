@@ -21,7 +21,7 @@ parsed as (
     from landed
 ),
 
-checked as (
+row_checked as (
     select
         *,
         coalesce(
@@ -34,6 +34,35 @@ checked as (
             end
         ) as rejection
     from parsed
+),
+
+{#- a replenishing location that is not itself a usable location is an issue on the row, not a reason to lose
+    the location (and every sale at it): replenished_from is set to null, so it is planned as buying direct -#}
+usable_locations as (
+    select distinct location_id from row_checked where rejection is null
+),
+
+replenishment_checked as (
+    select
+        row_checked.*,
+        case
+            when row_checked.rejection is null and row_checked.replenished_from is not null
+                and usable_locations.location_id is null
+                then struct_pack(
+                    issue := 'unknown_location',
+                    detail := 'replenished_from ''' || row_checked.replenished_from || ''' is not a location in master/locations (or was quarantined): set to null, the location is planned as buying direct'
+                )
+        end as replenished_from_problem
+    from row_checked
+    left join usable_locations on row_checked.replenished_from = usable_locations.location_id
+),
+
+checked as (
+    select
+        * exclude (replenished_from_problem),
+        replenished_from_problem.issue as replenished_from_issue,
+        replenished_from_problem.detail as replenished_from_issue_detail
+    from replenishment_checked
 )
 
 {{ finish_validation(['location_id']) }}

@@ -38,9 +38,44 @@ parsed as (
     from landed
 ),
 
-checked as (
+{#- scale-free plausibility: a quantity far above the product's median ordered quantity is quarantined; a unit cost
+    far above the product's typical price (its median selling price, else its median order cost) is an issue on
+    the line: the cost is set to null and the line kept, since its quantity is still on order -#}
+product_scale as (
+    {{ product_quantity_scale('quantity_ordered') }}
+),
+
+selling_price as (
+    select product_id, median(unit_price) as price_scale
+    from {{ ref('stg_sales__sales_lines') }}
+    where unit_price > 0
+    group by product_id
+),
+
+order_cost as (
+    {{ product_price_scale('unit_cost') }}
+),
+
+cost_checked as (
     select
         parsed.*,
+        case
+            when parsed.unit_cost > coalesce(selling_price.price_scale, order_cost.price_scale) * {{ var('implausible_price_factor', 100) }}
+                then struct_pack(
+                    issue := 'implausible_price',
+                    detail := 'unit_cost ' || parsed.unit_cost || ' is more than {{ var('implausible_price_factor', 100) }} x the product''s typical price ' || round(coalesce(selling_price.price_scale, order_cost.price_scale), 4) || ' (implausible_price_factor)'
+                )
+        end as cost_problem
+    from parsed
+    left join selling_price on parsed.product_id = selling_price.product_id
+    left join order_cost on parsed.product_id = order_cost.product_id
+),
+
+checked as (
+    select
+        parsed.* exclude (cost_problem),
+        cost_problem.issue as unit_cost_issue,
+        cost_problem.detail as unit_cost_issue_detail,
         coalesce(
             parse_failure,
             case
@@ -56,12 +91,14 @@ checked as (
                     then struct_pack(reason := 'invalid_value', detail := 'quantity_ordered ' || quantity_ordered || ' is not positive')
                 when unit_cost < 0
                     then struct_pack(reason := 'invalid_value', detail := 'unit_cost ' || unit_cost || ' is negative')
+{{ plausibility_check('quantity_ordered', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000, "the product''s median ordered quantity") }}
             end
         ) as rejection
-    from parsed
+    from cost_checked as parsed
     left join products on parsed.product_id = products.product_id
     left join locations on parsed.location_id = locations.location_id
     left join suppliers on parsed.supplier_id = suppliers.supplier_id
+    left join product_scale on parsed.product_id = product_scale.product_id
 )
 
 {{ finish_validation(['po_id', 'po_line']) }}

@@ -13,7 +13,7 @@ with landed as (
 ),
 
 order_lines as (
-    select po_id, po_line, order_date from {{ ref('stg_procurement__purchase_order_lines') }}
+    select po_id, po_line, product_id, order_date, quantity_ordered from {{ ref('stg_procurement__purchase_order_lines') }}
 ),
 
 parsed as (
@@ -23,6 +23,17 @@ parsed as (
         {{ parse_landing_columns(columns) }},
         {{ first_parse_failure(columns) }} as parse_failure
     from landed
+),
+
+{#- a receipt far above both its order line and the product's median receipt is implausible (scale-free) -#}
+product_scale as (
+    select order_lines.product_id, greatest(median(abs(parsed.quantity_received)), 1) as quantity_scale
+    from parsed
+    inner join order_lines
+        on parsed.po_id = order_lines.po_id
+        and parsed.po_line = order_lines.po_line
+    where parsed.parse_failure is null
+    group by order_lines.product_id
 ),
 
 checked as (
@@ -38,12 +49,14 @@ checked as (
                     then struct_pack(reason := 'invalid_value', detail := 'quantity_received ' || quantity_received || ' is not positive')
                 when received_date < order_lines.order_date
                     then struct_pack(reason := 'invalid_value', detail := 'received_date ' || received_date || ' is before the order_date ' || order_lines.order_date)
+{{ plausibility_check('quantity_received', 'greatest(product_scale.quantity_scale, order_lines.quantity_ordered)', 'implausible_quantity', 'implausible_quantity_factor', 1000, "the larger of the order line''s quantity and the product''s median receipt") }}
             end
         ) as rejection
     from parsed
     left join order_lines
         on parsed.po_id = order_lines.po_id
         and parsed.po_line = order_lines.po_line
+    left join product_scale on order_lines.product_id = product_scale.product_id
 )
 
 {{ finish_validation(['receipt_id', 'po_id', 'po_line']) }}

@@ -28,6 +28,19 @@ parsed as (
     from landed
 ),
 
+{#- a list price far above the product's typical price (its median selling price, else the median of this
+    file's own values for the product) is implausible_price (scale-free, var implausible_price_factor) -#}
+selling_price as (
+    select product_id, median(unit_price) as price_scale
+    from {{ ref('stg_sales__sales_lines') }}
+    where unit_price > 0
+    group by product_id
+),
+
+own_price as (
+    {{ product_price_scale('list_price') }}
+),
+
 checked as (
     select
         parsed.*,
@@ -40,11 +53,14 @@ checked as (
                     then struct_pack(reason := 'unknown_location', detail := 'location_id ''' || parsed.location_id || ''' is not in master/locations')
                 when list_price < 0
                     then struct_pack(reason := 'negative_price', detail := 'list_price ' || list_price || ' is negative')
+{{ plausibility_check('list_price', 'coalesce(selling_price.price_scale, own_price.price_scale)', 'implausible_price', 'implausible_price_factor', 100, "the product''s typical price") }}
             end
         ) as rejection
     from parsed
     left join products on parsed.product_id = products.product_id
     left join locations on parsed.location_id = locations.location_id
+    left join selling_price on parsed.product_id = selling_price.product_id
+    left join own_price on parsed.product_id = own_price.product_id
 )
 
 {{ finish_validation(['product_id', 'location_id', 'valid_from']) }}

@@ -45,6 +45,10 @@ parsed as (
     from landed
 ),
 
+product_price as (
+    {{ product_price_scale('unit_price', 'parsed') }}
+),
+
 price_checked as (
     select
         * exclude (price_parse_issue),
@@ -55,19 +59,20 @@ price_checked as (
                     then struct_pack(issue := 'invalid_price', detail := 'unit_price ' || unit_price || ' is not a finite number')
                 when unit_price < 0
                     then struct_pack(issue := 'negative_price', detail := 'unit_price ' || unit_price || ' is negative')
+                when unit_price > product_price.price_scale * {{ var('implausible_price_factor', 100) }}
+                    then struct_pack(issue := 'implausible_price', detail := 'unit_price ' || unit_price || ' is more than {{ var('implausible_price_factor', 100) }} x the product''s median price ' || round(product_price.price_scale, 4) || ' (implausible_price_factor)')
             end
         ) as price_problem
     from parsed
+    left join product_price on parsed.product_id = product_price.product_id
 ),
 
 {#- a line far outside its product's own line sizes (a fat finger, 1e15) is implausible: the product's median
-    absolute line quantity (at least 1) times var implausible_quantity_factor; scale-free, so a spare part and a
-    bag of sugar are judged each against itself -#}
+    absolute line quantity (at least 1) times var implausible_quantity_factor; a unit price far above the product's
+    median positive price (var implausible_price_factor) is an issue on the row (its units still count). Both are
+    scale-free: a spare part and a bag of sugar are judged each against itself. -#}
 product_scale as (
-    select product_id, greatest(median(abs(quantity)), 1) as median_line_quantity
-    from parsed
-    where parse_failure is null
-    group by product_id
+    {{ product_quantity_scale('quantity', 'parsed') }}
 ),
 
 checked as (
@@ -89,8 +94,7 @@ checked as (
                     then struct_pack(reason := 'non_stock_item', detail := 'product_id ''' || price_checked.product_id || ''' is a non-stock item')
                 when quantity < 0 and coalesce(lower(line_type), 'sale') = 'sale'
                     then struct_pack(reason := 'negative_quantity_not_return', detail := 'quantity ' || quantity || ' on a line that is not marked as a return')
-                when abs(quantity) > product_scale.median_line_quantity * {{ var('implausible_quantity_factor', 1000) }}
-                    then struct_pack(reason := 'implausible_quantity', detail := 'quantity ' || quantity || ' is more than {{ var('implausible_quantity_factor', 1000) }} x the product''s median line quantity ' || product_scale.median_line_quantity)
+{{ plausibility_check('quantity', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000, "the product''s median line quantity") }}
             end
         ) as rejection
     from price_checked
