@@ -110,6 +110,8 @@ def fake_run_forecasting(con, config, *, as_of=None):
     days = pl.DataFrame({"forecast_date": [as_of + timedelta(days=i) for i in range(1, 8)]})
     forecast = keys.join(days, how="cross").with_columns(pl.lit(1.5).alias("forecast_mean"),
                                                          pl.lit(0.0).alias("q10"), pl.lit(3.0).alias("q90"))
+    if config.values.get("negative"):  # a forecast a blocking check must stop before it is written
+        forecast = forecast.with_columns(pl.lit(-1.0).alias("q10"))
     backtest = pl.DataFrame({"model": ["selected", "seasonal_naive"], "interval_level": [0.8, 0.8],
                              "coverage": [0.8, 0.7], "rmsse": [0.9, 1.0]})
     n = keys.height
@@ -276,6 +278,35 @@ def test_a_failing_stage_leaves_the_previous_write_back_intact(
         assert not failed.success
         after = {name: query(warehouse, f"select count(*), min(run_id) from ml.{name}") for name in planning.ML_TABLES}
         assert after == before
+
+
+def test_a_plan_that_fails_a_blocking_check_is_never_written(
+    small_warehouse: Path, tmp_path: Path, fake_stages: None
+) -> None:
+    """The checks run on the frames before the write-back: a negative forecast fails forecast_non_negative, the
+    step fails naming it, the previous plan stays in every ml table, and audit.plan_check_results keeps the outcome
+    of both runs (the rejected one marked as not written)."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(small_warehouse, warehouse)
+    assert _materialize_planning(warehouse, tmp_path).success
+    before = {name: query(warehouse, f"select count(*), min(run_id), max(run_id) from ml.{name}")
+              for name in planning.ML_TABLES}
+    bad = _materialize_planning(warehouse, tmp_path, {"ops": {"demand_planning": {"config": {
+        "forecast": {"negative": True}}}}})
+    assert not bad.success
+    failure = next(e for e in bad.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "the plan was not written" in str(failure.event_specific_data.error) and "forecast_non_negative" in str(
+        failure.event_specific_data.error)
+    checks_seen = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+                   for e in bad.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert checks_seen["forecast_non_negative"] is False and checks_seen["forecast_complete"] is True
+    after = {name: query(warehouse, f"select count(*), min(run_id), max(run_id) from ml.{name}")
+             for name in planning.ML_TABLES}
+    assert after == before
+    runs = query(warehouse, "select plan_written, count(*), bool_and(passed) from audit.plan_check_results "
+                            "group by all order by 1")
+    assert runs == [(False, len(planning.checks.FORECAST_CHECKS), False),
+                    (True, len(planning.checks.FORECAST_CHECKS), True)]
 
 
 # ------------------------------------------------------------------------------------------------ stockturn run

@@ -5,8 +5,11 @@ tables are stamped with one :class:`ml.warehouse.RunInfo` and replaced in ONE ``
 so a failure anywhere leaves the previous six tables as they were. The forecasting and policy knobs come from the
 planning settings file (``stockturn.toml`` beside the warehouse, or run config ``settings_file``; see
 :mod:`ml.planning_settings`) overridden by run config (``forecast`` -> ``ForecastConfig.from_dict``, ``policy`` ->
-``PolicyConfig.from_dict``); with neither, the documented defaults. The checks on the results are in
-:mod:`orchestration.defs.checks`.
+``PolicyConfig.from_dict``); with neither, the documented defaults.
+
+The checks on the results (:mod:`ml.plan_checks`, reported as asset checks by :mod:`orchestration.defs.checks`)
+run on the stamped frames **before** the write-back: when a blocking one fails nothing is written, the previous
+plan stays, and the step fails naming the checks. Every outcome is kept in ``audit.plan_check_results``.
 """
 
 import math
@@ -21,6 +24,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from ml.plan_checks import blocking_failures, evaluate_forecast_checks, record_plan_checks
 from ml.warehouse import ML_SCHEMA, RunInfo, connect, write_tables_atomically
 from orchestration.defs import checks
 from orchestration.defs.resources import WAREHOUSE_POOL, StockturnPaths
@@ -99,7 +103,7 @@ def build_planning_asset(input_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
         )
         for name, key in ML_KEYS.items()
     ]
-    check_specs = [spec.to_check_spec(ML_KEYS) for spec in checks.FORECAST_CHECKS]
+    check_specs = [checks.check_spec(check, ML_KEYS) for check in checks.FORECAST_CHECKS]
 
     @dg.multi_asset(specs=specs, check_specs=check_specs, name="demand_planning", pool=WAREHOUSE_POOL)
     def demand_planning(context: dg.AssetExecutionContext, config: PlanningConfig, paths: StockturnPaths):
@@ -139,6 +143,21 @@ def build_planning_asset(input_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
                 "exceptions": policy.exceptions,
             }
             tables = {name: run_info.stamp(frame) for name, frame in tables.items()}
+            # checked before the write: a plan that fails a blocking check never replaces the last good one
+            check_summary = {**(getattr(forecast, "summary", None) or {}), "policy": getattr(policy, "summary", None)}
+            outcomes = evaluate_forecast_checks(tables, check_summary)
+            failed = blocking_failures(outcomes)
+            record_plan_checks(con, outcomes, run_id=run_info.run_id, as_of_date=run_info.as_of_date,
+                               written=not failed)
+            if failed:
+                for outcome in outcomes:
+                    yield checks.check_result(outcome, ML_KEYS)
+                names = "; ".join(f"{o.name}: {o.description}" for o in failed)
+                raise dg.Failure(
+                    description=f"the plan was not written: {len(failed)} blocking check(s) failed ({names}). "
+                    "The previous plan stays in ml.*; audit.plan_check_results has every outcome.",
+                    metadata={"run_id": run_info.run_id, "failed_checks": [o.name for o in failed]},
+                )
             t0 = time.perf_counter()
             write_tables_atomically(con, tables)
             timings["write_seconds"] = time.perf_counter() - t0
@@ -155,9 +174,8 @@ def build_planning_asset(input_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
                 asset_key=key,
                 metadata={**stamp, **rounded, "dagster/row_count": tables[name].height, **extra},
             )
-        check_summary = {**(getattr(forecast, "summary", None) or {}), "policy": getattr(policy, "summary", None)}
-        for outcome in checks.evaluate_forecast_checks(tables, check_summary):
-            yield outcome.to_result(ML_KEYS)
+        for outcome in outcomes:
+            yield checks.check_result(outcome, ML_KEYS)
 
     return demand_planning
 
