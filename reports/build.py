@@ -233,13 +233,48 @@ class _Builder:
                 lambda d: charts.turnover_small_multiples(d, start=ctx.last12_start, what="location"),
                 "Turnover by location",
             ))
+        by_location = q.window_by_location(self.con, ctx)
+        if by_location.filter(~pl.col("is_total")).height:
+            section.blocks.append(self._location_table(by_location))
         if empty:
             section.blocks.append(NoteBlock(
                 "No turnover for " + ", ".join(sorted(empty)) + ": these locations have neither sales nor valued "
-                "issues to other locations in the marts.", "info"))
+                "transfers out to other locations in the marts.", "info"))
             section.status = "partial"
             section.detail = "no turnover for " + ", ".join(sorted(empty))
         return section
+
+    _TURNOVER_BASIS = {
+        "sales": "sales",
+        "shipments": "shipments to other locations",
+        "sales_and_transfers": "sales + transfers out",
+        "company": "sales only (transfers between locations cancel out)",
+    }
+
+    def _location_table(self, rows: pl.DataFrame) -> TableBlock:
+        """Each location's turnover over the last 12 months on what leaves it, and the company's on COGS."""
+        data = [
+            {**row, "location": "Company" if row["is_total"] else _name(row, "location_name", "location_id"),
+             "basis": self._TURNOVER_BASIS.get(row["basis"], row["basis"])}
+            for row in rows.iter_rows(named=True)
+        ]
+        return TableBlock(
+            "Locations over the last 12 months: turnover (sales + transfers out at cost)",
+            [
+                _col("location", "Location"),
+                _col("avg_inventory_value", "Average inventory at cost", th.money, True),
+                _col("cogs", "COGS (sales)", th.money, True),
+                _col("transfers_out_cost", "Transfers out at cost", th.money, True),
+                _col("turnover", "Turns a year", th.turns, True),
+                _col("dio", "Days inventory outstanding", th.days, True),
+                _col("basis", "Turnover on"),
+            ],
+            data,
+            note="A location's turnover = (COGS + transfers out to other locations at cost) ÷ its average "
+                 "inventory at cost, so a distribution centre turns on its shipments to stores. The company row "
+                 "counts COGS only: a transfer between two own locations does not leave the company, and the "
+                 "company's transfers-out figure is that internal flow.",
+        )
 
     # ---------------------------------------------------------------- value and GMROI
     def value(self) -> Section:
@@ -571,6 +606,13 @@ class _Builder:
         if self.plan.as_of_date is not None:
             version = f", {self.plan.model_version}" if self.plan.model_version else ""
             section.blocks.append(NoteBlock(f"Planning run as of {_date(self.plan.as_of_date)}{version}.", "info"))
+        if self.plan.rejected is not None:
+            _, as_of, failed = self.plan.rejected
+            section.blocks.append(NoteBlock(
+                f"The latest planning run (as of {_date(as_of)}) was not written: it failed {failed}. The plan shown "
+                "is the previous one; audit.plan_check_results has the detail.", "error"))
+            if section.status == "ok":
+                section.status, section.detail = "partial", "the latest planning run was rejected by its checks"
 
     def _forward_days_of_supply(self, section: Section) -> None:
         backward_status, backward_detail = section.status, section.detail

@@ -94,6 +94,9 @@ class PlanRun:
     model_version: str | None
     #: marts built from another planning run than the ml tables (dbt not re-run after the last `stockturn run`)
     stale_marts: tuple[str, ...] = ()
+    #: the latest planning run, when its plan was rejected by a blocking check (never written): (run id, as-of
+    #: date, failed checks); the ml tables still hold the previous plan
+    rejected: tuple[str, date | None, str] | None = None
 
 
 def plan_run(con: duckdb.DuckDBPyConnection, ctx: Context) -> PlanRun:
@@ -113,7 +116,31 @@ def plan_run(con: duckdb.DuckDBPyConnection, ctx: Context) -> PlanRun:
         (mart_as_of,) = con.execute(f"select max(as_of_date) from marts.{DOS_FORECAST}").fetchall()[0]
         if mart_as_of is not None and mart_as_of != as_of:
             stale.append(DOS_FORECAST)
-    return PlanRun(as_of, run_id, version, tuple(stale))
+    return PlanRun(as_of, run_id, version, tuple(stale), rejected_plan(con))
+
+
+def rejected_plan(con: duckdb.DuckDBPyConnection) -> tuple[str, date | None, str] | None:
+    """(run id, as-of date, failed checks) of the latest planning run when a blocking check kept its plan from
+    being written (audit.plan_check_results); None when the latest run was written or there is no record."""
+    ((exists,),) = con.execute("select count(*) from information_schema.tables "
+                               "where table_schema = 'audit' and table_name = 'plan_check_results'").fetchall()
+    if not exists:
+        return None
+    rows = con.execute("""
+        with latest as (
+            select run_id, as_of_date, plan_written, checked_at
+            from audit.plan_check_results
+            order by checked_at desc
+            limit 1
+        )
+        select latest.run_id, latest.as_of_date, string_agg(r.check_name, ', ' order by r.check_name)
+        from latest
+        inner join audit.plan_check_results as r
+            on r.run_id = latest.run_id and r.checked_at = latest.checked_at
+        where not latest.plan_written and r.blocking and not r.passed
+        group by all
+        """).fetchall()
+    return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
 
 # ------------------------------------------------------------------------------------------------ forward DOS

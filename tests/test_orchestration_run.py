@@ -132,6 +132,8 @@ def fake_run_policy(con, ltd, forecast, config, *, as_of=None):
 
 
 def _install_fake_stages(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ml.policy.config  # noqa: F401 (the real defaults the safety-stock checks fall back on stay importable)
+
     forecasting = types.ModuleType("ml.forecasting")
     forecasting.ForecastConfig, forecasting.run_forecasting = FakeConfig, fake_run_forecasting
     policy = types.ModuleType("ml.policy")
@@ -307,6 +309,11 @@ def test_a_plan_that_fails_a_blocking_check_is_never_written(
                             "group by all order by 1")
     assert runs == [(False, len(planning.checks.FORECAST_CHECKS), False),
                     (True, len(planning.checks.FORECAST_CHECKS), True)]
+    from reports.plan_queries import rejected_plan
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rejected = rejected_plan(con)
+    assert rejected is not None and rejected[2] == "forecast_non_negative"
 
 
 # ------------------------------------------------------------------------------------------------ stockturn run
