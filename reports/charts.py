@@ -15,6 +15,7 @@ import altair as alt
 import polars as pl
 
 from reports import theme as th
+from reports.queries import SHIPMENTS_SUFFIX
 
 MONTH = "utcyearmonth(month_start_date):T"
 
@@ -144,25 +145,45 @@ def turnover_small_multiples(df: pl.DataFrame, *, start: date, what: str) -> alt
     ratios = {k: v for k, v in ratios.items() if v is not None}
     recent = df.filter(pl.col("month_start_date") >= start)
     data = _trend_long(recent, "turnover", "turnover_prior_year", "Turnover")
+    bases = set(df["basis"].to_list())
+
+    def named(series: str) -> tuple[str, str]:
+        """(name, " on shipments" or "") for the title: a location that sells nothing turns on its shipments."""
+        if series.endswith(SHIPMENTS_SUFFIX):
+            return series.removesuffix(SHIPMENTS_SUFFIX), " on shipments"
+        return series, ""
+
     if ratios:
-        fastest = max(ratios, key=ratios.get)
-        slowest = min(ratios, key=ratios.get)
+        fastest, slowest = max(ratios, key=ratios.get), min(ratios, key=ratios.get)
+        (f_name, f_on), (s_name, s_on) = named(fastest), named(slowest)
         title = (
-            f"Turnover by {what}: {fastest} turns fastest ({th.turns(ratios[fastest])}), "
-            f"{slowest} slowest ({th.turns(ratios[slowest])})"
+            f"Turnover by {what}: {f_name} turns fastest ({th.turns(ratios[fastest])}{f_on}), "
+            f"{s_name} slowest ({th.turns(ratios[slowest])}{s_on})"
         )
     else:
         title = f"Turnover by {what}"
-    subtitle = ["Turns a year, month by month over the last 12 months; dashed: the same month a year earlier."]
-    if "issues" in set(df["basis"].to_list()):
-        subtitle.append("Locations that sell nothing (distribution centres): stock turn on issues to stores.")
+    if bases - {"cogs"}:
+        # a location's turnover counts what leaves it: sales and shipments to other locations, at cost
+        subtitle = [
+            "Turnover (sales + transfers out at cost): turns a year, month by month over the last 12 months; "
+            "dashed: a year earlier.",
+            "A location turns on COGS + transfers out to other locations at cost; the company on COGS only "
+            "(transfers between locations cancel out).",
+        ]
+        if "shipments" in bases:
+            subtitle.append("On shipments: a location that sells nothing (a distribution centre) turns on what it "
+                            "ships to stores.")
+    else:
+        subtitle = ["Turns a year, month by month over the last 12 months; dashed: the same month a year earlier."]
     layers = _trend_layers("Turnover", "Turns a year", th.FMT_1, point_size=14)
     return (
         alt.layer(*layers, data=_values(data))
         .properties(width=th.SMALL_WIDTH, height=th.SMALL_HEIGHT)
         .facet(
             facet=alt.Facet(
-                "series:N", title=None, sort=alt.EncodingSortField(field="series_rank", op="min", order="ascending")
+                "series:N", title=None, sort=alt.EncodingSortField(field="series_rank", op="min", order="ascending"),
+                # "Central Distribution Centre (DC01) · on shipments" on two lines
+                header=alt.Header(labelExpr="split(datum.label, ' · ')"),
             ),
             columns=4,
         )

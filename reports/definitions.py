@@ -42,26 +42,35 @@ def definitions(ctx: q.Context | None = None) -> list[Definition]:
         ),
         Definition(
             "Inventory turnover (turns a year)",
-            "COGS ÷ average inventory at cost, annualised: × 365 ÷ days in the period. A turnover of 7x means "
-            "the average stock was sold and replaced seven times a year.",
-            "marts.fct_inventory_turnover_monthly.inventory_turnover_annualised",
+            "Outflow at cost ÷ average inventory at cost, annualised: × 365 ÷ days in the period. A turnover of "
+            "7x means the average stock left and was replaced seven times a year. For the company, a category or a "
+            "product the outflow is COGS: stock moved between two own locations has not left the company, so it "
+            "is not counted.",
+            "marts.fct_inventory_turnover_monthly.inventory_turnover_annualised (grain company, category, product)",
         ),
         Definition(
-            "Stock turn on issues (distribution centres)",
-            "(COGS + transfers out to other locations at standard cost) ÷ average inventory at cost, annualised. "
-            "Used for a location that ships to stores instead of selling.",
-            "marts.fct_inventory_turnover_monthly.stock_turn_on_issues",
+            "Turnover of a location (sales + transfers out at cost)",
+            "(COGS + transfers out to other locations at standard cost) ÷ the location's average inventory at "
+            "cost, annualised. Stock leaves a location by being sold or by being shipped to another location, so "
+            "a distribution centre, which sells nothing, turns on its shipments to stores (shown \"on "
+            "shipments\"); a store that ships nothing turns on its COGS. The locations' outflows add up to more "
+            "than the company's COGS by the transfers between them, which is why the company figure counts COGS "
+            "only.",
+            "marts.fct_inventory_turnover_monthly.inventory_turnover_annualised (grain location; outflow_at_cost, "
+            "transfers_out_cost)",
         ),
         Definition(
             "Days inventory outstanding (DIO)",
-            "Average inventory at cost ÷ COGS × days in the period: how many days of cost of sales the stock "
-            "represents (365 ÷ turns a year). Lower means less cash tied up in stock.",
+            "Average inventory at cost ÷ the same outflow at cost as the turnover × days in the period: how many "
+            "days of outflow the stock represents (365 ÷ turns a year). COGS for the company and a category; COGS "
+            "+ transfers out for a location. Lower means less cash tied up in stock.",
             "marts.fct_inventory_turnover_monthly.days_inventory_outstanding",
         ),
         Definition(
             "Gross margin return on inventory (GMROI)",
             "Gross margin (net sales − COGS) ÷ average inventory at cost, annualised: the gross margin earned in "
-            "a year for each 1 of inventory at cost. Below 1 the stock earns less than it costs to hold.",
+            "a year for each 1 of inventory at cost. Below 1 the stock earns less than it costs to hold. Margin "
+            "comes from sales only: transfers between locations earn none.",
             "marts.fct_inventory_turnover_monthly.gmroi_annualised",
         ),
         Definition(

@@ -26,6 +26,8 @@ LOST_SALES_WINDOW_DAYS = 28
 LOST_SALES_MIN_DAYS = 7
 #: Series shown one by one in small multiples; the rest are summed into "Other".
 TOP_SERIES = 12
+#: Appended to the name of a location whose turnover is on its shipments only (it sells nothing: a DC).
+SHIPMENTS_SUFFIX = " · on shipments"
 
 NEEDS_ON_HAND = "stock on hand (inventory/stock_snapshots or inventory/cycle_counts)"
 NEEDS_UNIT_COSTS = "unit costs (finance/standard_costs)"
@@ -216,8 +218,11 @@ def turnover_trend(con: duckdb.DuckDBPyConnection, ctx: Context, grain: str, top
     """Monthly annualised turnover and DIO per series (company, category or location), with the same month a
     year earlier. Series beyond the ``top`` largest by inventory value over the last 12 months become "Other".
 
-    Turnover is on COGS; where a series has no COGS at all (a distribution centre that only ships to stores)
-    it falls back to stock turn on issues (COGS + transfers out at cost), flagged in ``basis``.
+    Turnover is the mart's outflow at cost over average inventory at cost: COGS for the company and a category
+    (transfers between own locations cancel out), COGS + transfers out at cost for a location, so a distribution
+    centre turns on its shipments to stores. ``basis`` says which: 'cogs' (company, category), 'sales_and_transfers'
+    (a location that sells) or 'shipments' (a location whose outflow is only transfers out: its series label
+    ends with SHIPMENTS_SUFFIX).
     """
     label, join = _series_expr(grain)
     return frame(
@@ -230,7 +235,8 @@ def turnover_trend(con: duckdb.DuckDBPyConnection, ctx: Context, grain: str, top
                 t.period_days,
                 t.is_partial_month,
                 t.cogs_amount,
-                t.issues_at_cost,
+                t.transfers_out_cost,
+                t.outflow_at_cost,
                 t.avg_inventory_value
             from marts.fct_inventory_turnover_monthly t
             {join}
@@ -250,21 +256,29 @@ def turnover_trend(con: duckdb.DuckDBPyConnection, ctx: Context, grain: str, top
                 any_value(b.period_days) as period_days,
                 bool_or(b.is_partial_month) as is_partial_month,
                 sum(b.cogs_amount) as cogs,
-                sum(b.issues_at_cost) as issues,
+                sum(b.transfers_out_cost) as transfers_out_cost,
+                sum(b.outflow_at_cost) as usage_at_cost,
                 sum(b.avg_inventory_value) as avg_inventory_value
             from base b
             left join ranked r using (series_key)
             group by all
         ),
         basis as (
-            select series, case when count(cogs) > 0 then 'COGS' else 'issues' end as basis
+            select
+                series,
+                case
+                    when ? <> 'location' then 'cogs'
+                    when count(*) filter (where cogs <> 0) = 0 and sum(transfers_out_cost) > 0
+                        then 'shipments'
+                    else 'sales_and_transfers'
+                end as basis
             from grouped group by series
         ),
         measured as (
             select
-                g.*,
-                b.basis,
-                case when b.basis = 'COGS' then g.cogs else g.issues end as usage_at_cost
+                g.* exclude (series),
+                case when b.basis = 'shipments' then g.series || ? else g.series end as series,
+                b.basis
             from grouped g join basis b using (series)
         ),
         ratios as (
@@ -292,7 +306,57 @@ def turnover_trend(con: duckdb.DuckDBPyConnection, ctx: Context, grain: str, top
             on prev.series = cur.series and prev.month_start_date = cast(cur.month_start_date - interval 1 year as date)
         order by cur.series_rank, cur.month_start_date
         """,
-        [grain, ctx.last12_start, top],
+        [grain, ctx.last12_start, top, grain, SHIPMENTS_SUFFIX],
+    )
+
+
+def window_by_location(con: duckdb.DuckDBPyConnection, ctx: Context) -> pl.DataFrame:
+    """Per location over the last 12 months, and the company (``is_total``): average inventory at cost, COGS,
+    transfers out at cost, the outflow the turnover uses, annualised turnover and DIO, and the basis ('sales',
+    'shipments', 'sales_and_transfers'; 'company' for the total, which counts COGS only)."""
+    return frame(
+        con,
+        """
+        with base as (
+            select t.grain, t.location_id, t.period_days, t.cogs_amount, t.transfers_out_cost, t.outflow_at_cost,
+                   t.avg_inventory_value
+            from marts.fct_inventory_turnover_monthly t
+            where t.grain in ('location', 'company') and t.month_start_date >= ?::date
+        ),
+        summed as (
+            select
+                grain = 'company' as is_total,
+                location_id,
+                sum(period_days)::integer as days,
+                sum(avg_inventory_value * period_days) / nullif(sum(period_days), 0) as avg_inventory_value,
+                sum(cogs_amount) as cogs,
+                sum(transfers_out_cost) as transfers_out_cost,
+                sum(outflow_at_cost) as outflow_at_cost
+            from base
+            group by all
+        )
+        select
+            s.is_total,
+            s.location_id,
+            case when s.is_total then 'Company' else coalesce(l.location_name, s.location_id) end as location_name,
+            s.days,
+            s.avg_inventory_value,
+            s.cogs,
+            s.transfers_out_cost,
+            s.outflow_at_cost,
+            case
+                when s.is_total then 'company'
+                when coalesce(s.transfers_out_cost, 0) = 0 then 'sales'
+                when coalesce(s.cogs, 0) = 0 then 'shipments'
+                else 'sales_and_transfers'
+            end as basis,
+            s.outflow_at_cost / nullif(s.avg_inventory_value, 0) * 365.0 / s.days as turnover,
+            case when s.outflow_at_cost > 0 then s.avg_inventory_value / s.outflow_at_cost * s.days end as dio
+        from summed s
+        left join marts.dim_location l on l.location_id = s.location_id
+        order by s.is_total, s.avg_inventory_value desc nulls last, s.location_id
+        """,
+        [ctx.last12_start],
     )
 
 

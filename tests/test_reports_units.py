@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 import duckdb
+import polars as pl
 import pytest
 
 from reports import queries as q
@@ -329,3 +330,60 @@ def test_safeguards_degrade_on_a_plan_made_before_the_guards(guarded_plan: duckd
     assert no_forecast[2].startswith("Not available for this plan: the run wrote no ml.exceptions")
     capped = rows["Safety stock capped to the evidence"]
     assert capped[:2] == ["2", "$15,750"] and capped[2].startswith("The forecast asked for a buffer far above")
+
+
+# ------------------------------------------------------------------------------------------------ location turnover
+
+
+@pytest.fixture
+def dc_and_store() -> duckdb.DuckDBPyConnection:
+    """A year of the turnover mart at the location and company grains: a distribution centre DC1 that sells nothing
+    and ships 500 a month at cost (average inventory 1,000), a store S1 selling 400 a month at cost (average 100).
+    The company counts COGS only (400 a month on 1,100): the 500 shipped is internal."""
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("""create table marts.dim_location as
+                   select * from (values ('DC1', 'Central DC'), ('S1', 'Main Street')) t(location_id, location_name)""")
+    con.execute("""create table marts.fct_inventory_turnover_monthly (grain varchar, month_start_date date,
+                   location_id varchar, category varchar, period_days integer, is_partial_month boolean,
+                   cogs_amount double, transfers_out_cost double, outflow_at_cost double,
+                   avg_inventory_value double)""")
+    rows = []
+    for month in range(1, 13):
+        start = date(2025, month, 1)
+        days = ((date(2025, month + 1, 1) if month < 12 else date(2026, 1, 1)) - start).days
+        rows += [("location", start, "DC1", None, days, False, 0.0, 500.0, 500.0, 1000.0),
+                 ("location", start, "S1", None, days, False, 400.0, 0.0, 400.0, 100.0),
+                 ("company", start, None, None, days, False, 400.0, 500.0, 400.0, 1100.0)]
+    con.executemany("insert into marts.fct_inventory_turnover_monthly values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    return con
+
+
+def test_a_distribution_centre_turns_on_its_shipments_and_the_company_on_sales(
+    dc_and_store: duckdb.DuckDBPyConnection,
+) -> None:
+    from reports import charts
+    from reports.build import _Builder
+
+    ctx = replace(toy_context(), as_of_date=date(2025, 12, 31), history_start=date(2025, 1, 1),
+                  last12_start=date(2025, 1, 1), prior12_start=date(2024, 1, 1))
+    trend = q.turnover_trend(dc_and_store, ctx, "location")
+    dc = "Central DC (DC1)" + q.SHIPMENTS_SUFFIX
+    assert set(zip(trend["series"], trend["basis"], strict=True)) == {
+        (dc, "shipments"), ("Main Street (S1)", "sales_and_transfers")}
+    assert trend.filter(pl.col("series") == dc)["turnover"].to_list()[0] == pytest.approx(500 / 1000 * 365 / 31)
+
+    title = charts.turnover_small_multiples(trend, start=ctx.last12_start, what="location").to_dict()["title"]
+    assert title["text"] == ("Turnover by location: Main Street (S1) turns fastest (48.0x), "
+                             "Central DC (DC1) slowest (6.0x on shipments)")
+    assert any("sales + transfers out at cost" in line for line in title["subtitle"])
+
+    company = q.turnover_trend(dc_and_store, ctx, "company")
+    assert set(company["basis"]) == {"cogs"}
+    assert company["turnover"].to_list()[0] == pytest.approx(400 / 1100 * 365 / 31)  # no internal transfers
+
+    table = _Builder._location_table(_Builder.__new__(_Builder), q.window_by_location(dc_and_store, ctx))
+    _, cells = _page(Section("turnover", "Turnover", "ok", blocks=[table]))
+    assert cells["Central DC (DC1)"] == ["$1,000", "$0", "$6,000", "6.0x", "61 days", "shipments to other locations"]
+    assert cells["Main Street (S1)"] == ["$100", "$4,800", "$0", "48.0x", "8 days", "sales"]
+    assert cells["Company"][3:] == ["4.4x", "84 days", "sales only (transfers between locations cancel out)"]

@@ -316,7 +316,8 @@ ENTITIES: tuple[Entity, ...] = (
         grain="one row per transfer line",
         key=("transfer_id", "product_id"),
         feeds="on-hand reconstruction (outflow at source, inflow at destination), in-transit units, "
-        "store replenishment lead times",
+        "store replenishment lead times, a location's turnover (transfers out at cost: a distribution centre "
+        "turns on its shipments)",
         columns=(
             C("transfer_id", "text", "Transfer order number.", required=True),
             C("product_id", "text", "Product transferred.", required=True),

@@ -4,15 +4,20 @@
 -- Formulas (period = the calendar month, clipped to the history for the first and last month):
 --   average inventory value = sum of daily closing inventory values at cost / days in the period
 --                             (days before a product was stocked count as zero, so roll-ups add up)
---   inventory turnover       = COGS / average inventory value                (for the period)
+--   outflow at cost          = what leaves the stock of the row, at cost. It depends on the grain:
+--                              location grains (product_location, category_location, location):
+--                                  COGS + transfers out to other locations at standard cost, so a distribution
+--                                  centre, which ships to stores rather than selling, turns on its shipments;
+--                              grains summed over every location (product, category, company):
+--                                  COGS only: a transfer between two own locations does not leave the company
+--                                  (it is out of one location and into another), so it is not counted twice.
+--   inventory turnover       = outflow at cost / average inventory value          (for the period)
 --   annualised turnover      = inventory turnover x 365 / days in the period
---   days inventory outstanding (DIO) = average inventory value / COGS x days in the period
---   gross margin             = net sales - COGS
+--   days inventory outstanding (DIO) = average inventory value / outflow at cost x days in the period
+--   gross margin             = net sales - COGS (margin comes from sales only, transfers earn none)
 --   GMROI                    = gross margin / average inventory value        (for the period; also annualised)
 --   sell-through             = units sold / (units on hand at the start + units received in the period)
 --   stock-out rate           = stock-out days / product-location days
---   stock turn on issues     = (COGS + transfers out at cost) / average inventory value: meaningful for a
---                              distribution centre, which ships to stores rather than selling.
 with bounds as (
     select history_start_date, as_of_date from {{ ref('int_calendar_bounds') }}
 ),
@@ -34,7 +39,7 @@ inventory_monthly as (
         count(*) as product_location_days,
         arg_min(on_hand_open_units, date_day) as opening_units,
         sum(units_received + transfers_in_units) as units_received,
-        sum(transfers_out_units * unit_cost) as transfers_out_value
+        sum(transfers_out_units * unit_cost) as transfers_out_cost
     from {{ ref('fct_inventory_daily') }}
     group by all
 ),
@@ -65,7 +70,7 @@ combined as (
         coalesce(inventory_monthly.product_location_days, 0) as product_location_days,
         coalesce(inventory_monthly.opening_units, 0) as opening_units,
         coalesce(inventory_monthly.units_received, 0) as units_received,
-        coalesce(inventory_monthly.transfers_out_value, 0) as transfers_out_value,
+        coalesce(inventory_monthly.transfers_out_cost, 0) as transfers_out_cost,
         coalesce(sales_monthly.units_sold, 0) as units_sold,
         coalesce(sales_monthly.net_units_sold, 0) as net_units_sold,
         coalesce(sales_monthly.net_sales_amount, 0) as net_sales_amount,
@@ -100,7 +105,7 @@ rolled_up as (
         sum(combined.product_location_days) as product_location_days,
         sum(combined.opening_units) as opening_units,
         sum(combined.units_received) as units_received,
-        sum(combined.transfers_out_value) as transfers_out_value,
+        sum(combined.transfers_out_cost) as transfers_out_cost,
         sum(combined.units_sold) as units_sold,
         sum(combined.net_units_sold) as net_units_sold,
         sum(combined.net_sales_amount) as net_sales_amount,
@@ -137,7 +142,13 @@ measures as (
         *,
         inventory_value_days / period_days as avg_inventory_value,
         inventory_unit_days / period_days as avg_inventory_units,
-        net_sales_amount - cogs_amount as gross_margin
+        net_sales_amount - cogs_amount as gross_margin,
+        -- a location's stock leaves it by sales and by transfers out; the company's only by sales
+        case
+            when grain in ('product_location', 'category_location', 'location')
+                then cogs_amount + transfers_out_cost
+            else cogs_amount
+        end as outflow_at_cost
     from periods
 )
 
@@ -157,9 +168,11 @@ select
     gross_margin,
     avg_inventory_units,
     avg_inventory_value,
-    cogs_amount / nullif(avg_inventory_value, 0) as inventory_turnover,
-    cogs_amount / nullif(avg_inventory_value, 0) * 365.0 / period_days as inventory_turnover_annualised,
-    case when cogs_amount > 0 then avg_inventory_value / cogs_amount * period_days end
+    transfers_out_cost,
+    outflow_at_cost,
+    outflow_at_cost / nullif(avg_inventory_value, 0) as inventory_turnover,
+    outflow_at_cost / nullif(avg_inventory_value, 0) * 365.0 / period_days as inventory_turnover_annualised,
+    case when outflow_at_cost > 0 then avg_inventory_value / outflow_at_cost * period_days end
         as days_inventory_outstanding,
     gross_margin / nullif(avg_inventory_value, 0) as gmroi,
     gross_margin / nullif(avg_inventory_value, 0) * 365.0 / period_days as gmroi_annualised,
@@ -168,8 +181,6 @@ select
     units_sold / nullif(opening_units + units_received, 0) as sell_through_rate,
     cast(stockout_days as bigint) as stockout_days,
     stockout_days / nullif(product_location_days, 0) as stockout_rate,
-    cogs_amount + transfers_out_value as issues_at_cost,
-    (cogs_amount + transfers_out_value) / nullif(avg_inventory_value, 0) as stock_turn_on_issues,
     cast(unvalued_days as bigint) as unvalued_product_location_days,
     cast(uncosted_sales_days as bigint) as uncosted_sales_days
 from measures
