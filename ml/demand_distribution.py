@@ -93,3 +93,51 @@ class LeadTimeDemand:
             *[pl.Series(name, values, dtype=pl.Float64) for name, values in cols.items()],
             pl.lit(self.samples.shape[1]).cast(pl.Int32).alias("n_samples"),
         )
+
+    def to_samples_frame(self) -> pl.DataFrame:
+        """Everything the policy reads, losslessly, one row per series (``ml.lead_time_demand_samples``): the keys,
+        the per-series arrays and the draws as fixed-size lists of doubles, in sample order (so draws that are
+        summed across series, as a DC's over its stores, stay aligned). :meth:`from_samples_frame` inverts it."""
+        n, k = self.samples.shape
+        columns = [
+            self.keys.select(pl.col("product_id").cast(pl.String), pl.col("location_id").cast(pl.String)),
+            pl.DataFrame({
+                "daily_demand_mean": np.asarray(self.daily_demand_mean, dtype=np.float64),
+                "lead_time_mean_days": np.asarray(self.lead_time_mean_days, dtype=np.float64),
+                "lead_time_p90_days": np.asarray(self.lead_time_p90_days, dtype=np.float64),
+                "review_period_days": np.asarray(self.review_period_days, dtype=np.float64),
+                "lead_time_source": pl.Series(self.lead_time_source, dtype=pl.String),
+            }),
+            pl.DataFrame({"samples": pl.Series(np.asarray(self.samples, dtype=np.float64).reshape(n, k),
+                                               dtype=pl.Array(pl.Float64, k))}),
+        ]
+        if self.empirical_samples is not None:
+            e = np.asarray(self.empirical_samples, dtype=np.float64)
+            columns.append(pl.DataFrame({"empirical_samples": pl.Series(
+                e, dtype=pl.Array(pl.Float64, e.shape[1]))}))
+        return pl.concat(columns, how="horizontal")
+
+    @classmethod
+    def from_samples_frame(cls, frame: pl.DataFrame) -> LeadTimeDemand:
+        """The :class:`LeadTimeDemand` written by :meth:`to_samples_frame` (extra columns, such as the run stamp,
+        are ignored; rows keep their order)."""
+        def matrix(name: str) -> np.ndarray:
+            column = frame[name]
+            width = column.dtype.size if isinstance(column.dtype, pl.Array) else None
+            if width is None:  # a list column (as DuckDB may return it): all rows the same length
+                return np.asarray(column.to_list(), dtype=np.float64).reshape(frame.height, -1)
+            return column.to_numpy().reshape(frame.height, width).astype(np.float64, copy=False)
+
+        empirical = None
+        if "empirical_samples" in frame.columns and frame["empirical_samples"].null_count() < frame.height:
+            empirical = matrix("empirical_samples")
+        return cls(
+            keys=frame.select("product_id", "location_id"),
+            samples=matrix("samples"),
+            daily_demand_mean=frame["daily_demand_mean"].to_numpy().astype(np.float64),
+            lead_time_mean_days=frame["lead_time_mean_days"].to_numpy().astype(np.float64),
+            lead_time_p90_days=frame["lead_time_p90_days"].to_numpy().astype(np.float64),
+            review_period_days=frame["review_period_days"].to_numpy().astype(np.float64),
+            lead_time_source=frame["lead_time_source"].to_numpy().astype(object),
+            empirical_samples=empirical,
+        )

@@ -351,11 +351,23 @@ FORECAST_CHECKS: tuple[ForecastCheck, ...] = (
 )
 
 
+#: The tables the forecasting step writes; checks on them run in that step, the others in the policy step.
+FORECAST_STAGE_TABLES = frozenset({"demand_forecast", "forecast_backtest", "lead_time_demand"})
+
+
+def checks_for_stage(stage: str) -> tuple[ForecastCheck, ...]:
+    """The checks the ``forecasting`` or the ``policy`` step evaluates before its write."""
+    if stage not in ("forecasting", "policy"):
+        raise ValueError(f"unknown planning stage {stage!r}")
+    return tuple(c for c in FORECAST_CHECKS if (c.table in FORECAST_STAGE_TABLES) == (stage == "forecasting"))
+
+
 def evaluate_forecast_checks(
-    tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any] | None
+    tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any] | None,
+    checks: tuple[ForecastCheck, ...] | None = None,
 ) -> list[CheckOutcome]:
-    """Run every forecast check on the write-back tables (as written) and the forecasting summary."""
-    return [check.fn(tables, summary or {}) for check in FORECAST_CHECKS]
+    """Run the checks (default: all) on the tables about to be written and the stages' summary."""
+    return [check.fn(tables, summary or {}) for check in (FORECAST_CHECKS if checks is None else checks)]
 
 
 def blocking_failures(outcomes: list[CheckOutcome]) -> list[CheckOutcome]:

@@ -122,6 +122,21 @@ def _run(args: argparse.Namespace, *, job: str, selection: str | None = None) ->
     return (0 if report.success else 1), report
 
 
+#: What `stockturn replan` materializes: the planning seeds (a planner's edits), the policy step over the forecast
+#: run the warehouse holds, and what is built on the policy (dbt models, the report). No forecasting.
+REPLAN_SELECTION = ('key:"planning/*" or key:"ml/inventory_policy"+ or key:"ml/purchase_proposals"+ '
+                    'or key:"ml/exceptions"+')
+
+
+def cmd_replan(args: argparse.Namespace) -> int:
+    args.as_of = None  # the policy plans as of the forecast it reads
+    code, report = _run(args, job="stockturn_pipeline", selection=REPLAN_SELECTION)
+    report_html = report.materializations.get("reports/turnover_report", {}).get("html_path")
+    if report_html:
+        print(f"\nReport:    {report_html}")
+    return code
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     code, report = _run(args, job=args.job, selection=args.select)
     print(f"\nWarehouse: {Path(args.warehouse).resolve()}")
@@ -453,6 +468,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not record the run (in-memory Dagster instance: faster, nothing for `stockturn ui`)")
     _add_settings_arguments(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("replan", help="re-plan from the last forecast after editing service levels, overrides or "
+                       "policy settings: no forecasting",
+                       description="Reload the planning seeds (seeds/service_levels.csv, seeds/planner_overrides.csv), "
+                       "re-run the replenishment policy over the forecast run the warehouse already holds "
+                       "(ml.lead_time_demand_samples, ml.demand_forecast) and rebuild the dbt models on the plan and "
+                       "the report. Policy settings (--settings, --holding-rate, --ordering-cost ...) apply; "
+                       "forecast settings need `stockturn run`.")
+    p.add_argument("--warehouse", required=True, help="DuckDB file planned by `stockturn run` before")
+    p.add_argument("--landing", default=str(DEFAULT_LANDING_DIR),
+                   help="landing folder of the warehouse (not read by a re-plan; default ./data/landing)")
+    p.add_argument("--report-dir", help="folder for the report (default: report/ beside the warehouse)")
+    p.add_argument("--dagster-home", help="Dagster instance folder (default: .dagster_home beside the warehouse)")
+    p.add_argument("--ephemeral", action="store_true",
+                   help="do not record the run (in-memory Dagster instance: faster, nothing for `stockturn ui`)")
+    _add_settings_arguments(p)
+    p.set_defaults(func=cmd_replan)
 
     p = sub.add_parser("demo", help="generate the demo company and run the whole pipeline",
                        description="Generate the demo company into ./data/landing, then run the whole pipeline "

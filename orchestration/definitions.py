@@ -32,7 +32,7 @@ set_default_wait(600.0)
 
 
 def planning_inputs(manifest: dict) -> list[dg.AssetKey]:
-    """What ``demand_planning`` reads: the marts and models it queries, plus every planning seed."""
+    """What the planning steps read from dbt: the marts and models they query (the seeds: ``planning_seeds``)."""
     available = {dbt_defs.TRANSLATOR.get_asset_key(n) for n in manifest["nodes"].values()
                  if n["resource_type"] in ("model", "seed")}
     wanted = [dg.AssetKey(["marts", m]) for m in planning.PLANNING_INPUT_MARTS] + [
@@ -40,8 +40,13 @@ def planning_inputs(manifest: dict) -> list[dg.AssetKey]:
     ]
     missing = [k.to_user_string() for k in wanted if k not in available]
     if missing:
-        raise ValueError(f"demand_planning reads models the dbt project does not define: {', '.join(missing)}")
-    return wanted + dbt_defs.dbt_asset_keys(manifest, resource_type="seed")
+        raise ValueError(f"demand planning reads models the dbt project does not define: {', '.join(missing)}")
+    return wanted
+
+
+def planning_seeds(manifest: dict) -> list[dg.AssetKey]:
+    """The planner-edited seeds (service levels, overrides): upstream of the policy step only."""
+    return dbt_defs.dbt_asset_keys(manifest, resource_type="seed")
 
 
 def report_inputs(manifest: dict) -> list[dg.AssetKey]:
@@ -65,7 +70,7 @@ def build_definitions(
         assets=[
             landing.landing,
             dbt_defs.build_dbt_assets(project),
-            planning.build_planning_asset(planning_inputs(manifest)),
+            *planning.build_planning_assets(planning_inputs(manifest), planning_seeds(manifest)),
             reports.build_report_asset(report_inputs(manifest)),
             backtest.policy_backtest,
         ],

@@ -37,7 +37,7 @@ class StepProgress:
     key: str
     started: float
     ended: float | None = None
-    status: str = "running"
+    status: str = "not run"  # until its STEP_START ("running"), e.g. downstream of a failed step
     materialized: int = 0
     rows: int = 0
     checks: Counter = field(default_factory=Counter)
@@ -66,7 +66,8 @@ class RunReport:
         lines.append(f"  {'step':<28} {'status':<9} {'seconds':>8} {'assets':>7}  checks")
         for s in sorted(self.steps, key=lambda s: s.started):
             checks = ", ".join(f"{n} {k}" for k, n in sorted(s.checks.items())) or "-"
-            lines.append(f"  {s.key:<28} {s.status:<9} {s.seconds:>8.1f} {s.materialized:>7}  {checks}")
+            seconds = f"{s.seconds:>8.1f}" if s.status != "not run" else f"{'-':>8}"
+            lines.append(f"  {s.key:<28} {s.status:<9} {seconds} {s.materialized:>7}  {checks}")
         if groups and self.materializations:
             by_group: dict[str, list[str]] = {}
             for key in self.materializations:
@@ -134,6 +135,7 @@ class Progress:
         step = self._step(event.step_key, ts)
         if kind == "STEP_START" and step:
             step.started = step.last_heartbeat = ts
+            step.status = "running"
             self.echo(f"start {step.key}")
         elif kind == "ASSET_MATERIALIZATION" and step:
             step.materialized += 1
@@ -256,12 +258,18 @@ def _indent(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in lines)
 
 
-def _runs_planning(job_def: Any, asset_selection: list | None) -> bool:
-    """Does the run include the ``demand_planning`` step (whose config must otherwise be left out)?"""
-    from orchestration.defs.planning import ML_KEYS
+def _planning_steps(job_def: Any, asset_selection: list | None) -> list[str]:
+    """The planning steps (``demand_forecasting``, ``replenishment_policy``) the run includes: the run config
+    names them, and a step left out of the run must be left out of the config too."""
+    from orchestration.defs.planning import FORECAST_TABLES, ML_KEYS, POLICY_TABLES
 
     keys = set(asset_selection) if asset_selection else set(job_def.asset_layer.executable_asset_keys)
-    return bool(keys & set(ML_KEYS.values()))
+    steps = []
+    if keys & {ML_KEYS[t] for t in FORECAST_TABLES}:
+        steps.append("demand_forecasting")
+    if keys & {ML_KEYS[t] for t in POLICY_TABLES}:
+        steps.append("replenishment_policy")
+    return steps
 
 
 def run_pipeline(
@@ -289,8 +297,8 @@ def run_pipeline(
 
     Planning settings (``ml.planning_settings``): ``settings_file`` (default: ``stockturn.toml`` beside the
     warehouse, read by the planning step) and ``planning_overrides`` (``{"forecast": {...}, "policy": {...}}``,
-    e.g. from command-line flags, which win over the file) become the ``demand_planning`` run config when the run
-    includes it.
+    e.g. from command-line flags, which win over the file) become the run config of the planning steps the run
+    includes (``demand_forecasting``, ``replenishment_policy``).
     """
     import dagster as dg
 
@@ -334,8 +342,9 @@ def run_pipeline(
     for section, values in (planning_overrides or {}).items():
         if values:
             planning_config[section] = dict(values)
-    if planning_config and _runs_planning(job_def, asset_selection):
-        run_config["ops"] = {"demand_planning": {"config": planning_config}}
+    steps = _planning_steps(job_def, asset_selection) if planning_config else []
+    if steps:
+        run_config["ops"] = {step: {"config": planning_config} for step in steps}
 
     home = Path(dagster_home) if dagster_home else dagster_home_for(warehouse)
     progress = Progress(echo, verbose=verbose)

@@ -90,7 +90,7 @@ def test_graph_shape(defs: dg.Definitions) -> None:
     assert [node.name for node in defs.resolve_job_def("policy_backtest").graph.nodes] == ["run_policy_backtest"]
     # every raw table of the contract and the loader's bookkeeping come from the landing asset
     assert {"raw/sales__sales_lines", "raw/landing_files", "raw/landing_entities", "raw/_load_rejects"} <= keys
-    # every dbt source is produced by a Python asset (raw.* by landing, ml.* by demand_planning), except tables
+    # every dbt source is produced by a Python asset (raw.* by landing, ml.* by the planning assets), except tables
     # nobody in this code location writes, which Dagster shows as external assets (none so far)
     external = sorted(k.to_user_string() for k in graph.get_all_asset_keys() if not graph.get(k).is_executable)
     assert not [k for k in external if k.startswith("raw/")], external
@@ -98,9 +98,9 @@ def test_graph_shape(defs: dg.Definitions) -> None:
     stg = graph.get(dg.AssetKey(["staging", "stg_sales__sales_lines__validated"]))
     assert dg.AssetKey(["raw", "sales__sales_lines"]) in stg.parent_keys or any(
         dg.AssetKey(["raw", "sales__sales_lines"]) in graph.get(p).parent_keys for p in stg.parent_keys)
-    planning = graph.get(dg.AssetKey(["ml", "demand_forecast"]))
-    assert {dg.AssetKey(["marts", "fct_sales_daily"]), dg.AssetKey(["planning", "service_levels"])} <= set(
-        planning.parent_keys)
+    policy = graph.get(dg.AssetKey(["ml", "inventory_policy"]))
+    assert {dg.AssetKey(["marts", "fct_sales_daily"]), dg.AssetKey(["planning", "service_levels"]),
+            dg.AssetKey(["ml", "demand_forecast"])} <= set(policy.parent_keys)
     report = graph.get(dg.AssetKey(["reports", "turnover_report"]))
     assert dg.AssetKey(["ml", "inventory_policy"]) in report.parent_keys
     # dbt tests are asset checks
@@ -117,16 +117,22 @@ def test_every_warehouse_step_runs_in_process_and_in_the_warehouse_pool(defs: dg
 
 
 def test_planning_declares_every_table_its_code_reads(defs: dg.Definitions) -> None:
-    """Every ``schema.table`` the forecasting and policy code queries is a dependency of ``demand_planning``."""
+    """Every ``schema.table`` the forecasting code queries is a dependency of ``demand_forecasting``, every one the
+    policy code queries of ``replenishment_policy``; the planning seeds feed the policy only (a seed edit makes
+    the plan stale, not the forecast)."""
     graph = defs.resolve_asset_graph()
-    inputs = graph.get(dg.AssetKey(["ml", "demand_forecast"])).parent_keys
-    declared = {k.to_user_string().replace("/", ".") for k in inputs}
     pattern = re.compile(r"\b(marts|staging|intermediate|planning)\.([a-z][a-z0-9_]*)\b")
-    read = set()
-    for package in ("ml/forecasting", "ml/policy"):
+    for package, key in (("ml/forecasting", "demand_forecast"), ("ml/policy", "inventory_policy")):
+        declared = {k.to_user_string().replace("/", ".") for k in graph.get(dg.AssetKey(["ml", key])).parent_keys}
+        read = set()
         for path in (PROJECT_ROOT / package).glob("*.py"):
             read |= {f"{s}.{t}" for s, t in pattern.findall(path.read_text())}
-    assert read <= declared, f"read but not declared as deps of demand_planning: {sorted(read - declared)}"
+        assert read <= declared, f"{package} reads tables not declared as deps: {sorted(read - declared)}"
+    forecast_inputs = graph.get(dg.AssetKey(["ml", "demand_forecast"])).parent_keys
+    policy_inputs = graph.get(dg.AssetKey(["ml", "inventory_policy"])).parent_keys
+    assert not any(k.path[0] == "planning" for k in forecast_inputs)
+    assert dg.AssetKey(["planning", "service_levels"]) in policy_inputs
+    assert dg.AssetKey(["ml", "lead_time_demand_samples"]) in policy_inputs
 
 
 def test_translator_keys_and_groups() -> None:

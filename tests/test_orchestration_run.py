@@ -212,8 +212,9 @@ def test_the_write_back_sits_between_two_dbt_steps(pipeline: PipelineRun) -> Non
     assert report.success, "\n".join(pipeline.lines)
     steps = [s.key for s in sorted(report.steps, key=lambda s: s.started)]
     dbt_steps = [s for s in steps if s.startswith("dbt_build")]
-    assert len(dbt_steps) == 2, steps  # Dagster split the dbt op around the Python asset
-    assert steps.index(dbt_steps[0]) < steps.index("demand_planning") < steps.index(dbt_steps[1])
+    assert len(dbt_steps) == 2, steps  # Dagster split the dbt op around the Python assets
+    assert steps.index(dbt_steps[0]) < steps.index("demand_forecasting") < steps.index(dbt_steps[1])
+    assert steps.index("demand_forecasting") < steps.index("replenishment_policy")
     forecast_days, series = query(pipeline.warehouse, "select sum(forecast_days), count(*) "
                                                       "from marts.rpt_throwaway_forecast")[0]
     assert series == query(pipeline.warehouse, "select count(*) from ml.lead_time_demand")[0][0]
@@ -222,7 +223,7 @@ def test_the_write_back_sits_between_two_dbt_steps(pipeline: PipelineRun) -> Non
 
 def test_progress_is_one_line_per_step_start_and_end(pipeline: PipelineRun) -> None:
     text = "\n".join(pipeline.lines)
-    for step in ("landing", "demand_planning"):
+    for step in ("landing", "demand_forecasting", "replenishment_policy"):
         assert f"start {step}" in text and f"done  {step} in " in text
     assert sum(line.startswith("done  dbt_build") for line in pipeline.lines) == 2
     assert len(pipeline.lines) < 25, text
@@ -234,20 +235,26 @@ def test_materializations_carry_rows_load_id_and_the_planning_stamp(pipeline: Pi
     mats = pipeline.report.materializations
     assert mats["marts/dim_location"]["dagster/row_count"] == 3
     assert mats["raw/sales__sales_lines"]["load_id"] == mats["raw/landing_files"]["load_id"]
-    stamps = set()
+    stamps: dict[str, set] = {"forecast": set(), "policy": set()}
     for name in planning.ML_TABLES:
-        stamps |= set(query(pipeline.warehouse, f"select distinct run_id, as_of_date, model_version from ml.{name}"))
+        stage = "forecast" if name in planning.FORECAST_TABLES else "policy"
+        stamps[stage] |= set(query(pipeline.warehouse,
+                                   f"select distinct run_id, as_of_date, model_version from ml.{name}"))
         assert mats[f"ml/{name}"]["dagster/row_count"] == query(pipeline.warehouse,
                                                                  f"select count(*) from ml.{name}")[0][0]
-    assert len(stamps) == 1, stamps  # one stamp on all six tables
-    run_id, as_of, model_version = stamps.pop()
-    assert model_version == "fake-fc+policy-0.1.0"
-    assert as_of == query(pipeline.warehouse, "select max(date_day) from marts.fct_sales_daily")[0][0]
-    assert mats["ml/demand_forecast"]["run_id"] == run_id
+    assert len(stamps["forecast"]) == 1 and len(stamps["policy"]) == 1, stamps  # one stamp per step's tables
+    (forecast_run, as_of, forecast_version), = stamps["forecast"]
+    (policy_run, policy_as_of, policy_version), = stamps["policy"]
+    assert (forecast_version, policy_version) == ("fake-fc", "fake-fc+policy-0.1.0")
+    assert as_of == policy_as_of == query(pipeline.warehouse, "select max(date_day) from marts.fct_sales_daily")[0][0]
+    assert query(pipeline.warehouse, "select distinct forecast_run_id from ml.inventory_policy") == [(forecast_run,)]
+    assert mats["ml/demand_forecast"]["run_id"] == forecast_run and mats["ml/inventory_policy"]["run_id"] == policy_run
+    assert mats["ml/inventory_policy"]["forecast_run_id"] == forecast_run
     assert mats["ml/demand_forecast"]["by_model.lightgbm"] == pytest.approx(0.9)
     assert pipeline.report.steps and not pipeline.report.check_failures
-    planning_step = next(s for s in pipeline.report.steps if s.key == "demand_planning")
-    assert planning_step.checks == {"passed": len(planning.checks.FORECAST_CHECKS)}
+    for step, stage in (("demand_forecasting", "forecasting"), ("replenishment_policy", "policy")):
+        planning_step = next(s for s in pipeline.report.steps if s.key == step)
+        assert planning_step.checks == {"passed": len(planning.checks_for_stage(stage))}
 
 
 def test_sensor_does_not_rerun_what_the_warehouse_already_holds(small_warehouse: Path, small_landing: Path) -> None:
@@ -256,11 +263,17 @@ def test_sensor_does_not_rerun_what_the_warehouse_already_holds(small_warehouse:
     assert cursor
 
 
-def _materialize_planning(warehouse: Path, tmp_path: Path, run_config: dict | None = None):
-    asset = planning.build_planning_asset([dg.AssetKey(["marts", "fct_sales_daily"])])
+def _planning_config(values: dict) -> dict:
+    """The same run config for both planning steps."""
+    return {"ops": {step: {"config": values} for step in ("demand_forecasting", "replenishment_policy")}}
+
+
+def _materialize_planning(warehouse: Path, tmp_path: Path, run_config: dict | None = None,
+                          selection: list | None = None):
+    assets = planning.build_planning_assets([dg.AssetKey(["marts", "fct_sales_daily"])])
     paths = StockturnPaths(landing_dir=str(tmp_path), warehouse=str(warehouse), report_dir=str(tmp_path / "r"))
-    return dg.materialize([asset], resources={"paths": paths}, run_config=run_config or {}, raise_on_error=False,
-                          selection=list(planning.ML_KEYS.values()))
+    return dg.materialize(assets, resources={"paths": paths}, run_config=run_config or {}, raise_on_error=False,
+                          selection=selection or list(planning.ML_KEYS.values()))
 
 
 def test_a_failing_stage_leaves_the_previous_write_back_intact(
@@ -275,8 +288,7 @@ def test_a_failing_stage_leaves_the_previous_write_back_intact(
     assert {name: query(warehouse, f"select count(*), min(run_id) from ml.{name}") for name in planning.ML_TABLES} \
         == before
     for stage in ("forecast", "policy"):
-        failed = _materialize_planning(warehouse, tmp_path, {"ops": {"demand_planning": {"config": {
-            stage: {"fail": True}}}}})
+        failed = _materialize_planning(warehouse, tmp_path, _planning_config({stage: {"fail": True}}))
         assert not failed.success
         after = {name: query(warehouse, f"select count(*), min(run_id) from ml.{name}") for name in planning.ML_TABLES}
         assert after == before
@@ -293,8 +305,7 @@ def test_a_plan_that_fails_a_blocking_check_is_never_written(
     assert _materialize_planning(warehouse, tmp_path).success
     before = {name: query(warehouse, f"select count(*), min(run_id), max(run_id) from ml.{name}")
               for name in planning.ML_TABLES}
-    bad = _materialize_planning(warehouse, tmp_path, {"ops": {"demand_planning": {"config": {
-        "forecast": {"negative": True}}}}})
+    bad = _materialize_planning(warehouse, tmp_path, _planning_config({"forecast": {"negative": True}}))
     assert not bad.success
     failure = next(e for e in bad.all_events if e.event_type_value == "STEP_FAILURE")
     assert "the plan was not written" in str(failure.event_specific_data.error) and "forecast_non_negative" in str(
@@ -307,8 +318,8 @@ def test_a_plan_that_fails_a_blocking_check_is_never_written(
     assert after == before
     runs = query(warehouse, "select plan_written, count(*), bool_and(passed) from audit.plan_check_results "
                             "group by all order by 1")
-    assert runs == [(False, len(planning.checks.FORECAST_CHECKS), False),
-                    (True, len(planning.checks.FORECAST_CHECKS), True)]
+    assert runs == [(False, len(planning.checks_for_stage("forecasting")), False),
+                    (True, len(planning.checks.FORECAST_CHECKS), True)]  # the rejected run never reached policy
     from reports.plan_queries import rejected_plan
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -363,8 +374,8 @@ def test_run_pipeline_honours_the_settings_file_and_the_flags(
     settings_file.write_text('[forecast]\nhorizon_days = 35\ngrain = "week"\n\n[policy]\nordering_cost_per_line = 40\n')
     paths = StockturnPaths(landing_dir=str(small_landing), warehouse=str(warehouse), report_dir=str(tmp_path / "r"))
     # the planning asset alone in a job of the pipeline's name: no dbt project to parse
-    asset = planning.build_planning_asset([dg.AssetKey(["marts", "fct_sales_daily"])])
-    defs = dg.Definitions(assets=[asset], jobs=[dg.define_asset_job("stockturn_pipeline")],
+    assets = planning.build_planning_assets([dg.AssetKey(["marts", "fct_sales_daily"])])
+    defs = dg.Definitions(assets=assets, jobs=[dg.define_asset_job("stockturn_pipeline")],
                           resources={"paths": paths}, executor=dg.in_process_executor)
     _install_fake_stages(monkeypatch)
     seen: dict[str, dict] = {}

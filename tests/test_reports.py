@@ -343,6 +343,46 @@ def test_planning_sections_show_the_run(report: ReportResult, page: str, warehou
     assert spec["title"]["text"].startswith("At the same fill rate (96.3%), stockturn holds 18% less inventory")
 
 
+def test_a_replan_changes_the_policy_and_the_report_without_forecasting(
+    warehouses: dict[str, Path], tmp_path: Path
+) -> None:
+    """`stockturn replan` (issue 11): a planner's new policy setting reaches ml.inventory_policy, the models on it
+    and the report, planned from the forecast run the warehouse holds; forecasting does not run again."""
+    warehouse = tmp_path / "w.duckdb"
+    shutil.copy(warehouses["full"], warehouse)
+
+    def stamps() -> dict[str, set]:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return {t: set(con.execute(f"select distinct {c} from {t}").fetchall()) for t, c in (
+                ("ml.demand_forecast", "run_id"), ("ml.lead_time_demand_samples", "run_id"),
+                ("ml.inventory_policy", "run_id"), ("marts.rpt_reorder_recommendations", "run_id"))} | {
+                "forecast_run_id": set(con.execute("select distinct forecast_run_id from ml.inventory_policy")
+                                       .fetchall()),
+                "order_quantity": set(con.execute("select sum(order_quantity) from ml.inventory_policy").fetchall())}
+
+    before = stamps()
+    # a dearer order line, and a looser safety-stock block (larger orders lower the classical safety stock the
+    # plan is compared with; on this small company 3.0x would otherwise stop the write, as it should)
+    settings = tmp_path / "stockturn.toml"
+    settings.write_text("[policy]\nordering_cost_per_line = 40\nmax_safety_stock_ratio = 5\n")
+    proc = subprocess.run([STOCKTURN, "replan", "--warehouse", str(warehouse), "--ephemeral", "--settings",
+                           str(settings), "--report-dir", str(tmp_path / "report")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "replenishment_policy" in proc.stdout and "demand_forecasting" not in proc.stdout
+    after = stamps()
+    assert after["ml.demand_forecast"] == before["ml.demand_forecast"]  # the forecast run is untouched
+    assert after["ml.lead_time_demand_samples"] == before["ml.lead_time_demand_samples"]
+    assert after["ml.inventory_policy"] != before["ml.inventory_policy"]  # a new policy run ...
+    assert after["marts.rpt_reorder_recommendations"] == after["ml.inventory_policy"]  # ... the models rebuilt on it
+    # ... planned from the stored forecast run
+    assert {r[0] for r in after["ml.demand_forecast"]} == {r[0] for r in after["forecast_run_id"]}
+    (order_before,), = before["order_quantity"]
+    (order_after,), = after["order_quantity"]
+    assert order_after > order_before  # a dearer order line: larger orders
+    assert (tmp_path / "report" / "report.html").exists()
+
+
 def test_a_warehouse_without_the_backtest_or_the_planning(warehouses: dict[str, Path], tmp_path: Path) -> None:
     """After `stockturn run` without `stockturn backtest` the backtest section says how to run it; after
     `stockturn build` alone every planning section says `stockturn run` is needed, and the mart sections stay."""

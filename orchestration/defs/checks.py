@@ -1,6 +1,6 @@
 """The planning run's checks (:mod:`ml.plan_checks`, plain Python) as Dagster asset checks on the ``ml`` tables.
 
-The checks are evaluated inside the ``demand_planning`` step before the write-back; this module only maps them to
+The checks are evaluated inside the planning steps before their write-back; this module only maps them to
 Dagster: a spec per check (blocking ones stop the run's downstream steps) and an ``AssetCheckResult`` per outcome.
 """
 

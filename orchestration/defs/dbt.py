@@ -8,9 +8,9 @@
   ``reports`` for the models that read the ML write-back (tag ``ml_downstream``), live in ``models/reports/`` or
   are named ``rpt_*``.
 * **dbt -> Python -> dbt.** Models tagged ``ml_downstream`` depend on ``ml.*`` sources, so they sit after the
-  ``demand_planning`` asset while every other model sits before it. The definition is subsettable: a run of
-  everything executes it as two steps around ``demand_planning`` (Dagster splits the op), each a ``dbt build``
-  of its own selection.
+  planning assets (``demand_forecasting``, ``replenishment_policy``) while every other model and the seeds sit
+  before them. The definition is subsettable: a run of everything executes it as two steps around the planning
+  steps (Dagster splits the op), each a ``dbt build`` of its own selection.
 * **dbt build** runs models, seeds and their tests in DAG order: an error-severity test failure skips the models
   downstream of it and fails the step, so nothing downstream in Dagster runs either. dbt data tests are asset
   checks (dagster-dbt's default); unit tests are not (dbt runs them in the same ``build``).
