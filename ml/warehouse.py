@@ -3,6 +3,14 @@
 DuckDB allows one writing process per file, so everything that writes goes through short-lived connections
 opened here, and a set of write-back tables is replaced in one transaction: readers see either all the old
 tables or all the new ones, and a failure part-way leaves the previous tables intact.
+
+**Claims.** A build is several writers in a row (the loader, then dbt in a child process, then planning and the
+report), and between two of them nobody holds DuckDB's lock: another process waiting for the warehouse would slip in
+there (its own load, or a read that makes the next dbt step fail on a conflicting lock). So the process that loads
+the landing zone *claims* the warehouse (``open_duckdb(..., claim=True)``): an advisory lock on
+``<warehouse>.lock`` that it keeps until it exits (or :func:`release_warehouse`). :func:`open_duckdb` in any other
+process treats a claim like DuckDB's own lock: it waits (``--wait-for-warehouse``) and names the claimant. The
+claimant's child processes (dbt) are part of its build and are not blocked by it.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import json
 import logging
 import os
 import re
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -21,6 +30,11 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - no flock (Windows): DuckDB's own lock only
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger("stockturn.warehouse")
 
@@ -57,12 +71,136 @@ def lock_holder(message: str) -> str | None:
     return f"{m['exe']} (PID {m['pid']})" if m else None
 
 
-def open_duckdb(warehouse: Path | str, *, read_only: bool = False,
-                wait_seconds: float | None = None) -> duckdb.DuckDBPyConnection:
-    """``duckdb.connect`` that, when another process holds the file, waits up to ``wait_seconds`` (default: the
-    ``STOCKTURN_WAREHOUSE_WAIT_SECONDS`` environment variable, else :data:`default_wait_seconds`) for it, logging
-    who holds it, and then
-    raises :class:`WarehouseBusyError` with a one-line message naming the holder."""
+#: the claim file beside the warehouse: ``<warehouse>.lock`` (an advisory ``flock``; its text names the claimant)
+CLAIM_SUFFIX = ".lock"
+_claims: dict[str, int] = {}  # resolved warehouse path -> descriptor of the claim file this process holds
+_PID = re.compile(r"\(PID (\d+)\)")
+
+
+def claim_path(warehouse: Path | str) -> Path:
+    path = Path(warehouse)
+    return path.with_name(path.name + CLAIM_SUFFIX)
+
+
+def _claim_key(warehouse: Path | str) -> str:
+    return str(Path(warehouse).resolve())
+
+
+def _process_label() -> str:
+    """'stockturn build (PID n)', 'dagster job (PID n)', 'python3.11 (PID n)': what this process is, for messages."""
+    argv = [a for a in sys.argv if a]
+    prog = Path(argv[0]).name if argv and not argv[0].startswith("-") else Path(sys.executable).name
+    command = next((a for a in argv[1:] if re.fullmatch(r"[a-z][a-z_-]*", a)), None)
+    return f"{prog}{' ' + command if command else ''} (PID {os.getpid()})"
+
+
+def _ancestor_pids() -> set[int]:
+    """PIDs of this process's parent, grandparent, ... (Linux /proc; just the parent elsewhere)."""
+    pids: set[int] = set()
+    pid = os.getppid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            pid = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
+def _foreign_claimant(fd: int) -> str | None:
+    """Who holds the claim on ``fd`` (locked by another process), or None when it does not block this process: an
+    ancestor's claim (dbt or a tool the build started), or a claimant that is itself waiting for this process to
+    let go of DuckDB's lock (this process opening a second connection must not wait for it)."""
+    try:
+        text = os.pread(fd, 300, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        text = ""
+    m = _PID.search(text)
+    if m and int(m[1]) in _ancestor_pids():
+        return None
+    if f"waiting for PID {os.getpid()}\n" in text + "\n":
+        return None
+    return text.splitlines()[0] if text else "another process"
+
+
+def _write_claim(warehouse: Path | str, waiting_for: str | None = None) -> None:
+    """(Re)write this process's claim file: its label, and the DuckDB lock holder it waits for, if any."""
+    fd = _claims.get(_claim_key(warehouse))
+    if fd is None:
+        return
+    m = _PID.search(waiting_for or "")
+    text = f"{_process_label()}\n" + (f"waiting for PID {m[1]}\n" if m else "")
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text.encode(), 0)
+    except OSError:
+        pass
+
+
+def claim_holder(warehouse: Path | str) -> str | None:
+    """The process that has claimed ``warehouse`` ('<program> (PID n)'), or None: unclaimed, claimed by this process,
+    or by one of its ancestors."""
+    if fcntl is None or _claim_key(warehouse) in _claims:
+        return None
+    try:
+        fd = os.open(claim_path(warehouse), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:  # held (exclusively) by another process
+            return _foreign_claimant(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _try_claim(warehouse: Path | str) -> tuple[bool, str | None]:
+    """Take the claim without waiting: (newly claimed by this call, holder when another process has it)."""
+    if fcntl is None or _claim_key(warehouse) in _claims:
+        return False, None
+    path = claim_path(warehouse)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:  # a read-only folder: no claim, DuckDB's own lock still applies
+        log.debug("cannot create the claim file %s: %s", path, exc)
+        return False, None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = _foreign_claimant(fd)
+        os.close(fd)
+        return False, holder
+    _claims[_claim_key(warehouse)] = fd
+    _write_claim(warehouse)
+    return True, None
+
+
+def holds_claim(warehouse: Path | str) -> bool:
+    """Whether this process has claimed ``warehouse``."""
+    return _claim_key(warehouse) in _claims
+
+
+def release_warehouse(warehouse: Path | str) -> None:
+    """Give up this process's claim on ``warehouse`` (a long-lived process, e.g. a notebook, after its build)."""
+    fd = _claims.pop(_claim_key(warehouse), None)
+    if fd is not None and fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def open_duckdb(warehouse: Path | str, *, read_only: bool = False, wait_seconds: float | None = None,
+                claim: bool = False) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect`` that, when another process holds the file or has claimed it (see the module docstring),
+    waits up to ``wait_seconds`` (default: the ``STOCKTURN_WAREHOUSE_WAIT_SECONDS`` environment variable, else
+    :data:`default_wait_seconds`) for it, logging who holds it, and then raises :class:`WarehouseBusyError` with a
+    one-line message naming the holder.
+
+    ``claim=True`` (the loader: the first step of a build) also claims the warehouse for this process until it
+    exits or calls :func:`release_warehouse`, so no other process gets in between this step and the next."""
     if wait_seconds is None:
         env = os.environ.get(WAIT_ENV)
         wait = float(env) if env else default_wait_seconds
@@ -70,25 +208,47 @@ def open_duckdb(warehouse: Path | str, *, read_only: bool = False,
         wait = float(wait_seconds)
     start = time.monotonic()
     next_log = start
+    claimed_here = False
+    waited_for: str | None = None
     while True:
-        try:
-            return duckdb.connect(str(warehouse), read_only=read_only)
-        except duckdb.IOException as exc:
-            holder = lock_holder(str(exc))
-            if holder is None:
-                raise
-            now = time.monotonic()
-            if now - start >= wait:
-                waited = f" (waited {now - start:,.0f} s)" if wait > 0 else ""
-                raise WarehouseBusyError(
-                    f"warehouse {warehouse} is busy: {holder} holds it{waited}. DuckDB allows one writing process: "
-                    f"let it finish (or stop it), or wait for it with --wait-for-warehouse SECONDS "
-                    f"({WAIT_ENV})") from None
-            if now >= next_log:
-                log.warning("warehouse %s is held by %s: waiting for it (up to %.0f s more)", warehouse, holder,
-                            wait - (now - start))
-                next_log = now + 30.0
-            time.sleep(min(1.0, max(wait - (now - start), 0.05)))
+        if claim:
+            newly, holder = _try_claim(warehouse)
+            claimed_here = claimed_here or newly
+        else:
+            holder = claim_holder(warehouse)
+        if holder is None:
+            try:
+                con = duckdb.connect(str(warehouse), read_only=read_only)
+            except duckdb.IOException as exc:
+                holder = lock_holder(str(exc))
+                if holder is None:
+                    if claimed_here:
+                        release_warehouse(warehouse)
+                    raise
+                if claim and holder != waited_for:
+                    _write_claim(warehouse, waiting_for=holder)  # the holder may open more connections meanwhile
+            else:
+                if claim and waited_for:
+                    _write_claim(warehouse)
+                if waited_for:
+                    log.warning("warehouse %s: %s is done with it; went ahead after waiting %.0f s", warehouse,
+                                waited_for, time.monotonic() - start)
+                return con
+        now = time.monotonic()
+        if now - start >= wait:
+            if claimed_here:
+                release_warehouse(warehouse)
+            waited = f" (waited {now - start:,.0f} s)" if wait > 0 else ""
+            raise WarehouseBusyError(
+                f"warehouse {warehouse} is busy: {holder} holds it{waited}. DuckDB allows one writing process: "
+                f"let it finish (or stop it), or wait for it with --wait-for-warehouse SECONDS "
+                f"({WAIT_ENV})") from None
+        if now >= next_log or holder != waited_for:
+            log.warning("warehouse %s is held by %s: waiting for it (up to %.0f s more)", warehouse, holder,
+                        wait - (now - start))
+            next_log = now + 30.0
+        waited_for = holder
+        time.sleep(min(1.0, max(wait - (now - start), 0.05)))
 
 
 @contextmanager

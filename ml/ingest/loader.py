@@ -20,12 +20,24 @@ validate and quarantine the rows; this loader only checks what it must to load s
   VARCHAR (dates and timestamps become ISO text). Values are not trimmed or changed, with one exception:
   **an empty field is NULL** - in CSV both ``,,`` and ``,"",`` (DuckDB's default), and in parquet an empty string
   is turned into NULL too, so "blank" has one representation in ``raw``.
+* **Files that are not CSV text** stop the load with a message naming the file and what it is: gzip, a ZIP (an
+  .xlsx workbook), a legacy .xls, parquet saved as ``.csv``, UTF-16/UTF-32 (with a byte-order mark, or a header of
+  every-other-byte NULs). A duplicated column the contract knows (``quantity,Quantity``) is ambiguous and stops the
+  load too, naming both positions; unknown columns, duplicated or oddly named (empty, padded, unicode), are ignored.
 * **Malformed CSV lines are quarantined, not lost.** DuckDB's ``read_csv(store_rejects=true)`` skips records with
-  too many or too few fields, or invalid UTF-8, and records them; they are written to ``raw._load_rejects`` with
-  file, line, reason and the raw text, and count towards the file's ``rows``. The load stops instead (clear error
-  naming file and line) when a record could swallow following lines (an unclosed quote: a rejected record that
-  spans several physical lines), when a file looks mis-formatted as a whole (more than half of its records rejected,
-  or more than ``max_rejected_lines``), or for any rejected line when ``bad_lines="error"``.
+  too many or too few fields, or invalid UTF-8, or longer than its 2 MB line limit, and records them; they are
+  written to ``raw._load_rejects`` with file, line, reason and the raw text (cut at 10,000 characters; for a line
+  that is not UTF-8, its bytes with ``\\xNN`` escapes, and a message showing how it reads in Windows-1252, the usual
+  other encoding in a file that mixes them), and count towards the file's ``rows``. The load stops instead (clear
+  error naming file and line) when a record could swallow following lines (an unclosed quote: a rejected record that
+  spans several physical lines - also what a file cut inside a multi-line quoted value looks like), when a file
+  looks mis-formatted as a whole (more than half of its records rejected, or more than ``max_rejected_lines``; with
+  a hint when most of them are not UTF-8), or for any rejected line when ``bad_lines="error"``.
+* **Line endings.** LF, CRLF and CR-only files load as they are. A file that mixes them (DuckDB's strict parser
+  stops at the first line break of another kind) is read from a temporary copy with every run of line breaks as
+  one LF (also inside quoted values), with a warning. A file that does not end with a line break gets a warning
+  naming its last data row: an export cut off mid-record is quarantined when fields are missing, but a record cut
+  inside its last field (``2`` of ``2.50``) cannot be told from a whole one.
 * **Row provenance.** Each raw table ends with ``_source_file`` (path relative to the landing root, posix) and
   ``_source_row`` (1-based data-record number within that file, header not counted). For CSV it is derived from
   DuckDB's insertion-order-preserving read into a staging table (``rowid``), shifted past rejected records, so
@@ -37,6 +49,10 @@ validate and quarantine the rows; this loader only checks what it must to load s
 * **Atomic.** Every file is first parsed into connection-local temporary staging tables; only then are all raw
   tables and the bookkeeping tables replaced inside one transaction. Any failure leaves the previous raw tables
   untouched.
+* **One build at a time.** The loader opens the warehouse with ``ml.warehouse.open_duckdb(claim=True)``: the process
+  keeps a claim on the warehouse after the load (until it exits, or ``ml.warehouse.release_warehouse``), so another
+  process waiting for the warehouse cannot slip in between the load and the dbt build that follows it. A failed
+  load gives the claim up.
 
 Bookkeeping tables (always created): ``raw.landing_files``, ``raw.landing_entities``, ``raw._load_rejects``.
 ``load_id`` is a hash of the loaded files' relative paths, sizes and modification times, so loading the same files
@@ -50,6 +66,7 @@ import hashlib
 import io
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -107,6 +124,7 @@ class FileLoad:
     missing_optional_columns: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # warnings about the file as a whole (line endings, last line)
 
 
 @dataclass
@@ -202,6 +220,19 @@ class LoadReport:
 
     def __str__(self) -> str:  # pragma: no cover - convenience
         return self.format()
+
+
+def _column_list(names: Sequence[str], limit: int = 20) -> str:
+    """Header names for a message: odd ones (empty, padded, with a comma or quote) quoted, at most ``limit``."""
+    shown = [repr(n) if not n.strip() or n != n.strip() or any(c in n for c in ',"\'') else n for n in names[:limit]]
+    more = f" ... and {len(names) - limit:,} more (raw.landing_files.ignored_columns)" if len(names) > limit else ""
+    return ", ".join(shown) + more
+
+
+def _header_names(header: Sequence[str], limit: int = 30) -> str:
+    """A header for an error message: each name quoted (cut at 60 characters), at most ``limit`` of them."""
+    names = [repr(h if len(h) <= 60 else h[:60] + "...") for h in header[:limit]]
+    return ", ".join(names) + (f" ... ({len(header):,} columns)" if len(header) > limit else "")
 
 
 def _union_ordered(lists: Iterable[Iterable[str]]) -> list[str]:
@@ -308,11 +339,46 @@ def _is_empty_file(path: Path) -> bool:
     return not path.read_bytes().replace(b"\xef\xbb\xbf", b"").strip()
 
 
+#: What a file that is not CSV text starts with -> what it is and what to do (a ``.csv`` an ERP or a user saved wrong).
+_NOT_CSV_SIGNATURES = (
+    (b"\x1f\x8b", "gzip-compressed, not CSV text: decompress it (landing files are plain .csv or .parquet)"),
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook?), not CSV text: export the sheet as CSV UTF-8"),
+    (b"\xd0\xcf\x11\xe0", "a legacy Excel .xls (OLE) file, not CSV text: export the sheet as CSV UTF-8"),
+    (b"PAR1", "a Parquet file with a .csv name: rename it to .parquet"),
+    (b"\xff\xfe\x00\x00", "UTF-32 encoded (byte-order mark FF FE 00 00): save it as UTF-8"),
+    (b"\xff\xfe", "UTF-16 encoded (byte-order mark FF FE): save it as UTF-8 (in Excel: CSV UTF-8)"),
+    (b"\xfe\xff", "UTF-16 encoded (byte-order mark FE FF): save it as UTF-8 (in Excel: CSV UTF-8)"),
+)
+
+
+def _not_csv_text(head: bytes, path: Path) -> str | None:
+    """Why a file whose first bytes are ``head`` is not UTF-8 CSV text at all, or None."""
+    for signature, what in _NOT_CSV_SIGNATURES:
+        if head.startswith(signature):
+            if signature == b"PAR1":  # a parquet file also ends with PAR1 (a CSV header could start with it)
+                with path.open("rb") as fh:
+                    fh.seek(max(path.stat().st_size - 4, 0))
+                    if fh.read(4) != b"PAR1":
+                        continue
+            return f"the file is {what}"
+    first_line = head.split(b"\n", 1)[0]
+    if b"\x00" in first_line:
+        zeros = first_line.count(b"\x00")
+        if zeros * 3 >= len(first_line):  # every other byte: UTF-16 without a byte-order mark
+            return "the header line is mostly NUL bytes: the file looks UTF-16 encoded; save it as UTF-8"
+        return "the header line contains NUL bytes: the file looks binary or damaged, not UTF-8 CSV text"
+    return None
+
+
 def _read_csv_header(path: Path, rel: str, ent: Entity) -> list[str]:
     """The header record only (read as bytes, so a bad byte further down is left to the row-level checks)."""
     with path.open("rb") as fh:
+        problem = _not_csv_text(fh.read(4096), path)  # before reading "lines" of a binary file
+        if problem:
+            raise LandingContractError(f"{rel}: {problem}. See {_doc_ref(ent)}")
+        fh.seek(0)
         raw = fh.readline(1 << 20)
-        while raw.count(b'"') % 2 == 1:  # a quoted header name containing a newline
+        while raw.count(b'"') % 2 == 1 and len(raw) < 1 << 20:  # a quoted header name containing a newline
             more = fh.readline(1 << 20)
             if not more:
                 break
@@ -322,17 +388,22 @@ def _read_csv_header(path: Path, rel: str, ent: Entity) -> list[str]:
             f"{rel}: the file is empty (no header row). Write at least the header line "
             f"({', '.join(c.name for c in ent.columns)}). See {_doc_ref(ent)}"
         )
+    # only the first record must be UTF-8: with CR-only line endings readline() returned more than the header
+    text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "surrogateescape")
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise LandingContractError(
-            f"{rel}: the header line is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
-            f"save the file as UTF-8. See {_doc_ref(ent)}"
-        ) from None
-    try:
-        return next(csv.reader(io.StringIO(text, newline="")))
+        header = next(csv.reader(io.StringIO(text, newline="")))
     except (csv.Error, StopIteration) as exc:
         raise LandingContractError(f"{rel}: cannot parse the header line: {exc}. See {_doc_ref(ent)}") from None
+    for name in header:
+        bad = next((i for i, ch in enumerate(name) if "\udc80" <= ch <= "\udcff"), None)
+        if bad is not None:
+            byte = ord(name[bad]) - 0xDC00
+            raise LandingContractError(
+                f"{rel}: the header line is not valid UTF-8 (byte 0x{byte:02x} in column name "
+                f"{name.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')!r}); "
+                f"save the file as UTF-8. See {_doc_ref(ent)}"
+            )
+    return header
 
 
 def _parquet_header(con: duckdb.DuckDBPyConnection, path: Path, rel: str, ent: Entity) -> list[str]:
@@ -353,7 +424,12 @@ def _match_header(ent: Entity, rel: str, header: list[str], load: FileLoad) -> t
         if key in wanted:
             col = wanted[key]
             if col in positions:
-                problems.append(f"{rel}: column {col!r} appears more than once in the header")
+                first = positions[col]
+                problems.append(
+                    f"{rel}: column {col!r} appears more than once in the header (columns {first + 1} "
+                    f"{header[first]!r} and {i + 1} {raw_name!r}): which one holds the data is ambiguous; "
+                    f"remove or rename one. See {_doc_ref(ent)}"
+                )
             else:
                 positions[col] = i
         else:
@@ -369,7 +445,7 @@ def _match_header(ent: Entity, rel: str, header: list[str], load: FileLoad) -> t
             )
         problems.append(
             f"{rel}: missing required column(s) {', '.join(missing_required)} "
-            f"(header has: {', '.join(repr(h) for h in header) or 'nothing'}).{hint} "
+            f"(header has: {_header_names(header) or 'nothing'}).{hint} "
             f"See {_doc_ref(ent)}"
         )
     load.missing_optional_columns = [c.name for c in ent.columns if not c.required and c.name not in positions]
@@ -402,8 +478,11 @@ def _stage_csv(
     *,
     bad_lines: str,
     max_rejected_lines: int | None,
+    scratch: Path,
 ) -> list[tuple]:
-    """Parse one CSV into a temp staging table; return its rejected records. Raises on fatal problems."""
+    """Parse one CSV into a temp staging table; return its rejected records. Raises on fatal problems.
+
+    ``scratch``: a folder for a normalised copy of a file with mixed line endings (removed once it is staged)."""
     ent, rel = plan.entity, plan.rel
     stage, rej, scan = f"_stage_{idx}", f"_rej_{idx}", f"_rejscan_{idx}"
     cols = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(plan.header))) + "}"
@@ -412,17 +491,46 @@ def _stage_csv(
         "auto_detect=false, delim=',', quote='\"', escape='\"', strict_mode=true, encoding='utf-8', "
         f"store_rejects=true, rejects_table='{rej}', rejects_scan='{scan}', rejects_limit=0)"
     )
+    read_path = plan.path
     try:
-        con.execute(sql, [str(plan.path)])
+        con.execute(sql, [str(read_path)])
     except duckdb.Error as exc:
-        raise LandingContractError(f"{rel}: cannot be read as CSV: {_short(exc)}. See {_doc_ref(ent)}") from None
-    # one row per rejected record (a record may carry several errors)
+        endings = _line_endings(plan.path) if _MIXED_EOL_ERROR in str(exc) else []
+        if len(endings) < 2:
+            raise LandingContractError(f"{rel}: cannot be read as CSV: {_short(exc)}. See {_doc_ref(ent)}") from None
+        # DuckDB's strict parser stops at the first line ending of another kind: read a copy with one kind
+        read_path = _normalised_copy(plan.path, scratch, idx)
+        plan.load.notes.append(
+            f"{rel}: mixed line endings ({' and '.join(endings)}): read with each line break as one "
+            "(also inside quoted values)"
+        )
+        try:
+            con.execute(sql, [str(read_path)])
+        except duckdb.Error as exc2:
+            raise LandingContractError(
+                f"{rel}: cannot be read as CSV: {_short(exc2)}. See {_doc_ref(ent)}"
+            ) from None
+    # one row per rejected record (a record may carry several errors; DuckDB reports a short record once per
+    # missing column: keep the first of those messages)
     rejects = con.execute(
-        f"SELECT line, string_agg(DISTINCT error_type, '; ' ORDER BY error_type), any_value(csv_line), "
-        f"string_agg(DISTINCT error_message, '; ' ORDER BY error_message) FROM {rej} GROUP BY line ORDER BY line"
+        f"SELECT line, string_agg(error_type, '; ' ORDER BY error_type), any_value(csv_line), "
+        f"string_agg(message, '; ' ORDER BY error_type), min(line_byte_position) FROM ("
+        f"  SELECT line, error_type, any_value(csv_line) AS csv_line, "
+        f"  arg_min(error_message, coalesce(column_idx, 0)) AS message, min(line_byte_position) AS line_byte_position"
+        f"  FROM {rej} GROUP BY line, error_type"
+        f") GROUP BY line ORDER BY line"
     ).fetchall()
     con.execute(f"DROP TABLE IF EXISTS {rej}")
     con.execute(f"DROP TABLE IF EXISTS {scan}")
+    # a line that is not UTF-8: DuckDB's copy of it has '?' for the bad bytes; keep the bytes (escaped) and show how
+    # the line reads in Windows-1252/Latin-1, the usual culprit in a file that mixes encodings
+    rejects = [
+        _with_original_bytes(read_path, r) if "INVALID ENCODING" in r[1] or "INVALID UNICODE" in r[1] else r
+        for r in rejects
+    ]
+    rejects = [r[:4] for r in rejects]
+    if read_path != plan.path:
+        read_path.unlink(missing_ok=True)
     accepted = con.execute(f"SELECT count(*) FROM {stage}").fetchone()[0]
     plan.stage_table = stage
     n_rej = len(rejects)
@@ -446,10 +554,15 @@ def _stage_csv(
                 f"{rel}: {n_rej:,} malformed CSV record(s); first at {where(rejects[0])}. See {_doc_ref(ent)}"
             )
         if 2 * n_rej > total or (max_rejected_lines is not None and n_rej > max_rejected_lines):
+            not_utf8 = sum("INVALID" in r[1] for r in rejects)
+            hint = (
+                " Most of them are not UTF-8: the file looks Windows-1252/Latin-1 encoded; save it as UTF-8."
+                if 2 * not_utf8 > n_rej else ""
+            )
             raise LandingContractError(
                 f"{rel}: {n_rej:,} of {total:,} records are malformed (first at {where(rejects[0])}); "
                 "the file as a whole does not look like comma-separated UTF-8 CSV with "
-                f"{len(plan.header)} columns as its header says. See {_doc_ref(ent)}"
+                f"{len(plan.header)} columns as its header says.{hint} See {_doc_ref(ent)}"
             )
     # data-record number of each kept row: its ordinal k shifted past the rejected records before it
     # (rejected data rows r_1 < r_2 < ...; kept rows before r_j: r_j - j; k comes after r_j iff k > r_j - j)
@@ -480,7 +593,87 @@ def _stage_csv(
     plan.load.rows_loaded = accepted
     plan.load.rows_rejected = n_rej
     plan.load.rows = total
+    if total and not _ends_with_line_break(plan.path):
+        plan.load.notes.append(
+            f"{rel}: the file does not end with a line break: if the export was cut off, its last record "
+            f"(data row {total:,}{', quarantined' if rejects and rejects[-1][0] - 1 >= total else ''}) "
+            "may be incomplete"
+        )
     return [(rel, r[0], r[1], r[2], r[3]) for r in rejects]
+
+
+#: DuckDB's error for a line ending of another kind than the file's first one (strict mode)
+_MIXED_EOL_ERROR = "state machine reached an invalid state"
+
+
+def _line_endings(path: Path) -> list[str]:
+    """The kinds of line break in a file: some of 'LF', 'CRLF', 'CR' (quoted ones included)."""
+    lf = crlf = cr = 0
+    carry = b""
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 24):
+            data = carry + chunk
+            carry = b""
+            if data.endswith(b"\r"):
+                carry, data = b"\r", data[:-1]
+            pairs = data.count(b"\r\n")
+            crlf += pairs
+            cr += data.count(b"\r") - pairs
+            lf += data.count(b"\n") - pairs
+    cr += len(carry)
+    return [name for name, n in (("LF", lf), ("CRLF", crlf), ("CR", cr)) if n]
+
+
+def _normalised_copy(path: Path, scratch: Path, idx: int) -> Path:
+    """A copy of ``path`` in ``scratch`` with every run of line breaks of any kind (LF, CRLF, CR, CR CR LF) as LF."""
+    import re
+
+    out = scratch / f"eol_{idx}.csv"
+    pattern = re.compile(rb"\r+\n?")
+    carry = b""
+    with path.open("rb") as src, out.open("wb") as dst:
+        while chunk := src.read(1 << 24):
+            data = carry + chunk
+            carry = b""
+            if data.endswith(b"\r"):  # a CR LF split over two chunks
+                stripped = data.rstrip(b"\r")
+                carry, data = data[len(stripped):], stripped
+            dst.write(pattern.sub(b"\n", data))
+        dst.write(pattern.sub(b"\n", carry))
+    return out
+
+
+def _ends_with_line_break(path: Path) -> bool:
+    with path.open("rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) in (b"\n", b"\r")
+
+
+def _with_original_bytes(path: Path, reject: tuple) -> tuple:
+    """A rejected not-UTF-8 line with its bytes as read from the file: raw text with ``\\xNN`` escapes, and a
+    message naming the first bad byte and the line as Windows-1252 reads it."""
+    line, types, csv_line, message, pos = reject
+    if pos is None or "\n" in (csv_line or "").rstrip("\r\n"):  # a record over several lines: leave it as is
+        return reject
+    try:
+        with path.open("rb") as fh:
+            start = max(pos - 4, 0)  # DuckDB's position is the line start or one byte after it
+            fh.seek(start)
+            buf = fh.read(pos - start + 10_000)
+    except OSError:
+        return reject
+    line_start = max(buf.rfind(b"\n", 0, pos - start), buf.rfind(b"\r", 0, pos - start)) + 1
+    ends = [i for i in (buf.find(b"\n", line_start), buf.find(b"\r", line_start)) if i >= 0]
+    raw = buf[line_start:min(ends)] if ends else buf[line_start:]
+    try:
+        raw.decode("utf-8")
+        return reject  # not this line after all: keep DuckDB's account
+    except UnicodeDecodeError as exc:
+        bad = f"byte 0x{raw[exc.start]:02x} at position {exc.start + 1} of the line"
+    latin = raw.decode("cp1252", "replace")
+    latin = latin if len(latin) <= 200 else latin[:200] + " ..."
+    text = raw.decode("utf-8", "backslashreplace")
+    return (line, types, text, f"not valid UTF-8 ({bad}); as Windows-1252 the line reads {latin!r}", pos)
 
 
 def _stage_parquet(con: duckdb.DuckDBPyConnection, plan: _FilePlan, idx: int) -> None:
@@ -541,7 +734,9 @@ def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
 
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = open_duckdb(warehouse)  # another writer: waits (--wait-for-warehouse), then WarehouseBusyError
+        # another writer: waits (--wait-for-warehouse), then WarehouseBusyError; the claim lasts until the process
+        # exits, so no other process gets in between this load and the dbt build (and planning) that follow it
+        con = open_duckdb(warehouse, claim=True)
     except duckdb.IOException as exc:
         raise RuntimeError(
             f"cannot open the warehouse {warehouse} for writing: {_short(exc)}. DuckDB allows one writing "
@@ -639,7 +834,12 @@ def load_landing(
     if problems:
         raise LandingContractError("the landing folder does not meet the contract:\n  - " + "\n  - ".join(problems))
 
-    con = _connect(warehouse)
+    from ml.warehouse import holds_claim, release_warehouse
+
+    claimed_before = holds_claim(warehouse)
+    con = _connect(warehouse)  # claims the warehouse for this process: its dbt build follows (ml.warehouse)
+    scratch_dir = tempfile.TemporaryDirectory(prefix="stockturn-load-")
+    scratch = Path(scratch_dir.name)
     try:
         # ---- 3. parse every file into temporary staging tables (nothing persistent written yet)
         rejects: list[tuple] = []
@@ -654,7 +854,7 @@ def load_landing(
                 t_file = time.perf_counter()
                 if plan.format == "csv":
                     file_rejects = _stage_csv(
-                        con, plan, idx, bad_lines=bad_lines, max_rejected_lines=max_rejected_lines
+                        con, plan, idx, bad_lines=bad_lines, max_rejected_lines=max_rejected_lines, scratch=scratch
                     )
                     for rel, line, types, raw_line, message in file_rejects:
                         reason = "; ".join(_reject_reason(t) for t in types.split("; "))
@@ -686,9 +886,12 @@ def load_landing(
             if not el.present:  # expected for optional entities: a note, not a warning
                 log.info("%s: no file (optional); %s is created empty", el.path, el.raw_table)
             for fl in el.files:
+                ent_warn.extend(fl.notes)
                 if fl.ignored_columns:
-                    extra = ", ".join(fl.ignored_columns)
-                    ent_warn.append(f"{fl.file}: ignored column(s) not in the contract: {extra}")
+                    ent_warn.append(
+                        f"{fl.file}: {len(fl.ignored_columns):,} ignored column(s) not in the contract: "
+                        f"{_column_list(fl.ignored_columns)}"
+                    )
                 if fl.missing_optional_columns:
                     absent = ", ".join(fl.missing_optional_columns)
                     ent_warn.append(f"{fl.file}: optional column(s) absent, loaded as NULL: {absent}")
@@ -761,8 +964,15 @@ def load_landing(
             con.execute("ROLLBACK")
             raise
         log.info("wrote raw tables in %.1f s", time.perf_counter() - t_write)
-    finally:
+    except BaseException:
         con.close()
+        if not claimed_before:  # no build follows a failed load
+            release_warehouse(warehouse)
+        raise
+    else:
+        con.close()
+    finally:
+        scratch_dir.cleanup()
 
     report = LoadReport(
         landing_dir=landing_dir,
