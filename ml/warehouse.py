@@ -252,12 +252,14 @@ def open_duckdb(warehouse: Path | str, *, read_only: bool = False, wait_seconds:
 
 
 @contextmanager
-def connect(warehouse: Path | str, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse file with the project's memory limit; closed on exit."""
+def connect(warehouse: Path | str, *, read_only: bool = False, claim: bool = False
+            ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse file with the project's memory limit; closed on exit. ``claim``: see :func:`open_duckdb`
+    (a step of a run that writes claims the warehouse for its process, so no other writer gets in between)."""
     path = Path(warehouse)
     if read_only and not path.exists():
         raise FileNotFoundError(f"warehouse {path} does not exist: run `stockturn build` or `stockturn demo` first")
-    con = open_duckdb(path, read_only=read_only)
+    con = open_duckdb(path, read_only=read_only, claim=claim)
     try:
         con.execute(f"set memory_limit = '{os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)}'")
         con.execute(f"set threads = {os.cpu_count() or 1}")

@@ -25,6 +25,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from ml.settings import DBT_PROJECT_DIR
+from ml.warehouse import open_duckdb
 from orchestration.dbt_cli import target_path_for
 from orchestration.dbt_manifest import ensure_manifest
 from orchestration.dbt_tests import record_test_results
@@ -91,6 +92,9 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         warehouse = paths.warehouse_path
         warehouse.parent.mkdir(parents=True, exist_ok=True)
         target = run_target_path(warehouse)
+        # claim the warehouse for this run's process (waiting for another writer, bounded): dbt, its child, is
+        # not blocked by the claim, and no other writer gets in between this step and the next
+        open_duckdb(warehouse, claim=True).close()
         t0 = time.perf_counter()
         with warehouse_env(warehouse):
             invocation = dbt.cli(["build"], context=context, target_path=target, raise_on_error=False)

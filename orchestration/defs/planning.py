@@ -152,7 +152,7 @@ def build_forecasting_asset(input_keys: list[dg.AssetKey]) -> dg.AssetsDefinitio
         forecast_config = ForecastConfig.from_dict(dict(settings.forecast))
         context.log.info("planning settings: file %s; forecast %s", settings.file or "none",
                          _overrides_text(settings, "forecast"))
-        with connect(paths.warehouse_path) as con:
+        with connect(paths.warehouse_path, claim=True) as con:
             t0 = time.perf_counter()
             forecast = run_forecasting(con, forecast_config, as_of=config.as_of())
             timings = {"forecasting_seconds": time.perf_counter() - t0}
@@ -200,7 +200,7 @@ def build_policy_asset(input_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
         policy_config = PolicyConfig.from_dict(dict(settings.policy))
         context.log.info("planning settings: file %s; policy %s", settings.file or "none",
                          _overrides_text(settings, "policy"))
-        with connect(paths.warehouse_path) as con:
+        with connect(paths.warehouse_path, claim=True) as con:
             t0 = time.perf_counter()
             forecast = read_forecast_run(con)
             timings = {"read_forecast_seconds": time.perf_counter() - t0}
