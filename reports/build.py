@@ -1243,7 +1243,7 @@ def _export(sections: list[Section], chart_dir: Path, formats: tuple[str, ...], 
                 continue
             t0 = time.perf_counter()
             with th.themed():
-                block.spec = block.spec.to_dict()
+                block.spec = charts.clip_spec_text(block.spec.to_dict())
             t1 = time.perf_counter()
             paths: list[Path] = []
             if formats:

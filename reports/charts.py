@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime
+from typing import Any
 
 import altair as alt
 import polars as pl
@@ -20,8 +21,42 @@ from reports.queries import SHIPMENTS_SUFFIX
 MONTH = "utcyearmonth(month_start_date):T"
 
 
+#: Longest text a chart carries (a name, a label): a product name of a megabyte (a broken export) would otherwise
+#: make the SVG/PNG export measure it for minutes; the tables beside the charts keep the full text.
+MAX_TEXT = 120
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def clip_spec_text(spec: Any) -> Any:
+    """The spec with the text of its data (inline ``values`` and ``datasets``) and of its ``sort`` and ``domain``
+    lists clipped to ``MAX_TEXT`` (consistently: a sort order still names the clipped values); expressions, titles
+    and the rest are left as they are."""
+    def records(rows: Any) -> Any:
+        if not isinstance(rows, list):
+            return rows
+        return [{k: _clip(v) if isinstance(v, str) else v for k, v in r.items()} if isinstance(r, dict) else
+                (_clip(r) if isinstance(r, str) else r) for r in rows]
+
+    if isinstance(spec, dict):
+        out = {}
+        for key, value in spec.items():
+            if key in ("values", "sort", "domain") and isinstance(value, list):
+                out[key] = records(value)
+            elif key == "datasets" and isinstance(value, dict):
+                out[key] = {name: records(rows) for name, rows in value.items()}
+            else:
+                out[key] = clip_spec_text(value)
+        return out
+    if isinstance(spec, list):
+        return [clip_spec_text(v) for v in spec]
+    return spec
+
+
 def _values(df: pl.DataFrame) -> alt.Data:
-    """Inline data with ISO dates and no NaN (Vega-Lite wants null)."""
+    """Inline data with ISO dates, no NaN (Vega-Lite wants null) and text clipped to ``MAX_TEXT`` characters."""
     rows = []
     for row in df.iter_rows(named=True):
         clean = {}
@@ -30,6 +65,8 @@ def _values(df: pl.DataFrame) -> alt.Data:
                 clean[key] = value.isoformat()
             elif isinstance(value, float) and math.isnan(value):
                 clean[key] = None
+            elif isinstance(value, str):
+                clean[key] = _clip(value)
             else:
                 clean[key] = value
         rows.append(clean)

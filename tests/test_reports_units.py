@@ -387,3 +387,23 @@ def test_a_distribution_centre_turns_on_its_shipments_and_the_company_on_sales(
     assert cells["Central DC (DC1)"] == ["$1,000", "$0", "$6,000", "6.0x", "61 days", "shipments to other locations"]
     assert cells["Main Street (S1)"] == ["$100", "$4,800", "$0", "48.0x", "8 days", "sales"]
     assert cells["Company"][3:] == ["4.4x", "84 days", "sales only (transfers between locations cancel out)"]
+
+
+def test_chart_specs_carry_no_megabyte_of_text() -> None:
+    """A 1 MB product name (a broken export) would make the static chart export measure it for minutes: the text
+    of a spec's data and of its sort/domain lists is clipped, the same way in both, and expressions are not."""
+    from reports.charts import MAX_TEXT, clip_spec_text
+
+    long = "z" * 1_000_000
+    expr = "max(datum.gmroi, isValid(datum.gmroi_prior) ? datum.gmroi_prior : 0) + " * 3
+    spec = {"datasets": {"d1": [{"item": long, "v": 1}, {"item": "short", "v": 2}]},
+            "encoding": {"y": {"field": "item", "sort": [long, "short"]},
+                         "color": {"scale": {"domain": [long]}}},
+            "transform": [{"calculate": expr, "as": "x"}], "data": {"values": [{"name": long}]}}
+    out = clip_spec_text(spec)
+    clipped = out["datasets"]["d1"][0]["item"]
+    assert len(clipped) == MAX_TEXT and clipped.endswith("…")
+    assert out["encoding"]["y"]["sort"] == [clipped, "short"]
+    assert out["encoding"]["color"]["scale"]["domain"] == [clipped]
+    assert out["data"]["values"][0]["name"] == clipped
+    assert out["transform"][0]["calculate"] == expr  # expressions untouched
