@@ -388,3 +388,25 @@ def test_implausible_quantities_and_prices_are_judged_against_each_product_in_ev
         assert con.execute("select quantity_ordered, unit_cost from staging.stg_procurement__purchase_order_lines "
                            "where po_id = 'PO4'").fetchone() == (100.0, None)
         assert con.execute("select sum(rows_unaccounted) from marts.data_quality_reconciliation").fetchone()[0] == 0
+
+
+def test_a_repeated_header_line_is_quarantined_not_kept_as_a_product(tmp_path: Path) -> None:
+    """Daily exports concatenated with their headers: the header line inside the data would otherwise be a product
+    called 'product_id' (master files are all text). It is quarantined as repeated_header in every entity."""
+    landing = tmp_path / "landing"
+    files = {
+        "master/products.csv": "product_id,product_name,category\nP1,Widget,Tools\nProduct_ID , product_name,\n"
+                               "P2,Gadget,Tools\n",
+        "master/locations.csv": "location_id,location_type\nL1,store\nlocation_id,location_type\n",
+        "sales/sales_lines.csv": "transaction_id,sold_at,product_id,location_id,quantity,unit_price\n"
+                                 "T1,2024-01-02,P1,L1,2,3.5\n"
+                                 "transaction_id,sold_at,product_id,location_id,quantity,unit_price\n"
+                                 "T2,2024-01-03,P2,L1,1,4.0\n",
+    }
+    warehouse = build_from_files(landing, files, tmp_path / "w.duckdb")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select entity, file_row, reject_reason from marts.data_quality_rejections order by 1"
+                           ).fetchall() == [("locations", 2, "repeated_header"), ("products", 2, "repeated_header"),
+                                            ("sales_lines", 2, "repeated_header")]
+        assert con.execute("select product_id from marts.dim_product order by 1").fetchall() == [("P1",), ("P2",)]
+        assert con.execute("select sum(units_sold) from marts.fct_sales_daily").fetchone()[0] == 3.0

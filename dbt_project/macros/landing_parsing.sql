@@ -62,9 +62,20 @@
 {%- endmacro %}
 
 
-{#- A struct {reason, detail} for the first blank required value or unparseable value of a row, else null. -#}
+{#- A struct {reason, detail} for the first problem of a row, else null: a repeated header line (exports
+    concatenated with their headers: every required column holds its own name, every optional one its name or
+    nothing), a blank required value, an unparseable value. -#}
 {% macro first_parse_failure(columns) -%}
     case
+        when
+        {%- for name, contract_type, required in columns %}
+            {% if required -%}
+            coalesce(lower(trim({{ name }})) = '{{ name }}', false)
+            {%- else -%}
+            coalesce(lower(trim({{ name }})) = '{{ name }}' or trim({{ name }}) = '', true)
+            {%- endif %}{{ " and" if not loop.last }}
+        {%- endfor %}
+            then struct_pack(reason := 'repeated_header', detail := 'the row repeats the header line (files concatenated with their headers)')
     {%- for name, contract_type, required in columns %}
         {%- if required %}
         when {{ blank_as_null(name) }} is null

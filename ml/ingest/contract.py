@@ -408,6 +408,7 @@ SYSTEMS: tuple[str, ...] = tuple(dict.fromkeys(e.system for e in ENTITIES))
 
 #: Reason codes staging models attach to quarantined rows (``<model>__rejected``).
 REJECT_REASONS: dict[str, str] = {
+    "repeated_header": "The row repeats the header line (export files concatenated with their headers).",
     "missing_value": "A required column is blank.",
     "invalid_date": "A date or timestamp column does not parse as ISO 8601.",
     "invalid_number": "A numeric column does not parse as a finite number (NaN and infinities included).",
