@@ -711,13 +711,6 @@ def uniforms(seed: int, day: int | ArrayLike, series: ArrayLike) -> FloatArray:
     return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
 
 
-def _round_packs(raw: FloatArray, moq: FloatArray, pack: FloatArray, idx: IntArray, simple: bool) -> FloatArray:
-    """Round order needs up to the MOQ and whole packs: ``round_to_pack(raw, moq[idx], pack[idx])``, same rule."""
-    if simple:
-        return np.ceil(raw - _QTY_RTOL * np.maximum(1.0, raw))
-    return np.asarray(round_to_pack(raw, moq[idx], pack[idx]))
-
-
 _TOTALS = ("demand", "served", "short", "on_hand_units", "on_hand_value", "orders", "units_ordered", "receipts")
 _SERIES_F = ("demanded", "served", "short", "on_hand_sum", "units_ordered", "units_received", "order_sumsq",
              "demand_sumsq", "week_order_sum", "week_order_sumsq", "week_demand_sum", "week_demand_sumsq",
