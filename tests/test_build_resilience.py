@@ -410,3 +410,23 @@ def test_a_repeated_header_line_is_quarantined_not_kept_as_a_product(tmp_path: P
                                             ("sales_lines", 2, "repeated_header")]
         assert con.execute("select product_id from marts.dim_product order by 1").fetchall() == [("P1",), ("P2",)]
         assert con.execute("select sum(units_sold) from marts.fct_sales_daily").fetchone()[0] == 3.0
+
+
+def test_cogs_postings_are_judged_like_the_other_transactions(tmp_path: Path) -> None:
+    """A COGS posting dated 2099 (future_date), or with an amount a thousand times the product's usual posting (a
+    fat finger in finance's export), is quarantined: company COGS and turnover stay finite and plausible."""
+    landing = tmp_path / "landing"
+    postings = "".join(f"G{i},2024-01-0{1 + i % 5},P1,L1,2,7.0\n" for i in range(6))
+    files = {
+        "master/products.csv": "product_id\nP1\n",
+        "master/locations.csv": "location_id\nL1\n",
+        "sales/sales_lines.csv": "transaction_id,sold_at,product_id,location_id,quantity,unit_price\n"
+                                 "T1,2024-01-02,P1,L1,2,5.0\nT2,2024-01-05,P1,L1,2,5.0\n",
+        "finance/cogs_ledger.csv": "posting_id,posting_date,product_id,location_id,quantity,amount\n" + postings
+                                   + "G90,2099-01-01,P1,L1,2,7.0\nG91,2024-01-03,P1,L1,2,7000000\n",
+    }
+    warehouse = build_from_files(landing, files, tmp_path / "w.duckdb")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select file_row, reject_reason from marts.data_quality_rejections order by 1").fetchall() \
+            == [(7, "future_date"), (8, "implausible_price")]
+        assert con.execute("select sum(amount) from staging.stg_finance__cogs_ledger").fetchone()[0] == 42.0

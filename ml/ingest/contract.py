@@ -424,18 +424,21 @@ REJECT_REASONS: dict[str, str] = {
     "negative_price": "A negative list price (sales/prices). Sales lines with a negative unit price are kept: "
     "see the field issue codes.",
     "non_stock_item": "The product is marked non_stock in the product master (fees, postage, services).",
-    "future_date": "A transaction (sale, receipt, transfer, count, snapshot) dated after the day of the build plus "
+    "future_date": "A transaction (sale, receipt, transfer, count, snapshot, COGS posting) dated after the day of the "
+    "build plus "
     "dbt var future_date_tolerance_days (2). Planned promotions and price changes may be in the future.",
     "implausible_date": "A transaction dated before dbt var date_floor (1990-01-01).",
     "implausible_quantity": "A quantity whose absolute size is more than dbt var implausible_quantity_factor (1000) "
     "times the product's own typical quantity in the same file (the median absolute value, at least 1): sales "
-    "lines, purchase-order lines, transfers, stock snapshots, cycle counts (counted or book quantity), and receipts "
+    "lines, purchase-order lines, transfers, stock snapshots, cycle counts (counted or book quantity), COGS postings, "
+    "and receipts "
     "(judged against the larger of the order line's quantity and the product's median receipt). A fat-finger 1e15 "
     "is caught; a spare part and a bag of sugar are each judged against their own scale.",
     "implausible_price": "A standard cost or list price more than dbt var implausible_price_factor (100) times the "
     "product's typical price: its median positive selling price (sales lines), else the median of the file's own "
-    "positive values for the product. Sales-line prices and purchase-order costs are kept rows with a field issue "
-    "instead (their units count).",
+    "positive values for the product; a COGS posting whose absolute amount is more than implausible_quantity_factor "
+    "(1000) times the product's median posting amount. Sales-line prices and purchase-order costs are kept rows "
+    "with a field issue instead (their units count).",
     # set by the loader, for CSV records that cannot be split into the file's columns (raw._load_rejects)
     "too_many_fields": "A CSV record has more fields than the header.",
     "too_few_fields": "A CSV record has fewer fields than the header.",
