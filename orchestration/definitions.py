@@ -50,8 +50,12 @@ def planning_seeds(manifest: dict) -> list[dg.AssetKey]:
 
 
 def report_inputs(manifest: dict) -> list[dg.AssetKey]:
-    """What the report reads: every model in schema marts (incl. those on the plan) and the ml write-back."""
-    return dbt_defs.dbt_asset_keys(manifest, resource_type="model", schema="marts") + list(planning.ML_KEYS.values())
+    """What the report reads: every model in schema marts (incl. those on the plan), the ml write-back (not the
+    lead-time-demand draws, which it never reads) and the policy backtest, so a new backtest makes the report
+    stale in the UI."""
+    ml_keys = [key for name, key in planning.ML_KEYS.items() if name != "lead_time_demand_samples"]
+    return dbt_defs.dbt_asset_keys(manifest, resource_type="model", schema="marts") + ml_keys + [
+        backtest.BACKTEST_KEY]
 
 
 def build_definitions(
