@@ -33,9 +33,11 @@ browser:
 test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Any finding fails. sqlfluff (config: .sqlfluff) lints only the project's SQL, on every core (-p 0).
 lint: install
 	$(BIN)/ruff check ml reports orchestration tests bench
 	$(BIN)/python -m ml.ingest.render_contract --check
+	$(BIN)/sqlfluff lint -p 0 dbt_project/models dbt_project/tests dbt_project/macros
 
 clean:
 	rm -rf data .pytest_cache dbt_project/target dbt_project/logs

@@ -68,13 +68,13 @@
 {% macro first_parse_failure(columns) -%}
     case
         when
-        {%- for name, contract_type, required in columns %}
-            {% if required -%}
+    {%- for name, contract_type, required in columns %}
+        {%- if required %}
             coalesce(lower(trim({{ name }})) = '{{ name }}', false)
-            {%- else -%}
+        {%- else %}
             coalesce(lower(trim({{ name }})) = '{{ name }}' or trim({{ name }}) = '', true)
-            {%- endif %}{{ " and" if not loop.last }}
-        {%- endfor %}
+        {%- endif %}{{ " and" if not loop.last }}
+    {%- endfor %}
             then struct_pack(reason := 'repeated_header', detail := 'the row repeats the header line (files concatenated with their headers)')
     {%- for name, contract_type, required in columns %}
         {%- if required %}
@@ -161,10 +161,14 @@ from deduplicated
 {% macro transaction_date_checks(column) -%}
     {%- set tolerance = var('future_date_tolerance_days', 2) | int -%}
     {%- set floor = var('date_floor', '1990-01-01') -%}
-                when {{ column }}::date > current_date + {{ tolerance }}
-                    then struct_pack(reason := 'future_date', detail := '{{ column }} ' || {{ column }}::date || ' is after the load date ' || current_date || ' (tolerance {{ tolerance }} days)')
-                when {{ column }}::date < date '{{ floor }}'
-                    then struct_pack(reason := 'implausible_date', detail := '{{ column }} ' || {{ column }}::date || ' is before {{ floor }}')
+    when {{ column }}::date > current_date + {{ tolerance }}
+        then struct_pack(
+            reason := 'future_date',
+            detail := '{{ column }} ' || {{ column }}::date || ' is after the load date ' || current_date
+                || ' (tolerance {{ tolerance }} days)'
+        )
+    when {{ column }}::date < date '{{ floor }}'
+        then struct_pack(reason := 'implausible_date', detail := '{{ column }} ' || {{ column }}::date || ' is before {{ floor }}')
 {%- endmacro %}
 
 
@@ -176,8 +180,12 @@ from deduplicated
 -#}
 {% macro plausibility_check(column, scale, reason, factor_var, default_factor, scale_label) -%}
     {%- set factor = var(factor_var, default_factor) -%}
-                when abs({{ column }}) > {{ scale }} * {{ factor }}
-                    then struct_pack(reason := '{{ reason }}', detail := '{{ column }} ' || {{ column }} || ' is more than {{ factor }} x {{ scale_label }} ' || round({{ scale }}, 4) || ' ({{ factor_var }})')
+    when abs({{ column }}) > {{ scale }} * {{ factor }}
+        then struct_pack(
+            reason := '{{ reason }}',
+            detail := '{{ column }} ' || {{ column }} || ' is more than {{ factor }} x {{ scale_label }} ' || round({{ scale }}, 4)
+                || ' ({{ factor_var }})'
+        )
 {%- endmacro %}
 
 

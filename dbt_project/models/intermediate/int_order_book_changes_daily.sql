@@ -116,16 +116,16 @@ transfer_events as (
         shipped_date,
         product_id,
         to_location_id,
-        -quantity,
-        quantity
+        -quantity as on_order_delta,
+        quantity as in_transit_delta
     from {{ ref('stg_logistics__transfers') }}
     union all
     select
         received_date,
         product_id,
         to_location_id,
-        0,
-        -quantity
+        0 as on_order_delta,
+        -quantity as in_transit_delta
     from {{ ref('stg_logistics__transfers') }}
     where received_date is not null
 ),
@@ -156,7 +156,7 @@ daily as (
         sum(on_order_delta) as on_order_change_units,
         sum(in_transit_delta) as in_transit_change_units
     from events
-    where date_day <= (select as_of_date from bounds)
+    where date_day <= (select bounds.as_of_date from bounds)
     group by all
 )
 

@@ -18,7 +18,7 @@ days as (
         product_id,
         cast(unnest(generate_series(
             cast(first_date as timestamp),
-            cast((select as_of_date from bounds) as timestamp),
+            cast((select bounds.as_of_date from bounds) as timestamp),
             interval 1 day
         )) as date) as date_day
     from products

@@ -89,7 +89,7 @@ first_activity as (
         location_id,
         min(first_date) as first_activity_date
     from activity
-    where first_date <= (select as_of_date from bounds)
+    where first_date <= (select bounds.as_of_date from bounds)
     group by all
 ),
 

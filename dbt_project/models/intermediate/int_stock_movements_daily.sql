@@ -80,7 +80,7 @@ daily as (
         coalesce(sum(transfers_out_units), 0) as transfers_out_units,
         coalesce(sum(count_adjustment_units), 0) as count_adjustment_units
     from unioned
-    where date_day <= (select as_of_date from bounds)
+    where date_day <= (select bounds.as_of_date from bounds)
     group by all
 )
 

@@ -33,7 +33,7 @@ spine as (
         product_location_key,
         cast(unnest(generate_series(
             cast(history_start_date as timestamp),
-            cast((select as_of_date from bounds) as timestamp),
+            cast((select bounds.as_of_date from bounds) as timestamp),
             interval 1 day
         )) as date) as date_day
     from product_locations
@@ -55,7 +55,7 @@ changes as (
     select
         product_locations.product_location_key,
         order_book.date_day,
-        0,
+        0 as net_change_units,
         order_book.on_order_change_units,
         order_book.in_transit_change_units
     from {{ ref('int_order_book_changes_daily') }} as order_book
@@ -92,7 +92,7 @@ snapshot_anchors as (
     inner join snapshot_days
         on
             product_locations.location_id = snapshot_days.location_id
-            and snapshot_days.snapshot_date >= product_locations.history_start_date
+            and product_locations.history_start_date <= snapshot_days.snapshot_date
     left join {{ ref('stg_inventory__stock_snapshots') }} as snapshots
         on
             product_locations.product_id = snapshots.product_id

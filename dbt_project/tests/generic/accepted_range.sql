@@ -1,6 +1,6 @@
 {#- Fails for every row outside [min_value, max_value] (either bound optional; nulls pass). -#}
 {% test accepted_range(model, column_name, min_value=none, max_value=none, inclusive=true) %}
-{{ config(severity='warn', store_failures=true) }}
+    {{ config(severity='warn', store_failures=true) }}
 select {{ column_name }}
 from {{ model }}
 where

@@ -33,7 +33,7 @@ current_costs as (
         product_id,
         unit_cost
     from {{ ref('stg_finance__standard_costs') }}
-    where valid_from <= (select as_of_date from bounds)
+    where valid_from <= (select bounds.as_of_date from bounds)
     qualify row_number() over (partition by product_id order by valid_from desc) = 1
 ),
 
@@ -44,7 +44,7 @@ current_prices as (
     from {{ ref('stg_sales__prices') }}
     where
         location_id is null
-        and valid_from <= (select as_of_date from bounds)
+        and valid_from <= (select bounds.as_of_date from bounds)
     qualify row_number() over (partition by product_id order by valid_from desc) = 1
 ),
 
@@ -81,7 +81,7 @@ select
     end as holding_rate_basis,
     products.launch_date,
     products.discontinued_date,
-    coalesce(products.discontinued_date > (select as_of_date from bounds), true) as is_active,
+    coalesce(products.discontinued_date > (select bounds.as_of_date from bounds), true) as is_active,
     current_costs.unit_cost as current_unit_cost,
     coalesce(current_prices.list_price, products.list_price) as current_list_price,
     sales_history.first_sale_date,

@@ -27,22 +27,24 @@ trailing_usage as (
     from daily
     window usage_window as (
         partition by product_id, location_id order by date_day
-        rows between {{ window_days - 1 }} preceding and current row
+        -- sqlfluff renders var() as a placeholder (0), so it reads this frame as `-1 preceding` and cannot parse it
+        rows between {{ window_days - 1 }} preceding and current row  -- noqa: PRS
     )
 ),
 
 reporting_days as (
     select trailing_usage.*
     from trailing_usage
-    where isodow(date_day) = 7
-        or date_day = (select as_of_date from bounds)
+    where
+        isodow(trailing_usage.date_day) = 7
+        or trailing_usage.date_day = (select bounds.as_of_date from bounds)
 )
 
 select
     date_day,
     product_id,
     location_id,
-    date_day = (select as_of_date from bounds) as is_as_of_date,
+    date_day = (select bounds.as_of_date from bounds) as is_as_of_date,
     on_hand_units,
     on_hand_value,
     cast(window_days as integer) as window_days,

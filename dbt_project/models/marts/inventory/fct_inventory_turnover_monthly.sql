@@ -19,11 +19,17 @@
 --   sell-through             = units sold / (units on hand at the start + units received in the period)
 --   stock-out rate           = stock-out days / product-location days
 with bounds as (
-    select history_start_date, as_of_date from {{ ref('int_calendar_bounds') }}
+    select
+        history_start_date,
+        as_of_date
+    from {{ ref('int_calendar_bounds') }}
 ),
 
 products as (
-    select product_id, category from {{ ref('dim_product') }}
+    select
+        product_id,
+        category
+    from {{ ref('dim_product') }}
 ),
 
 inventory_monthly as (
@@ -79,9 +85,10 @@ combined as (
         coalesce(sales_monthly.uncosted_sales_days, 0) as uncosted_sales_days
     from inventory_monthly
     full outer join sales_monthly
-        on inventory_monthly.month_start_date = sales_monthly.month_start_date
-        and inventory_monthly.product_id = sales_monthly.product_id
-        and inventory_monthly.location_id = sales_monthly.location_id
+        on
+            inventory_monthly.month_start_date = sales_monthly.month_start_date
+            and inventory_monthly.product_id = sales_monthly.product_id
+            and inventory_monthly.location_id = sales_monthly.location_id
 ),
 
 rolled_up as (
@@ -113,7 +120,9 @@ rolled_up as (
         sum(combined.uncosted_sales_days) as uncosted_sales_days
     from combined
     left join products on combined.product_id = products.product_id
-    group by grouping sets (
+    -- sqlfluff's duckdb dialect cannot parse `grouping sets` (its postgres dialect can), and then takes `grouping`
+    -- for a column reference
+    group by grouping sets (  -- noqa: PRS, RF02
         (combined.month_start_date, combined.product_id, combined.location_id, products.category),
         (combined.month_start_date, combined.product_id, products.category),
         (combined.month_start_date, products.category, combined.location_id),
@@ -132,7 +141,7 @@ periods as (
             + 1 as integer
         ) as period_days,
         rolled_up.month_start_date < bounds.history_start_date
-            or last_day(rolled_up.month_start_date) > bounds.as_of_date as is_partial_month
+        or last_day(rolled_up.month_start_date) > bounds.as_of_date as is_partial_month
     from rolled_up
     cross join bounds
 ),

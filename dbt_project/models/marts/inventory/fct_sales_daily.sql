@@ -51,16 +51,16 @@ sales_amounts as (
     from {{ ref('stg_sales__sales_lines') }}
     union all
     select
-        posting_date,
+        posting_date as date_day,
         product_id,
         location_id,
-        null,
-        null,
-        null,
-        0,
-        0,
-        0,
-        amount
+        null as gross_sales_amount,
+        null as returns_amount,
+        null as net_sales_amount,
+        0 as priced_units_sold,
+        0 as sales_line,
+        0 as unpriced_sales_line,
+        amount as ledger_cogs_amount
     from {{ ref('stg_finance__cogs_ledger') }}
 ),
 

@@ -33,7 +33,7 @@ positions as (
         inventory.unit_cost,
         inventory.on_hand_value
     from {{ ref('fct_inventory_daily') }} as inventory
-    where inventory.date_day = (select as_of_date from run_date)
+    where inventory.date_day = (select run_date.as_of_date from run_date)
 ),
 
 window_rates as (

@@ -32,42 +32,43 @@ locations as (
     where replenished_from_issue is not null
 )
 
+-- `file` and `action` are keywords, and the published column names of this mart
 select
     'sales' as source_system,
     'sales_lines' as entity,
-    _source_file as file,
+    _source_file as file,  -- noqa: RF04
     _source_row as file_row,
     'unit_price' as field_name,
     price_issue as issue,
     price_issue_detail as issue_detail,
-    'value set to null, row kept' as action,
+    'value set to null, row kept' as action,  -- noqa: RF04
     'staging.stg_sales__sales_lines' as kept_relation
 from sales_lines
 
 union all
 
 select
-    'procurement',
-    'purchase_order_lines',
+    'procurement' as source_system,
+    'purchase_order_lines' as entity,
     _source_file,
     _source_row,
-    'unit_cost',
+    'unit_cost' as field_name,
     unit_cost_issue,
     unit_cost_issue_detail,
-    'value set to null, row kept',
-    'staging.stg_procurement__purchase_order_lines'
+    'value set to null, row kept' as action,  -- noqa: RF04
+    'staging.stg_procurement__purchase_order_lines' as kept_relation
 from purchase_order_lines
 
 union all
 
 select
-    'master',
-    'locations',
+    'master' as source_system,
+    'locations' as entity,
     _source_file,
     _source_row,
-    'replenished_from',
+    'replenished_from' as field_name,
     replenished_from_issue,
     replenished_from_issue_detail,
-    'value set to null, row kept',
-    'staging.stg_master__locations'
+    'value set to null, row kept' as action,  -- noqa: RF04
+    'staging.stg_master__locations' as kept_relation
 from locations

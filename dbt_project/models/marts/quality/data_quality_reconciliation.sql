@@ -42,22 +42,22 @@ outcomes as (
         {%- set staging_model = 'stg_' ~ system ~ '__' ~ entity %}
         union all
         select
-            '{{ system }}',
-            '{{ entity }}',
+            '{{ system }}' as source_system,
+            '{{ entity }}' as entity,
             _source_file,
-            'kept',
-            null,
-            count(*)
+            'kept' as outcome,
+            null as reject_reason,
+            count(*) as row_count
         from {{ ref(staging_model) }}
         group by all
         union all
         select
-            '{{ system }}',
-            '{{ entity }}',
+            '{{ system }}' as source_system,
+            '{{ entity }}' as entity,
             _source_file,
-            'quarantined',
+            'quarantined' as outcome,
             reject_reason,
-            count(*)
+            count(*) as row_count
         from {{ ref(staging_model ~ '__rejected') }}
         group by all
     {%- endfor %}
@@ -82,7 +82,7 @@ field_issue_lists as (
         source_system,
         entity,
         file,
-        string_agg(field_name || ' ' || issue || ': ' || issue_rows, '; ' order by issue_rows desc, field_name, issue)
+        string_agg(field_name || ' ' || issue || ': ' || issue_rows, '; ' order by issue_rows desc, field_name asc, issue asc)
             as field_issues
     from (
         select
@@ -94,7 +94,7 @@ field_issue_lists as (
             count(*) as issue_rows
         from field_issues
         group by all
-    )
+    ) as issue_counts
     group by all
 ),
 
@@ -126,7 +126,7 @@ reason_lists as (
         from outcomes
         where outcome = 'quarantined'
         group by all
-    )
+    ) as reason_counts
     group by all
 ),
 

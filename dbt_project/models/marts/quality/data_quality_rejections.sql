@@ -17,6 +17,7 @@
     ('inventory', 'cycle_counts'),
 ] %}
 
+-- `file` is a keyword, and a published column name of this mart (RF04 is silenced where it is an alias)
 select
     system as source_system,
     entity,
@@ -31,7 +32,7 @@ union all
     select
         '{{ system }}' as source_system,
         '{{ entity }}' as entity,
-        _source_file as file,
+        _source_file as file,  -- noqa: RF04
         _source_row as file_row,
         reject_reason,
         reject_detail,

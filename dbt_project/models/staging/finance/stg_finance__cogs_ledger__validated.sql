@@ -31,14 +31,16 @@ parsed as (
     from landed
 ),
 
-{#- a posting far above the product's typical posting (its median absolute amount and quantity in the ledger) is
+{# a posting far above the product's typical posting (its median absolute amount and quantity in the ledger) is
     implausible: an amount scales with the quantity posted, so both are judged with implausible_quantity_factor -#}
 product_scale as (
     {{ product_quantity_scale('quantity') }}
 ),
 
 amount_scale as (
-    select product_id, median(abs(amount)) as amount_scale
+    select
+        product_id,
+        median(abs(amount)) as amount_scale
     from parsed
     where parse_failure is null and amount <> 0
     group by product_id
@@ -48,19 +50,28 @@ checked as (
     select
         parsed.*,
         coalesce(
-            parse_failure,
+            parsed.parse_failure,
             case
-{{ transaction_date_checks('posting_date') }}
+                {{ transaction_date_checks('posting_date') }}
                 when products.product_id is null
-                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
+                    then struct_pack(
+                        reason := 'unknown_product',
+                        detail := 'product_id ''' || parsed.product_id || ''' is not in master/products'
+                    )
                 when locations.location_id is null
                     then
                         struct_pack(
                             reason := 'unknown_location',
                             detail := 'location_id ''' || parsed.location_id || ''' is not in master/locations'
                         )
-{{ plausibility_check('quantity', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000, "the product''s median posted quantity") }}
-{{ plausibility_check('amount', 'amount_scale.amount_scale', 'implausible_price', 'implausible_quantity_factor', 1000, "the product''s median posting amount") }}
+                {{ plausibility_check(
+                    'quantity', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000,
+                    "the product''s median posted quantity"
+                ) }}
+                {{ plausibility_check(
+                    'amount', 'amount_scale.amount_scale', 'implausible_price', 'implausible_quantity_factor', 1000,
+                    "the product''s median posting amount"
+                ) }}
             end
         ) as rejection
     from parsed

@@ -23,10 +23,12 @@ parsed as (
     from landed
 ),
 
-{#- a standard cost far above the product's typical price (its median selling price, else the median of this
+{# a standard cost far above the product's typical price (its median selling price, else the median of this
     file's own values for the product) is implausible_price (scale-free, var implausible_price_factor) -#}
 selling_price as (
-    select product_id, median(unit_price) as price_scale
+    select
+        product_id,
+        median(unit_price) as price_scale
     from {{ ref('stg_sales__sales_lines') }}
     where unit_price > 0
     group by product_id
@@ -40,13 +42,20 @@ checked as (
     select
         parsed.*,
         coalesce(
-            parse_failure,
+            parsed.parse_failure,
             case
                 when products.product_id is null
-                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
-                when unit_cost < 0
-                    then struct_pack(reason := 'invalid_value', detail := 'unit_cost ' || unit_cost || ' is negative')
-{{ plausibility_check('unit_cost', 'coalesce(selling_price.price_scale, own_price.price_scale)', 'implausible_price', 'implausible_price_factor', 100, "the product''s typical price") }}
+                    then struct_pack(
+                        reason := 'unknown_product',
+                        detail := 'product_id ''' || parsed.product_id || ''' is not in master/products'
+                    )
+                when parsed.unit_cost < 0
+                    then struct_pack(reason := 'invalid_value', detail := 'unit_cost ' || parsed.unit_cost || ' is negative')
+                {{ plausibility_check(
+                    'unit_cost', 'coalesce(selling_price.price_scale, own_price.price_scale)', 'implausible_price',
+                    'implausible_price_factor', 100,
+                    "the product''s typical price"
+                ) }}
             end
         ) as rejection
     from parsed

@@ -30,7 +30,7 @@ parsed as (
     from landed
 ),
 
-{#- a count (or the book quantity beside it) far above the product's median count is implausible (scale-free) -#}
+{# a count (or the book quantity beside it) far above the product's median count is implausible (scale-free) -#}
 product_scale as (
     {{ product_quantity_scale('counted_qty') }}
 ),
@@ -39,17 +39,29 @@ checked as (
     select
         parsed.*,
         coalesce(
-            parse_failure,
+            parsed.parse_failure,
             case
-{{ transaction_date_checks('count_date') }}
+                {{ transaction_date_checks('count_date') }}
                 when products.product_id is null
-                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
+                    then struct_pack(
+                        reason := 'unknown_product',
+                        detail := 'product_id ''' || parsed.product_id || ''' is not in master/products'
+                    )
                 when locations.location_id is null
-                    then struct_pack(reason := 'unknown_location', detail := 'location_id ''' || parsed.location_id || ''' is not in master/locations')
-                when counted_qty < 0
-                    then struct_pack(reason := 'invalid_value', detail := 'counted_qty ' || counted_qty || ' is negative')
-{{ plausibility_check('counted_qty', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000, "the product''s median counted quantity") }}
-{{ plausibility_check('book_qty', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000, "the product''s median counted quantity") }}
+                    then struct_pack(
+                        reason := 'unknown_location',
+                        detail := 'location_id ''' || parsed.location_id || ''' is not in master/locations'
+                    )
+                when parsed.counted_qty < 0
+                    then struct_pack(reason := 'invalid_value', detail := 'counted_qty ' || parsed.counted_qty || ' is negative')
+                {{ plausibility_check(
+                    'counted_qty', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000,
+                    "the product''s median counted quantity"
+                ) }}
+                {{ plausibility_check(
+                    'book_qty', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000,
+                    "the product''s median counted quantity"
+                ) }}
             end
         ) as rejection
     from parsed

@@ -28,7 +28,7 @@ parsed as (
     from landed
 ),
 
-{#- a stock level far above the product's median snapshot is implausible (scale-free) -#}
+{# a stock level far above the product's median snapshot is implausible (scale-free) -#}
 product_scale as (
     {{ product_quantity_scale('on_hand_qty') }}
 ),
@@ -37,14 +37,23 @@ checked as (
     select
         parsed.*,
         coalesce(
-            parse_failure,
+            parsed.parse_failure,
             case
-{{ transaction_date_checks('snapshot_date') }}
+                {{ transaction_date_checks('snapshot_date') }}
                 when products.product_id is null
-                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
+                    then struct_pack(
+                        reason := 'unknown_product',
+                        detail := 'product_id ''' || parsed.product_id || ''' is not in master/products'
+                    )
                 when locations.location_id is null
-                    then struct_pack(reason := 'unknown_location', detail := 'location_id ''' || parsed.location_id || ''' is not in master/locations')
-{{ plausibility_check('on_hand_qty', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000, "the product''s median snapshot quantity") }}
+                    then struct_pack(
+                        reason := 'unknown_location',
+                        detail := 'location_id ''' || parsed.location_id || ''' is not in master/locations'
+                    )
+                {{ plausibility_check(
+                    'on_hand_qty', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000,
+                    "the product''s median snapshot quantity"
+                ) }}
             end
         ) as rejection
     from parsed

@@ -32,7 +32,7 @@ parsed as (
     from landed
 ),
 
-{#- a transfer far above the product's median transfer is implausible (scale-free) -#}
+{# a transfer far above the product's median transfer is implausible (scale-free) -#}
 product_scale as (
     {{ product_quantity_scale('quantity') }}
 ),
@@ -41,24 +41,42 @@ checked as (
     select
         parsed.*,
         coalesce(
-            parse_failure,
+            parsed.parse_failure,
             case
-{{ transaction_date_checks('shipped_date') }}
+                {{ transaction_date_checks('shipped_date') }}
                 when products.product_id is null
-                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
+                    then struct_pack(
+                        reason := 'unknown_product',
+                        detail := 'product_id ''' || parsed.product_id || ''' is not in master/products'
+                    )
                 when from_locations.location_id is null
-                    then struct_pack(reason := 'unknown_location', detail := 'from_location_id ''' || parsed.from_location_id || ''' is not in master/locations')
+                    then struct_pack(
+                        reason := 'unknown_location',
+                        detail := 'from_location_id ''' || parsed.from_location_id || ''' is not in master/locations'
+                    )
                 when to_locations.location_id is null
-                    then struct_pack(reason := 'unknown_location', detail := 'to_location_id ''' || parsed.to_location_id || ''' is not in master/locations')
+                    then struct_pack(
+                        reason := 'unknown_location',
+                        detail := 'to_location_id ''' || parsed.to_location_id || ''' is not in master/locations'
+                    )
                 when parsed.from_location_id = parsed.to_location_id
                     then struct_pack(reason := 'invalid_value', detail := 'transfer from ' || parsed.from_location_id || ' to itself')
-                when quantity <= 0
-                    then struct_pack(reason := 'invalid_value', detail := 'quantity ' || quantity || ' is not positive')
-                when received_date < shipped_date
-                    then struct_pack(reason := 'invalid_value', detail := 'received_date ' || received_date || ' is before shipped_date ' || shipped_date)
-                when shipped_date < ordered_date
-                    then struct_pack(reason := 'invalid_value', detail := 'shipped_date ' || shipped_date || ' is before ordered_date ' || ordered_date)
-{{ plausibility_check('quantity', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000, "the product''s median transfer quantity") }}
+                when parsed.quantity <= 0
+                    then struct_pack(reason := 'invalid_value', detail := 'quantity ' || parsed.quantity || ' is not positive')
+                when parsed.received_date < parsed.shipped_date
+                    then struct_pack(
+                        reason := 'invalid_value',
+                        detail := 'received_date ' || parsed.received_date || ' is before shipped_date ' || parsed.shipped_date
+                    )
+                when parsed.shipped_date < parsed.ordered_date
+                    then struct_pack(
+                        reason := 'invalid_value',
+                        detail := 'shipped_date ' || parsed.shipped_date || ' is before ordered_date ' || parsed.ordered_date
+                    )
+                {{ plausibility_check(
+                    'quantity', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000,
+                    "the product''s median transfer quantity"
+                ) }}
             end
         ) as rejection
     from parsed

@@ -34,23 +34,32 @@ checked as (
     select
         parsed.*,
         coalesce(
-            parse_failure,
+            parsed.parse_failure,
             case
                 when products.product_id is null
-                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
-                when suppliers.supplier_id is null and (select count(*) from suppliers) > 0
-                    then struct_pack(reason := 'unknown_supplier', detail := 'supplier_id ''' || parsed.supplier_id || ''' is not in master/suppliers')
-                when min_order_qty < 0
-                    then struct_pack(reason := 'invalid_value', detail := 'min_order_qty ' || min_order_qty || ' is negative')
-                when pack_size <= 0
-                    then struct_pack(reason := 'invalid_value', detail := 'pack_size ' || pack_size || ' is not positive')
-                when nominal_lead_time_days < 0
-                    then struct_pack(reason := 'invalid_value', detail := 'nominal_lead_time_days ' || nominal_lead_time_days || ' is negative')
+                    then struct_pack(
+                        reason := 'unknown_product',
+                        detail := 'product_id ''' || parsed.product_id || ''' is not in master/products'
+                    )
+                when known_suppliers.supplier_id is null and (select count(*) from suppliers) > 0
+                    then struct_pack(
+                        reason := 'unknown_supplier',
+                        detail := 'supplier_id ''' || parsed.supplier_id || ''' is not in master/suppliers'
+                    )
+                when parsed.min_order_qty < 0
+                    then struct_pack(reason := 'invalid_value', detail := 'min_order_qty ' || parsed.min_order_qty || ' is negative')
+                when parsed.pack_size <= 0
+                    then struct_pack(reason := 'invalid_value', detail := 'pack_size ' || parsed.pack_size || ' is not positive')
+                when parsed.nominal_lead_time_days < 0
+                    then struct_pack(
+                        reason := 'invalid_value',
+                        detail := 'nominal_lead_time_days ' || parsed.nominal_lead_time_days || ' is negative'
+                    )
             end
         ) as rejection
     from parsed
     left join products on parsed.product_id = products.product_id
-    left join suppliers on parsed.supplier_id = suppliers.supplier_id
+    left join suppliers as known_suppliers on parsed.supplier_id = known_suppliers.supplier_id
 )
 
 {{ finish_validation(['product_id', 'supplier_id']) }}

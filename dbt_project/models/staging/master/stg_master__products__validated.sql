@@ -34,7 +34,10 @@ checked as (
             parse_failure,
             case
                 when lower(product_type) not in ('stock', 'non_stock')
-                    then struct_pack(reason := 'invalid_value', detail := 'product_type ''' || product_type || ''' is not stock or non_stock')
+                    then struct_pack(
+                        reason := 'invalid_value',
+                        detail := 'product_type ''' || product_type || ''' is not stock or non_stock'
+                    )
                 when list_price < 0
                     then struct_pack(reason := 'invalid_value', detail := 'list_price ' || list_price || ' is negative')
                 when discontinued_date < launch_date
@@ -44,7 +47,10 @@ checked as (
                 when not isfinite(ordering_cost)
                     then struct_pack(reason := 'invalid_value', detail := 'ordering_cost ' || ordering_cost || ' is not a finite number')
                 when not (annual_holding_rate > 0 and annual_holding_rate <= 5)
-                    then struct_pack(reason := 'invalid_value', detail := 'annual_holding_rate ' || annual_holding_rate || ' is not above 0 and at most 5')
+                    then struct_pack(
+                        reason := 'invalid_value',
+                        detail := 'annual_holding_rate ' || annual_holding_rate || ' is not above 0 and at most 5'
+                    )
             end
         ) as rejection
     from parsed

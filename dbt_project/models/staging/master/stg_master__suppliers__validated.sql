@@ -29,13 +29,19 @@ checked as (
             parse_failure,
             case
                 when nominal_lead_time_days < 0
-                    then struct_pack(reason := 'invalid_value', detail := 'nominal_lead_time_days ' || nominal_lead_time_days || ' is negative')
+                    then struct_pack(
+                        reason := 'invalid_value',
+                        detail := 'nominal_lead_time_days ' || nominal_lead_time_days || ' is negative'
+                    )
                 when ordering_cost < 0
                     then struct_pack(reason := 'invalid_value', detail := 'ordering_cost ' || ordering_cost || ' is negative')
                 when not isfinite(ordering_cost)
                     then struct_pack(reason := 'invalid_value', detail := 'ordering_cost ' || ordering_cost || ' is not a finite number')
                 when not (annual_holding_rate > 0 and annual_holding_rate <= 5)
-                    then struct_pack(reason := 'invalid_value', detail := 'annual_holding_rate ' || annual_holding_rate || ' is not above 0 and at most 5')
+                    then struct_pack(
+                        reason := 'invalid_value',
+                        detail := 'annual_holding_rate ' || annual_holding_rate || ' is not above 0 and at most 5'
+                    )
             end
         ) as rejection
     from parsed

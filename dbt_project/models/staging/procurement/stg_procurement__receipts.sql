@@ -4,7 +4,13 @@ with validated as (
 ),
 
 order_lines as (
-    select po_id, po_line, product_id, location_id, supplier_id, order_date
+    select
+        po_id,
+        po_line,
+        product_id,
+        location_id,
+        supplier_id,
+        order_date
     from {{ ref('stg_procurement__purchase_order_lines') }}
 )
 
@@ -22,5 +28,6 @@ select
     validated._source_row
 from validated
 inner join order_lines
-    on validated.po_id = order_lines.po_id
-    and validated.po_line = order_lines.po_line
+    on
+        validated.po_id = order_lines.po_id
+        and validated.po_line = order_lines.po_line

@@ -28,10 +28,12 @@ parsed as (
     from landed
 ),
 
-{#- a list price far above the product's typical price (its median selling price, else the median of this
+{# a list price far above the product's typical price (its median selling price, else the median of this
     file's own values for the product) is implausible_price (scale-free, var implausible_price_factor) -#}
 selling_price as (
-    select product_id, median(unit_price) as price_scale
+    select
+        product_id,
+        median(unit_price) as price_scale
     from {{ ref('stg_sales__sales_lines') }}
     where unit_price > 0
     group by product_id
@@ -45,15 +47,25 @@ checked as (
     select
         parsed.*,
         coalesce(
-            parse_failure,
+            parsed.parse_failure,
             case
                 when products.product_id is null
-                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
+                    then struct_pack(
+                        reason := 'unknown_product',
+                        detail := 'product_id ''' || parsed.product_id || ''' is not in master/products'
+                    )
                 when parsed.location_id is not null and locations.location_id is null
-                    then struct_pack(reason := 'unknown_location', detail := 'location_id ''' || parsed.location_id || ''' is not in master/locations')
-                when list_price < 0
-                    then struct_pack(reason := 'negative_price', detail := 'list_price ' || list_price || ' is negative')
-{{ plausibility_check('list_price', 'coalesce(selling_price.price_scale, own_price.price_scale)', 'implausible_price', 'implausible_price_factor', 100, "the product''s typical price") }}
+                    then struct_pack(
+                        reason := 'unknown_location',
+                        detail := 'location_id ''' || parsed.location_id || ''' is not in master/locations'
+                    )
+                when parsed.list_price < 0
+                    then struct_pack(reason := 'negative_price', detail := 'list_price ' || parsed.list_price || ' is negative')
+                {{ plausibility_check(
+                    'list_price', 'coalesce(selling_price.price_scale, own_price.price_scale)', 'implausible_price',
+                    'implausible_price_factor', 100,
+                    "the product''s typical price"
+                ) }}
             end
         ) as rejection
     from parsed

@@ -34,16 +34,28 @@ checked as (
     select
         parsed.*,
         coalesce(
-            parse_failure,
+            parsed.parse_failure,
             case
                 when products.product_id is null
-                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || parsed.product_id || ''' is not in master/products')
+                    then struct_pack(
+                        reason := 'unknown_product',
+                        detail := 'product_id ''' || parsed.product_id || ''' is not in master/products'
+                    )
                 when parsed.location_id is not null and locations.location_id is null
-                    then struct_pack(reason := 'unknown_location', detail := 'location_id ''' || parsed.location_id || ''' is not in master/locations')
-                when end_date < start_date
-                    then struct_pack(reason := 'invalid_value', detail := 'end_date ' || end_date || ' is before start_date ' || start_date)
-                when discount_pct < 0 or discount_pct >= 1
-                    then struct_pack(reason := 'invalid_value', detail := 'discount_pct ' || discount_pct || ' is not a fraction in [0, 1)')
+                    then struct_pack(
+                        reason := 'unknown_location',
+                        detail := 'location_id ''' || parsed.location_id || ''' is not in master/locations'
+                    )
+                when parsed.end_date < parsed.start_date
+                    then struct_pack(
+                        reason := 'invalid_value',
+                        detail := 'end_date ' || parsed.end_date || ' is before start_date ' || parsed.start_date
+                    )
+                when parsed.discount_pct < 0 or parsed.discount_pct >= 1
+                    then struct_pack(
+                        reason := 'invalid_value',
+                        detail := 'discount_pct ' || parsed.discount_pct || ' is not a fraction in [0, 1)'
+                    )
             end
         ) as rejection
     from parsed

@@ -21,7 +21,10 @@ with landed as (
 ),
 
 products as (
-    select product_id, product_type from {{ ref('stg_master__products') }}
+    select
+        product_id,
+        product_type
+    from {{ ref('stg_master__products') }}
 ),
 
 locations as (
@@ -35,7 +38,8 @@ parsed as (
         {{ parse_landing_columns(columns) }},
         {{ first_parse_failure(row_columns) }} as parse_failure,
         case
-            when {{ blank_as_null('unit_price') }} is not null
+            when
+                {{ blank_as_null('unit_price') }} is not null
                 and ({{ parse_landing_value('unit_price', 'decimal') }}) is null
                 then struct_pack(
                     issue := 'invalid_price',
@@ -51,23 +55,30 @@ product_price as (
 
 price_checked as (
     select
-        * exclude (price_parse_issue),
+        -- RF02 is a false positive here: sqlfluff takes a name in `* exclude (...)` for a column reference
+        parsed.* exclude (price_parse_issue),  -- noqa: RF02
+        product_price.*,
         coalesce(
-            price_parse_issue,
+            parsed.price_parse_issue,
             case
-                when not isfinite(unit_price)
-                    then struct_pack(issue := 'invalid_price', detail := 'unit_price ' || unit_price || ' is not a finite number')
-                when unit_price < 0
-                    then struct_pack(issue := 'negative_price', detail := 'unit_price ' || unit_price || ' is negative')
-                when unit_price > product_price.price_scale * {{ var('implausible_price_factor', 100) }}
-                    then struct_pack(issue := 'implausible_price', detail := 'unit_price ' || unit_price || ' is more than {{ var('implausible_price_factor', 100) }} x the product''s median price ' || round(product_price.price_scale, 4) || ' (implausible_price_factor)')
+                when not isfinite(parsed.unit_price)
+                    then struct_pack(issue := 'invalid_price', detail := 'unit_price ' || parsed.unit_price || ' is not a finite number')
+                when parsed.unit_price < 0
+                    then struct_pack(issue := 'negative_price', detail := 'unit_price ' || parsed.unit_price || ' is negative')
+                when parsed.unit_price > product_price.price_scale * {{ var('implausible_price_factor', 100) }}
+                    then struct_pack(
+                        issue := 'implausible_price',
+                        detail := 'unit_price ' || parsed.unit_price
+                        || ' is more than {{ var('implausible_price_factor', 100) }} x the product''s median price '
+                        || round(product_price.price_scale, 4) || ' (implausible_price_factor)'
+                    )
             end
         ) as price_problem
     from parsed
     left join product_price on parsed.product_id = product_price.product_id
 ),
 
-{#- a line far outside its product's own line sizes (a fat finger, 1e15) is implausible: the product's median
+{# a line far outside its product's own line sizes (a fat finger, 1e15) is implausible: the product's median
     absolute line quantity (at least 1) times var implausible_quantity_factor; a unit price far above the product's
     median positive price (var implausible_price_factor) is an issue on the row (its units still count). Both are
     scale-free: a spare part and a bag of sugar are judged each against itself. -#}
@@ -77,24 +88,44 @@ product_scale as (
 
 checked as (
     select
-        price_checked.* exclude (price_problem),
-        price_problem.issue as price_issue,
-        price_problem.detail as price_issue_detail,
+        -- RF02 and RF01 are false positives here: sqlfluff takes a name in `* exclude (...)` for a column
+        -- reference, and a struct field (price_problem.issue) for a column of a table price_problem
+        price_checked.* exclude (price_problem),  -- noqa: RF02
+        price_checked.price_problem.issue as price_issue,  -- noqa: RF01
+        price_checked.price_problem.detail as price_issue_detail,  -- noqa: RF01
         coalesce(
-            parse_failure,
+            price_checked.parse_failure,
             case
-{{ transaction_date_checks('sold_at') }}
-                when lower(line_type) not in ('sale', 'return')
-                    then struct_pack(reason := 'invalid_value', detail := 'line_type ''' || line_type || ''' is not sale or return')
+                {{ transaction_date_checks('sold_at') }}
+                when lower(price_checked.line_type) not in ('sale', 'return')
+                    then struct_pack(
+                        reason := 'invalid_value',
+                        detail := 'line_type ''' || price_checked.line_type || ''' is not sale or return'
+                    )
                 when products.product_id is null
-                    then struct_pack(reason := 'unknown_product', detail := 'product_id ''' || price_checked.product_id || ''' is not in master/products')
+                    then struct_pack(
+                        reason := 'unknown_product',
+                        detail := 'product_id ''' || price_checked.product_id || ''' is not in master/products'
+                    )
                 when locations.location_id is null
-                    then struct_pack(reason := 'unknown_location', detail := 'location_id ''' || price_checked.location_id || ''' is not in master/locations')
+                    then struct_pack(
+                        reason := 'unknown_location',
+                        detail := 'location_id ''' || price_checked.location_id || ''' is not in master/locations'
+                    )
                 when products.product_type = 'non_stock'
-                    then struct_pack(reason := 'non_stock_item', detail := 'product_id ''' || price_checked.product_id || ''' is a non-stock item')
-                when quantity < 0 and coalesce(lower(line_type), 'sale') = 'sale'
-                    then struct_pack(reason := 'negative_quantity_not_return', detail := 'quantity ' || quantity || ' on a line that is not marked as a return')
-{{ plausibility_check('quantity', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000, "the product''s median line quantity") }}
+                    then struct_pack(
+                        reason := 'non_stock_item',
+                        detail := 'product_id ''' || price_checked.product_id || ''' is a non-stock item'
+                    )
+                when price_checked.quantity < 0 and coalesce(lower(price_checked.line_type), 'sale') = 'sale'
+                    then struct_pack(
+                        reason := 'negative_quantity_not_return',
+                        detail := 'quantity ' || price_checked.quantity || ' on a line that is not marked as a return'
+                    )
+                {{ plausibility_check(
+                    'quantity', 'product_scale.quantity_scale', 'implausible_quantity', 'implausible_quantity_factor', 1000,
+                    "the product''s median line quantity"
+                ) }}
             end
         ) as rejection
     from price_checked
