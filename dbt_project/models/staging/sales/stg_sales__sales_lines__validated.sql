@@ -57,7 +57,6 @@ price_checked as (
     select
         -- RF02 is a false positive here: sqlfluff takes a name in `* exclude (...)` for a column reference
         parsed.* exclude (price_parse_issue),  -- noqa: RF02
-        product_price.*,
         coalesce(
             parsed.price_parse_issue,
             case
