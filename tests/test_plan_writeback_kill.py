@@ -88,7 +88,7 @@ def test_a_kill_in_the_middle_of_the_write_back_leaves_the_old_plan_whole(tmp_pa
     assert _run_ids(path) == {name: [("old", 1000)] for name in ML_TABLES}
 
 
-@pytest.mark.parametrize("delay", [0.1, 0.25, 0.4, 0.55, 0.7, 1.5])
+@pytest.mark.parametrize("delay", [0.1, 0.4, 0.7, 1.5])
 def test_a_kill_at_any_moment_leaves_all_old_or_all_new(tmp_path: Path, delay: float) -> None:
     """Killed after a delay that falls before, during or after the write (or its commit): never a mix."""
     path = tmp_path / "w.duckdb"
