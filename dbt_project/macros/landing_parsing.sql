@@ -207,3 +207,15 @@ from deduplicated
     where {{ column }} > 0 and isfinite({{ column }})
     group by product_id
 {%- endmacro %}
+
+
+{#- The product's typical selling price: the median positive unit price of its kept sales lines (the reference
+    costs, list prices and order costs are judged against). -#}
+{% macro product_selling_price() -%}
+    select
+        product_id,
+        median(unit_price) as price_scale
+    from {{ ref('stg_sales__sales_lines') }}
+    where unit_price > 0
+    group by product_id
+{%- endmacro %}

@@ -140,6 +140,25 @@ def _write_checked(con, tables: dict, outcomes: list, run_info: RunInfo) -> tupl
     return None, time.perf_counter() - t0
 
 
+def _step_results(tables: Mapping[str, pl.DataFrame], outcomes: list, failure: dg.Failure | None, run_info: RunInfo,
+                  settings: Any, timings: Mapping[str, float], metadata: Mapping[str, Any]):
+    """What a planning step yields after its checked write: the check outcomes and the failure when a blocking
+    check stopped the write; else one materialization per table written (stamp, timings, rows, ``metadata``) and
+    the check outcomes."""
+    if failure is None:
+        stamp = {"run_id": run_info.run_id, "as_of_date": run_info.as_of_date.isoformat(),
+                 "model_version": run_info.model_version,
+                 "planning_settings": dg.MetadataValue.json(settings.metadata())}
+        rounded = {k: round(v, 2) for k, v in timings.items()}
+        for name, frame in tables.items():
+            yield dg.MaterializeResult(asset_key=ML_KEYS[name], metadata={
+                **stamp, **rounded, "dagster/row_count": frame.height, **metadata})
+    for outcome in outcomes:
+        yield checks.check_result(outcome, ML_KEYS)
+    if failure is not None:
+        raise failure
+
+
 def build_forecasting_asset(input_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
     @dg.multi_asset(specs=_specs(FORECAST_TABLES, input_keys), check_specs=_check_specs("forecasting"),
                     name="demand_forecasting", pool=WAREHOUSE_POOL)
@@ -168,20 +187,8 @@ def build_forecasting_asset(input_keys: list[dg.AssetKey]) -> dg.AssetsDefinitio
             summary = dict(getattr(forecast, "summary", None) or {})
             outcomes = evaluate_forecast_checks(tables, summary, checks_for_stage("forecasting"))
             failure, timings["write_seconds"] = _write_checked(con, tables, outcomes, run_info)
-        if failure is not None:
-            for outcome in outcomes:
-                yield checks.check_result(outcome, ML_KEYS)
-            raise failure
-        stamp = {"run_id": run_info.run_id, "as_of_date": run_info.as_of_date.isoformat(),
-                 "model_version": run_info.model_version,
-                 "planning_settings": dg.MetadataValue.json(settings.metadata())}
-        meta = _summary_metadata(summary, skip=_FORECAST_SUMMARY_SKIP)
-        for name in FORECAST_TABLES:
-            yield dg.MaterializeResult(asset_key=ML_KEYS[name], metadata={
-                **stamp, **{k: round(v, 2) for k, v in timings.items()},
-                "dagster/row_count": tables[name].height, **meta})
-        for outcome in outcomes:
-            yield checks.check_result(outcome, ML_KEYS)
+        yield from _step_results(tables, outcomes, failure, run_info, settings, timings,
+                                 _summary_metadata(summary, skip=_FORECAST_SUMMARY_SKIP))
 
     return demand_forecasting
 
@@ -221,20 +228,9 @@ def build_policy_asset(input_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
             summary = {**forecast.summary, "policy": getattr(policy, "summary", None)}
             outcomes = evaluate_forecast_checks({**forecast.tables, **tables}, summary, checks_for_stage("policy"))
             failure, timings["write_seconds"] = _write_checked(con, tables, outcomes, run_info)
-        if failure is not None:
-            for outcome in outcomes:
-                yield checks.check_result(outcome, ML_KEYS)
-            raise failure
-        stamp = {"run_id": run_info.run_id, "as_of_date": run_info.as_of_date.isoformat(),
-                 "model_version": run_info.model_version, "forecast_run_id": forecast.run_info.run_id,
-                 "planning_settings": dg.MetadataValue.json(settings.metadata())}
-        meta = _summary_metadata(getattr(policy, "summary", None), skip=_POLICY_SUMMARY_SKIP)
-        for name in POLICY_TABLES:
-            yield dg.MaterializeResult(asset_key=ML_KEYS[name], metadata={
-                **stamp, **{k: round(v, 2) for k, v in timings.items()},
-                "dagster/row_count": tables[name].height, **meta})
-        for outcome in outcomes:
-            yield checks.check_result(outcome, ML_KEYS)
+        yield from _step_results(tables, outcomes, failure, run_info, settings, timings,
+                                 {"forecast_run_id": forecast.run_info.run_id,
+                                  **_summary_metadata(getattr(policy, "summary", None), skip=_POLICY_SUMMARY_SKIP)})
 
     return replenishment_policy
 

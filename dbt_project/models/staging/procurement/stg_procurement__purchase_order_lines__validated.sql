@@ -46,12 +46,7 @@ product_scale as (
 ),
 
 selling_price as (
-    select
-        product_id,
-        median(unit_price) as price_scale
-    from {{ ref('stg_sales__sales_lines') }}
-    where unit_price > 0
-    group by product_id
+    {{ product_selling_price() }}
 ),
 
 order_cost as (

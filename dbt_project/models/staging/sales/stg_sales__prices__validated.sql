@@ -31,12 +31,7 @@ parsed as (
 {# a list price far above the product's typical price (its median selling price, else the median of this
     file's own values for the product) is implausible_price (scale-free, var implausible_price_factor) -#}
 selling_price as (
-    select
-        product_id,
-        median(unit_price) as price_scale
-    from {{ ref('stg_sales__sales_lines') }}
-    where unit_price > 0
-    group by product_id
+    {{ product_selling_price() }}
 ),
 
 own_price as (
