@@ -92,10 +92,15 @@ def main() -> int:
     p.add_argument("--n-boot", type=int, default=500)
     p.add_argument("--skip-backtest", action="store_true")
     p.add_argument("--json", type=Path, default=None, help="append the figures as one JSON line here")
+    p.add_argument("--forecast-setting", action="append", default=[], metavar="KEY=VALUE",
+                   help="any ForecastConfig field (repeatable; a JSON value: true, 0.5, \"week\")")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
 
     fchanges = {k: v for k, v in (("horizon_days", args.horizon_days), ("grain", args.grain)) if v is not None}
+    for item in args.forecast_setting:
+        key, _, value = item.partition("=")
+        fchanges[key.strip()] = json.loads(value)
     if args.horizon_days and args.horizon_days > ForecastConfig().max_horizon_days:
         fchanges["max_horizon_days"] = args.horizon_days
     fcfg = ForecastConfig().replace(**fchanges)

@@ -232,11 +232,16 @@ def cmd_proposals(args: argparse.Namespace) -> int:
         with connect(args.warehouse, read_only=True) as con:
             if not table_exists(con, "ml", "purchase_proposals"):
                 raise CliError("no proposals yet: run `stockturn run` (or `stockturn demo`) first")
-            where = "" if args.status == "all" else "where status = ?"
+            where = "" if args.status == "all" else "where p.status = ?"
+            approval = table_exists(con, "ml", "proposal_approval")
             frame = read_frame(con, f"""
-                select proposal_id, status, proposal_type, coalesce(supplier_id, source_location_id) as source,
-                       product_id, location_id, quantity, value, expected_arrival_date, reason
-                from ml.purchase_proposals {where} order by value desc""", None if not where else [args.status])
+                select p.proposal_id, p.status, p.proposal_type,
+                       coalesce(p.supplier_id, p.source_location_id) as source, p.product_id, p.location_id,
+                       p.quantity, p.value, p.expected_arrival_date, p.reason, p.status_author,
+                       {"a.waiting_reason" if approval else "null::varchar as waiting_reason"}
+                from ml.purchase_proposals p
+                {"left join ml.proposal_approval a using (proposal_id)" if approval else ""}
+                {where} order by p.value desc""", None if not where else [args.status])
         if frame.is_empty():
             print(f"no {args.status} proposals")
             return 0
@@ -245,7 +250,34 @@ def cmd_proposals(args: argparse.Namespace) -> int:
                   f"{row['location_id']:<6} from {row['source'] or '?':<8} qty {row['quantity']:>10,.0f}  "
                   f"value {row['value'] or 0:>12,.2f}  arrives {row['expected_arrival_date']}")
             print(f"    {row['reason']}")
+            if row["status"] == "proposed":
+                why = row["waiting_reason"] or "approval rules not evaluated yet (stockturn proposals auto-approve)"
+                print(f"    waits: {why}")
+            elif row["status_author"]:
+                print(f"    {row['status']} by {row['status_author']}")
         print(f"{frame.height:,} proposals, total value {frame['value'].sum() or 0:,.2f}")
+        return 0
+    if args.action == "auto-approve":
+        from ml.policy import PolicyConfig
+        from ml.policy.approval import ApprovalRulesError, apply_approval_rules, read_rules
+
+        with connect(args.warehouse, claim=True) as con:
+            try:
+                rules = read_rules(con, PolicyConfig().seeds_path() if args.rules is None else Path(args.rules))
+                result = apply_approval_rules(con, rules)
+            except (ApprovalRulesError, ValueError) as exc:
+                raise CliError(str(exc)) from exc
+        print(result.describe())
+        return 0
+    if args.action == "export":
+        from ml.policy.order_export import export_orders
+
+        with connect(args.warehouse, claim=True) as con:
+            try:
+                result = export_orders(con, Path(args.out))
+            except ValueError as exc:
+                raise CliError(str(exc)) from exc
+        print(result.describe())
         return 0
     status = {"approve": "approved", "reject": "rejected", "reset": "proposed"}[args.action]
     with connect(args.warehouse) as con:
@@ -527,8 +559,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "re-runs with the same inputs.")
     p.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE), help="DuckDB file (default ./data/warehouse.duckdb)")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    q = actions.add_parser("list", help="list proposals, largest value first")
+    q = actions.add_parser("list", help="list proposals, largest value first, and why each one waits")
     q.add_argument("--status", default="proposed", choices=("proposed", "approved", "rejected", "all"))
+    q = actions.add_parser("auto-approve", help="approve the proposals seeds/approval_rules.csv covers (the "
+                           "pipeline does this after every plan); exceptions and planners' decisions are left alone")
+    q.add_argument("--rules", default=None, help="folder with approval_rules.csv, read when planning.approval_rules "
+                   "is not in the warehouse (default: the project's seeds/)")
+    q = actions.add_parser("export", help="write approved, never-exported proposals as purchase and transfer "
+                           "orders an ERP can import (docs/order-export.md); each proposal is exported once")
+    q.add_argument("--out", required=True, help="folder; each export is a new batch folder inside it")
     for name, text in (("approve", "approve a proposal"), ("reject", "reject a proposal (a reason is required)"),
                        ("reset", "set a proposal back to proposed")):
         q = actions.add_parser(name, help=text)

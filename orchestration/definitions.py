@@ -21,7 +21,7 @@ import dagster as dg
 from ml.ingest.loader import RAW_SCHEMA
 from ml.settings import DBT_PROJECT_DIR
 from ml.warehouse import ML_SCHEMA, set_default_wait
-from orchestration.defs import backtest, landing, planning, reports, schedules
+from orchestration.defs import backtest, landing, orders, planning, reports, schedules
 from orchestration.defs import dbt as dbt_defs
 from orchestration.defs.resources import StockturnPaths, default_resources
 
@@ -44,9 +44,18 @@ def planning_inputs(manifest: dict) -> list[dg.AssetKey]:
     return wanted
 
 
+#: seeds the order release reads (upstream of it only; every other seed is the policy step's)
+ORDER_SEEDS = ("approval_rules",)
+
+
 def planning_seeds(manifest: dict) -> list[dg.AssetKey]:
-    """The planner-edited seeds (service levels, overrides): upstream of the policy step only."""
-    return dbt_defs.dbt_asset_keys(manifest, resource_type="seed")
+    """The planner-edited seeds the policy reads (service levels, overrides): upstream of the policy step only."""
+    return [k for k in dbt_defs.dbt_asset_keys(manifest, resource_type="seed") if k.path[-1] not in ORDER_SEEDS]
+
+
+def order_seeds(manifest: dict) -> list[dg.AssetKey]:
+    """The seeds the order release reads (approval rules)."""
+    return [k for k in dbt_defs.dbt_asset_keys(manifest, resource_type="seed") if k.path[-1] in ORDER_SEEDS]
 
 
 def report_inputs(manifest: dict) -> list[dg.AssetKey]:
@@ -55,7 +64,7 @@ def report_inputs(manifest: dict) -> list[dg.AssetKey]:
     stale in the UI."""
     ml_keys = [key for name, key in planning.ML_KEYS.items() if name != "lead_time_demand_samples"]
     return dbt_defs.dbt_asset_keys(manifest, resource_type="model", schema="marts") + ml_keys + [
-        backtest.BACKTEST_KEY]
+        orders.APPROVAL_KEY, backtest.BACKTEST_KEY]
 
 
 def build_definitions(
@@ -75,6 +84,7 @@ def build_definitions(
             landing.landing,
             dbt_defs.build_dbt_assets(project),
             *planning.build_planning_assets(planning_inputs(manifest), planning_seeds(manifest)),
+            orders.build_order_release_asset(order_seeds(manifest)),
             reports.build_report_asset(report_inputs(manifest)),
             backtest.policy_backtest,
         ],

@@ -940,6 +940,17 @@ class _Builder:
         parts = [f"{int(r['proposals']):,} {r['status']} {pq.label(pq.PROPOSAL_TYPES, r['proposal_type']).lower()}"
                  f"{'s' if r['proposals'] != 1 else ''} ({th.money(r['value'])})" for r in totals.to_dicts()]
         section.blocks.append(NoteBlock("Proposals of this run: " + "; ".join(parts) + ".", "info"))
+        approvers = pq.approvals_by_author(self.con)
+        if approvers.height:
+            by_rule = approvers.filter(pl.col("kind") == "rule")
+            by_planner = approvers.filter(pl.col("kind") == "planner")
+            text = (f"Approved by the rules in seeds/approval_rules.csv: {int(by_rule['proposals'].sum()):,} "
+                    f"({th.money(float(by_rule['value'].sum() or 0.0))})")
+            if by_rule.height:
+                text += " - " + ", ".join(f"{r['approver'].removeprefix('rule:')} {int(r['proposals']):,}"
+                                          for r in by_rule.to_dicts())
+            text += f"; by planners: {int(by_planner['proposals'].sum()):,}. Exceptions always wait for a planner."
+            section.blocks.append(NoteBlock(text, "info"))
         if n == 0:
             return
         rows = pq.proposals_awaiting(self.con, self.ctx, limit=12)
@@ -952,6 +963,7 @@ class _Builder:
                 _col("expected_arrival_date", "Expected arrival", _date, nowrap=True),
                 _col("days_covered", "Days covered", th.number, True),
                 _col("reason", "Why", _readable),
+                _col("waiting_reason", "Waits because", _readable),
             ],
             [self._names(r) | {
                 "type": pq.label(pq.PROPOSAL_TYPES, r["proposal_type"]),
@@ -959,7 +971,8 @@ class _Builder:
                          else _name(r, "source_location_name", "source_location_id")),
             } for r in rows.to_dicts()],
             note=(f"Showing the {rows.height} largest of {n:,}. " if n > rows.height else "")
-            + "Approve or reject with `stockturn proposals`; decisions are kept across re-runs.",
+            + "Approve or reject with `stockturn proposals`; decisions are kept across re-runs. Routine proposals are "
+              "approved by seeds/approval_rules.csv; \"Waits because\" says why these were not.",
         ))
 
     def _exceptions(self, section: Section) -> None:

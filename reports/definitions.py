@@ -202,8 +202,10 @@ def definitions(ctx: q.Context | None = None) -> list[Definition]:
             "Purchase proposals awaiting approval",
             "Orders (from a supplier) and transfers (from a distribution centre) raised where the inventory "
             "position (on hand + on order) is at or below the recommended reorder point; value = units × unit "
-            "cost. They wait for a planner's approval ('proposed'); decisions are kept across runs.",
-            "ml.purchase_proposals, ml.proposal_decisions",
+            "cost. Routine ones are approved by the rules in seeds/approval_rules.csv (author rule:<name>); "
+            "exceptions and proposals a planner decided on never are. The rest wait for a planner's approval "
+            "('proposed'), with the reason they wait; decisions are kept across runs.",
+            "ml.purchase_proposals, ml.proposal_decisions, ml.proposal_approval",
         ),
         Definition(
             "Policy backtest",

@@ -494,6 +494,7 @@ def proposals_awaiting(con: duckdb.DuckDBPyConnection, ctx: Context, limit: int 
     supplier_join = ("left join marts.dim_supplier s on s.supplier_id = d.supplier_id"
                      if "dim_supplier" in ctx.marts else "")
     optional = ", ".join(f"d.{c}" if c in cols else f"null as {c}" for c in ("days_covered", "abc_class"))
+    approval = "proposal_approval" in ctx.ml_tables
     return frame(
         con,
         f"""
@@ -501,10 +502,12 @@ def proposals_awaiting(con: duckdb.DuckDBPyConnection, ctx: Context, limit: int 
             d.proposal_id, d.proposal_type, d.supplier_id, {supplier_name} as supplier_name,
             d.source_location_id, sl.location_name as source_location_name,
             d.product_id, p.product_name, p.category, d.location_id, l.location_name,
-            d.quantity, d.unit_cost, d.value, d.order_date, d.expected_arrival_date, {optional}, d.reason
+            d.quantity, d.unit_cost, d.value, d.order_date, d.expected_arrival_date, {optional}, d.reason,
+            {"a.waiting_reason" if approval else "null::varchar"} as waiting_reason
         from ml.purchase_proposals d
         {_PRODUCT_LOCATION_NAMES}
         left join marts.dim_location sl on sl.location_id = d.source_location_id
+        {"left join ml.proposal_approval a on a.proposal_id = d.proposal_id" if approval else ""}
         {supplier_join}
         where coalesce(d.status, 'proposed') = 'proposed'
         order by d.value desc nulls last, d.proposal_id
@@ -774,3 +777,17 @@ def backtest_by_category(con: duckdb.DuckDBPyConnection, study: str = MAIN_STUDY
         [MAIN_STUDY, study],
     )
     return _policy_columns(df)
+
+
+def approvals_by_author(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Approved proposals of the run by who approved them: ``rule:<name>`` or a planner (``approver``, ``kind``
+    'rule' or 'planner', ``proposals``, ``value``)."""
+    if "status_author" not in columns(con, "ml", "purchase_proposals"):
+        return pl.DataFrame(schema={"approver": pl.String, "kind": pl.String, "proposals": pl.Int64,
+                                    "value": pl.Float64})
+    return frame(con, """
+        select coalesce(status_author, '?') as approver,
+               case when status_author like 'rule:%' then 'rule' else 'planner' end as kind,
+               count(*) as proposals, sum(value) as value
+        from ml.purchase_proposals where status = 'approved'
+        group by all order by proposals desc, approver""")

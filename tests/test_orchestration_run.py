@@ -126,13 +126,21 @@ def fake_run_policy(con, ltd, forecast, config, *, as_of=None):
         raise RuntimeError("policy failed on purpose")
     keys = ltd.keys
     policy = keys.with_columns(pl.lit(12.0).alias("reorder_point"), pl.lit(6.0).alias("order_quantity"))
-    proposals = keys.head(3).with_columns(pl.lit(6.0).alias("quantity"))
+    proposals = keys.head(3).with_columns(  # the columns the order release reads and updates
+        pl.lit("transfer").alias("proposal_type"), pl.lit(None, pl.String).alias("supplier_id"),
+        pl.lit("DC01").alias("source_location_id"), pl.lit(6.0).alias("quantity"), pl.lit(12.0).alias("value"),
+        pl.lit(6.0).alias("order_quantity"), pl.lit("C").alias("abc_class"), pl.lit("proposed").alias("status"),
+        pl.lit(None, pl.String).alias("status_author"), pl.lit(None, pl.String).alias("status_reason"),
+        pl.lit(None, pl.Datetime("us")).alias("status_changed_at"),
+    ).with_columns((pl.col("product_id") + "@" + pl.col("location_id")).alias("proposal_id"))
     exceptions = keys.head(0).with_columns(pl.lit("none").alias("exception_type"))
     return FakePolicyRun(policy, proposals, exceptions, {"series": keys.height, "proposals": {"count": 3}})
 
 
 def _install_fake_stages(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ml.policy.approval  # noqa: F401 (the real order release runs on the fake plan's proposals)
     import ml.policy.config  # noqa: F401 (the real defaults the safety-stock checks fall back on stay importable)
+    import ml.policy.order_export  # noqa: F401
 
     forecasting = types.ModuleType("ml.forecasting")
     forecasting.ForecastConfig, forecasting.run_forecasting = FakeConfig, fake_run_forecasting

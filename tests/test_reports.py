@@ -320,6 +320,10 @@ def test_planning_sections_show_the_run(report: ReportResult, page: str, warehou
     with duckdb.connect(str(warehouses["backtest"]), read_only=True) as con:
         (awaiting,) = con.execute("select count(*) from ml.purchase_proposals where status = 'proposed'").fetchone()
         (net,) = con.execute("select sum(inventory_value_change) from marts.rpt_reorder_recommendations").fetchone()
+        (by_rule,) = con.execute("select count(*) from ml.purchase_proposals where status = 'approved' and "
+                                 "status_author like 'rule:%'").fetchone()
+        (waiting_lines,) = con.execute("select count(*) from ml.proposal_approval where status = 'proposed' and "
+                                       "waiting_reason is not null").fetchone()
     assert report.kpis["proposals_awaiting"] == awaiting
     assert report.kpis["recommended_inventory_change"] == pytest.approx(net)
     for words in ("Most under-stocked", "Most over-stocked", "Backtest scores by demand segment",
@@ -328,7 +332,10 @@ def test_planning_sections_show_the_run(report: ReportResult, page: str, warehou
                   "Safety stock capped to the evidence", "the evidence supports"):
         assert words in text, words
     if awaiting:
-        assert "Purchase proposals awaiting approval" in text
+        assert "Purchase proposals awaiting approval" in text and "Waits because" in text
+        assert waiting_lines == awaiting  # the order release says why every waiting proposal waits
+    # the pipeline's order release ran: routine proposals approved by the shipped rules, counted in the report
+    assert f"Approved by the rules in seeds/approval_rules.csv: {by_rule:,}" in text
     # the backtest: the main study's headline, every study, the category table (the hostile category escaped)
     assert "18.3% less inventory for stockturn (95% bootstrap interval 14.2% to 22.1%, 1,000 resamples)" in text
     assert "at safety factor z = 2.10" in text

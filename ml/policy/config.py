@@ -186,10 +186,19 @@ class PolicyConfig:
         max_exceptions_per_type: None
             Keep only the top-N of each type by money at stake (None: keep all; every row is ranked).
 
+    Orders (``ml.policy.approval``, ``ml.policy.order_export``; the ``order_release`` step after the plan)
+        auto_approve: True
+            Approve the proposals the rules in seeds/approval_rules.csv cover (never an exception, never over a
+            planner's decision). False: every proposal waits for a planner.
+        order_export_dir: None
+            Folder the ``order_release`` step exports approved purchase and transfer orders to after every plan
+            (one batch folder per export, each proposal exactly once; docs/order-export.md). None: orders are
+            exported only by ``stockturn proposals export --out DIR``.
+
     Other
         seeds_dir: None
-            Folder with service_levels.csv and planner_overrides.csv, read when the planning.* tables are
-            absent (None: ml.settings.SEEDS_DIR).
+            Folder with service_levels.csv, planner_overrides.csv and approval_rules.csv, read when the
+            planning.* tables are absent (None: ml.settings.SEEDS_DIR).
         days_per_year: 365.0
             Days per year for annualising demand (EOQ, consumption value, turnover).
     """
@@ -245,6 +254,9 @@ class PolicyConfig:
     ghost_count_lookback_days: int = 365
     ghost_require_count_evidence: bool = False
     max_exceptions_per_type: int | None = None
+    # orders
+    auto_approve: bool = True
+    order_export_dir: str | None = None
     # other
     seeds_dir: str | None = None
     days_per_year: float = 365.0
