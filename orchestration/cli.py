@@ -216,6 +216,32 @@ def cmd_ui(args: argparse.Namespace) -> int:
             return proc.wait()
 
 
+def cmd_decision_value(args: argparse.Namespace) -> int:
+    from ml.simulation.decision_value import decision_value, summarise, write_decision_value
+    from ml.warehouse import connect
+
+    with connect(args.warehouse, read_only=args.no_write, claim=not args.no_write) as con:
+        try:
+            values = decision_value(con, landing=Path(args.landing) if args.landing else None, days=args.days)
+        except ValueError as exc:
+            raise CliError(str(exc)) from exc
+        if not args.no_write:
+            write_decision_value(con, values)
+    if values.is_empty():
+        print("no planner overrides of a reorder point or order quantity in ml.inventory_policy")
+        return 0
+    measured = values.filter(values["measured"])
+    print(f"{values.height:,} overridden series, {measured.height:,} replayed over the last {args.days} days "
+          f"({values['demand_basis'].drop_nulls().first() or 'no replay'}):")
+    for r in summarise(values).iter_rows(named=True):
+        print(f"  {r['author']:<20} {r['reason'][:40]:<40} {r['decisions']:>4} decisions, {r['gains']} gains, "
+              f"{r['losses']} losses, net value {r['net_value']:>12,.2f}, "
+              f"inventory {r['inventory_value_change']:>+12,.2f}, margin saved {r['lost_margin_saved']:>10,.2f}")
+    for r in values.filter(~values["measured"]).iter_rows(named=True):
+        print(f"  not measured: {r['product_id']} @ {r['location_id']} ({r['fields']}): {r['not_measured_reason']}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from reports.build import build_report
 
@@ -544,6 +570,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-dir", help="folder for the report (default: report/ beside the warehouse)")
     p.add_argument("--dagster-home", help="Dagster instance folder (default: .dagster_home beside the warehouse)")
     p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("decision-value", help="what the planners' overrides changed, replayed on recent demand",
+                       description="Replay the last --days days of demand for every series whose reorder point or "
+                       "order quantity a planner overrode (seeds/planner_overrides.csv), with the planner's numbers "
+                       "and with the policy's, and compare inventory value, fill and lost margin, per planner and "
+                       "reason; writes ml.planner_decision_value (the pipeline does this after every plan).")
+    p.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE), help="DuckDB file (default ./data/warehouse.duckdb)")
+    p.add_argument("--landing", default=None, help="landing folder; its <landing>_truth sibling (demo) gives the true "
+                   "demand, else the recorded sales with stock-out days imputed")
+    p.add_argument("--days", type=int, default=91, help="days of recent demand replayed (default 91)")
+    p.add_argument("--no-write", action="store_true", help="print only; do not write ml.planner_decision_value")
+    p.set_defaults(func=cmd_decision_value)
 
     p = sub.add_parser("report", help="build the turnover report (HTML + PNG/SVG charts) from a warehouse",
                        description="Build one self-contained, offline HTML report and the charts as PNG and SVG "

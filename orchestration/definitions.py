@@ -64,7 +64,7 @@ def report_inputs(manifest: dict) -> list[dg.AssetKey]:
     stale in the UI."""
     ml_keys = [key for name, key in planning.ML_KEYS.items() if name != "lead_time_demand_samples"]
     return dbt_defs.dbt_asset_keys(manifest, resource_type="model", schema="marts") + ml_keys + [
-        orders.APPROVAL_KEY, backtest.BACKTEST_KEY]
+        orders.APPROVAL_KEY, orders.DECISION_VALUE_KEY, backtest.BACKTEST_KEY]
 
 
 def build_definitions(
@@ -85,6 +85,7 @@ def build_definitions(
             dbt_defs.build_dbt_assets(project),
             *planning.build_planning_assets(planning_inputs(manifest), planning_seeds(manifest)),
             orders.build_order_release_asset(order_seeds(manifest)),
+            orders.planner_decisions,
             reports.build_report_asset(report_inputs(manifest)),
             backtest.policy_backtest,
         ],

@@ -786,7 +786,45 @@ class _Builder:
             self._proposals(section)
         if "exceptions" in self.ctx.ml_tables:
             self._exceptions(section)
+        if "planner_decision_value" in self.ctx.ml_tables:
+            self._planner_decisions(section)
         return section
+
+    def _planner_decisions(self, section: Section) -> None:
+        values = pq.planner_decision_value(self.con)
+        if values.is_empty():
+            return
+        measured = values.filter(pl.col("measured"))
+        not_measured = values.height - measured.height
+        if measured.is_empty():
+            section.blocks.append(NoteBlock(
+                f"Planner overrides: {values.height:,}, none replayable (" + "; ".join(
+                    sorted(set(values["not_measured_reason"].drop_nulls().to_list()))) + ").", "info"))
+            return
+        from ml.simulation.decision_value import summarise
+
+        table = summarise(values)
+        first = measured.row(0, named=True)
+        section.blocks.append(TableBlock(
+            f"What the planners' overrides changed: {measured.height:,} decisions replayed on the "
+            f"{first['replay_days']} days from {_date(first['replay_start'])}, net "
+            f"{th.money(float(measured['net_value'].sum()))}",
+            [
+                _col("author", "Planner"), _col("reason", "Reason", _readable),
+                _col("decisions", "Decisions", th.number, True), _col("gains", "Gains", th.number, True),
+                _col("losses", "Losses", th.number, True),
+                _col("inventory_value_change", "Inventory value change", th.money, True),
+                _col("lost_margin_saved", "Lost margin saved", th.money, True),
+                _col("net_value", "Net value", th.money, True),
+            ],
+            table.to_dicts(),
+            note="Each override of a reorder point or order quantity (seeds/planner_overrides.csv) is replayed on the "
+                 "same demand with the planner's numbers and with the policy's, from the same stock: net value = "
+                 "lost margin saved - extra holding cost. Negative: the policy's own number would have done better. "
+                 + (f"{not_measured:,} other overrides are not replayable (facts about the item, service targets, "
+                    "distribution centres). " if not_measured else "")
+                 + "Details per item: ml.planner_decision_value.",
+        ))
 
     def _policy_changes(self, section: Section) -> None:
         by_cat = pq.recommendation_by_category(self.con)

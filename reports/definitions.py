@@ -208,6 +208,14 @@ def definitions(ctx: q.Context | None = None) -> list[Definition]:
             "ml.purchase_proposals, ml.proposal_decisions, ml.proposal_approval",
         ),
         Definition(
+            "Value of planner decisions",
+            "Every planner override of a reorder point or order quantity is replayed on the same recent demand "
+            "(91 days) with the planner's numbers and with the policy's, from the same opening stock and lead-time "
+            "draws. Net value = lost margin saved - extra holding cost (annual holding rate x the change in average "
+            "inventory value, over the replayed days); gain or loss beyond 1% of the larger total cost.",
+            "ml.planner_decision_value (ml/simulation/decision_value.py)",
+        ),
+        Definition(
             "Policy backtest",
             "Each policy is replayed day by day over past demand: orders placed by its rules arrive after the "
             "recorded lead times, demand is served from stock or lost. The main study lowers or raises the "

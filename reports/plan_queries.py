@@ -791,3 +791,8 @@ def approvals_by_author(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                count(*) as proposals, sum(value) as value
         from ml.purchase_proposals where status = 'approved'
         group by all order by proposals desc, approver""")
+
+
+def planner_decision_value(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """``ml.planner_decision_value`` (what each planner override changed, replayed)."""
+    return frame(con, "select * from ml.planner_decision_value")

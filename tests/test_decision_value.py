@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -11,9 +12,16 @@ import polars as pl
 import pytest
 
 from ml.policy import run_policy, write_policy_run
-from ml.simulation.decision_value import Decisions, decision_value, replay_decisions, summarise
+from ml.simulation.decision_value import (
+    Decisions,
+    decision_value,
+    replay_decisions,
+    summarise,
+    write_decision_value,
+)
 from ml.simulation.engine import CostParams, InitialState, LeadTimeModel
 from ml.simulation.scenarios import SimulationInputs
+from reports.build import build_report
 from tests.policy_helpers import naive_lead_time_demand
 
 
@@ -63,7 +71,7 @@ def test_identical_numbers_are_neutral() -> None:
 
 
 @pytest.mark.slow
-def test_decisions_on_a_real_warehouse_are_replayed_per_planner(warehouse_copy: Path) -> None:
+def test_decisions_on_a_real_warehouse_are_replayed_per_planner(warehouse_copy: Path, tmp_path: Path) -> None:
     with duckdb.connect(str(warehouse_copy)) as con:
         (as_of,) = con.execute("select max(date_day) from marts.fct_inventory_daily").fetchall()[0]
         ltd = naive_lead_time_demand(con, as_of, n_samples=100)
@@ -81,6 +89,7 @@ def test_decisions_on_a_real_warehouse_are_replayed_per_planner(warehouse_copy: 
                     ") t(product_id, location_id, field, value, reason, author)")
         write_policy_run(con, run_policy(con, ltd, None, as_of=as_of))
         values = decision_value(con, days=91)
+        write_decision_value(con, values)
     by = {(r["product_id"], r["location_id"]): r for r in values.to_dicts()}
     typo = by[(slow["product_id"], slow["location_id"])]
     assert typo["measured"] and typo["verdict"] == "loss" and typo["author"] == "ann"
@@ -91,3 +100,9 @@ def test_decisions_on_a_real_warehouse_are_replayed_per_planner(warehouse_copy: 
     assert not at_dc["measured"] and "distribution centre" in at_dc["not_measured_reason"]
     table = summarise(values)
     assert table.filter(pl.col("author") == "ann")["losses"].item() == 1
+    # the report shows it per planner and reason
+    result = build_report(warehouse_copy, tmp_path / "report")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (tmp_path / "report" / "report.html").read_text()))
+    assert "What the planners&#x27; overrides changed: 1 decisions replayed" in text or \
+        "What the planners' overrides changed: 1 decisions replayed" in text, result
+    assert "ann" in text and "typo" in text and "2 other overrides are not replayable" in text

@@ -118,6 +118,12 @@ def decision_value(con, *, landing: Path | None = None, days: int = 91, history_
     pc = policy_config or PolicyConfig()
     if not table_exists(con, "ml", "inventory_policy"):
         raise ValueError("ml.inventory_policy does not exist: run the plan first")
+    have = set(read_frame(con, "select column_name from information_schema.columns where table_schema = 'ml' and "
+                               "table_name = 'inventory_policy'")["column_name"].to_list())
+    if not {"overridden_fields", "reorder_point_before_override", "order_quantity_before_override"} <= have:
+        log.warning("ml.inventory_policy has no override columns (written by an older stockturn): no planner "
+                    "decisions to measure")
+        return pl.DataFrame(schema=SCHEMA)
     rows = read_frame(con, """
         select product_id, location_id, override_authors as author, override_reasons as reason,
                overridden_fields as fields, reorder_point as reorder_point_planner,
@@ -182,3 +188,10 @@ def summarise(values: pl.DataFrame) -> pl.DataFrame:
         (pl.col("avg_inventory_value_planner") - pl.col("avg_inventory_value_policy")).sum()
         .alias("inventory_value_change"), pl.col("lost_margin_saved").sum(),
     ).sort("net_value")
+
+
+def write_decision_value(con, values: pl.DataFrame) -> None:
+    """Replace ``ml.planner_decision_value`` (one transaction)."""
+    from ml.warehouse import write_tables_atomically
+
+    write_tables_atomically(con, {TABLE: values})

@@ -17,6 +17,7 @@ from orchestration.defs.planning import ML_KEYS, PlanningConfig, planning_settin
 from orchestration.defs.resources import WAREHOUSE_POOL, StockturnPaths
 
 APPROVAL_KEY = dg.AssetKey([ML_SCHEMA, "proposal_approval"])
+DECISION_VALUE_KEY = dg.AssetKey([ML_SCHEMA, "planner_decision_value"])
 
 
 def build_order_release_asset(seed_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
@@ -52,3 +53,36 @@ def build_order_release_asset(seed_keys: list[dg.AssetKey]) -> dg.AssetsDefiniti
         return dg.MaterializeResult(metadata=metadata)
 
     return order_release
+
+
+@dg.asset(key=DECISION_VALUE_KEY, deps=[ML_KEYS["inventory_policy"]], group_name="planning", pool=WAREHOUSE_POOL,
+          kinds={"python", "duckdb"},
+          description="What each planner override of a reorder point or order quantity changed: the last 91 days "
+                      "of demand replayed with the planner's numbers and with the policy's (inventory value, fill, "
+                      "lost margin, net value), per planner and reason.")
+def planner_decisions(context: dg.AssetExecutionContext, config: PlanningConfig, paths: StockturnPaths):
+    from ml.policy.config import PolicyConfig
+    from ml.simulation.decision_value import decision_value, summarise, write_decision_value
+
+    policy_config = PolicyConfig.from_dict(dict(planning_settings(config, paths).policy))
+    with connect(paths.warehouse_path, claim=True) as con:
+        values = decision_value(con, policy_config=policy_config)
+        write_decision_value(con, values)
+    measured = values.filter(values["measured"]) if values.height else values
+    table = summarise(values) if values.height else None
+    return dg.MaterializeResult(metadata={
+        "overridden_series": values.height, "measured": measured.height,
+        "gains": int((values["verdict"] == "gain").sum()) if values.height else 0,
+        "losses": int((values["verdict"] == "loss").sum()) if values.height else 0,
+        "net_value": float(measured["net_value"].sum()) if measured.height else 0.0,
+        "by_planner_and_reason": dg.MetadataValue.md(_markdown(table))
+        if table is not None and table.height else "no decisions measured",
+    })
+
+
+def _markdown(table) -> str:
+    cols = table.columns
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in table.iter_rows():
+        lines.append("| " + " | ".join(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row) + " |")
+    return "\n".join(lines)
