@@ -72,7 +72,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     from orchestration.warehouse_build import build_warehouse
     from reports.warehouse_summary import warehouse_summary
 
-    result = build_warehouse(Path(args.landing), Path(args.warehouse), progress=not args.quiet)
+    result = build_warehouse(Path(args.landing), Path(args.warehouse), progress=not args.quiet,
+                             full_refresh=args.full_refresh)
     print(warehouse_summary(Path(args.warehouse)))
     print(f"\nBuilt in {result.seconds:,.1f} s.")
     return 0
@@ -117,6 +118,7 @@ def _run(args: argparse.Namespace, *, job: str, selection: str | None = None) ->
         dagster_home=Path(args.dagster_home) if getattr(args, "dagster_home", None) else None,
         ephemeral=getattr(args, "ephemeral", False),
         verbose=args.verbose,
+        full_refresh=getattr(args, "full_refresh", False),
     )
     print(report.format(groups=groups))
     return (0 if report.success else 1), report
@@ -506,6 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--landing", required=True, help="landing folder (see docs/data-contract.md)")
     p.add_argument("--warehouse", required=True, help="DuckDB file to build (created if missing)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--full-refresh", action="store_true", help="read every landing file again and rebuild the raw "
+                   "tables (default: only files that are new or changed since the last load are read)")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("run", help="run the whole pipeline in-process with Dagster: load, dbt, plan, report",
@@ -515,6 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "which `stockturn ui` shows.")
     p.add_argument("--landing", required=True, help="landing folder (see docs/data-contract.md)")
     p.add_argument("--warehouse", required=True, help="DuckDB file to build (created if missing)")
+    p.add_argument("--full-refresh", action="store_true", help="read every landing file again and rebuild the raw "
+                   "tables (default: only files that are new or changed since the last load are read)")
     p.add_argument("--report-dir", help="folder for the report (default: report/ beside the warehouse)")
     p.add_argument("--job", default="stockturn_pipeline", choices=("stockturn_pipeline", "warehouse_build"),
                    help="stockturn_pipeline (default): everything; warehouse_build: load + dbt only")

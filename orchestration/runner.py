@@ -287,6 +287,7 @@ def run_pipeline(
     verbose: bool = False,
     echo: Callable[[str], None] | None = None,
     definitions: Any = None,
+    full_refresh: bool = False,
 ) -> tuple[RunReport, dict[str, str]]:
     """Materialize ``job`` (optionally only ``selection``, Dagster selection syntax) in this process.
 
@@ -298,7 +299,8 @@ def run_pipeline(
     Planning settings (``ml.planning_settings``): ``settings_file`` (default: ``stockturn.toml`` beside the
     warehouse, read by the planning step) and ``planning_overrides`` (``{"forecast": {...}, "policy": {...}}``,
     e.g. from command-line flags, which win over the file) become the run config of the planning steps the run
-    includes (``demand_forecasting``, ``replenishment_policy``).
+    includes (``demand_forecasting``, ``replenishment_policy``). ``full_refresh`` makes the landing step read every
+    file again (default: only new and changed ones).
     """
     import dagster as dg
 
@@ -345,6 +347,8 @@ def run_pipeline(
     steps = _planning_steps(job_def, asset_selection) if planning_config else []
     if steps:
         run_config["ops"] = {step: {"config": planning_config} for step in steps}
+    if full_refresh and (asset_selection is None or any(k.path[0] == "raw" for k in asset_selection)):
+        run_config.setdefault("ops", {})["landing"] = {"config": {"full_refresh": True}}
 
     home = Path(dagster_home) if dagster_home else dagster_home_for(warehouse)
     progress = Progress(echo, verbose=verbose)

@@ -23,7 +23,8 @@ class BuildResult:
     seconds: float
 
 
-def build_warehouse(landing: Path, warehouse: Path, *, progress: bool = True) -> BuildResult:
+def build_warehouse(landing: Path, warehouse: Path, *, progress: bool = True, full_refresh: bool = False
+                    ) -> BuildResult:
     """Load ``landing`` into ``warehouse`` and build and test every dbt model of the inventory mart.
 
     The load replaces the raw tables in one transaction, and each dbt model is replaced atomically, so a
@@ -32,7 +33,7 @@ def build_warehouse(landing: Path, warehouse: Path, *, progress: bool = True) ->
     t0 = time.perf_counter()
     warehouse = Path(warehouse)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
-    report = load_landing(Path(landing), warehouse, progress=progress)
+    report = load_landing(Path(landing), warehouse, progress=progress, full_refresh=full_refresh)
     log.info("loaded landing zone:\n%s", report.format())
     dbt = run_dbt(["build", "--exclude", ML_DOWNSTREAM_SELECTOR], warehouse)
     log.info("%s", dbt.format())

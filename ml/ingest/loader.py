@@ -49,6 +49,15 @@ validate and quarantine the rows; this loader only checks what it must to load s
 * **Atomic.** Every file is first parsed into connection-local temporary staging tables; only then are all raw
   tables and the bookkeeping tables replaced inside one transaction. Any failure leaves the previous raw tables
   untouched.
+* **Incremental.** A nightly export adds files (``sales_lines_2024-06-02.csv`` ...); only those are read.
+  ``raw.landing_files`` keeps each loaded file's SHA-256. On the next load a file with the same path, entity and
+  checksum is not read again (its rows stay in raw, its counts come from the bookkeeping); a new file is read and
+  appended; a file whose checksum changed after it was loaded (a corrected re-export) has its rows replaced, and
+  one that disappeared has its rows removed, each with a warning naming it. The raw tables end up with the same
+  rows as a full load of the same folder (``tests/test_incremental_load.py``). A load from before checksums were
+  kept, or a raw table whose columns are not the contract's, gets a full load; ``full_refresh=True``
+  (``stockturn build/run --full-refresh``) forces one. Warnings about a file as a whole (line endings, a missing
+  last line break) are given when the file is read, not repeated for an unchanged file.
 * **One build at a time.** The loader opens the warehouse with ``ml.warehouse.open_duckdb(claim=True)``: the process
   keeps a claim on the warehouse after the load (until it exits, or ``ml.warehouse.release_warehouse``), so another
   process waiting for the warehouse cannot slip in between the load and the dbt build that follows it. A failed
@@ -125,6 +134,8 @@ class FileLoad:
     ignored_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # warnings about the file as a whole (line endings, last line)
+    sha256: str = ""  # checksum of the file's bytes: an unchanged file is not read again (incremental load)
+    reused: bool = False  # its rows were already in raw from an earlier load with the same checksum
 
 
 @dataclass
@@ -210,6 +221,10 @@ class LoadReport:
             f"  {'total':<34} {len(self.files):>5,} {self.rows:>14,} {self.rows_rejected:>10,}"
             + (f"  ({self.rows / self.elapsed_seconds:,.0f} rows/s)" if self.elapsed_seconds > 0 else "")
         )
+        reused = sum(f.reused for f in self.files)
+        if reused:
+            lines.append(f"  incremental: {reused:,} of {len(self.files):,} files unchanged since the last load were "
+                         "not read again (--full-refresh reads every file)")
         if self.ignored_files:
             lines.append(f"Ignored files ({len(self.ignored_files):,}, match no contract entity):")
             lines.extend(f"  - {f}" for f in self.ignored_files)
@@ -715,7 +730,7 @@ _BOOKKEEPING_DDL = {
     "landing_files": (
         "system VARCHAR, entity VARCHAR, file VARCHAR, format VARCHAR, rows BIGINT, bytes BIGINT, "
         "modified_at TIMESTAMP, load_id VARCHAR, rows_loaded BIGINT, rows_rejected BIGINT, "
-        "missing_optional_columns VARCHAR[], ignored_columns VARCHAR[]"
+        "missing_optional_columns VARCHAR[], ignored_columns VARCHAR[], sha256 VARCHAR"
     ),
     "landing_entities": (
         "system VARCHAR, entity VARCHAR, required BOOLEAN, present BOOLEAN, files INTEGER, rows BIGINT, "
@@ -748,6 +763,43 @@ def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _previous_load(con: duckdb.DuckDBPyConnection) -> dict[str, dict] | None:
+    """The files of the last load (path -> its ``raw.landing_files`` row), or None when a full load is needed: no
+    earlier load, one from before checksums were kept, or a raw table whose columns are not the contract's (the
+    contract changed)."""
+    def columns(table: str) -> list[str]:
+        return [r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position", [RAW_SCHEMA, table]).fetchall()]
+
+    have = columns("landing_files")
+    if "sha256" not in have or not columns("_load_rejects"):
+        return None
+    for ent in ENTITIES:
+        want = [c.name for c in ent.columns] + [SOURCE_FILE_COLUMN, SOURCE_ROW_COLUMN]
+        if columns(ent.raw_table) != want:
+            log.info("raw.%s does not have the contract's columns: full load", ent.raw_table)
+            return None
+    rows = con.execute(f"SELECT * FROM {RAW_SCHEMA}.landing_files").fetchall()
+    return {r["file"]: r for r in (dict(zip(have, row, strict=True)) for row in rows)}
+
+
+def _reuse(fl: FileLoad, old: dict) -> None:
+    """A file already in raw with the same checksum: its counts come from the last load's bookkeeping."""
+    fl.reused = True
+    fl.rows, fl.rows_loaded, fl.rows_rejected = old["rows"], old["rows_loaded"], old["rows_rejected"]
+    fl.missing_optional_columns = list(old["missing_optional_columns"] or [])
+    fl.ignored_columns = list(old["ignored_columns"] or [])
+
+
 def load_landing(
     landing_dir: Path,
     warehouse: Path,
@@ -755,8 +807,13 @@ def load_landing(
     progress: bool = True,
     bad_lines: Literal["quarantine", "error"] = "quarantine",
     max_rejected_lines: int | None = 10_000,
+    full_refresh: bool = False,
 ) -> LoadReport:
     """Load every contract entity from ``landing_dir`` into schema ``raw`` of the DuckDB file ``warehouse``.
+
+    Incremental by default (module docstring, "Incremental"): a file whose path and checksum match the last load
+    is not read again, new files are appended, changed and removed files have their rows replaced or removed, with
+    a warning naming them. ``full_refresh=True`` reads every file and rebuilds every raw table.
 
     ``bad_lines="quarantine"`` (default) keeps CSV records with the wrong number of fields or invalid UTF-8 in
     ``raw._load_rejects``; ``"error"`` stops at the first. ``max_rejected_lines`` per file (None: no limit) guards
@@ -834,10 +891,39 @@ def load_landing(
     if problems:
         raise LandingContractError("the landing folder does not meet the contract:\n  - " + "\n  - ".join(problems))
 
+    for plan in plans:
+        plan.load.sha256 = _sha256(plan.path)
+
     from ml.warehouse import holds_claim, release_warehouse
 
     claimed_before = holds_claim(warehouse)
     con = _connect(warehouse)  # claims the warehouse for this process: its dbt build follows (ml.warehouse)
+    # ---- incremental: which files are already in raw, unchanged (same path, entity and checksum)
+    previous = None if full_refresh else _previous_load(con)
+    replaced: dict[str, list[str]] = {e.name: [] for e in ENTITIES}  # entity -> files whose old rows go
+    if previous is not None:
+        seen = set()
+        for plan in plans:
+            old_file = previous.get(plan.rel)
+            seen.add(plan.rel)
+            if old_file is None:
+                continue
+            if old_file["entity"] == plan.entity.name and old_file["sha256"] == plan.load.sha256:
+                _reuse(plan.load, old_file)
+            else:
+                replaced[old_file["entity"]].append(plan.rel)
+                warnings.append(f"{plan.rel} changed after it was loaded (its checksum differs): its rows are "
+                                "replaced by the file's current content")
+        for rel, old_file in previous.items():
+            if rel not in seen:
+                replaced[old_file["entity"]].append(rel)
+                warnings.append(f"{rel} was loaded before and is no longer in the landing folder: its rows are "
+                                "removed from raw")
+        n_reused = sum(p.load.reused for p in plans)
+        log.info("incremental load: %s of %s files unchanged since the last load (not read again), %s new or "
+                 "changed, %s removed", f"{n_reused:,}", f"{len(plans):,}", f"{len(plans) - n_reused:,}",
+                 f"{sum(1 for r in previous if r not in seen):,}")
+    to_read = [p for p in plans if not p.load.reused]
     scratch_dir = tempfile.TemporaryDirectory(prefix="stockturn-load-")
     scratch = Path(scratch_dir.name)
     try:
@@ -847,10 +933,10 @@ def load_landing(
         if progress:
             from tqdm.auto import tqdm
 
-            total_bytes = sum(p.load.bytes for p in plans)
+            total_bytes = sum(p.load.bytes for p in to_read)
             bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="loading landing files", leave=False)
         try:
-            for idx, plan in enumerate(plans):
+            for idx, plan in enumerate(to_read):
                 t_file = time.perf_counter()
                 if plan.format == "csv":
                     file_rejects = _stage_csv(
@@ -909,12 +995,25 @@ def load_landing(
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+            kept_rejects = None
+            if previous is not None:
+                gone = sorted(f for files in replaced.values() for f in files)
+                kept_rejects = [r for r in con.execute(f"SELECT * FROM {RAW_SCHEMA}._load_rejects").fetchall()
+                                if r[0] not in gone]
             for ent in ENTITIES:
-                con.execute(_raw_table_ddl(ent))
-                for plan in (p for p in plans if p.entity is ent):
+                if previous is None:
+                    con.execute(_raw_table_ddl(ent))
+                elif replaced[ent.name]:
+                    marks = ", ".join("?" for _ in replaced[ent.name])
+                    con.execute(f"DELETE FROM {RAW_SCHEMA}.{ent.raw_table} WHERE {SOURCE_FILE_COLUMN} IN ({marks})",
+                                replaced[ent.name])
+                for plan in (p for p in to_read if p.entity is ent):
                     con.execute(f"INSERT INTO {RAW_SCHEMA}.{ent.raw_table} {plan.select_sql}")
             for name, ddl in _BOOKKEEPING_DDL.items():
                 con.execute(f"CREATE OR REPLACE TABLE {RAW_SCHEMA}.{name} ({ddl})")
+            if kept_rejects:
+                con.executemany(f"INSERT INTO {RAW_SCHEMA}._load_rejects VALUES ({', '.join('?' * 9)})",
+                                kept_rejects)
             file_rows = [
                 (
                     fl.system,
@@ -929,11 +1028,12 @@ def load_landing(
                     fl.rows_rejected,
                     fl.missing_optional_columns,
                     fl.ignored_columns,
+                    fl.sha256,
                 )
                 for fl in (p.load for p in plans)
             ]
             if file_rows:
-                con.executemany(f"INSERT INTO {RAW_SCHEMA}.landing_files VALUES ({', '.join('?' * 12)})", file_rows)
+                con.executemany(f"INSERT INTO {RAW_SCHEMA}.landing_files VALUES ({', '.join('?' * 13)})", file_rows)
             con.executemany(
                 f"INSERT INTO {RAW_SCHEMA}.landing_entities VALUES ({', '.join('?' * 12)})",
                 [

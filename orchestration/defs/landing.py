@@ -38,11 +38,17 @@ _SPECS = [
 ]
 
 
+class LandingConfig(dg.Config):
+    full_refresh: bool = False
+    """Read every landing file again and rebuild every raw table (default: only new and changed files are read)."""
+
+
 @dg.multi_asset(specs=_SPECS, name="landing", pool=WAREHOUSE_POOL)
-def landing(context: dg.AssetExecutionContext, paths: StockturnPaths):
-    """Load every landing file into ``raw`` in one transaction (a contract error leaves the warehouse unchanged)."""
+def landing(context: dg.AssetExecutionContext, config: LandingConfig, paths: StockturnPaths):
+    """Load the landing files into ``raw`` in one transaction (a contract error leaves the warehouse unchanged):
+    only files that are new or changed since the last load are read, unless ``full_refresh``."""
     paths.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    report = load_landing(paths.landing_path, paths.warehouse_path, progress=False)
+    report = load_landing(paths.landing_path, paths.warehouse_path, progress=False, full_refresh=config.full_refresh)
     context.log.info(report.format())
     yield from landing_results(report)
 
@@ -71,6 +77,8 @@ def landing_results(report: LoadReport):
         metadata={
             **common,
             "dagster/row_count": len(report.files),
+            "files_read": sum(not f.reused for f in report.files),
+            "files_unchanged_not_read": sum(f.reused for f in report.files),
             "ignored_files": len(report.ignored_files),
             "seconds": round(report.elapsed_seconds, 2),
             "files": dg.MetadataValue.md("| file | rows | quarantined | bytes |\n|---|---:|---:|---:|\n" + file_table),

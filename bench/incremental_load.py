@@ -1,0 +1,95 @@
+"""The nightly landing load: a full load against an incremental one that reads only the night's new file
+(issue 11, section 1).
+
+    python bench/incremental_load.py --landing /data/m5/landing --work /tmp/incr [--nights 3]
+
+Copies the landing folder into ``--work``, loads it in full into ``<work>/warehouse.duckdb`` (timed), then, night
+after night, writes one new day of sales lines (the last recorded day's lines moved one day on, new transaction
+ids: a realistic size for one night of the company) as ``sales/sales_lines_<day>.<ext>`` and loads incrementally
+(timed). Prints the full load, each night's incremental load and their median, and checks that the raw sales table
+grew by exactly the night's rows. The dbt build after the load is not part of this figure (it still rebuilds the
+marts). Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import statistics
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ml.ingest.loader import load_landing  # noqa: E402
+
+
+def _night(landing: Path, last_part: Path | None) -> tuple[Path, int]:
+    """Write the day after the last one of ``last_part`` (default: the last part file by name) next to the other
+    sales lines; (file, rows)."""
+    if last_part is None:
+        parts = sorted(p for p in (landing / "sales").glob("sales_lines_*") if p.suffix in (".csv", ".parquet"))
+        last_part = parts[-1]
+    read = pl.read_parquet if last_part.suffix == ".parquet" else lambda p: pl.read_csv(p, infer_schema=False)
+    lines = read(last_part)
+    day = max(date.fromisoformat(str(d)[:10]) for d in lines["sold_at"].unique().to_list())
+    last = lines.filter(pl.col("sold_at").cast(pl.String).str.slice(0, 10) == day.isoformat())
+    nxt = day + timedelta(days=1)
+    night = last.with_columns(
+        pl.col("sold_at").cast(pl.String).str.replace(day.isoformat(), nxt.isoformat()).alias("sold_at"),
+        (pl.col("transaction_id").cast(pl.String) + f"-n{nxt:%Y%m%d}").alias("transaction_id"))
+    out = landing / "sales" / f"sales_lines_{nxt.isoformat()}{last_part.suffix}"
+    if last_part.suffix == ".parquet":
+        night.write_parquet(out)
+    else:
+        night.write_csv(out)
+    return out, night.height
+
+
+def _sales_rows(warehouse: Path) -> int:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute("select count(*) from raw.sales__sales_lines").fetchall()[0][0]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--landing", type=Path, required=True)
+    p.add_argument("--work", type=Path, required=True, help="scratch folder (the landing copy and the warehouse)")
+    p.add_argument("--nights", type=int, default=3)
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
+    if args.work.exists():
+        shutil.rmtree(args.work)
+    landing = args.work / "landing"
+    shutil.copytree(args.landing, landing)
+    warehouse = args.work / "warehouse.duckdb"
+    t0 = time.perf_counter()
+    full = load_landing(landing, warehouse, progress=False, full_refresh=True)
+    full_s = time.perf_counter() - t0
+    print(f"full load: {len(full.files):,} files, {full.rows:,} rows in {full_s:,.1f} s")
+    nights = []
+    path = None
+    for k in range(args.nights):
+        before = _sales_rows(warehouse)
+        path, rows = _night(landing, path)
+        t0 = time.perf_counter()
+        report = load_landing(landing, warehouse, progress=False)
+        seconds = time.perf_counter() - t0
+        read = [f.file for f in report.files if not f.reused]
+        grew = _sales_rows(warehouse) - before
+        assert read == [path.relative_to(landing).as_posix()], read
+        assert grew == rows, (grew, rows)
+        nights.append(seconds)
+        print(f"night {k + 1}: {path.name} ({rows:,} lines): incremental load in {seconds:,.1f} s "
+              f"(read 1 of {len(report.files):,} files; raw sales lines +{grew:,})")
+    print(f"median incremental load: {statistics.median(nights):,.1f} s against {full_s:,.1f} s in full")
+
+
+if __name__ == "__main__":
+    main()
