@@ -90,6 +90,9 @@ def test_decisions_on_a_real_warehouse_are_replayed_per_planner(warehouse_copy: 
         write_policy_run(con, run_policy(con, ltd, None, as_of=as_of))
         values = decision_value(con, days=91)
         write_decision_value(con, values)
+        too_long = decision_value(con, days=5000)  # more than the history holds: said, not an error
+    assert not too_long["measured"].any()
+    assert too_long.filter(pl.col("author") == "ann")["not_measured_reason"].item().startswith("not replayed: ")
     by = {(r["product_id"], r["location_id"]): r for r in values.to_dicts()}
     typo = by[(slow["product_id"], slow["location_id"])]
     assert typo["measured"] and typo["verdict"] == "loss" and typo["author"] == "ann"

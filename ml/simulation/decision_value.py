@@ -43,6 +43,8 @@ log = logging.getLogger("stockturn.simulation")
 TABLE = "planner_decision_value"
 #: a decision moves total cost (holding + lost margin) by more than this share of the larger policy's cost to count
 NEUTRAL_SHARE = 0.01
+#: days of history before the replayed window the replay needs (trailing levels, measured lead times)
+MIN_HISTORY_DAYS = 56
 SCHEMA: dict[str, pl.DataType] = {
     "product_id": pl.String(), "location_id": pl.String(), "author": pl.String(), "reason": pl.String(),
     "fields": pl.String(), "measured": pl.Boolean(), "not_measured_reason": pl.String(),
@@ -142,9 +144,22 @@ def decision_value(con, *, landing: Path | None = None, days: int = 91, history_
                            "target: the policy keeps no reorder point for the class target beside it)")
     measured = pl.DataFrame()
     start = basis = None
+    rep = None
     if decides.height:
-        rep = replay_inputs(con, landing, BacktestConfig(days=days, history_days=history_days, n_boot=0),
-                            holding_rate=pc.annual_holding_rate, ordering_cost=pc.ordering_cost_per_line)
+        first, last = con.execute("select min(date_day), max(date_day) from marts.fct_inventory_daily").fetchall()[0]
+        span = (last - first).days + 1 if first is not None else 0
+        history = min(history_days, span - days)
+        if history < MIN_HISTORY_DAYS:
+            others = pl.concat([others, _not_measured(
+                decides, f"not replayed: {span:,} days of history, the replay needs {days} days plus "
+                         f"{MIN_HISTORY_DAYS} before them")], how="diagonal_relaxed")
+        else:
+            try:
+                rep = replay_inputs(con, landing, BacktestConfig(days=days, history_days=history, n_boot=0),
+                                    holding_rate=pc.annual_holding_rate, ordering_cost=pc.ordering_cost_per_line)
+            except ValueError as exc:  # e.g. no selling location with sales before the replay start
+                others = pl.concat([others, _not_measured(decides, f"not replayed: {exc}")], how="diagonal_relaxed")
+    if rep is not None:
         inp = rep.inputs
         start, basis = inp.start, rep.demand_basis
         idx = inp.keys.select("product_id", "location_id").with_row_index("i")
