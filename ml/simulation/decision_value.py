@@ -21,6 +21,8 @@ retrospective what-if: how the planner's number would have done on the demand th
 policy's, not a forecast. Only the selling locations the backtest replays (single echelon) are measured; an
 override at a distribution centre, and overrides of facts (MOQ, pack size, lead time) or of a service target (the
 policy keeps no reorder point for the class target beside it), are listed as not measured with the reason.
+Rejected proposals are not measured: replaying a rejection needs the policy that was in force on the day it was
+rejected, and the warehouse keeps only the latest plan (``ml.proposal_decisions`` keeps the decisions).
 
 Plain Python (no Dagster): ``stockturn decision-value`` and the report call it; results go to
 ``ml.planner_decision_value``.
