@@ -40,7 +40,8 @@ def build_order_release_asset(seed_keys: list[dg.AssetKey]) -> dg.AssetsDefiniti
             result = apply_approval_rules(con, rules)
             context.log.info(result.describe())
             metadata.update({
-                "rules": len(rules), "approved_now": result.approved_now, "approved_total": result.approved_total,
+                "dagster/row_count": result.evaluated, "rules": len(rules), "approved_now": result.approved_now,
+                "approved_total": result.approved_total,
                 "waiting_for_a_planner": result.waiting,
                 "approved_by_rule": dg.MetadataValue.json(result.by_rule),
                 "why_proposals_wait": dg.MetadataValue.json(result.by_reason),
@@ -71,7 +72,7 @@ def planner_decisions(context: dg.AssetExecutionContext, config: PlanningConfig,
     measured = values.filter(values["measured"]) if values.height else values
     table = summarise(values) if values.height else None
     return dg.MaterializeResult(metadata={
-        "overridden_series": values.height, "measured": measured.height,
+        "dagster/row_count": values.height, "overridden_series": values.height, "measured": measured.height,
         "gains": int((values["verdict"] == "gain").sum()) if values.height else 0,
         "losses": int((values["verdict"] == "loss").sum()) if values.height else 0,
         "net_value": float(measured["net_value"].sum()) if measured.height else 0.0,
