@@ -522,8 +522,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full-refresh", action="store_true", help="read every landing file again and rebuild the raw "
                    "tables (default: only files that are new or changed since the last load are read)")
     p.add_argument("--report-dir", help="folder for the report (default: report/ beside the warehouse)")
-    p.add_argument("--job", default="stockturn_pipeline", choices=("stockturn_pipeline", "warehouse_build"),
-                   help="stockturn_pipeline (default): everything; warehouse_build: load + dbt only")
+    p.add_argument("--job", default="stockturn_pipeline",
+                   choices=("stockturn_pipeline", "stockturn_nightly", "warehouse_build"),
+                   help="stockturn_pipeline (default): everything, forecasting re-fitted (the weekly run); "
+                   "stockturn_nightly: new files, dbt, re-plan from the stored forecast as of the latest day, orders, "
+                   "report (no forecasting); warehouse_build: load + dbt only")
     p.add_argument("--select", help="only these assets, Dagster selection syntax (e.g. 'group:marts+', "
                    "'key:\"ml/demand_forecast\"')")
     p.add_argument("--as-of", type=date.fromisoformat, help="plan as of this day (default: latest sales date)")

@@ -258,6 +258,15 @@ def _indent(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in lines)
 
 
+def _job_op_config(job: str) -> dict[str, dict[str, Any]]:
+    """The op config a job defines for itself (the nightly job plans as of the latest day), by op."""
+    from orchestration.defs import schedules
+
+    jobs = {j.name: j for j in (schedules.pipeline_job, schedules.nightly_job, schedules.warehouse_job)}
+    config = getattr(jobs.get(job), "config", None) or {}
+    return {op: dict(v.get("config", {})) for op, v in (config.get("ops") or {}).items()}
+
+
 def _planning_steps(job_def: Any, asset_selection: list | None) -> list[str]:
     """The planning steps (``demand_forecasting``, ``replenishment_policy``) the run includes: the run config
     names them, and a step left out of the run must be left out of the config too."""
@@ -347,6 +356,12 @@ def run_pipeline(
     steps = _planning_steps(job_def, asset_selection) if planning_config else []
     if steps:
         run_config["ops"] = {step: {"config": planning_config} for step in steps}
+    # a run's config replaces the job's own op config: carry what the job sets (the nightly job's policy date)
+    included = set(_planning_steps(job_def, asset_selection))
+    for step, values in _job_op_config(job).items():
+        if step in included:
+            ops = run_config.setdefault("ops", {})
+            ops[step] = {"config": {**values, **ops.get(step, {}).get("config", {})}}
     if full_refresh and (asset_selection is None or any(k.path[0] == "raw" for k in asset_selection)):
         run_config.setdefault("ops", {})["landing"] = {"config": {"full_refresh": True}}
 

@@ -266,3 +266,23 @@ def test_sensor_definition_keeps_its_cursor(tmp_path: Path) -> None:
     missing = StockturnPaths(landing_dir=str(tmp_path / "nope"), warehouse=str(tmp_path / "w.duckdb"),
                              report_dir=str(tmp_path))
     assert isinstance(landing_files_sensor(dg.build_sensor_context(resources={"paths": missing})), dg.SkipReason)
+
+
+def test_the_nightly_job_replans_without_forecasting_and_the_weekly_one_refits(defs: dg.Definitions) -> None:
+    graph = defs.resolve_asset_graph()
+    nightly = defs.resolve_job_def("stockturn_nightly")
+    keys = set(nightly.asset_layer.executable_asset_keys)
+    for name in ("demand_forecast", "forecast_backtest", "lead_time_demand", "lead_time_demand_samples"):
+        assert dg.AssetKey(["ml", name]) not in keys
+    for name in ("inventory_policy", "purchase_proposals", "proposal_approval"):
+        assert dg.AssetKey(["ml", name]) in keys
+    assert dg.AssetKey(["raw", "sales__sales_lines"]) in keys and dg.AssetKey(["reports", "turnover_report"]) in keys
+    from orchestration.defs import schedules
+
+    assert schedules.nightly_job.config == {
+        "ops": {"replenishment_policy": {"config": {"plan_as_of_latest_data": True}}}}  # today's stock
+    weekly = {s.name: s for s in defs.schedules}["weekly_refit"]
+    assert weekly.job_name == "stockturn_pipeline" and weekly.cron_schedule == "0 6 * * 0"
+    assert {s.name: s for s in defs.schedules}["nightly_plan"].job_name == "stockturn_nightly"
+    assert {s.name for s in defs.sensors} == {"landing_files_sensor", "forecast_drift_sensor"}
+    assert graph.get(dg.AssetKey(["ml", "inventory_policy"])) is not None

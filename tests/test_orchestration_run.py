@@ -409,3 +409,59 @@ def test_run_pipeline_honours_the_settings_file_and_the_flags(
     assert recorded["file"] == str(settings_file)
     assert recorded["sources"] == {"forecast.horizon_days": "run config", "forecast.grain": str(settings_file),
                                    "policy.ordering_cost_per_line": str(settings_file)}
+
+
+def test_the_nightly_policy_plans_from_the_stored_forecast_as_of_the_latest_day(
+    small_warehouse: Path, tmp_path: Path, fake_stages: None
+) -> None:
+    """The nightly job re-plans without forecasting: the policy step reads last week's forecast and plans as of the
+    latest day of the marts (today's stock), leaving the forecast tables as they were."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(small_warehouse, warehouse)
+    (latest,) = query(warehouse, "select max(date_day) from marts.fct_inventory_daily")[0]
+    week_ago = latest - timedelta(days=7)
+    config = {"ops": {"demand_forecasting": {"config": {"as_of_date": week_ago.isoformat()}}}}
+    assert _materialize_planning(warehouse, tmp_path, config).success
+    forecast_before = query(warehouse, "select min(run_id), min(as_of_date) from ml.demand_forecast")
+    assert query(warehouse, "select min(as_of_date) from ml.inventory_policy")[0][0] == week_ago
+    nightly = {"ops": {"replenishment_policy": {"config": {"plan_as_of_latest_data": True}}}}
+    policy_keys = [planning.ML_KEYS[name] for name in planning.POLICY_TABLES]
+    assert _materialize_planning(warehouse, tmp_path, nightly, selection=policy_keys).success
+    assert query(warehouse, "select min(as_of_date), max(as_of_date) from ml.inventory_policy")[0] == (latest, latest)
+    assert query(warehouse, "select min(run_id), min(as_of_date) from ml.demand_forecast") == forecast_before
+
+
+def test_the_nightly_job_keeps_its_policy_date_when_a_settings_file_is_given(
+    small_landing: Path, small_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`stockturn run --job stockturn_nightly` with stockturn.toml beside the warehouse: the run config the settings
+    become does not drop the nightly job's own setting (plan as of the latest day)."""
+    import ml.policy.config  # noqa: F401
+    from orchestration.runner import run_pipeline
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(small_warehouse, warehouse)
+    (tmp_path / "stockturn.toml").write_text("[policy]\nordering_cost_per_line = 40\n")
+    paths = StockturnPaths(landing_dir=str(small_landing), warehouse=str(warehouse), report_dir=str(tmp_path / "r"))
+    assets = planning.build_planning_assets([dg.AssetKey(["marts", "fct_sales_daily"])])
+    _install_fake_stages(monkeypatch)
+    assert _materialize_planning(warehouse, tmp_path, {"ops": {"demand_forecasting": {"config": {
+        "as_of_date": "2024-01-10"}}}}).success  # last week's forecast
+    policy_keys = [planning.ML_KEYS[name] for name in planning.POLICY_TABLES]
+    defs = dg.Definitions(assets=assets, jobs=[dg.define_asset_job("stockturn_nightly", selection=policy_keys)],
+                          resources={"paths": paths}, executor=dg.in_process_executor)
+    seen: dict[str, object] = {}
+    policy = sys.modules["ml.policy"]
+
+    def recording_policy(con, ltd, forecast, config, *, as_of=None):
+        seen.update(as_of=as_of, values=dict(config.values))
+        return fake_run_policy(con, ltd, forecast, config, as_of=as_of)
+
+    monkeypatch.setattr(policy, "run_policy", recording_policy)
+    lines: list[str] = []
+    report, _ = run_pipeline(small_landing, warehouse, tmp_path / "r", job="stockturn_nightly", ephemeral=True,
+                             planning_overrides={"policy": {}}, echo=lines.append, definitions=defs)
+    assert report.success, "\n".join(lines)
+    assert seen == {"as_of": None, "values": {"ordering_cost_per_line": 40.0}}  # None: the latest day of the marts
+    (latest,) = query(warehouse, "select max(date_day) from marts.fct_inventory_daily")[0]
+    assert query(warehouse, "select min(as_of_date) from ml.inventory_policy")[0][0] == latest

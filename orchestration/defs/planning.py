@@ -95,6 +95,12 @@ class PlanningConfig(dg.Config):
         "Default: stockturn.toml beside the warehouse when there is one. The forecast and policy entries below "
         "override it.",
     )
+    plan_as_of_latest_data: bool = Field(
+        default=False,
+        description="Policy step: plan as of the latest day in the marts (today's stock and open orders) instead of "
+        "the stored forecast's as-of date. The nightly job sets it: it re-plans every night from the last weekly "
+        "forecast.",
+    )
     forecast: ForecastSettings = Field(default_factory=ForecastSettings, description=ForecastSettings.__doc__)
     policy: PolicySettings = Field(default_factory=PolicySettings, description=PolicySettings.__doc__)
 
@@ -211,10 +217,13 @@ def build_policy_asset(input_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
             t0 = time.perf_counter()
             forecast = read_forecast_run(con)
             timings = {"read_forecast_seconds": time.perf_counter() - t0}
-            # the policy plans as of the day the forecasts start from (unless configured)
-            as_of = config.as_of() or forecast.run_info.as_of_date
+            # the policy plans as of the day the forecasts start from, unless configured (a date, or the latest day
+            # of the marts: the nightly re-plan from the last weekly forecast)
+            as_of = config.as_of() or (None if config.plan_as_of_latest_data else forecast.run_info.as_of_date)
             t0 = time.perf_counter()
             policy = run_policy(con, forecast.lead_time_demand, forecast.demand_forecast, policy_config, as_of=as_of)
+            if as_of is None:
+                as_of = policy.run_info.as_of_date if getattr(policy, "run_info", None) else _latest_day(con)
             timings["policy_seconds"] = time.perf_counter() - t0
             context.log.info("policy done in %.1f s (forecast run %s)", timings["policy_seconds"],
                              forecast.run_info.run_id)
@@ -233,6 +242,11 @@ def build_policy_asset(input_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
                                   **_summary_metadata(getattr(policy, "summary", None), skip=_POLICY_SUMMARY_SKIP)})
 
     return replenishment_policy
+
+
+def _latest_day(con) -> date:
+    (day,) = con.execute("select max(date_day) from marts.fct_inventory_daily").fetchall()[0]
+    return day
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,10 @@
-"""Jobs, the daily schedule and the landing-folder sensor.
+"""Jobs, the nightly and weekly schedules, the landing-folder sensor and the forecast-drift sensor.
+
+Nightly (``stockturn_nightly``, Monday to Saturday): new landing files in (the loader reads only those), dbt,
+the policy re-planned from the last weekly forecast as of today's stock, orders released, the report. Weekly
+(``weekly_refit``, Sunday, the whole ``stockturn_pipeline``): forecasting re-fitted and backtested. The
+``forecast_drift_sensor`` requests the weekly job early when the stored forecast drifts
+(:mod:`ml.forecasting.drift`), once per forecast run.
 
 Both automations default to **STOPPED**: each run rebuilds the warehouse and replaces the planners' proposals,
 so turning it on is a decision made in the UI (Automation page, one toggle) or with
@@ -23,7 +29,6 @@ from orchestration.defs.resources import StockturnPaths
 
 AUTOMATION_ENV = "STOCKTURN_AUTOMATION"
 LANDING_QUIET_SECONDS = 30
-DAILY_CRON = "0 6 * * *"
 FINGERPRINT_TAG = "stockturn/landing_fingerprint"
 
 pipeline_job = dg.define_asset_job(
@@ -48,14 +53,44 @@ def _automation_status() -> bool:
     return os.environ.get(AUTOMATION_ENV, "stopped").strip().lower() in ("running", "on", "1", "true")
 
 
-daily_schedule = dg.ScheduleDefinition(
-    name="daily_pipeline",
-    job=pipeline_job,
-    cron_schedule=DAILY_CRON,
-    execution_timezone=os.environ.get("STOCKTURN_TIMEZONE", "UTC"),
-    default_status=dg.DefaultScheduleStatus.RUNNING if _automation_status() else dg.DefaultScheduleStatus.STOPPED,
-    description="Runs the whole pipeline every morning at 06:00 (STOCKTURN_TIMEZONE, default UTC).",
+#: what only the weekly re-fit materializes: the forecasting step's tables
+FORECAST_KEYS = [dg.AssetKey(["ml", name]) for name in
+                 ("demand_forecast", "forecast_backtest", "lead_time_demand", "lead_time_demand_samples")]
+
+nightly_job = dg.define_asset_job(
+    "stockturn_nightly",
+    selection=dg.AssetSelection.all()
+    - dg.AssetSelection.assets(dg.AssetKey(["ml", "policy_backtest"]), *FORECAST_KEYS),
+    config={"ops": {"replenishment_policy": {"config": {"plan_as_of_latest_data": True}}}},
+    description="Every night: load the new landing files, dbt build, re-plan from the last weekly forecast as of "
+                "today's stock (no forecasting), release orders, the models on the plan, the report.",
+    tags={"stockturn/job": "nightly"},
 )
+
+TZ = os.environ.get("STOCKTURN_TIMEZONE", "UTC")
+NIGHTLY_CRON = "0 6 * * 1-6"  # Monday to Saturday; Sunday is the weekly re-fit
+WEEKLY_CRON = "0 6 * * 0"
+
+
+def _schedule_status() -> dg.DefaultScheduleStatus:
+    return dg.DefaultScheduleStatus.RUNNING if _automation_status() else dg.DefaultScheduleStatus.STOPPED
+
+
+nightly_schedule = dg.ScheduleDefinition(
+    name="nightly_plan", job=nightly_job, cron_schedule=NIGHTLY_CRON, execution_timezone=TZ,
+    default_status=_schedule_status(),
+    description="Monday to Saturday at 06:00 (STOCKTURN_TIMEZONE, default UTC): the nightly job, no forecasting.",
+)
+
+weekly_schedule = dg.ScheduleDefinition(
+    name="weekly_refit", job=pipeline_job, cron_schedule=WEEKLY_CRON, execution_timezone=TZ,
+    default_status=_schedule_status(),
+    description="Sunday at 06:00: the whole pipeline, forecasting re-fitted and backtested. The forecast drift "
+                "sensor runs it earlier when the forecast drifts.",
+)
+
+#: every schedule (both start STOPPED unless STOCKTURN_AUTOMATION=running)
+SCHEDULES = [nightly_schedule, weekly_schedule]
 
 
 @dataclass(frozen=True)
@@ -122,6 +157,46 @@ def evaluate_landing(
 )
 def landing_files_sensor(context: dg.SensorEvaluationContext, paths: StockturnPaths):
     new_cursor, decision = evaluate_landing(paths.landing_path, paths.warehouse_path, context.cursor)
+    if new_cursor != context.cursor and new_cursor is not None:
+        context.update_cursor(new_cursor)
+    return decision
+
+
+REFIT_TAG = "stockturn/refit_for_forecast"
+
+
+def evaluate_drift(warehouse: Path, cursor: str | None) -> tuple[str | None, dg.RunRequest | dg.SkipReason]:
+    """The drift sensor's decision: (new cursor = the forecast run a re-fit was requested for, request or skip)."""
+    if not warehouse.exists():
+        return cursor, dg.SkipReason(f"no warehouse at {warehouse}")
+    import duckdb
+
+    from ml.forecasting.drift import forecast_drift
+
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            drift = forecast_drift(con)
+    except duckdb.Error as exc:  # busy (a run is writing) or not built yet: look again later
+        return cursor, dg.SkipReason(f"warehouse not readable now: {str(exc)[:200]}")
+    if not drift.drifted:
+        return cursor, dg.SkipReason(drift.describe())
+    if drift.forecast_run_id == cursor:
+        return cursor, dg.SkipReason(f"a re-fit was already requested for forecast {cursor}: {drift.describe()}")
+    return drift.forecast_run_id, dg.RunRequest(run_key=f"refit-{drift.forecast_run_id}",
+                                                tags={REFIT_TAG: str(drift.forecast_run_id)})
+
+
+@dg.sensor(
+    name="forecast_drift_sensor",
+    job=pipeline_job,
+    minimum_interval_seconds=3600,
+    default_status=dg.DefaultSensorStatus.RUNNING if _automation_status() else dg.DefaultSensorStatus.STOPPED,
+    description="Re-fits the forecast early (the whole pipeline) when the stored forecast has drifted from what "
+                "was sold since: WAPE above 1.5x its backtest's or bias beyond ±25% after 7 days "
+                "(ml/forecasting/drift.py).",
+)
+def forecast_drift_sensor(context: dg.SensorEvaluationContext, paths: StockturnPaths):
+    new_cursor, decision = evaluate_drift(paths.warehouse_path, context.cursor)
     if new_cursor != context.cursor and new_cursor is not None:
         context.update_cursor(new_cursor)
     return decision
