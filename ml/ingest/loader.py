@@ -995,11 +995,11 @@ def load_landing(
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
-            kept_rejects = None
-            if previous is not None:
-                gone = sorted(f for files in replaced.values() for f in files)
-                kept_rejects = [r for r in con.execute(f"SELECT * FROM {RAW_SCHEMA}._load_rejects").fetchall()
-                                if r[0] not in gone]
+            gone = sorted(f for files in replaced.values() for f in files)
+            if previous is not None:  # incremental: the quarantine of unchanged files stays, in SQL
+                keep = f"WHERE file NOT IN ({', '.join('?' for _ in gone)})" if gone else ""
+                con.execute(f"CREATE OR REPLACE TEMP TABLE __kept_rejects AS SELECT * FROM {RAW_SCHEMA}._load_rejects "
+                            f"{keep}", gone)
             for ent in ENTITIES:
                 if previous is None:
                     con.execute(_raw_table_ddl(ent))
@@ -1011,9 +1011,9 @@ def load_landing(
                     con.execute(f"INSERT INTO {RAW_SCHEMA}.{ent.raw_table} {plan.select_sql}")
             for name, ddl in _BOOKKEEPING_DDL.items():
                 con.execute(f"CREATE OR REPLACE TABLE {RAW_SCHEMA}.{name} ({ddl})")
-            if kept_rejects:
-                con.executemany(f"INSERT INTO {RAW_SCHEMA}._load_rejects VALUES ({', '.join('?' * 9)})",
-                                kept_rejects)
+            if previous is not None:
+                con.execute(f"INSERT INTO {RAW_SCHEMA}._load_rejects SELECT * FROM __kept_rejects")
+                con.execute("DROP TABLE __kept_rejects")
             file_rows = [
                 (
                     fl.system,

@@ -36,6 +36,7 @@ Plain Python (no Dagster): ``orchestration/defs/orders.py`` runs it as an asset 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -283,13 +284,9 @@ def apply_approval_rules(con: duckdb.DuckDBPyConnection, rules: list[ApprovalRul
         raise
     by_rule = {k: int(v) for k, v in new.group_by("approved_by_rule").len().iter_rows()}
     status_now = table["status"]
-    waiting = int(((status_now == "proposed")).sum())
-    kinds = [_reason_kind(r) for r in result["waiting_reason"].to_list()]
-    by_reason: dict[str, int] = {}
-    for k in kinds:
-        by_reason[k] = by_reason.get(k, 0) + 1
     out = ApprovalResult(evaluated=result.height, approved_now=new.height,
-                         approved_total=int((status_now == "approved").sum()), waiting=waiting, by_rule=by_rule,
-                         by_reason=by_reason)
+                         approved_total=int((status_now == "approved").sum()),
+                         waiting=int((status_now == "proposed").sum()), by_rule=by_rule,
+                         by_reason=dict(Counter(_reason_kind(r) for r in result["waiting_reason"].to_list())))
     log.info("%s", out.describe())
     return out
