@@ -508,8 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--landing", required=True, help="landing folder (see docs/data-contract.md)")
     p.add_argument("--warehouse", required=True, help="DuckDB file to build (created if missing)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--full-refresh", action="store_true", help="read every landing file again and rebuild the raw "
-                   "tables (default: only files that are new or changed since the last load are read)")
+    p.add_argument("--full-refresh", action="store_true", help="read every landing file again, rebuild the raw "
+                   "tables and the incremental dbt models from scratch (default: only files that are new or changed "
+                   "since the last load are read, and the daily stock positions add only what changed)")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("run", help="run the whole pipeline in-process with Dagster: load, dbt, plan, report",
@@ -519,8 +520,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "which `stockturn ui` shows.")
     p.add_argument("--landing", required=True, help="landing folder (see docs/data-contract.md)")
     p.add_argument("--warehouse", required=True, help="DuckDB file to build (created if missing)")
-    p.add_argument("--full-refresh", action="store_true", help="read every landing file again and rebuild the raw "
-                   "tables (default: only files that are new or changed since the last load are read)")
+    p.add_argument("--full-refresh", action="store_true", help="read every landing file again, rebuild the raw "
+                   "tables and the incremental dbt models from scratch (default: only files that are new or changed "
+                   "since the last load are read, and the daily stock positions add only what changed)")
     p.add_argument("--report-dir", help="folder for the report (default: report/ beside the warehouse)")
     p.add_argument("--job", default="stockturn_pipeline",
                    choices=("stockturn_pipeline", "stockturn_nightly", "warehouse_build"),

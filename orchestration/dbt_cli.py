@@ -121,10 +121,15 @@ def run_dbt(
         _record_tests(result, warehouse)
     if returncode != 0 and raise_on_failure:
         detail = "\n  - ".join(result.failures) if result.failures else "\n".join(output[-40:])
+        threads = os.environ.get("STOCKTURN_DBT_THREADS", "1")
+        fewer_threads = " and build with STOCKTURN_DBT_THREADS=1 (the default)" if threads != "1" else ""
         if "Out of Memory" in detail:
             limit = os.environ.get(MEMORY_LIMIT_ENV, "6GB")
             detail += (f"\n  DuckDB ran out of its memory limit ({limit}): raise it with {MEMORY_LIMIT_ENV} (e.g. 10GB "
-                       "or a share of RAM such as 80%) and build with STOCKTURN_DBT_THREADS=1")
+                       f"or a share of RAM such as 80%){fewer_threads}")
+        elif "No space left on device" in detail:
+            detail += (f"\n  DuckDB's spill files ({warehouse}.tmp) filled the disk: free space there, or give DuckDB "
+                       f"more memory with {MEMORY_LIMIT_ENV} so that it spills less{fewer_threads}")
         raise DbtError(f"dbt {' '.join(args)} failed (exit {returncode}):\n  - {detail}")
     return result
 

@@ -309,7 +309,7 @@ def run_pipeline(
     warehouse, read by the planning step) and ``planning_overrides`` (``{"forecast": {...}, "policy": {...}}``,
     e.g. from command-line flags, which win over the file) become the run config of the planning steps the run
     includes (``demand_forecasting``, ``replenishment_policy``). ``full_refresh`` makes the landing step read every
-    file again (default: only new and changed ones).
+    file again (default: only new and changed ones) and dbt rebuild its incremental models from scratch.
     """
     import dagster as dg
 
@@ -364,6 +364,9 @@ def run_pipeline(
             ops[step] = {"config": {**values, **ops.get(step, {}).get("config", {})}}
     if full_refresh and (asset_selection is None or any(k.path[0] == "raw" for k in asset_selection)):
         run_config.setdefault("ops", {})["landing"] = {"config": {"full_refresh": True}}
+    selected = set(asset_selection) if asset_selection else set(job_def.asset_layer.executable_asset_keys)
+    if full_refresh and any(k.path[0] in ("staging", "intermediate", "marts") for k in selected):
+        run_config.setdefault("ops", {})["dbt_build"] = {"config": {"full_refresh": True}}
 
     home = Path(dagster_home) if dagster_home else dagster_home_for(warehouse)
     progress = Progress(echo, verbose=verbose)

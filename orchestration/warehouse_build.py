@@ -35,6 +35,7 @@ def build_warehouse(landing: Path, warehouse: Path, *, progress: bool = True, fu
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     report = load_landing(Path(landing), warehouse, progress=progress, full_refresh=full_refresh)
     log.info("loaded landing zone:\n%s", report.format())
-    dbt = run_dbt(["build", "--exclude", ML_DOWNSTREAM_SELECTOR], warehouse)
+    dbt = run_dbt(["build", "--exclude", ML_DOWNSTREAM_SELECTOR, *(["--full-refresh"] if full_refresh else [])],
+                  warehouse)
     log.info("%s", dbt.format())
     return BuildResult(load=report, dbt=dbt, seconds=time.perf_counter() - t0)

@@ -79,6 +79,11 @@ def run_target_path(warehouse: Path) -> Path:
     return target_path_for(warehouse) / "dagster"
 
 
+class DbtBuildConfig(dg.Config):
+    full_refresh: bool = False
+    """Rebuild the incremental models (the daily stock positions) from scratch (default: only what changed)."""
+
+
 def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
     @dbt_assets(
         manifest=project.manifest_path,
@@ -87,8 +92,10 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         name="dbt_build",
         pool=WAREHOUSE_POOL,
     )
-    def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, paths: StockturnPaths):
-        """`dbt build` of the selected models, seeds and tests against the configured warehouse."""
+    def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, paths: StockturnPaths,
+                  config: DbtBuildConfig):
+        """`dbt build` of the selected models, seeds and tests against the configured warehouse (incremental
+        models add what changed, unless ``full_refresh``)."""
         warehouse = paths.warehouse_path
         warehouse.parent.mkdir(parents=True, exist_ok=True)
         target = run_target_path(warehouse)
@@ -97,7 +104,8 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         open_duckdb(warehouse, claim=True).close()
         t0 = time.perf_counter()
         with warehouse_env(warehouse):
-            invocation = dbt.cli(["build"], context=context, target_path=target, raise_on_error=False)
+            args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
+            invocation = dbt.cli(args, context=context, target_path=target, raise_on_error=False)
             # held back until dbt exits: the row counts need the warehouse, which the dbt process holds
             events = list(invocation.stream())
         seconds = time.perf_counter() - t0

@@ -104,9 +104,10 @@ location_snapshots as (
 )
 
 select
-    -- a compact integer key: the daily models partition and join on it (much cheaper than two text columns)
-    cast(row_number() over (order by first_activity.product_id, first_activity.location_id) as integer)
-        as product_location_key,
+    -- a compact integer key: the daily models partition and join on it (much cheaper than two text columns). A
+    -- hash, so that it stays the same from one build to the next (the incremental daily models keep their rows);
+    -- the uniqueness test on it catches a collision.
+    hash(first_activity.product_id, first_activity.location_id) as product_location_key,
     first_activity.product_id,
     first_activity.location_id,
     first_activity.first_activity_date,

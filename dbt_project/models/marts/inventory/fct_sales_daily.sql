@@ -18,7 +18,8 @@ product_locations as (
     where has_sales
 ),
 
-days as (
+-- not materialized: read twice (the rows, and the days that need a location price), a scan and a small join each
+selling_days as not materialized (
     select
         inventory.date_day,
         inventory.product_id,
@@ -82,7 +83,7 @@ amounts as (
 
 joined as (
     select
-        days.*,
+        selling_days.*,
         coalesce(amounts.gross_sales_amount, 0) as gross_sales_amount,
         coalesce(amounts.returns_amount, 0) as returns_amount,
         coalesce(amounts.net_sales_amount, 0) as net_sales_amount,
@@ -90,12 +91,12 @@ joined as (
         coalesce(amounts.sales_lines, 0) as sales_lines,
         coalesce(amounts.unpriced_sales_lines, 0) as unpriced_sales_lines,
         amounts.ledger_cogs_amount
-    from days
+    from selling_days
     left join amounts
         on
-            days.product_id = amounts.product_id
-            and days.location_id = amounts.location_id
-            and days.date_day = amounts.date_day
+            selling_days.product_id = amounts.product_id
+            and selling_days.location_id = amounts.location_id
+            and selling_days.date_day = amounts.date_day
 ),
 
 location_prices as (
@@ -123,16 +124,46 @@ products as (
     from {{ ref('stg_master__products') }}
 ),
 
+location_priced_days as (
+    -- the location's own list price on each day, for the product-locations that have one: an as-of join on the
+    -- narrow day keys only (sorting every wide row of the fact for it cost most of this model's time at scale,
+    -- even when no location has its own prices)
+    select
+        location_days.product_id,
+        location_days.location_id,
+        location_days.date_day,
+        location_prices.list_price as location_list_price
+    from (
+        select
+            selling_days.product_id,
+            selling_days.location_id,
+            selling_days.date_day
+        from selling_days
+        where exists (
+            select 1
+            from location_prices as priced_locations
+            where
+                priced_locations.product_id = selling_days.product_id
+                and priced_locations.location_id = selling_days.location_id
+        )
+    ) as location_days
+    asof inner join location_prices
+        on
+            location_days.product_id = location_prices.product_id
+            and location_days.location_id = location_prices.location_id
+            and location_days.date_day >= location_prices.valid_from
+),
+
 priced as (
     select
         joined.*,
-        location_prices.list_price as location_list_price
+        location_priced_days.location_list_price
     from joined
-    asof left join location_prices
+    left join location_priced_days
         on
-            joined.product_id = location_prices.product_id
-            and joined.location_id = location_prices.location_id
-            and joined.date_day >= location_prices.valid_from
+            joined.product_id = location_priced_days.product_id
+            and joined.location_id = location_priced_days.location_id
+            and joined.date_day = location_priced_days.date_day
 ),
 
 generic_priced as (

@@ -10,7 +10,7 @@
     ('document_ref', 'text', false),
 ] %}
 
-with landed as (
+with landed as not materialized (
     select * from {{ source('finance', 'cogs_ledger') }}
 ),
 
@@ -22,7 +22,7 @@ locations as (
     select location_id from {{ ref('stg_master__locations') }}
 ),
 
-parsed as (
+parsed as not materialized (
     select
         _source_file,
         _source_row,

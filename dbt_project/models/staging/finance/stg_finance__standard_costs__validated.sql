@@ -6,7 +6,7 @@
     ('unit_cost', 'decimal', true),
 ] %}
 
-with landed as (
+with landed as not materialized (
     select * from {{ source('finance', 'standard_costs') }}
 ),
 
@@ -14,7 +14,7 @@ products as (
     select product_id from {{ ref('stg_master__products') }}
 ),
 
-parsed as (
+parsed as not materialized (
     select
         _source_file,
         _source_row,

@@ -9,7 +9,7 @@
     ('counted_qty', 'decimal', true),
 ] %}
 
-with landed as (
+with landed as not materialized (
     select * from {{ source('inventory', 'cycle_counts') }}
 ),
 
@@ -21,7 +21,7 @@ locations as (
     select location_id from {{ ref('stg_master__locations') }}
 ),
 
-parsed as (
+parsed as not materialized (
     select
         _source_file,
         _source_row,

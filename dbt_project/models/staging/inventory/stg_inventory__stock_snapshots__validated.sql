@@ -7,7 +7,7 @@
     ('on_hand_qty', 'decimal', true),
 ] %}
 
-with landed as (
+with landed as not materialized (
     select * from {{ source('inventory', 'stock_snapshots') }}
 ),
 
@@ -19,7 +19,7 @@ locations as (
     select location_id from {{ ref('stg_master__locations') }}
 ),
 
-parsed as (
+parsed as not materialized (
     select
         _source_file,
         _source_row,

@@ -11,7 +11,7 @@
     ('quantity', 'decimal', true),
 ] %}
 
-with landed as (
+with landed as not materialized (
     select * from {{ source('logistics', 'transfers') }}
 ),
 
@@ -23,7 +23,7 @@ locations as (
     select location_id from {{ ref('stg_master__locations') }}
 ),
 
-parsed as (
+parsed as not materialized (
     select
         _source_file,
         _source_row,

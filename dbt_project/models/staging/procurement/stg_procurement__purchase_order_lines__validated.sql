@@ -13,7 +13,7 @@
     ('status', 'text', false),
 ] %}
 
-with landed as (
+with landed as not materialized (
     select * from {{ source('procurement', 'purchase_order_lines') }}
 ),
 
@@ -29,7 +29,7 @@ suppliers as (
     select supplier_id from {{ ref('stg_master__suppliers') }}
 ),
 
-parsed as (
+parsed as not materialized (
     select
         _source_file,
         _source_row,

@@ -8,7 +8,7 @@
     ('quantity_received', 'decimal', true),
 ] %}
 
-with landed as (
+with landed as not materialized (
     select * from {{ source('procurement', 'receipts') }}
 ),
 
@@ -22,7 +22,7 @@ order_lines as (
     from {{ ref('stg_procurement__purchase_order_lines') }}
 ),
 
-parsed as (
+parsed as not materialized (
     select
         _source_file,
         _source_row,

@@ -7,7 +7,7 @@
     ('list_price', 'decimal', true),
 ] %}
 
-with landed as (
+with landed as not materialized (
     select * from {{ source('sales', 'prices') }}
 ),
 
@@ -19,7 +19,7 @@ locations as (
     select location_id from {{ ref('stg_master__locations') }}
 ),
 
-parsed as (
+parsed as not materialized (
     select
         _source_file,
         _source_row,

@@ -16,7 +16,7 @@
 {#- unit_price is checked on its own (price_issue), never as a reason to quarantine the line -#}
 {%- set row_columns = columns | rejectattr('0', 'equalto', 'unit_price') | list %}
 
-with landed as (
+with landed as not materialized (
     select * from {{ source('sales', 'sales_lines') }}
 ),
 
@@ -31,7 +31,7 @@ locations as (
     select location_id from {{ ref('stg_master__locations') }}
 ),
 
-parsed as (
+parsed as not materialized (
     select
         _source_file,
         _source_row,
