@@ -4,6 +4,7 @@ equal to a full rebuild of the same landing folder, and a night with new days re
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -124,3 +125,18 @@ def test_an_older_positions_table_is_rebuilt_in_full(small_warehouse: Path, tmp_
             [INCREMENTAL_MODEL]).fetchall()}
         after = con.execute(f"select count(*) from intermediate.{INCREMENTAL_MODEL}").fetchall()[0][0]
     assert "in_transit_change_units" in cols and after == before
+
+
+def test_full_refresh_reaches_dbt_through_dagster(small_landing: Path, warehouse_copy: Path, tmp_path: Path) -> None:
+    """`stockturn run --full-refresh` (run_pipeline(full_refresh=True)) rebuilds the incremental models from
+    scratch: dbt is invoked with --full-refresh, and without the flag it is not."""
+    from orchestration.defs.dbt import run_target_path
+    from orchestration.runner import run_pipeline
+
+    selection = f'key:"intermediate/{INCREMENTAL_MODEL}"'
+    for full_refresh in (False, True):
+        report, _ = run_pipeline(small_landing, warehouse_copy, tmp_path / "r", selection=selection, ephemeral=True,
+                                 full_refresh=full_refresh)
+        assert report.success
+        args = json.loads((run_target_path(warehouse_copy) / "run_results.json").read_text())["args"]
+        assert args["which"] == "build" and bool(args.get("full_refresh")) is full_refresh

@@ -116,7 +116,7 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
             if isinstance(ev, dg.Output) and keys[ev.output_name] in counts:
                 ev = ev.with_metadata({**ev.metadata, "dagster/row_count": counts[keys[ev.output_name]]})
             yield ev
-        context.log.info("dbt build finished in %.1f s (artifacts in %s)", seconds, target)
+        context.log.info("dbt %s finished in %.1f s (artifacts in %s)", " ".join(args), seconds, target)
         for warned in record_test_results(warehouse, target):
             context.log.warning("data check warned (the run goes on): %s", warned.describe())
         if not invocation.is_successful():
