@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import shutil
 import statistics
 import sys
@@ -35,7 +36,9 @@ def _night(landing: Path, last_part: Path | None) -> tuple[Path, int]:
     sales lines; (file, rows)."""
     if last_part is None:
         parts = sorted(p for p in (landing / "sales").glob("sales_lines_*") if p.suffix in (".csv", ".parquet"))
-        last_part = parts[-1]
+        # a night's own file (sales_lines_YYYY-MM-DD) is newer than any part named by quarter (..._2028q2)
+        nights = [p for p in parts if re.fullmatch(r"sales_lines_\d{4}-\d{2}-\d{2}", p.stem)]
+        last_part = max(nights, key=lambda p: p.stem) if nights else parts[-1]
     read = pl.read_parquet if last_part.suffix == ".parquet" else lambda p: pl.read_csv(p, infer_schema=False)
     lines = read(last_part)
     day = max(date.fromisoformat(str(d)[:10]) for d in lines["sold_at"].unique().to_list())
