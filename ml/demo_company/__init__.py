@@ -7,6 +7,9 @@ benchmark workload.
 
 The company: one distribution centre DC01 replenishing ``stores`` stores S01.. by transfer; eight categories
 with their own weekly and yearly patterns (Garden in summer, Toys before Christmas, intermittent Spare Parts),
+Garden and Beverages responding to the regional temperature, several categories to holidays and local events
+(``ml.demo_company.signals``: ``calendar/events`` and ``external/signals`` with a weather forecast and a pure-noise
+control signal),
 each bought from one supplier with a stochastic lead time (domestic short and reliable, overseas long and
 variable; the quoted lead time is often optimistic). True demand is negative binomial around a drifting,
 trending, price- and promotion-sensitive level. A simulated replenishment process (stores: periodic review,
@@ -55,6 +58,7 @@ from ml.demo_company.catalog import Catalog, build_catalog
 from ml.demo_company.config import DemoConfig, FileFormat
 from ml.demo_company.demand import DemandModel
 from ml.demo_company.pricing import build_pricebook
+from ml.demo_company.signals import build_signals
 from ml.demo_company.simulation import Chunk, quarter_bounds, simulate
 from ml.demo_company.writer import LandingWriter, TruthWriter
 from ml.settings import truth_dir_for
@@ -181,7 +185,8 @@ def generate(
     rngs = cfg.rngs()
     cat = build_catalog(cfg, rngs["catalog"])
     prices = build_pricebook(cfg, cat, rngs)
-    demand = DemandModel(cfg, cat, rngs["demand_params"])
+    demo_signals = build_signals(cfg, cat, rngs["signals"])
+    demand = DemandModel(cfg, cat, rngs["demand_params"], demo_signals.multiplier)
 
     landing = LandingWriter(out_dir, cfg.fmt)
     landing.clean()
@@ -236,6 +241,8 @@ def generate(
     landing.write("product_suppliers", tables.product_suppliers(cfg, cat))
     landing.write("prices", tables.prices_frame(cfg, cat, prices))
     landing.write("promotions", tables.promotions(cfg, cat, prices))
+    landing.write("events", demo_signals.events)
+    landing.write("signals", demo_signals.signals)
 
     ext = cfg.fmt
     costs = tables.standard_costs(cfg, cat, prices)
@@ -259,6 +266,8 @@ def generate(
 
     lead_times, params = _truth_tables(cfg, cat, demand)
     truth.write_tables(lead_times, params, log.frame(), cfg.to_dict())
+    demo_signals.truth.write_parquet(truth_dir / "signals_truth.parquet")
+    demo_signals.event_days.write_parquet(truth_dir / "event_days.parquet")
 
     return GenerationSummary(
         out_dir=out_dir,

@@ -34,6 +34,7 @@ STREAMS: tuple[str, ...] = (
     "shrink",
     "counts",
     "defects",
+    "signals",
 )
 
 
@@ -245,6 +246,18 @@ class DemoConfig:
     delivery_error_share: float = 0.02  # store deliveries physically one unit off the transfer document
     dc_shrink_rate: float = 0.0005
     count_interval_days: tuple[int, int, int] = (60, 90, 120)  # fast, medium, slow movers
+
+    # --- external signals and events (ml/demo_company/signals.py)
+    temperature_mean: float = 11.0  # degrees C, yearly mean of the seasonal normal
+    temperature_amplitude: float = 8.0  # summer peak above the yearly mean
+    temperature_anomaly_sd: float = 3.0  # standard deviation of the daily anomaly (AR(1))
+    temperature_forecast_sd: float = 0.8  # error of a 1-day-ahead temperature forecast (x sqrt(days ahead))
+    temperature_sensitivity: tuple[tuple[str, float], ...] = (("Beverages", 0.04), ("Garden", 0.06))  # per deg C
+    local_events_per_year: float = 3.0  # per region
+    event_uplifts: tuple[tuple[str, str, float], ...] = (
+        ("holiday", "Beverages", 1.5), ("holiday", "Snacks", 1.4),
+        ("local_event", "Beverages", 1.8), ("local_event", "Snacks", 1.5), ("local_event", "Toys", 1.3),
+    )  # (event_type, category, demand multiplier while the event runs)
 
     # --- data-quality defects (rows added to the landing files; never replacing genuine rows)
     defect_duplicate_lines: int = 36

@@ -6,6 +6,8 @@ mean(s, t) = base(product) x store size x store-item fit
            x (list price(t) / initial list price) ^ elasticity         -- permanent price changes
            x [(1 - discount) ^ elasticity x promo bump]                -- while a promotion runs
            x life cycle (launch ramp-up, run-down, zero after discontinuation)
+           x signals(store, category, t)                               -- temperature anomaly, events
+                                                                          (ml.demo_company.signals)
 demand(s, t) ~ negative binomial(mean, size k): Poisson with a gamma-distributed rate.
 
 Series are ordered store-major: series = store index x n_products + product index.
@@ -53,7 +55,8 @@ def seasonality(kind: str, amplitude: float, doy: np.ndarray) -> np.ndarray:
 
 
 class DemandModel:
-    def __init__(self, cfg: DemoConfig, cat: Catalog, rng: np.random.Generator) -> None:
+    def __init__(self, cfg: DemoConfig, cat: Catalog, rng: np.random.Generator,
+                 signal_multiplier: np.ndarray | None = None) -> None:
         n_p, n_st = cat.n_products, cat.n_stores
         self.n_products = n_p
         self.prod_of = np.tile(np.arange(n_p), n_st)
@@ -94,6 +97,8 @@ class DemandModel:
             cat_day[ci] = weekly[weekday] * seasonality(spec.season, spec.season_amplitude, doy) * is_open
         self.cat_day = cat_day
         self.category = cat.category
+        self.series_category = cat.category[self.prod_of]
+        self.signal_multiplier = signal_multiplier  # (n_stores, n_categories, days) or None
 
     # ------------------------------------------------------------------ components
     def level(self, t: int) -> np.ndarray:
@@ -115,6 +120,8 @@ class DemandModel:
         price_effect = (list_price / self.ref_price) ** self.elasticity
         product = self.cat_day[self.category, t] * self.lifecycle(t) * self.level(t) * price_effect
         mu = self.static * product[self.prod_of]
+        if self.signal_multiplier is not None:
+            mu = mu * self.signal_multiplier[self.store_of, self.series_category, t]
         promo = discount > 0
         if promo.any():
             p = self.prod_of[promo]

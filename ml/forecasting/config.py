@@ -103,6 +103,9 @@ class ForecastConfig:
         lags_days: lags at day grain (at week/month grain ``lags_periods_week`` / ``lags_periods_month``).
 
     Exogenous features
+        signal_min_gain: an external signal or event type is used for a category's forecasts only when, in the
+            backtest, it cuts the squared error of the category's totals per location by at least this share
+            (default 0.005) with a 95% interval above 0 (``ml.forecasting.signals``, gating).
         promotion_known_days: promotions starting up to this many days after an origin are treated as planned
             (known) at the origin, and a period in that horizon without a listed promotion as known to have none.
             ``None`` (default) derives it from the data: how far ahead the export lists promotions, (latest
@@ -204,6 +207,7 @@ class ForecastConfig:
 
     # exogenous
     promotion_known_days: int | None = None
+    signal_min_gain: float = 0.005
     price_known_days: int = 56
 
     # uncertainty and lead-time demand

@@ -59,6 +59,7 @@ from mlforecast.lag_transforms import RollingMean, RollingStd, SeasonalRollingMe
 from ml.forecasting.arrays import nan0
 from ml.forecasting.config import ForecastConfig  # noqa: E402
 from ml.forecasting.panel import Panel, known_promotion_days, promotion_warnings  # noqa: E402
+from ml.forecasting.signals import feature_columns, teach_unknown  # noqa: E402
 
 log = logging.getLogger("stockturn.forecasting")
 
@@ -163,12 +164,12 @@ def known_exogenous(panel: Panel, config: ForecastConfig, cutoff: int, t0: int, 
 
     Returns (n_all, t1 - t0) float32 arrays.
     """
-    origin_day = _origin_day(panel, cutoff)
+    o_day = origin_day(panel, cutoff)
     disc = panel.discount[:, t0:t1].astype(np.float32)  # a copy
     unknown = np.zeros(disc.shape, dtype=np.float32)
     j0 = max(cutoff - t0, 0)
     if j0 < t1 - t0:
-        horizon_end = origin_day + known_promotion_days(panel, config)  # last day promotions are known for
+        horizon_end = o_day + known_promotion_days(panel, config)  # last day promotions are known for
         fut = slice(t0 + j0, t1)
         first = np.datetime64(panel.first_day, "D").astype(np.int64)
         start = panel.period_start[fut].astype("datetime64[D]").astype(np.int64) - first
@@ -183,7 +184,7 @@ def known_exogenous(panel: Panel, config: ForecastConfig, cutoff: int, t0: int, 
     # price path frozen after the last period starting within price_known_days of the origin
     starts = panel.period_start.astype("datetime64[D]").astype(np.int64) - np.datetime64(panel.first_day, "D").astype(
         np.int64)
-    freeze = int(np.searchsorted(starts, origin_day + config.price_known_days, side="right")) - 1
+    freeze = int(np.searchsorted(starts, o_day + config.price_known_days, side="right")) - 1
     freeze = max(freeze, cutoff - 1)
     k = panel.periods(PRICE_WINDOW_DAYS)
     lo = max(t0 - k, 0)
@@ -221,7 +222,7 @@ def _teach_unknown_promotions(panel: Panel, config: ForecastConfig, cols: dict[s
     cols["promo_unknown"][rows] = np.where(mask, np.float32(1.0), cols["promo_unknown"][rows])
 
 
-def _origin_day(panel: Panel, cutoff: int) -> int:
+def origin_day(panel: Panel, cutoff: int) -> int:
     """Day number (days since panel.first_day) of the last day of history period ``cutoff - 1``."""
     start = panel.period_start[cutoff - 1].astype("datetime64[D]").astype(np.int64)
     return int(start + panel.period_len[cutoff - 1] - 1 - np.datetime64(panel.first_day, "D").astype(np.int64))
@@ -278,9 +279,10 @@ class History:
 
 
 def _columns(panel: Panel, config: ForecastConfig, hist: History, transform: str, scale: np.ndarray, lo: int,
-             hi: int) -> dict[str, np.ndarray]:
+             hi: int, use: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Model columns over periods [lo, hi) (lo >= hist.start): transformed target (0 after the cutoff), yearly lag,
-    known exogenous values and calendar, each (n_all, hi - lo)."""
+    known exogenous values, calendar and external signals / events as known at the cutoff (``use``: the series
+    whose forecasts use each signal group, None = all), each (n_all, hi - lo)."""
     n_all = hist.target.shape[0]
     seen = hist.target[:, lo - hist.start :]
     y = _transform(nan0(seen), transform, scale).astype(np.float32)
@@ -293,6 +295,9 @@ def _columns(panel: Panel, config: ForecastConfig, hist: History, transform: str
     cols.update(known_exogenous(panel, config, hist.cutoff, lo, hi))
     for name, v in _calendar(panel, lo, hi).items():
         cols[name] = np.broadcast_to(v[None, :], (n_all, len(v)))
+    if panel.signals is not None:
+        cols.update(feature_columns(panel.signals, panel.agg, panel.period_start_day, panel.period_len,
+                                    origin_day(panel, hist.cutoff), lo, hi, use))
     return cols
 
 
@@ -346,6 +351,8 @@ def fit(panel: Panel, config: ForecastConfig, hist: History, *, transform: str, 
     lo = max(cutoff - window - lookback, hist.start)
     cols = _columns(panel, config, hist, transform, scale, lo, cutoff)
     _teach_unknown_promotions(panel, config, cols, lo, cutoff, train_series)
+    if panel.signals is not None:
+        teach_unknown(panel.signals, cols, train_series, config.seed, cutoff)
     i, t = _cells(train_series, panel.first, lo, cutoff, n_all)
     train = _long_frame(i, t, cols, lo, _statics(panel, scale))
     w_cells = hist.weight[i, t - hist.start]
@@ -370,16 +377,20 @@ def fit(panel: Panel, config: ForecastConfig, hist: History, *, transform: str, 
 
 
 def predict(model: GBMModel, panel: Panel, config: ForecastConfig, histories: list[History],
-            horizon: int) -> list[np.ndarray]:
+            horizon: int, uses: list[dict[str, np.ndarray] | None] | None = None) -> list[np.ndarray]:
     """Recursive forecasts of ``horizon`` periods after each history's cutoff (one mlforecast call: each
-    (history, series) pair is a separate series), (n_all, horizon) each, >= 0; inactive series get 0."""
+    (history, series) pair is a separate series), (n_all, horizon) each, >= 0; inactive series get 0.
+
+    ``uses``: per history, the series whose forecasts use each signal group (default ``panel.signal_use``: the
+    gating decision, or every group before it is made)."""
     n_all = histories[0].target.shape[0]
     new_parts, x_parts, rows, scales = [], [], [], []
     for j, hist in enumerate(histories):
         scale = hist.scale(panel)
         series = np.flatnonzero(hist.active)
         lo = max(hist.cutoff - model.lookback, hist.start)
-        cols = _columns(panel, config, hist, model.transform, scale, lo, hist.cutoff + horizon)
+        use = panel.signal_use if uses is None else uses[j]
+        cols = _columns(panel, config, hist, model.transform, scale, lo, hist.cutoff + horizon, use)
         i, t = _cells(series, panel.first, lo, hist.cutoff, n_all)
         new_parts.append(_long_frame(i, t, cols, lo, _statics(panel, scale), id_offset=j * n_all))
         fi = np.repeat(series, horizon)

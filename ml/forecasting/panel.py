@@ -58,6 +58,7 @@ from scipy import sparse
 
 from ml.forecasting.arrays import nan0
 from ml.forecasting.config import ForecastConfig
+from ml.forecasting.signals import PanelSignals, load_signals
 from ml.warehouse import read_frame
 
 log = logging.getLogger("stockturn.forecasting")
@@ -91,6 +92,13 @@ class Panel:
     static: dict[str, np.ndarray]  # integer-coded static features, (n_all,) each
     x0: float = 0.0  # elapsed fraction of the first forecast period at as_of
     promotion_known_days: int = 0  # how far ahead of as_of the export lists promotions (module docstring)
+    signals: PanelSignals | None = None  # external signals and events (ml.forecasting.signals)
+    signal_use: dict[str, np.ndarray] | None = None  # group -> (n_all,) series whose forecasts use it (gating)
+
+    @property
+    def period_start_day(self) -> np.ndarray:
+        """First day of every period as a day number (days since ``first_day``)."""
+        return (self.period_start.astype("datetime64[D]") - np.datetime64(self.first_day, "D")).astype(np.int64)
 
     @property
     def n_series(self) -> int:
@@ -142,6 +150,8 @@ class Panel:
             discount=self.discount[rows], promo_start=self.promo_start[rows],
             static={k: v[rows] for k, v in self.static.items()}, x0=self.x0,
             promotion_known_days=self.promotion_known_days,
+            signals=None if self.signals is None else self.signals.subset(base),
+            signal_use=None if self.signal_use is None else {k: v[rows] for k, v in self.signal_use.items()},
         )
 
     def has_promotion_history(self) -> bool:
@@ -489,6 +499,8 @@ def load_panel(con: duckdb.DuckDBPyConnection, config: ForecastConfig, as_of: da
         discount=discount.astype(np.float32), promo_start=promo_start, static=static, x0=cal.x0,
         promotion_known_days=0 if latest_start is None else max((latest_start - export_day).days, 0),
     )
+    n_days = int(panel.period_start_day[-1] + panel.period_len[-1])
+    panel.signals = load_signals(con, keys[:n_base], panel.first_day, n_days, as_of)
     log.info("promotions are listed %s days ahead of the export's last sales day (derived promotion known "
              "horizon)", panel.promotion_known_days)
     for message in promotion_warnings(panel, config):

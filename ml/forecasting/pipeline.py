@@ -16,6 +16,7 @@ from ml.demand_distribution import LTD_QUANTILE_LEVELS, LeadTimeDemand
 from ml.forecasting import backtest as bt
 from ml.forecasting import gbm, metrics
 from ml.forecasting import selection as sel
+from ml.forecasting import signals as sig
 from ml.forecasting.calibration import Calibrator, OriginErrors, origin_errors
 from ml.forecasting.config import ForecastConfig
 from ml.forecasting.lead_time import (
@@ -42,7 +43,7 @@ BACKTEST_LTD_SAMPLES = 400
 #: days after the forecast date (``lead_time.realised_lead_times``), else a draw from the distribution known then.
 REALISED_LEAD_TIME_DAYS = 28
 #: Stamped on the ml tables (``RunInfo.model_version``): bump when the method changes what it produces.
-MODEL_VERSION = "forecasting-1.4"
+MODEL_VERSION = "forecasting-1.5"
 
 
 @dataclass
@@ -129,10 +130,13 @@ def _prepare(con: duckdb.DuckDBPyConnection, config: ForecastConfig, as_of: date
 
 
 def _backtest(ctx: _Context, config: ForecastConfig, timer: _Timer, mode: str | None = None,
-              ) -> tuple[list[_OriginEval], str]:
-    """Fit every model at every origin and score the point forecasts."""
+              ) -> tuple[list[_OriginEval], str, sig.Gating | None]:
+    """Fit every model at every origin and score the point forecasts; gate the external signals (when the panel
+    has any) on the same origins, then forecast the sub-origins with the gated signals."""
     evals: list[_OriginEval] = []
     transform = config.target_transform
+    groups = ctx.panel.signals.groups if ctx.panel.signals is not None and "lightgbm" in config.models else []
+    gating_errors: list[sig.GatingErrors] = []
     for k, cutoff in enumerate(ctx.cutoffs):
         fit = bt.fit_cutoff(ctx.panel, config, cutoff, ctx.horizon, transform=transform,
                             n_trees=config.lgbm_backtest_trees, mode=mode)
@@ -143,10 +147,66 @@ def _backtest(ctx: _Context, config: ForecastConfig, timer: _Timer, mode: str | 
             bt.fit_lightgbm(ctx.panel, config, fit, fit.history, ctx.horizon, transform,
                             config.lgbm_backtest_trees)
             _point_metrics(ev, ctx.panel, ctx.actuals, ctx.horizon, models=("lightgbm",))
-        bt.fit_subs(ctx.panel, config, fit, _sub_cutoffs(ctx, config, cutoff), _sub_horizon(ctx, config), mode)
+        if groups:
+            gating_errors.append(_without_each_group(ev, ctx, config, groups))
+        else:
+            bt.fit_subs(ctx.panel, config, fit, _sub_cutoffs(ctx, config, cutoff), _sub_horizon(ctx, config), mode)
         evals.append(ev)
         timer.lap(f"origin_{k + 1}", f"origin {ev.date}, lightgbm rows {fit.gbm_rows:,}, {len(fit.subs)} sub-origins")
-    return evals, ("scale" if transform == "auto" else transform)
+    gating = None
+    if groups:
+        categories = ctx.panel.keys["category"].to_numpy().astype(str)
+        unit_category = _gating_units(ctx.panel)[2]
+        gating = sig.decide(groups, unit_category, gating_errors, config.seed, config.signal_min_gain,
+                            ctx.panel.periods(7))
+        ctx.panel.signal_use = gating.use_masks(categories)
+        dropped = any(not r.kept for r in gating.rows)
+        for ev in evals:
+            fit = ev.fit
+            if dropped:  # the origin's forecast with only the signals kept for each category
+                fit.forecasts["lightgbm"] = gbm.predict(fit.models[fit.transform], ctx.panel, config,
+                                                        [fit.history], ctx.horizon)[0]
+                _point_metrics(ev, ctx.panel, ctx.actuals, ctx.horizon, models=("lightgbm",))
+            bt.fit_subs(ctx.panel, config, fit, _sub_cutoffs(ctx, config, fit.cutoff), _sub_horizon(ctx, config),
+                        mode)
+        kept = [f"{r.group} in {r.category} ({r.gain:+.1%})" for r in gating.rows if r.kept]
+        timer.lap("signal_gating", "kept: " + (", ".join(kept) or "none"))
+    return evals, ("scale" if transform == "auto" else transform), gating
+
+
+def _gating_units(panel: Panel) -> tuple[np.ndarray, int, np.ndarray]:
+    """(unit of every base series, number of units, category of every unit): a unit is a category x selling
+    location."""
+    base = panel.keys[: panel.n_base].select("category", "location_id")
+    units = base.unique(maintain_order=True).with_row_index("unit")
+    unit = base.join(units, on=["category", "location_id"], how="left", maintain_order="left")["unit"].to_numpy()
+    return unit.astype(np.int64), units.height, units["category"].to_numpy().astype(str)
+
+
+def _without_each_group(ev: _OriginEval, ctx: _Context, config: ForecastConfig, groups: list[str],
+                        ) -> sig.GatingErrors:
+    """The origin's squared errors of category x location period totals, with every signal group and with each
+    group's features missing in turn (``ml.forecasting.signals``, gating)."""
+    fit = ev.fit
+    n_all, nb = ctx.panel.n_series, ctx.panel.n_base
+    everything = {g: np.ones(n_all, bool) for g in groups}
+    uses = [{**everything, g: np.zeros(n_all, bool)} for g in groups]
+    preds = gbm.predict(fit.models[fit.transform], ctx.panel, config, [fit.history] * len(groups), ctx.horizon,
+                        uses=uses)
+    cells, _, mask, _ = _window(ctx.actuals, fit.cutoff, ctx.horizon)
+    mask = (mask & fit.active[:, None])[:nb]
+    unit, n_units, _ = _gating_units(ctx.panel)
+
+    def sq_error(forecast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        f, a, v = sig.unit_totals(forecast[:nb], cells[:nb], mask, unit, n_units)
+        return (f - a) ** 2, v
+
+    with_all, valid = sq_error(fit.forecasts["lightgbm"])
+    panel = ctx.panel
+    cols = sig.feature_columns(panel.signals, panel.agg, panel.period_start_day, panel.period_len,
+                               gbm.origin_day(panel, fit.cutoff), fit.cutoff, fit.cutoff + ctx.horizon)
+    return sig.GatingErrors(with_all, {g: sq_error(p)[0] for g, p in zip(groups, preds, strict=True)}, valid,
+                            sig.known_periods(panel.signals, cols))
 
 
 def _sub_horizon(ctx: _Context, config: ForecastConfig) -> int:
@@ -261,7 +321,9 @@ def run_forecasting(con: duckdb.DuckDBPyConnection, config: ForecastConfig | Non
     timer.lap("load", f"{panel.n_series:,} series x {panel.n_hist:,} {panel.grain}s, horizon {horizon} periods, "
                       f"backtest on {ctx.panel.n_series:,} series, "
                       f"origins {[str(_origin_date(panel, c)) for c in ctx.cutoffs]}")
-    evals, transform = _backtest(ctx, config, timer)
+    evals, transform, gating = _backtest(ctx, config, timer)
+    if gating is not None:
+        panel.signal_use = gating.use_masks(panel.keys["category"].to_numpy().astype(str))
     selection = _select_and_calibrate(ctx, evals, config, timer)
     choice = selection.choice
     bt_panel = ctx.panel
@@ -305,10 +367,15 @@ def run_forecasting(con: duckdb.DuckDBPyConnection, config: ForecastConfig | Non
     demand_forecast = _demand_forecast_frame(panel, point, quantiles, intervals, selected, final.segment, out,
                                              horizon)
     backtest_frame = _backtest_frame(evals, bt_panel, config, choice, n_sel)
+    if gating is not None:
+        backtest_frame = pl.concat([backtest_frame, _gating_frame(gating)], how="vertical")
     summary = _summary(panel, config, evals, selection, n_sel, transform, horizon, ctx.horizon_days, final,
                        full_ctx.lead_times, out, level_guarded, timer)
     summary["backtest_series"] = int(bt_panel.n_series)
     summary["warnings"] = gbm.exogenous_warnings(panel, config) if "lightgbm" in config.models else []
+    summary["signal_gating"] = [] if gating is None else [
+        {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.__dict__.items()}
+        for r in gating.rows]
     timer.lap("frames")
     summary["seconds"] = {k: round(v, 2) for k, v in timer.times.items()}
     summary["seconds_total"] = round(sum(timer.times.values()), 2)
@@ -617,6 +684,18 @@ def _backtest_frame(evals: list[_OriginEval], panel: Panel, config: ForecastConf
                 pl.lit(model).alias("model"),
             ).select(list(_SCHEMA)).cast(_SCHEMA))
     return pl.concat(frames, how="vertical").filter(pl.col("value").is_not_nan())
+
+
+def _gating_frame(gating: sig.Gating) -> pl.DataFrame:
+    """The signal-gating decisions as ``ml.forecast_backtest`` rows: level 'signal_gating', segment = category,
+    model = the signal group, is_selected_model = kept."""
+    rows = []
+    for r in gating.rows:
+        for metric in ("mse_with", "mse_without", "gain", "gain_ci_low", "gain_ci_high", "n_blocks"):
+            rows.append({"origin": None, "split": "holdout", "level": "signal_gating", "segment": r.category,
+                         "product_id": None, "location_id": None, "model": r.group, "metric": metric,
+                         "value": float(getattr(r, metric)), "is_selected_model": r.kept})
+    return pl.DataFrame(rows, schema=_SCHEMA).filter(pl.col("value").is_not_nan())
 
 
 _SCHEMA = {

@@ -72,7 +72,7 @@ def evaluate_against_truth(
     groups = {"all": np.ones(panel.n_series, bool), "selling": ~is_agg, "aggregate": is_agg}
     rows: list[dict] = []
     for mode in modes:
-        evals, _ = pp._backtest(ctx, config, timer, mode=mode)
+        evals, _, _ = pp._backtest(ctx, config, timer, mode=mode)
         for ev in evals:  # each origin under the choice made on the origins before it (the first: on itself)
             choice = pp._choose(evals[: max(ev.index, 1)], config, panel).choice
             ev.fit.forecasts["selected"] = pp.selected_forecast(ev.fit, choice, config, panel)[0]

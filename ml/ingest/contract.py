@@ -401,6 +401,64 @@ ENTITIES: tuple[Entity, ...] = (
             C("counted_qty", "decimal", "Quantity physically counted.", required=True, unit="units"),
         ),
     ),
+    # ------------------------------------------------------------------ external signals
+    Entity(
+        system="calendar",
+        name="events",
+        description="Holidays, local events, paydays and benefit days that move demand, past and planned.",
+        grain="one row per event occurrence and scope",
+        key=("event_name", "start_date", "scope", "scope_id"),
+        feeds="forecast features (one indicator per event_type, gated per category: docs/signals.md)",
+        extra=(
+            "A calendar is known in advance: an event listed in the file is used at every forecast origin, "
+            "including for past origins. List an event only once it is planned.",
+            "scope 'region' matches locations.region; 'location' a location_id; 'all' (or blank) every location.",
+        ),
+        columns=(
+            C("event_name", "text", "Name of the event (for example 'Easter Monday', 'City Marathon').",
+              required=True),
+            C("event_type", "text", "Kind of event; one forecast feature per type (for example 'holiday', "
+              "'local_event', 'payday', 'benefit_day'). Lowercase letters, digits and underscores.", required=True),
+            C("start_date", "date", "First day of the event.", required=True),
+            C("end_date", "date", "Last day of the event; blank means start_date (a one-day event)."),
+            C("scope", "text", "'all' (blank), 'region' or 'location'."),
+            C("scope_id", "text", "The region (locations.region) or location_id the event applies to; blank for "
+              "scope 'all'."),
+        ),
+    ),
+    Entity(
+        system="external",
+        name="signals",
+        description="External signals (weather, macro indicators, marketing, web traffic), observed or "
+        "forecast, with the date each value became known.",
+        grain="one row per signal, period, scope and known_date (a later known_date is a revision or a "
+        "newer forecast of the same period)",
+        key=("signal_name", "period_start", "scope", "scope_id", "known_date"),
+        feeds="forecast features (the value and its deviation from the signal's trailing 28-day mean, gated per "
+        "category: docs/signals.md)",
+        extra=(
+            "At a forecast origin a value is used only if its known_date is on or before the origin; of several "
+            "values for the same period and scope, the one with the latest such known_date. Beyond the last "
+            "known value the feature is missing (a forecast of the signal is used only if it was known by the "
+            "origin), so nothing leaks from the future.",
+            "A signal's scope is matched to each product-location series: location, then region, then category, "
+            "then all; the most specific scope with a known value wins.",
+        ),
+        columns=(
+            C("signal_name", "text", "Signal code (for example 'temperature_c', 'consumer_confidence'). "
+              "Lowercase letters, digits and underscores.", required=True),
+            C("period_start", "date", "First day the value describes.", required=True),
+            C("period_end", "date", "Last day the value describes; blank means period_start (a daily value). "
+              "A monthly figure spans its month."),
+            C("scope", "text", "'all' (blank), 'region', 'location' or 'category'."),
+            C("scope_id", "text", "The region, location_id or category the value applies to; blank for scope "
+              "'all'."),
+            C("value", "decimal", "The signal's value for the period.", required=True),
+            C("known_date", "date", "Day the value became known (published, observed or forecast). Blank means "
+              "the day after period_end: an observation known the next day. A weather forecast made on day d "
+              "has known_date d; a macro figure published weeks after its month carries its publication day."),
+        ),
+    ),
 )
 
 ENTITIES_BY_NAME: dict[str, Entity] = {e.name: e for e in ENTITIES}
@@ -418,6 +476,9 @@ REJECT_REASONS: dict[str, str] = {
     "duplicate_line": "An exact copy of another sales line (accidental re-export); the first copy is kept.",
     "unknown_product": "product_id is not in master/products.",
     "unknown_location": "A location_id is not in master/locations.",
+    "unknown_scope": "An event's or signal's scope_id is not a known region (locations.region), location or category "
+    "(products.category) for its scope, or the scope is not one of all / region / location (/ category for "
+    "signals).",
     "unknown_supplier": "supplier_id is not in master/suppliers (only checked when suppliers are supplied).",
     "unknown_purchase_order": "A receipt refers to a purchase-order line that is not in purchase_order_lines.",
     "negative_quantity_not_return": "A negative quantity on a line that is not marked as a return.",

@@ -26,6 +26,9 @@ SYSTEM_DESCRIPTIONS = {
     "logistics": "Stock transfers between locations.",
     "finance": "Standard cost history and the COGS ledger.",
     "inventory": "Book stock snapshots and cycle counts.",
+    "calendar": "Holidays, local events, paydays and benefit days (forecast features).",
+    "external": "External signals such as weather, macro indicators and marketing, with the date each value "
+    "became known (forecast features).",
 }
 
 

@@ -72,6 +72,8 @@ PLANNING_INPUT_MODELS = (
     ("staging", "stg_sales__promotions"),
     ("staging", "stg_logistics__transfers"),
     ("intermediate", "int_promotion_days"),
+    ("staging", "stg_calendar__events"),
+    ("staging", "stg_external__signals"),
 )
 
 

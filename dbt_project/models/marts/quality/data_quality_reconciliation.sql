@@ -18,6 +18,8 @@
     ('finance', 'cogs_ledger'),
     ('inventory', 'stock_snapshots'),
     ('inventory', 'cycle_counts'),
+    ('calendar', 'events'),
+    ('external', 'signals'),
 ] %}
 
 with landing_entities as (

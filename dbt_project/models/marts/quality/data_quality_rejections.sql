@@ -15,6 +15,8 @@
     ('finance', 'cogs_ledger'),
     ('inventory', 'stock_snapshots'),
     ('inventory', 'cycle_counts'),
+    ('calendar', 'events'),
+    ('external', 'signals'),
 ] %}
 
 -- `file` is a keyword, and a published column name of this mart (RF04 is silenced where it is an alias)

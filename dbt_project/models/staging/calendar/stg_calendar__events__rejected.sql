@@ -1,0 +1,1 @@
+{{ rejected_rows('calendar', 'events', 'stg_calendar__events__validated') }}

@@ -1,0 +1,1 @@
+{{ rejected_rows('external', 'signals', 'stg_external__signals__validated') }}

@@ -1,0 +1,387 @@
+"""External signals and calendar events as forecast features: availability respected, and gated per category.
+
+Inputs (optional landing entities, docs/data-contract.md): ``staging.stg_external__signals`` (a value per signal,
+period, scope and the day it became known) and ``staging.stg_calendar__events`` (events by type and scope).
+
+Features (``feature_columns``)
+    - ``sig_<name>``: the signal's value on the period (the mean of its days at week / month grain) **as known
+      at the origin**: of the values for a day and scope, the one with the latest ``known_date`` on or before
+      the origin's last history day; missing (NaN) when none is known. A weather observation is known the day
+      after, so the origin's own day and the forecast periods carry a value only where a forecast of the
+      signal, issued by the origin, is in the file.
+    - ``sig_<name>_dev``: the value minus the mean of the signal's known values over the 28 days before it (a
+      hot week after a mild month), NaN when either is missing.
+    - ``evt_<type>``: the share of the period's days an event of that type covers in the series' location
+      (scope all, its region or the location itself). A calendar is known in advance.
+
+    Scopes: each series takes, per signal, the most specific scope the signal has for it (location, then its
+    region, then its product's category, then all). An aggregate (DC) series takes the mean over its children.
+
+Training and "unknown"
+    The model is trained on every signal and event type. In a deterministic random share
+    (``UNKNOWN_TRAIN_SHARE``) of the training cells, each group's features are set missing, so the model learns
+    what to forecast when a value is not known (beyond the weather forecast's reach) or not used (below).
+
+Gating (``decide``)
+    A group (one signal, or one event type) is used for a category's forecasts only where it improves the
+    backtest's held-out windows: at every origin the fitted model forecasts with every group, and once per group
+    with that group's features missing. Per category, the squared errors of its period totals at each selling
+    location (store x category x day: summed forecasts against summed recorded sales on uncensored cells) are
+    compared, paired, over every origin; the group is kept when the lower end of the 95% bootstrap interval of
+    the gain (1 - error with / error without; weekly blocks per location and origin resampled) is above 0 and
+    the gain itself at least ``ForecastConfig.signal_min_gain`` (default 0.5%: a signal must pay for the risk of
+    relying on an outside feed), both measured on the periods where the group was known at the origin (the
+    first 7 days for a 7-day weather forecast; the whole horizon for a calendar) (``DecisionRow.kept``).
+    Elsewhere its features are missing at prediction: a signal that does not help is dropped, not trusted.
+    Decisions and gains go to ``ml.forecast_backtest`` (level ``signal_gating``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+import numpy as np
+import polars as pl
+from scipy import sparse
+
+log = logging.getLogger("stockturn.forecasting")
+
+DEV_WINDOW_DAYS = 28
+UNKNOWN_TRAIN_SHARE = 0.3
+BOOTSTRAP_RESAMPLES = 1000
+SIGNAL_PREFIX = "signal:"
+EVENT_PREFIX = "event:"
+
+
+@dataclass
+class SignalSeries:
+    """One signal's values: records sorted by (unit, day, known), with the unit of every base series."""
+
+    name: str
+    unit_of_base: np.ndarray  # (n_base,) unit index, -1: the signal has no value in any scope of the series
+    n_units: int
+    key: np.ndarray  # (records,) unit * n_days + day, sorted (then by known)
+    known: np.ndarray  # (records,) day number the value became known
+    value: np.ndarray  # (records,) float64
+
+    def subset(self, base_rows: np.ndarray) -> SignalSeries:
+        return SignalSeries(self.name, self.unit_of_base[base_rows], self.n_units, self.key, self.known, self.value)
+
+
+@dataclass
+class PanelSignals:
+    """Signals and events of a panel (``Panel.signals``) and the per-origin cache of their daily values."""
+
+    n_days: int  # days covered from the panel's first day (history and future periods)
+    signals: list[SignalSeries]
+    event_types: list[str]
+    event_days: np.ndarray  # (n_types, n_locations, n_days) bool
+    loc_of_base: np.ndarray  # (n_base,) location index
+    _cache: dict[int, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict, repr=False)
+
+    @property
+    def groups(self) -> list[str]:
+        return [SIGNAL_PREFIX + s.name for s in self.signals] + [EVENT_PREFIX + e for e in self.event_types]
+
+    def group_columns(self, group: str) -> list[str]:
+        if group.startswith(SIGNAL_PREFIX):
+            name = group[len(SIGNAL_PREFIX):]
+            return [f"sig_{name}", f"sig_{name}_dev"]
+        return [f"evt_{group[len(EVENT_PREFIX):]}"]
+
+    def subset(self, base_rows: np.ndarray) -> PanelSignals:
+        return PanelSignals(self.n_days, [s.subset(base_rows) for s in self.signals], self.event_types,
+                            self.event_days, self.loc_of_base[base_rows])
+
+    def daily_as_known(self, origin_day: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(value, deviation) per signal, (n_units, n_days) each, as known at the end of ``origin_day``."""
+        if origin_day not in self._cache:
+            if len(self._cache) > 16:
+                self._cache.clear()
+            self._cache[origin_day] = [_daily(s, origin_day, self.n_days) for s in self.signals]
+        return self._cache[origin_day]
+
+
+def _daily(s: SignalSeries, origin_day: int, n_days: int) -> tuple[np.ndarray, np.ndarray]:
+    values = np.full(s.n_units * n_days, np.nan)
+    idx = np.flatnonzero(s.known <= origin_day)
+    if len(idx):
+        k = s.key[idx]
+        last = np.r_[k[1:] != k[:-1], True]  # sorted by (key, known): the latest value known by the origin
+        values[k[last]] = s.value[idx[last]]
+    values = values.reshape(s.n_units, n_days)
+    ok = ~np.isnan(values)
+    cs = np.concatenate([np.zeros((s.n_units, 1)), np.cumsum(np.where(ok, values, 0.0), axis=1)], axis=1)
+    cn = np.concatenate([np.zeros((s.n_units, 1)), np.cumsum(ok, axis=1)], axis=1)
+    d = np.arange(n_days)
+    a = np.maximum(d - DEV_WINDOW_DAYS, 0)
+    cnt = cn[:, d] - cn[:, a]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        trailing = np.where(cnt > 0, (cs[:, d] - cs[:, a]) / cnt, np.nan)
+    return values, values - trailing
+
+
+def _period_mean(daily: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Mean of the non-missing days of each period, (rows, n_periods); NaN without any."""
+    if daily.dtype == bool:
+        daily = daily.astype(np.float64)
+    if (lengths == 1).all() and starts[0] == 0 and (np.diff(starts) == 1).all():
+        return daily[:, : len(starts)]
+    ok = ~np.isnan(daily)
+    n = daily.shape[1]
+    cs = np.concatenate([np.zeros((len(daily), 1)), np.cumsum(np.where(ok, daily, 0.0), axis=1)], axis=1)
+    cn = np.concatenate([np.zeros((len(daily), 1)), np.cumsum(ok, axis=1)], axis=1)
+    a, b = np.clip(starts, 0, n), np.clip(starts + lengths, 0, n)
+    cnt = cn[:, b] - cn[:, a]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnt > 0, (cs[:, b] - cs[:, a]) / np.maximum(cnt, 1), np.nan)
+
+
+def _with_aggregates(base: np.ndarray, agg: sparse.csr_matrix) -> np.ndarray:
+    """Base rows and, for every aggregate, the mean of its children's non-missing values."""
+    if agg.shape[0] == 0:
+        return base
+    ok = ~np.isnan(base)
+    num = np.asarray(agg @ np.where(ok, base, 0.0))
+    den = np.asarray(agg @ ok.astype(np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        agg_rows = np.where(den > 0, num / np.maximum(den, 1e-12), np.nan)
+    return np.vstack([base, agg_rows])
+
+
+def feature_columns(ps: PanelSignals, agg: sparse.csr_matrix, period_start_day: np.ndarray,
+                    period_len: np.ndarray, origin_day: int, lo: int, hi: int,
+                    use: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Signal and event features over periods [lo, hi) as known at ``origin_day``, (n_all, hi - lo) float32
+    each; rows where ``use[group]`` is False carry NaN for that group (see the module docstring)."""
+    starts, lengths = period_start_day[lo:hi], period_len[lo:hi]
+    out: dict[str, np.ndarray] = {}
+    for s, (values, dev) in zip(ps.signals, ps.daily_as_known(origin_day), strict=True):
+        unit = s.unit_of_base
+        for col, daily in ((f"sig_{s.name}", values), (f"sig_{s.name}_dev", dev)):
+            per_unit = _period_mean(daily, starts, lengths)
+            base = np.where(unit[:, None] >= 0, per_unit[np.maximum(unit, 0)], np.nan)
+            out[col] = _with_aggregates(base, agg).astype(np.float32)
+    for j, etype in enumerate(ps.event_types):
+        per_loc = _period_mean(ps.event_days[j], starts, lengths)
+        out[f"evt_{etype}"] = _with_aggregates(per_loc[ps.loc_of_base], agg).astype(np.float32)
+    if use:
+        for group, keep in use.items():
+            for col in ps.group_columns(group):
+                if col in out:
+                    out[col][~keep] = np.nan
+    return out
+
+
+def teach_unknown(ps: PanelSignals, cols: dict[str, np.ndarray], rows: np.ndarray, seed: int,
+                  cutoff: int) -> None:
+    """Set each group's features missing in a deterministic random share of the training cells of ``rows``."""
+    for g, group in enumerate(ps.groups):
+        names = [c for c in ps.group_columns(group) if c in cols]
+        if not names:
+            continue
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 12, cutoff, g]))
+        width = cols[names[0]].shape[1]
+        mask = rng.random((len(rows), width), dtype=np.float32) < UNKNOWN_TRAIN_SHARE
+        for name in names:
+            sub = cols[name][rows]
+            sub[mask] = np.nan
+            cols[name][rows] = sub
+
+
+# ---------------------------------------------------------------------------------------------------- loading
+def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    return bool(con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+    ).fetchone()[0])
+
+
+def load_signals(con: duckdb.DuckDBPyConnection, base_keys: pl.DataFrame, first_day: date, n_days: int,
+                 as_of: date) -> PanelSignals | None:
+    """Signals known by ``as_of`` and every listed event, mapped to the base series; None when there are none."""
+    has_signals = _table_exists(con, "staging", "stg_external__signals")
+    has_events = _table_exists(con, "staging", "stg_calendar__events")
+    if not (has_signals or has_events):
+        return None
+    last_day = date.fromordinal(first_day.toordinal() + n_days - 1)
+    loc = pl.DataFrame(con.execute("select location_id, region from marts.dim_location").fetchall(),
+                       schema={"location_id": pl.String, "region": pl.String}, orient="row")
+    series = base_keys.select("location_id", "category").join(loc, on="location_id", how="left",
+                                                               maintain_order="left")
+    signals: list[SignalSeries] = []
+    if has_signals:
+        rows = con.execute(
+            """
+            select signal_name, scope, coalesce(scope_id, '') as scope_id,
+                   greatest(period_start, ?::date) as d0, least(period_end, ?::date) as d1,
+                   known_date, value
+            from staging.stg_external__signals
+            where known_date <= ? and period_end >= ? and period_start <= ?
+            """, [first_day, last_day, as_of, first_day, last_day]).pl()
+        for name in sorted(rows["signal_name"].unique().to_list()):
+            signals.append(_signal_series(name, rows.filter(pl.col("signal_name") == name), series, first_day,
+                                          n_days))
+        signals = [s for s in signals if (s.unit_of_base >= 0).any()]
+    event_types: list[str] = []
+    locations = series["location_id"].unique(maintain_order=True).to_list()
+    loc_index = {v: i for i, v in enumerate(locations)}
+    loc_of_base = series["location_id"].replace_strict(loc_index, return_dtype=pl.Int64).to_numpy()
+    event_days = np.zeros((0, len(locations), n_days), dtype=bool)
+    if has_events:
+        ev = con.execute(
+            """
+            select event_type, scope, scope_id, greatest(start_date, ?::date) - ?::date as a,
+                   least(end_date, ?::date) - ?::date as b
+            from staging.stg_calendar__events
+            where end_date >= ? and start_date <= ?
+            """, [first_day, first_day, last_day, first_day, first_day, last_day]).fetchall()
+        event_types = sorted({e[0] for e in ev})
+        event_days = np.zeros((len(event_types), len(locations), n_days), dtype=bool)
+        region_of = dict(zip(loc["location_id"].to_list(), loc["region"].to_list(), strict=True))
+        for etype, scope, scope_id, a, b in ev:
+            j = event_types.index(etype)
+            if scope == "all":
+                rows_l = np.arange(len(locations))
+            elif scope == "region":
+                rows_l = np.array([i for v, i in loc_index.items() if region_of.get(v) == scope_id], dtype=int)
+            else:
+                rows_l = np.array([loc_index[scope_id]] if scope_id in loc_index else [], dtype=int)
+            if len(rows_l):
+                event_days[j][np.ix_(rows_l, np.arange(a, b + 1))] = True
+        keep = [j for j in range(len(event_types)) if event_days[j].any()]
+        event_types = [event_types[j] for j in keep]
+        event_days = event_days[keep]
+    if not signals and not event_types:
+        return None
+    ps = PanelSignals(n_days, signals, event_types, event_days, loc_of_base)
+    log.info("external signals: %s; event types: %s", ", ".join(s.name for s in signals) or "none",
+             ", ".join(event_types) or "none")
+    return ps
+
+
+def _signal_series(name: str, rows: pl.DataFrame, series: pl.DataFrame, first_day: date,
+                   n_days: int) -> SignalSeries:
+    scopes = rows.select("scope", "scope_id").unique().sort("scope", "scope_id")
+    unit_index = {(s, i): k for k, (s, i) in enumerate(scopes.iter_rows())}
+    # the most specific scope the signal has for each series
+    unit = np.full(series.height, -1, dtype=np.int64)
+    for scope, column in (("all", None), ("category", "category"), ("region", "region"),
+                          ("location", "location_id")):
+        ids = [""] * series.height if column is None else series[column].fill_null("\0").to_list()
+        cand = np.array([unit_index.get((scope, i), -1) for i in ids], dtype=np.int64)
+        unit = np.where(cand >= 0, cand, unit)
+    # expand multi-day periods to days
+    d0 = (rows["d0"].cast(pl.Date).to_numpy().astype("datetime64[D]") - np.datetime64(first_day, "D")).astype(int)
+    d1 = (rows["d1"].cast(pl.Date).to_numpy().astype("datetime64[D]") - np.datetime64(first_day, "D")).astype(int)
+    kn = (rows["known_date"].cast(pl.Date).to_numpy().astype("datetime64[D]")
+          - np.datetime64(first_day, "D")).astype(np.int64)
+    u = np.array([unit_index[(s, i)] for s, i in zip(rows["scope"].to_list(), rows["scope_id"].to_list(),
+                                                      strict=True)], dtype=np.int64)
+    length = d1 - d0 + 1
+    rep = np.repeat(np.arange(len(d0)), length)
+    day = d0[rep] + (np.arange(len(rep)) - np.repeat(np.cumsum(length) - length, length))
+    key = u[rep] * n_days + day
+    order = np.lexsort((kn[rep], key))
+    return SignalSeries(name, unit, len(unit_index), key[order], kn[rep][order],
+                        rows["value"].to_numpy().astype(np.float64)[rep][order])
+
+
+# ---------------------------------------------------------------------------------------------------- gating
+@dataclass(frozen=True)
+class DecisionRow:
+    group: str
+    category: str
+    n_blocks: int  # location x origin x week blocks compared
+    mse_with: float  # mean squared error of the category x location period totals, with the group
+    mse_without: float
+    gain: float  # 1 - mse_with / mse_without: > 0 means the group helps
+    gain_ci_low: float
+    gain_ci_high: float
+    kept: bool
+
+
+@dataclass
+class Gating:
+    rows: list[DecisionRow]
+
+    def kept(self, group: str) -> set[str]:
+        return {r.category for r in self.rows if r.group == group and r.kept}
+
+    def use_masks(self, categories: np.ndarray) -> dict[str, np.ndarray]:
+        """Per group, the series (by category) whose forecasts use it."""
+        groups = sorted({r.group for r in self.rows})
+        return {g: np.isin(categories, list(self.kept(g))) for g in groups}
+
+
+@dataclass
+class GatingErrors:
+    """One origin's squared errors of the category x location period totals, with every group and without each."""
+
+    with_all: np.ndarray  # (n_units, H)
+    without: dict[str, np.ndarray]  # group -> (n_units, H)
+    valid: np.ndarray  # (n_units, H) bool: the unit had scored cells in the period
+    known: dict[str, np.ndarray]  # group -> (H,) bool: periods where the group's features were known at the origin
+
+
+def known_periods(ps: PanelSignals, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per group, the periods of ``cols`` (forecast-period feature columns) where some series has a value."""
+    out = {}
+    for group in ps.groups:
+        names = [c for c in ps.group_columns(group) if c in cols]
+        out[group] = (~np.isnan(cols[names[0]])).any(axis=0) if names else np.zeros(0, bool)
+    return out
+
+
+def unit_totals(forecast: np.ndarray, actual: np.ndarray, mask: np.ndarray, unit: np.ndarray,
+                n_units: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(forecast totals, actual totals, valid) per unit and period over the scored cells of the given rows."""
+    ind = sparse.csr_matrix((np.ones(len(unit)), (unit, np.arange(len(unit)))), shape=(n_units, len(unit)))
+    f = np.asarray(ind @ np.where(mask, forecast, 0.0))
+    a = np.asarray(ind @ np.where(mask, actual, 0.0))
+    v = np.asarray(ind @ mask.astype(np.float64)) > 0
+    return f, a, v
+
+
+def decide(groups: list[str], category_of_unit: np.ndarray, errors: list[GatingErrors], seed: int,
+           min_gain: float, block_periods: int = 7) -> Gating:
+    """Per group and category: keep where the gain in squared error of the category x location period totals,
+    over the periods where the group was known at the origin, is at least ``min_gain`` and has a 95% bootstrap
+    interval above 0 (blocks of ``block_periods`` periods per location and origin are resampled, so
+    autocorrelated days are not counted as independent).
+
+    Totals, not single series: a store x product day is mostly sampling noise (a few units), which hides a
+    signal that moves the expected demand by a fifth; the category's total at a location shows it."""
+    rows: list[DecisionRow] = []
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 13]))
+    for group in groups:
+        for cat in sorted(set(category_of_unit.tolist())):
+            units = np.flatnonzero(category_of_unit == cat)
+            w_blocks, wo_blocks = [], []
+            for e in errors:
+                h = e.with_all.shape[1]
+                for b0 in range(0, h, block_periods):
+                    sl = slice(b0, min(b0 + block_periods, h))
+                    valid = e.valid[units, sl] & e.known[group][None, sl]
+                    keep = valid.any(axis=1)
+                    w_blocks.append(np.where(valid, e.with_all[units, sl], 0.0).sum(axis=1)[keep])
+                    wo_blocks.append(np.where(valid, e.without[group][units, sl], 0.0).sum(axis=1)[keep])
+            w = np.concatenate(w_blocks) if w_blocks else np.zeros(0)
+            wo = np.concatenate(wo_blocks) if wo_blocks else np.zeros(0)
+            n = len(w)
+            if n < 2 or wo.sum() <= 0:
+                rows.append(DecisionRow(group, cat, n, float(w.mean()) if n else np.nan,
+                                        float(wo.mean()) if n else np.nan, np.nan, np.nan, np.nan, False))
+                continue
+            gain = 1.0 - w.sum() / wo.sum()
+            boot = np.empty(BOOTSTRAP_RESAMPLES)
+            step = max(1, 2_000_000 // n)  # resamples per chunk: bounded memory at any size
+            for j in range(0, BOOTSTRAP_RESAMPLES, step):
+                idx = rng.integers(0, n, (min(step, BOOTSTRAP_RESAMPLES - j), n))
+                boot[j : j + len(idx)] = 1.0 - w[idx].sum(axis=1) / np.maximum(wo[idx].sum(axis=1), 1e-12)
+            lo_, hi_ = np.quantile(boot, [0.025, 0.975])
+            rows.append(DecisionRow(group, cat, n, float(w.mean()), float(wo.mean()), float(gain), float(lo_),
+                                    float(hi_), bool(lo_ > 0 and gain >= min_gain)))
+    return Gating(rows)

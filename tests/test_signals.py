@@ -1,0 +1,140 @@
+"""External signals and calendar events: availability at an origin, no look-ahead, and gating per category.
+
+Real parts: the small demo's warehouse (its generator writes ``calendar/events`` and ``external/signals``: a
+regional temperature with 7-day forecasts, holidays, local events and a pure-noise control), built by dbt.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from ml.forecasting import ForecastConfig, gbm
+from ml.forecasting import backtest as bt
+from ml.forecasting import signals as sig
+from ml.forecasting.panel import load_panel, mart_as_of
+
+
+def _series(known: list[int], days: list[int], values: list[float], n_days: int = 10) -> sig.SignalSeries:
+    key = np.array(days)
+    order = np.lexsort((np.array(known), key))
+    return sig.SignalSeries("x", np.array([0]), 1, key[order], np.array(known)[order],
+                            np.array(values, dtype=np.float64)[order])
+
+
+def test_a_value_is_used_only_once_known_and_the_latest_vintage_wins() -> None:
+    # day 5: a forecast known on day 1 (10.0), a newer forecast known on day 3 (12.0), the observation on day 6
+    s = _series(known=[1, 3, 6, 2], days=[5, 5, 5, 2], values=[10.0, 12.0, 11.0, 7.0])
+    values_at_0, _ = sig._daily(s, origin_day=0, n_days=10)
+    assert np.isnan(values_at_0).all()
+    at_2, _ = sig._daily(s, 2, 10)
+    assert at_2[0, 5] == 10.0 and at_2[0, 2] == 7.0
+    assert sig._daily(s, 4, 10)[0][0, 5] == 12.0
+    assert sig._daily(s, 6, 10)[0][0, 5] == 11.0
+    assert np.isnan(sig._daily(s, 6, 10)[0][0, [0, 1, 3, 4, 6, 7, 8, 9]]).all()
+
+
+def test_gating_keeps_a_group_that_cuts_the_error_and_rejects_noise() -> None:
+    rng = np.random.default_rng(0)
+    n_units, h = 6, 28
+    category = np.array(["A", "A", "A", "B", "B", "B"])
+    errors = []
+    for _ in range(3):
+        base = rng.gamma(2.0, 10.0, (n_units, h))
+        helpful = base.copy()
+        helpful[category == "A"] *= 1.25  # without the group, category A's errors are 25% larger
+        noise = base * rng.uniform(0.97, 1.03, base.shape)  # without: as good, give or take
+        errors.append(sig.GatingErrors(base, {"signal:help": helpful, "signal:noise": noise},
+                                       np.ones((n_units, h), bool),
+                                       {"signal:help": np.ones(h, bool), "signal:noise": np.ones(h, bool)}))
+    gating = sig.decide(["signal:help", "signal:noise"], category, errors, seed=1, min_gain=0.005)
+    assert gating.kept("signal:help") == {"A"}
+    assert gating.kept("signal:noise") == set()
+    row = next(r for r in gating.rows if r.group == "signal:help" and r.category == "A")
+    assert row.gain == pytest.approx(0.2, abs=1e-9) and row.gain_ci_low > 0
+    masks = gating.use_masks(np.array(["A", "B", "A"]))
+    assert masks["signal:help"].tolist() == [True, False, True]
+    assert not masks["signal:noise"].any()
+
+
+@pytest.fixture(scope="module")
+def corrupted_pair(small_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, date]:
+    """Two copies of the small warehouse; in the second, every signal value that became known after an origin
+    half a year before the end is replaced by nonsense."""
+    folder = tmp_path_factory.mktemp("signals")
+    clean, corrupt = folder / "clean.duckdb", folder / "corrupt.duckdb"
+    shutil.copy(small_warehouse, clean)
+    shutil.copy(small_warehouse, corrupt)
+    with duckdb.connect(str(clean), read_only=True) as con:
+        end = mart_as_of(con)
+    origin = date.fromordinal(end.toordinal() - 120)
+    with duckdb.connect(str(corrupt)) as con:
+        changed = con.execute(
+            "update staging.stg_external__signals set value = value * -37 + 1000 where known_date > ?", [origin]
+        ).fetchone()[0]
+    assert changed > 1000
+    return clean, corrupt, origin
+
+
+def _origin_forecast(warehouse: Path, origin: date) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    config = ForecastConfig(models=("seasonal_naive", "lightgbm"), lgbm_backtest_trees=40)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        panel = load_panel(con, config, mart_as_of(con))
+    assert panel.signals is not None and "signal:temperature_c" in panel.signals.groups
+    cutoff = int(np.searchsorted(panel.period_start, np.datetime64(origin), side="right"))
+    fit = bt.fit_cutoff(panel, config, cutoff, 28, transform="scale", n_trees=40)
+    hist = fit.history
+    cols = gbm._columns(panel, config, hist, "scale", hist.scale(panel), cutoff - 30, cutoff + 28)
+    return fit.forecasts["lightgbm"], cols
+
+
+def test_signal_values_known_after_the_origin_cannot_change_its_forecast(
+        corrupted_pair: tuple[Path, Path, date]) -> None:
+    clean, corrupt, origin = corrupted_pair
+    fc_clean, cols_clean = _origin_forecast(clean, origin)
+    fc_corrupt, cols_corrupt = _origin_forecast(corrupt, origin)
+    np.testing.assert_array_equal(fc_clean, fc_corrupt)
+    # the features really carry the signal: observed history and the 7-day forecast, then missing
+    temp = cols_clean["sig_temperature_c"]
+    np.testing.assert_array_equal(temp, cols_corrupt["sig_temperature_c"])
+    store_rows = np.flatnonzero(~np.isnan(temp[:, 0]))
+    assert len(store_rows) > 0
+    future = temp[store_rows, 30:]
+    assert (~np.isnan(future[:, :7])).all() and np.isnan(future[:, 7:]).all()
+
+
+def test_a_corrupted_value_known_before_the_origin_does_change_it(corrupted_pair: tuple[Path, Path, date],
+                                                                  tmp_path: Path) -> None:
+    """The control for the test above: the same corruption one day before the origin reaches the forecast."""
+    clean, _, origin = corrupted_pair
+    early = tmp_path / "early.duckdb"
+    shutil.copy(clean, early)
+    with duckdb.connect(str(early)) as con:
+        con.execute("update staging.stg_external__signals set value = value * -37 + 1000 where known_date > ?",
+                    [date.fromordinal(origin.toordinal() - 10)])
+    fc_clean, _ = _origin_forecast(clean, origin)
+    fc_early, _ = _origin_forecast(early, origin)
+    assert not np.array_equal(fc_clean, fc_early)
+
+
+def test_the_forecast_gates_signals_per_category_and_writes_the_decision(small_warehouse: Path) -> None:
+    from ml.forecasting import run_forecasting
+
+    with duckdb.connect(str(small_warehouse), read_only=True) as con:
+        run = run_forecasting(con, ForecastConfig(lgbm_backtest_trees=60, lgbm_final_trees=60), progress=False)
+    gating = run.summary["signal_gating"]
+    groups = {r["group"] for r in gating}
+    assert {"signal:temperature_c", "signal:social_buzz_index", "event:holiday", "event:local_event"} <= groups
+    # the pure-noise control is never kept
+    assert not [r for r in gating if r["group"] == "signal:social_buzz_index" and r["kept"]]
+    for r in gating:
+        if r["kept"]:
+            assert r["gain"] >= 0.005 and r["gain_ci_low"] > 0
+    rows = run.forecast_backtest.filter(run.forecast_backtest["level"] == "signal_gating")
+    assert set(rows["metric"].unique()) >= {"gain", "gain_ci_low", "gain_ci_high", "mse_with", "mse_without"}
+    assert rows.height >= len(gating) * 5
