@@ -47,6 +47,8 @@ import numpy as np
 import polars as pl
 from scipy import sparse
 
+from ml.warehouse import read_frame, table_exists
+
 log = logging.getLogger("stockturn.forecasting")
 
 DEV_WINDOW_DAYS = 28
@@ -193,17 +195,11 @@ def teach_unknown(ps: PanelSignals, cols: dict[str, np.ndarray], rows: np.ndarra
 
 
 # ---------------------------------------------------------------------------------------------------- loading
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
-    ).fetchone()[0])
-
-
 def load_signals(con: duckdb.DuckDBPyConnection, base_keys: pl.DataFrame, first_day: date, n_days: int,
                  as_of: date) -> PanelSignals | None:
     """Signals known by ``as_of`` and every listed event, mapped to the base series; None when there are none."""
-    has_signals = _table_exists(con, "staging", "stg_external__signals")
-    has_events = _table_exists(con, "staging", "stg_calendar__events")
+    has_signals = table_exists(con, "staging", "stg_external__signals")
+    has_events = table_exists(con, "staging", "stg_calendar__events")
     if not (has_signals or has_events):
         return None
     last_day = date.fromordinal(first_day.toordinal() + n_days - 1)
@@ -213,14 +209,14 @@ def load_signals(con: duckdb.DuckDBPyConnection, base_keys: pl.DataFrame, first_
                                                                maintain_order="left")
     signals: list[SignalSeries] = []
     if has_signals:
-        rows = con.execute(
+        rows = read_frame(con,
             """
             select signal_name, scope, coalesce(scope_id, '') as scope_id,
                    greatest(period_start, ?::date) as d0, least(period_end, ?::date) as d1,
                    known_date, value
             from staging.stg_external__signals
             where known_date <= ? and period_end >= ? and period_start <= ?
-            """, [first_day, last_day, as_of, first_day, last_day]).pl()
+            """, [first_day, last_day, as_of, first_day, last_day])
         for name in sorted(rows["signal_name"].unique().to_list()):
             signals.append(_signal_series(name, rows.filter(pl.col("signal_name") == name), series, first_day,
                                           n_days))
