@@ -751,6 +751,26 @@ class _Builder:
                 "share of actual demand that fell inside the band (promised: 80%, 95%, 95%). Stock-out days are "
                 "not scored. 'No recent demand' series have nothing to scale MASE by.",
             ))
+        gating = pq.signal_gating(self.con)
+        if gating.height:
+            self.kpi_values["signals_kept"] = int(gating["kept"].sum())
+            section.blocks.append(TableBlock(
+                "External signals and events: used only where they improve the backtest",
+                [
+                    _col("signal_label", "Signal or event type"), _col("category", "Category"),
+                    _col("kept", "Used by the forecast", lambda v: "yes" if v else "no"),
+                    _col("gain", "Error cut", lambda v: "n/a" if v is None else f"{100 * v:+,.1f}%", True),
+                    _col("interval", "Interval", nowrap=True),
+                    _col("n_blocks", "Weeks compared", th.number, True),
+                ],
+                [r | {"interval": "n/a" if r["gain_ci_low"] is None else
+                      f"{100 * r['gain_ci_low']:+,.1f}% .. {100 * r['gain_ci_high']:+,.1f}%"}
+                 for r in gating.iter_rows(named=True)],
+                note="Error cut: how much the signal lowers the squared error of the category's daily totals per "
+                "store in the backtest, where its values were known at the forecast date. A signal is used for a "
+                "category only when the cut is at least 0.5% and its interval (family-wise 95% over the "
+                "categories) is above zero; elsewhere the forecast ignores it (docs/signals.md).",
+            ))
         return section
 
     @staticmethod

@@ -160,6 +160,13 @@ def definitions(ctx: q.Context | None = None) -> list[Definition]:
             "ml.forecast_backtest (metrics coverage_80, coverage_95, ltd_coverage_p50 ... p99)",
         ),
         Definition(
+            "Signal gain (external signals and events)",
+            "1 − (squared error of a category's daily totals per store with the signal) ÷ (the same without it), "
+            "in the backtest, on the days the signal's values were known at the forecast date. A signal is used "
+            "for a category only when the gain is at least 0.5% and its interval is above zero.",
+            "ml.forecast_backtest (level signal_gating: metrics gain, gain_ci_low, gain_ci_high)",
+        ),
+        Definition(
             "Classical policy (the baseline)",
             "The textbook reorder point at the same service target: demand over the lead time and review period "
             "taken as normal with last year's daily mean and standard deviation and a fixed average lead time; "

@@ -335,6 +335,31 @@ def backtest_accuracy(con: duckdb.DuckDBPyConnection, split: str) -> pl.DataFram
     )
 
 
+def signal_gating(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The external-signal gating decisions (``ml.forecasting.signals``): one row per signal group and category
+    with the backtest gain, its interval and whether the forecast uses it; empty without signals."""
+    return frame(
+        con,
+        """
+        select
+            model as signal_group,
+            segment as category,
+            bool_or(is_selected_model) as kept,
+            any_value(value) filter (where metric = 'gain') as gain,
+            any_value(value) filter (where metric = 'gain_ci_low') as gain_ci_low,
+            any_value(value) filter (where metric = 'gain_ci_high') as gain_ci_high,
+            any_value(value) filter (where metric = 'n_blocks') as n_blocks
+        from ml.forecast_backtest
+        where level = 'signal_gating'
+        group by model, segment
+        order by model, segment
+        """,
+    ).with_columns(
+        pl.col("signal_group").str.replace(r"^signal:", "signal ").str.replace(r"^event:", "event ")
+        .alias("signal_label"),
+    )
+
+
 _NOMINAL = re.compile(r"^(?:coverage_(\d+)|ltd_coverage_p(\d+))$")
 
 

@@ -324,7 +324,12 @@ def test_planning_sections_show_the_run(report: ReportResult, page: str, warehou
                                  "status_author like 'rule:%'").fetchone()
         (waiting_lines,) = con.execute("select count(*) from ml.proposal_approval where status = 'proposed' and "
                                        "waiting_reason is not null").fetchone()
+        (signals_kept,) = con.execute("select count(distinct (model, segment)) from ml.forecast_backtest "
+                                      "where level = 'signal_gating' and is_selected_model").fetchone()
     assert report.kpis["proposals_awaiting"] == awaiting
+    # the demo writes events and signals: the forecast-quality section shows what the gate decided
+    assert "External signals and events: used only where they improve the backtest" in text
+    assert report.kpis["signals_kept"] == signals_kept
     assert report.kpis["recommended_inventory_change"] == pytest.approx(net)
     for words in ("Most under-stocked", "Most over-stocked", "Backtest scores by demand segment",
                   "Classical vs recommended policy by category", "current (classical) → recommended safety stock",

@@ -188,13 +188,7 @@ def fit_subs(panel: Panel, config: ForecastConfig, fit: CutoffFit, sub_cutoffs: 
         fit.models.clear()
         fit.history = None
         return
-    back = panel.periods(SUB_HISTORY_DAYS)
-    hists = [corrected_history(panel, config, c, mode, start=max(0, c - back)) for c in sub_cutoffs]
-    if panel.n_series > config.sub_origin_max_series:
-        rng = np.random.default_rng(np.random.SeedSequence([config.seed, 5, fit.cutoff]))
-        keep = np.zeros(panel.n_series, bool)
-        keep[rng.choice(panel.n_series, size=config.sub_origin_max_series, replace=False)] = True
-        hists = [gbm.History(h.target, h.weight, h.start, h.cutoff, h.active & keep) for h in hists]
+    hists = sub_histories(panel, config, fit.cutoff, sub_cutoffs, mode)
     subs = [_local(panel, config, h, horizon) for h in hists]
     if "lightgbm" in config.models and fit.transform in fit.models:
         preds = gbm.predict(fit.models[fit.transform], panel, config, hists, horizon)
@@ -205,6 +199,20 @@ def fit_subs(panel: Panel, config: ForecastConfig, fit: CutoffFit, sub_cutoffs: 
     fit.subs = subs
     fit.models.clear()
     fit.history = None
+
+
+def sub_histories(panel: Panel, config: ForecastConfig, cutoff: int, sub_cutoffs: list[int],
+                  mode: str | None = None) -> list[gbm.History]:
+    """Corrected histories at the sub-origins of the origin ``cutoff`` (each from ``SUB_HISTORY_DAYS`` before
+    it), active for a deterministic sample of ``sub_origin_max_series`` series at large sizes."""
+    back = panel.periods(SUB_HISTORY_DAYS)
+    hists = [corrected_history(panel, config, c, mode, start=max(0, c - back)) for c in sub_cutoffs]
+    if panel.n_series > config.sub_origin_max_series:
+        rng = np.random.default_rng(np.random.SeedSequence([config.seed, 5, cutoff]))
+        keep = np.zeros(panel.n_series, bool)
+        keep[rng.choice(panel.n_series, size=config.sub_origin_max_series, replace=False)] = True
+        hists = [gbm.History(h.target, h.weight, h.start, h.cutoff, h.active & keep) for h in hists]
+    return hists
 
 
 @dataclass

@@ -148,7 +148,7 @@ def _backtest(ctx: _Context, config: ForecastConfig, timer: _Timer, mode: str | 
                             config.lgbm_backtest_trees)
             _point_metrics(ev, ctx.panel, ctx.actuals, ctx.horizon, models=("lightgbm",))
         if groups:
-            gating_errors.append(_without_each_group(ev, ctx, config, groups))
+            gating_errors += _without_each_group(ev, ctx, config, groups, _sub_cutoffs(ctx, config, cutoff), mode)
         else:
             bt.fit_subs(ctx.panel, config, fit, _sub_cutoffs(ctx, config, cutoff), _sub_horizon(ctx, config), mode)
         evals.append(ev)
@@ -184,29 +184,48 @@ def _gating_units(panel: Panel) -> tuple[np.ndarray, int, np.ndarray]:
 
 
 def _without_each_group(ev: _OriginEval, ctx: _Context, config: ForecastConfig, groups: list[str],
-                        ) -> sig.GatingErrors:
-    """The origin's squared errors of category x location period totals, with every signal group and with each
-    group's features missing in turn (``ml.forecasting.signals``, gating)."""
+                        sub_cutoffs: list[int], mode: str | None) -> list[sig.GatingErrors]:
+    """Squared errors of category x location period totals with every signal group and with each group's
+    features missing in turn (``ml.forecasting.signals``, gating). Every day after the origin is scored once, by
+    the freshest forecast that covers it: the first week of each sub-origin's forecast (made weekly by the
+    origin's model), and the origin's own forecast for its first week and for the days after the last
+    sub-origin's first week. So a signal known only a few days ahead is judged on every week, not on one."""
     fit = ev.fit
-    n_all, nb = ctx.panel.n_series, ctx.panel.n_base
+    panel, model = ctx.panel, fit.models[fit.transform]
+    n_all, nb = panel.n_series, panel.n_base
     everything = {g: np.ones(n_all, bool) for g in groups}
-    uses = [{**everything, g: np.zeros(n_all, bool)} for g in groups]
-    preds = gbm.predict(fit.models[fit.transform], ctx.panel, config, [fit.history] * len(groups), ctx.horizon,
-                        uses=uses)
-    cells, _, mask, _ = _window(ctx.actuals, fit.cutoff, ctx.horizon)
-    mask = (mask & fit.active[:, None])[:nb]
-    unit, n_units, _ = _gating_units(ctx.panel)
+    variants = [everything] + [{**everything, g: np.zeros(n_all, bool)} for g in groups]
+    unit, n_units, _ = _gating_units(panel)
+    step = panel.periods(config.sub_origin_step_days)
+    windows: list[tuple[gbm.History, int, list[np.ndarray], np.ndarray]] = []
+    preds = gbm.predict(model, panel, config, [fit.history] * len(groups), ctx.horizon, uses=variants[1:])
+    own = np.ones(ctx.horizon, bool)
+    own[step : step * (len(sub_cutoffs) + 1)] = False  # these days are scored by the sub-origins
+    windows.append((fit.history, ctx.horizon, [fit.forecasts["lightgbm"], *preds], own))
+    if sub_cutoffs:
+        sub_h = _sub_horizon(ctx, config)
+        hists = bt.sub_histories(panel, config, fit.cutoff, sub_cutoffs, mode)
+        preds = gbm.predict(model, panel, config, [h for h in hists for _ in variants], sub_h,
+                            uses=[v for _ in hists for v in variants])
+        first_week = np.arange(sub_h) < step
+        for j, h in enumerate(hists):
+            windows.append((h, sub_h, preds[j * len(variants) : (j + 1) * len(variants)], first_week))
+    out = []
+    for hist, horizon, forecasts, scored in windows:
+        cells, _, mask, _ = _window(ctx.actuals, hist.cutoff, horizon)
+        mask = (mask & hist.active[:, None])[:nb] & scored[None, :]
 
-    def sq_error(forecast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        f, a, v = sig.unit_totals(forecast[:nb], cells[:nb], mask, unit, n_units)
-        return (f - a) ** 2, v
+        def sq_error(forecast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            f, a, v = sig.unit_totals(forecast[:nb], cells[:nb], mask, unit, n_units)  # noqa: B023
+            return (f - a) ** 2, v
 
-    with_all, valid = sq_error(fit.forecasts["lightgbm"])
-    panel = ctx.panel
-    cols = sig.feature_columns(panel.signals, panel.agg, panel.period_start_day, panel.period_len,
-                               gbm.origin_day(panel, fit.cutoff), fit.cutoff, fit.cutoff + ctx.horizon)
-    return sig.GatingErrors(with_all, {g: sq_error(p)[0] for g, p in zip(groups, preds, strict=True)}, valid,
-                            sig.known_periods(panel.signals, cols))
+        with_all, valid = sq_error(forecasts[0])
+        cols = sig.feature_columns(panel.signals, panel.agg, panel.period_start_day, panel.period_len,
+                                   gbm.origin_day(panel, hist.cutoff), hist.cutoff, hist.cutoff + horizon)
+        out.append(sig.GatingErrors(with_all, {g: sq_error(p)[0] for g, p in zip(groups, forecasts[1:],
+                                                                                    strict=True)},
+                                    valid, sig.known_periods(panel.signals, cols)))
+    return out
 
 
 def _sub_horizon(ctx: _Context, config: ForecastConfig) -> int:
