@@ -225,3 +225,49 @@ from deduplicated
     where unit_price > 0
     group by product_id
 {%- endmacro %}
+
+
+{#-
+    The scope checks of an optional feature entity (calendar events, external signals): a {reason, detail}
+    struct for a scope outside `scopes` (plus 'all'), a blank scope_id, or a scope_id that names no region /
+    location / category; null when the scope is fine. Expects `relation` to carry scope and scope_id, and the
+    CTEs `regions`, `locations` (and `categories` when 'category' is allowed) joined by `scope_joins`.
+-#}
+{% macro scope_rejection(relation, scopes) -%}
+    case
+        when {{ relation }}.scope not in ('all', '{{ scopes | join("', '") }}')
+            then struct_pack(
+                reason := 'unknown_scope',
+                detail := 'scope ''' || {{ relation }}.scope || ''' is not all, {{ scopes | join(", ") }}'
+            )
+        when {{ relation }}.scope != 'all' and {{ relation }}.scope_id is null
+            then struct_pack(reason := 'missing_value', detail := 'scope_id is blank for scope ''' || {{ relation }}.scope || '''')
+        when {{ relation }}.scope = 'region' and regions.region is null
+            then struct_pack(
+                reason := 'unknown_scope',
+                detail := 'region ''' || {{ relation }}.scope_id || ''' is not the region of any location in master/locations'
+            )
+        when {{ relation }}.scope = 'location' and locations.location_id is null
+            then struct_pack(
+                reason := 'unknown_scope',
+                detail := 'location_id ''' || {{ relation }}.scope_id || ''' is not in master/locations'
+            )
+    {%- if 'category' in scopes %}
+        when {{ relation }}.scope = 'category' and categories.category is null
+            then struct_pack(
+                reason := 'unknown_scope',
+                detail := 'category ''' || {{ relation }}.scope_id || ''' is not a category in master/products'
+            )
+    {%- endif %}
+    end
+{%- endmacro %}
+
+
+{#- The left joins `scope_rejection` reads. -#}
+{% macro scope_joins(relation, scopes) -%}
+    left join regions on {{ relation }}.scope = 'region' and {{ relation }}.scope_id = regions.region
+    left join locations on {{ relation }}.scope = 'location' and {{ relation }}.scope_id = locations.location_id
+    {%- if 'category' in scopes %}
+    left join categories on {{ relation }}.scope = 'category' and {{ relation }}.scope_id = categories.category
+    {%- endif %}
+{%- endmacro %}

@@ -59,28 +59,11 @@ checked as (
                         reason := 'invalid_value',
                         detail := 'end_date ' || normalized.end_date || ' is before start_date ' || normalized.start_date
                     )
-                when normalized.scope not in ('all', 'region', 'location')
-                    then struct_pack(
-                        reason := 'unknown_scope',
-                        detail := 'scope ''' || normalized.scope || ''' is not all, region or location'
-                    )
-                when normalized.scope != 'all' and normalized.scope_id is null
-                    then struct_pack(reason := 'missing_value', detail := 'scope_id is blank for scope ''' || normalized.scope || '''')
-                when normalized.scope = 'region' and regions.region is null
-                    then struct_pack(
-                        reason := 'unknown_scope',
-                        detail := 'region ''' || normalized.scope_id || ''' is not the region of any location in master/locations'
-                    )
-                when normalized.scope = 'location' and locations.location_id is null
-                    then struct_pack(
-                        reason := 'unknown_scope',
-                        detail := 'location_id ''' || normalized.scope_id || ''' is not in master/locations'
-                    )
-            end
+            end,
+            {{ scope_rejection('normalized', ['region', 'location']) }}
         ) as rejection
     from normalized
-    left join regions on normalized.scope = 'region' and normalized.scope_id = regions.region
-    left join locations on normalized.scope = 'location' and normalized.scope_id = locations.location_id
+    {{ scope_joins('normalized', ['region', 'location']) }}
 )
 
 {{ finish_validation(['event_name', 'start_date', 'scope', 'scope_id']) }}

@@ -67,34 +67,11 @@ checked as (
                         detail := 'period_end ' || normalized.period_end || ' is before period_start '
                         || normalized.period_start
                     )
-                when normalized.scope not in ('all', 'region', 'location', 'category')
-                    then struct_pack(
-                        reason := 'unknown_scope',
-                        detail := 'scope ''' || normalized.scope || ''' is not all, region, location or category'
-                    )
-                when normalized.scope != 'all' and normalized.scope_id is null
-                    then struct_pack(reason := 'missing_value', detail := 'scope_id is blank for scope ''' || normalized.scope || '''')
-                when normalized.scope = 'region' and regions.region is null
-                    then struct_pack(
-                        reason := 'unknown_scope',
-                        detail := 'region ''' || normalized.scope_id || ''' is not the region of any location in master/locations'
-                    )
-                when normalized.scope = 'location' and locations.location_id is null
-                    then struct_pack(
-                        reason := 'unknown_scope',
-                        detail := 'location_id ''' || normalized.scope_id || ''' is not in master/locations'
-                    )
-                when normalized.scope = 'category' and categories.category is null
-                    then struct_pack(
-                        reason := 'unknown_scope',
-                        detail := 'category ''' || normalized.scope_id || ''' is not a category in master/products'
-                    )
-            end
+            end,
+            {{ scope_rejection('normalized', ['region', 'location', 'category']) }}
         ) as rejection
     from normalized
-    left join regions on normalized.scope = 'region' and normalized.scope_id = regions.region
-    left join locations on normalized.scope = 'location' and normalized.scope_id = locations.location_id
-    left join categories on normalized.scope = 'category' and normalized.scope_id = categories.category
+    {{ scope_joins('normalized', ['region', 'location', 'category']) }}
 )
 
 {{ finish_validation(['signal_name', 'period_start', 'scope', 'scope_id', 'known_date']) }}
