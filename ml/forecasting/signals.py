@@ -28,12 +28,13 @@ Gating (``decide``)
     with that group's features missing. Per category, the squared errors of its period totals at each selling
     location (store x category x day: summed forecasts against summed recorded sales on uncensored cells) are
     compared, paired, over every origin (each day scored by the freshest backtest forecast that covers it: the
-    origin's or a weekly sub-origin's); the group is kept when the lower end of the bootstrap interval of the
-    gain (1 - error with / error without; weekly blocks per location and origin resampled; level 1 - 5% /
-    categories, so over a group's categories a useless signal is kept with at most 5% chance) is above 0 and
-    the gain itself at least ``ForecastConfig.signal_min_gain`` (default 0.5%: a signal must pay for the risk of
-    relying on an outside feed), both measured on the periods where the group was known at the origin (the
-    first 7 days for a 7-day weather forecast; the whole horizon for a calendar) (``DecisionRow.kept``).
+    origin's or a weekly sub-origin's); the group is kept when the lower end of the interval of the gain (1 -
+    error with / error without; normal with a block-bootstrap standard error, weekly blocks per location and
+    window; level 1 - 5% / (groups x categories), so a useless signal is kept anywhere with at most 5% chance)
+    is above 0 and the gain itself at least ``ForecastConfig.signal_min_gain`` (default 0.5%: a signal must pay
+    for the risk of relying on an outside feed), both measured on the periods where the group was known at the
+    origin (the first 7 days for a 7-day weather forecast; the whole horizon for a calendar)
+    (``DecisionRow.kept``).
     Elsewhere its features are missing at prediction: a signal that does not help is dropped, not trusted.
     Decisions and gains go to ``ml.forecast_backtest`` (level ``signal_gating``).
 """
@@ -48,6 +49,7 @@ import duckdb
 import numpy as np
 import polars as pl
 from scipy import sparse
+from scipy.stats import norm
 
 from ml.warehouse import read_frame, table_exists
 
@@ -55,7 +57,7 @@ log = logging.getLogger("stockturn.forecasting")
 
 DEV_WINDOW_DAYS = 28
 UNKNOWN_TRAIN_SHARE = 0.3
-BOOTSTRAP_RESAMPLES = 4000
+BOOTSTRAP_RESAMPLES = 2000
 SIGNAL_PREFIX = "signal:"
 EVENT_PREFIX = "event:"
 
@@ -346,17 +348,18 @@ def unit_totals(forecast: np.ndarray, actual: np.ndarray, mask: np.ndarray, unit
 def decide(groups: list[str], category_of_unit: np.ndarray, errors: list[GatingErrors], seed: int,
            min_gain: float, block_periods: int = 7) -> Gating:
     """Per group and category: keep where the gain in squared error of the category x location period totals,
-    over the periods where the group was known at the origin, is at least ``min_gain`` and its bootstrap
-    interval is above 0 (blocks of ``block_periods`` periods per location and origin are resampled, so
-    autocorrelated days are not counted as independent). The interval's level is 1 - 0.05 / categories
-    (Bonferroni): over all categories of a group, the chance of keeping a useless one is at most 5%.
+    over the periods where the group was known at the origin, is at least ``min_gain`` and its interval is above
+    0. The interval is normal with the block-bootstrap standard error (blocks of ``block_periods`` periods per
+    location and window are resampled, so autocorrelated days are not counted as independent) at level
+    1 - 5% / (groups x categories) (Bonferroni): the chance of keeping any useless group anywhere is at most 5%.
 
     Totals, not single series: a store x product day is mostly sampling noise (a few units), which hides a
     signal that moves the expected demand by a fifth; the category's total at a location shows it."""
     rows: list[DecisionRow] = []
     rng = np.random.default_rng(np.random.SeedSequence([seed, 13]))
     cats = sorted(set(category_of_unit.tolist()))
-    alpha = 0.05 / len(cats)  # Bonferroni over a group's categories: a noise signal is kept nowhere with 95%
+    # Bonferroni over every (group, category) the gate tests: a useless one is kept anywhere with at most 5%
+    z = float(norm.ppf(1.0 - 0.05 / (2 * max(len(groups) * len(cats), 1))))
     for group in groups:
         for cat in cats:
             units = np.flatnonzero(category_of_unit == cat)
@@ -382,7 +385,8 @@ def decide(groups: list[str], category_of_unit: np.ndarray, errors: list[GatingE
             for j in range(0, BOOTSTRAP_RESAMPLES, step):
                 idx = rng.integers(0, n, (min(step, BOOTSTRAP_RESAMPLES - j), n))
                 boot[j : j + len(idx)] = 1.0 - w[idx].sum(axis=1) / np.maximum(wo[idx].sum(axis=1), 1e-12)
-            lo_, hi_ = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+            se = float(boot.std(ddof=1))
+            lo_, hi_ = gain - z * se, gain + z * se
             rows.append(DecisionRow(group, cat, n, float(w.mean()), float(wo.mean()), float(gain), float(lo_),
                                     float(hi_), bool(lo_ > 0 and gain >= min_gain)))
     return Gating(rows)
