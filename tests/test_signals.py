@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+from scipy import sparse
 
 from ml.forecasting import ForecastConfig, gbm
 from ml.forecasting import backtest as bt
@@ -138,3 +139,38 @@ def test_the_forecast_gates_signals_per_category_and_writes_the_decision(small_w
     rows = run.forecast_backtest.filter(run.forecast_backtest["level"] == "signal_gating")
     assert set(rows["metric"].unique()) >= {"gain", "gain_ci_low", "gain_ci_high", "mse_with", "mse_without"}
     assert rows.height >= len(gating) * 5
+
+
+def test_a_monthly_figure_published_weeks_later_is_missing_until_published() -> None:
+    """A macro indicator for a whole month, published on the 20th of the next month: its days carry the value
+    only at origins on or after the publication day. A series takes, per period, the most specific scope with a
+    known value: North has its own January figure, and falls back to the national one for February."""
+    import polars as pl
+
+    first = date(2024, 1, 1)
+    rows = pl.DataFrame({
+        "scope": ["all", "all", "region"],
+        "scope_id": ["", "", "North"],
+        "d0": [date(2024, 1, 1), date(2024, 2, 1), date(2024, 1, 1)],
+        "d1": [date(2024, 1, 31), date(2024, 2, 29), date(2024, 1, 31)],
+        "known_date": [date(2024, 2, 20), date(2024, 3, 20), date(2024, 2, 25)],
+        "value": [101.0, 102.5, 99.0],
+    })
+    series = pl.DataFrame({"location_id": ["S1", "S2"], "category": ["A", "A"], "region": ["North", "South"]})
+    s = sig._signal_series("consumer_confidence", rows, series, first, n_days=120)
+    ps = sig.PanelSignals(120, [s], [], np.zeros((0, 2, 120), bool), np.array([0, 1]))
+    period_start = np.arange(120)
+    no_agg = sparse.csr_matrix((0, 2))
+
+    def values(origin: date) -> np.ndarray:  # (series S1 North / S2 South, day)
+        day = origin.toordinal() - first.toordinal()
+        return sig.feature_columns(ps, no_agg, period_start, np.ones(120, int), day, 0, 120)["sig_consumer_confidence"]
+
+    before = values(date(2024, 2, 19))
+    assert np.isnan(before[:, :60]).all()
+    at = values(date(2024, 2, 20))  # the national January figure is out; North's own on the 25th
+    assert (at[:, :31] == 101.0).all() and np.isnan(at[:, 31:60]).all()
+    north_out = values(date(2024, 2, 25))
+    assert (north_out[0, :31] == 99.0).all() and (north_out[1, :31] == 101.0).all()
+    later = values(date(2024, 3, 20))  # February: no North figure, so North falls back to the national one
+    assert (later[:, 31:60] == 102.5).all() and (later[0, :31] == 99.0).all()

@@ -14,8 +14,9 @@ Features (``feature_columns``)
     - ``evt_<type>``: the share of the period's days an event of that type covers in the series' location
       (scope all, its region or the location itself). A calendar is known in advance.
 
-    Scopes: each series takes, per signal, the most specific scope the signal has for it (location, then its
-    region, then its product's category, then all). An aggregate (DC) series takes the mean over its children.
+    Scopes: per signal and period, a series takes the value of the most specific scope that has one known
+    (its location, then its region, then its product's category, then all). An aggregate (DC) series takes the
+    mean over its children.
 
 Training and "unknown"
     The model is trained on every signal and event type. In a deterministic random share
@@ -67,7 +68,8 @@ class SignalSeries:
     """One signal's values: records sorted by (unit, day, known), with the unit of every base series."""
 
     name: str
-    unit_of_base: np.ndarray  # (n_base,) unit index, -1: the signal has no value in any scope of the series
+    unit_of_base: np.ndarray  # (n_base, 4) unit index per scope, most specific first (location, region, category,
+    #                           all); -1: the signal has no value in that scope of the series
     n_units: int
     key: np.ndarray  # (records,) unit * n_days + day, sorted (then by known)
     known: np.ndarray  # (records,) day number the value became known
@@ -166,10 +168,11 @@ def feature_columns(ps: PanelSignals, agg: sparse.csr_matrix, period_start_day: 
     starts, lengths = period_start_day[lo:hi], period_len[lo:hi]
     out: dict[str, np.ndarray] = {}
     for s, (values, dev) in zip(ps.signals, ps.daily_as_known(origin_day), strict=True):
-        unit = s.unit_of_base
         for col, daily in ((f"sig_{s.name}", values), (f"sig_{s.name}_dev", dev)):
             per_unit = _period_mean(daily, starts, lengths)
-            base = np.where(unit[:, None] >= 0, per_unit[np.maximum(unit, 0)], np.nan)
+            base = np.full((len(s.unit_of_base), len(starts)), np.nan)
+            for unit in s.unit_of_base.T:  # most specific scope first; a broader one fills what it leaves missing
+                base = np.where(np.isnan(base) & (unit[:, None] >= 0), per_unit[np.maximum(unit, 0)], base)
             out[col] = _with_aggregates(base, agg).astype(np.float32)
     for j, etype in enumerate(ps.event_types):
         per_loc = _period_mean(ps.event_days[j], starts, lengths)
@@ -224,7 +227,7 @@ def load_signals(con: duckdb.DuckDBPyConnection, base_keys: pl.DataFrame, first_
         for name in sorted(rows["signal_name"].unique().to_list()):
             signals.append(_signal_series(name, rows.filter(pl.col("signal_name") == name), series, first_day,
                                           n_days))
-        signals = [s for s in signals if (s.unit_of_base >= 0).any()]
+        signals = [s for s in signals if (s.unit_of_base >= 0).any()]  # some scope matches some series
     event_types: list[str] = []
     locations = series["location_id"].unique(maintain_order=True).to_list()
     loc_index = {v: i for i, v in enumerate(locations)}
@@ -266,13 +269,12 @@ def _signal_series(name: str, rows: pl.DataFrame, series: pl.DataFrame, first_da
                    n_days: int) -> SignalSeries:
     scopes = rows.select("scope", "scope_id").unique().sort("scope", "scope_id")
     unit_index = {(s, i): k for k, (s, i) in enumerate(scopes.iter_rows())}
-    # the most specific scope the signal has for each series
-    unit = np.full(series.height, -1, dtype=np.int64)
-    for scope, column in (("all", None), ("category", "category"), ("region", "region"),
-                          ("location", "location_id")):
+    # the unit of each scope of each series, most specific first (a cell takes the first one with a known value)
+    unit = np.full((series.height, 4), -1, dtype=np.int64)
+    for j, (scope, column) in enumerate((("location", "location_id"), ("region", "region"),
+                                         ("category", "category"), ("all", None))):
         ids = [""] * series.height if column is None else series[column].fill_null("\0").to_list()
-        cand = np.array([unit_index.get((scope, i), -1) for i in ids], dtype=np.int64)
-        unit = np.where(cand >= 0, cand, unit)
+        unit[:, j] = [unit_index.get((scope, i), -1) for i in ids]
     # expand multi-day periods to days
     d0 = (rows["d0"].cast(pl.Date).to_numpy().astype("datetime64[D]") - np.datetime64(first_day, "D")).astype(int)
     d1 = (rows["d1"].cast(pl.Date).to_numpy().astype("datetime64[D]") - np.datetime64(first_day, "D")).astype(int)
