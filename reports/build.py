@@ -112,6 +112,14 @@ def _col(key: str, header: str, fmt=None, numeric: bool = False, nowrap: bool = 
     return Column(key, header, fmt or (lambda v: "" if v is None else str(v)), numeric, nowrap)
 
 
+def _signed_pct(value: float | None) -> str:
+    """0.0123 -> "+1.2%"; a value that rounds to zero is "0.0%" (never "-0.0%")."""
+    if value is None:
+        return "n/a"
+    pct = round(100 * value, 1)
+    return "0.0%" if pct == 0 else f"{pct:+,.1f}%"
+
+
 def _arrow(before: float | None, after: float | None) -> str:
     """"47 → 4,415" (classical → recommended)."""
     return f"{th.number(before)} → {th.number(after)}"
@@ -759,12 +767,12 @@ class _Builder:
                 [
                     _col("signal_label", "Signal or event type"), _col("category", "Category"),
                     _col("kept", "Used by the forecast", lambda v: "yes" if v else "no"),
-                    _col("gain", "Error cut", lambda v: "n/a" if v is None else f"{100 * v:+,.1f}%", True),
+                    _col("gain", "Error cut", _signed_pct, True),
                     _col("interval", "Interval", nowrap=True),
-                    _col("n_blocks", "Weeks compared", th.number, True),
+                    _col("n_blocks", "Store-weeks compared", th.number, True),
                 ],
                 [r | {"interval": "n/a" if r["gain_ci_low"] is None else
-                      f"{100 * r['gain_ci_low']:+,.1f}% .. {100 * r['gain_ci_high']:+,.1f}%"}
+                      f"{_signed_pct(r['gain_ci_low'])} .. {_signed_pct(r['gain_ci_high'])}"}
                  for r in gating.iter_rows(named=True)],
                 note="Error cut: how much the signal lowers the squared error of the category's daily totals per "
                 "store in the backtest, where its values were known at the forecast date. A signal is used for a "
