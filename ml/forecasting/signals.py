@@ -30,8 +30,8 @@ Gating (``decide``)
     location (store x category x day: summed forecasts against summed recorded sales on uncensored cells) are
     compared, paired, over every origin (each day scored by the freshest backtest forecast that covers it: the
     origin's or a weekly sub-origin's); the group is kept when the lower end of the interval of the gain (1 -
-    error with / error without; normal with a block-bootstrap standard error, weekly blocks per location and
-    window; level 1 - 5% / (groups x categories), so a useless signal is kept anywhere with at most 5% chance)
+    error with / error without; normal with a block-bootstrap standard error over weeks, each week with all its
+    locations; level 1 - 5% / (groups x categories), so a useless signal is kept anywhere with at most 5% chance)
     is above 0 and the gain itself at least ``ForecastConfig.signal_min_gain`` (default 0.5%: a signal must pay
     for the risk of relying on an outside feed), both measured on the periods where the group was known at the
     origin (the first 7 days for a 7-day weather forecast; the whole horizon for a calendar)
@@ -296,7 +296,7 @@ def _signal_series(name: str, rows: pl.DataFrame, series: pl.DataFrame, first_da
 class DecisionRow:
     group: str
     category: str
-    n_blocks: int  # location x origin x week blocks compared
+    n_blocks: int  # weeks compared (per backtest window; every location of the week in one block)
     mse_with: float  # mean squared error of the category x location period totals, with the group
     mse_without: float
     gain: float  # 1 - mse_with / mse_without: > 0 means the group helps
@@ -351,9 +351,12 @@ def decide(groups: list[str], category_of_unit: np.ndarray, errors: list[GatingE
            min_gain: float, block_periods: int = 7) -> Gating:
     """Per group and category: keep where the gain in squared error of the category x location period totals,
     over the periods where the group was known at the origin, is at least ``min_gain`` and its interval is above
-    0. The interval is normal with the block-bootstrap standard error (blocks of ``block_periods`` periods per
-    location and window are resampled, so autocorrelated days are not counted as independent) at level
+    0. The interval is normal with the block-bootstrap standard error at level
     1 - 5% / (groups x categories) (Bonferroni): the chance of keeping any useless group anywhere is at most 5%.
+    A block is ``block_periods`` periods of one backtest window at every location of the category together: days
+    next to each other are alike, and a signal shared by the locations (a national holiday, a noise series)
+    moves their errors together, so neither may count as independent evidence (resampling store-weeks
+    separately kept a pure-noise signal at M5 size).
 
     Totals, not single series: a store x product day is mostly sampling noise (a few units), which hides a
     signal that moves the expected demand by a fifth; the category's total at a location shows it."""
@@ -371,9 +374,9 @@ def decide(groups: list[str], category_of_unit: np.ndarray, errors: list[GatingE
                 for b0 in range(0, h, block_periods):
                     sl = slice(b0, min(b0 + block_periods, h))
                     valid = e.valid[units, sl] & e.known[group][None, sl]
-                    keep = valid.any(axis=1)
-                    w_blocks.append(np.where(valid, e.with_all[units, sl], 0.0).sum(axis=1)[keep])
-                    wo_blocks.append(np.where(valid, e.without[group][units, sl], 0.0).sum(axis=1)[keep])
+                    if valid.any():  # one block: the week at every location (a shared signal links them)
+                        w_blocks.append(np.array([np.where(valid, e.with_all[units, sl], 0.0).sum()]))
+                        wo_blocks.append(np.array([np.where(valid, e.without[group][units, sl], 0.0).sum()]))
             w = np.concatenate(w_blocks) if w_blocks else np.zeros(0)
             wo = np.concatenate(wo_blocks) if wo_blocks else np.zeros(0)
             n = len(w)
