@@ -280,6 +280,12 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
     return rows[0][0] > 0
 
 
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
+    """The column names of ``schema.table`` (empty when it does not exist)."""
+    return {c for (c,) in con.execute("select column_name from information_schema.columns where table_schema = ? "
+                                      "and table_name = ?", [schema, table]).fetchall()}
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """Identifies one write-back: stamped on every row of every ``ml`` table it writes.

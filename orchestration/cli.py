@@ -230,17 +230,21 @@ def cmd_decision_value(args: argparse.Namespace) -> int:
         if not args.no_write:
             write_decision_value(con, values)
     if values.is_empty():
-        print("no planner overrides of a reorder point or order quantity in ml.inventory_policy")
+        print("no planner decisions to measure: no override of a reorder point or order quantity in "
+              "ml.inventory_policy, and no proposal rejected or approved with another quantity")
         return 0
     measured = values.filter(values["measured"])
-    print(f"{values.height:,} overridden series, {measured.height:,} replayed over the last {args.days} days "
-          f"({values['demand_basis'].drop_nulls().first() or 'no replay'}):")
+    kinds = values["decision_kind"].value_counts(sort=True).iter_rows()
+    print(f"{values.height:,} planner decisions ({', '.join(f'{n:,} {k}' for k, n in kinds)}), {measured.height:,} "
+          f"replayed ({values['demand_basis'].drop_nulls().first() or 'no replay'}):")
     for r in summarise(values).iter_rows(named=True):
-        print(f"  {r['author']:<20} {r['reason'][:40]:<40} {r['decisions']:>4} decisions, {r['gains']} gains, "
-              f"{r['losses']} losses, net value {r['net_value']:>12,.2f}, "
+        print(f"  {r['author']:<16} {r['decision_kind']:<17} {r['reason'][:32]:<32} {r['decisions']:>4} decisions, "
+              f"{r['gains']} gains, {r['losses']} losses, net value {r['net_value']:>12,.2f}, "
               f"inventory {r['inventory_value_change']:>+12,.2f}, margin saved {r['lost_margin_saved']:>10,.2f}")
     for r in values.filter(~values["measured"]).iter_rows(named=True):
-        print(f"  not measured: {r['product_id']} @ {r['location_id']} ({r['fields']}): {r['not_measured_reason']}")
+        what = r["proposal_id"] or r["fields"]
+        print(f"  not measured: {r['product_id']} @ {r['location_id']} ({r['decision_kind']}, {what}): "
+              f"{r['not_measured_reason']}")
     return 0
 
 
@@ -310,10 +314,14 @@ def cmd_proposals(args: argparse.Namespace) -> int:
     status = {"approve": "approved", "reject": "rejected", "reset": "proposed"}[args.action]
     with connect(args.warehouse) as con:
         try:
-            decision = set_proposal_status(con, args.proposal_id, status, args.author, args.reason)
-        except ValueError as exc:  # unknown id, missing reason or author
+            decision = set_proposal_status(con, args.proposal_id, status, args.author, args.reason,
+                                           quantity=getattr(args, "quantity", None))
+        except ValueError as exc:  # unknown id, missing reason or author, a bad quantity
             raise CliError(str(exc)) from exc
+    changed = decision["status"] == "approved" and decision["decided_quantity"] != decision["quantity"]
     print(f"proposal {args.proposal_id}: {decision['status']} by {decision['author']}"
+          + (f", {decision['decided_quantity']:,.0f} instead of the proposed {decision['quantity']:,.0f}"
+             if changed else "")
           + (f" ({decision['reason']})" if decision.get("reason") else ""))
     return 0
 
@@ -582,11 +590,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dagster-home", help="Dagster instance folder (default: .dagster_home beside the warehouse)")
     p.set_defaults(func=cmd_ui)
 
-    p = sub.add_parser("decision-value", help="what the planners' overrides changed, replayed on recent demand",
-                       description="Replay the last --days days of demand for every series whose reorder point or "
-                       "order quantity a planner overrode (seeds/planner_overrides.csv), with the planner's numbers "
-                       "and with the policy's, and compare inventory value, fill and lost margin, per planner and "
-                       "reason; writes ml.planner_decision_value (the pipeline does this after every plan).")
+    p = sub.add_parser("decision-value", help="what the planners' overrides and proposal decisions changed, "
+                       "replayed", description="Replay the last --days days of demand for every series whose reorder "
+                       "point or order quantity a planner overrode (seeds/planner_overrides.csv), and up to --days "
+                       "days after every proposal a planner rejected or approved with another quantity, with the "
+                       "planner's numbers and with the policy's, and compare inventory value, fill and lost margin, "
+                       "per planner and reason; writes ml.planner_decision_value (the pipeline does this after every "
+                       "plan). docs/planner-decisions.md.")
     p.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE), help="DuckDB file (default ./data/warehouse.duckdb)")
     p.add_argument("--landing", default=None, help="landing folder; its <landing>_truth sibling (demo) gives the true "
                    "demand, else the recorded sales with stock-out days imputed")
@@ -622,7 +632,10 @@ def build_parser() -> argparse.ArgumentParser:
         q = actions.add_parser(name, help=text)
         q.add_argument("proposal_id", help="id from `stockturn proposals list`")
         q.add_argument("--author", required=True, help="who decides (kept in the audit trail)")
-        q.add_argument("--reason", help="why (required to reject)")
+        q.add_argument("--reason", help="why (required to reject, or to approve another quantity)")
+        if name == "approve":
+            q.add_argument("--quantity", type=float, default=None,
+                           help="approve this quantity instead of the one proposed (exported as typed)")
     p.set_defaults(func=cmd_proposals)
 
     p = sub.add_parser("backtest", help="replay a year under stockturn's policy and the classical baseline",

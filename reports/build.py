@@ -822,23 +822,27 @@ class _Builder:
         values = pq.planner_decision_value(self.con)
         if values.is_empty():
             return
+        if "decision_kind" not in values.columns:  # written by an older stockturn: overrides only
+            values = values.with_columns(pl.lit("override").alias("decision_kind"))
         measured = values.filter(pl.col("measured"))
-        not_measured = values.height - measured.height
+        not_measured = values.filter(~pl.col("measured"))
         if measured.is_empty():
             section.blocks.append(NoteBlock(
-                f"Planner overrides: {values.height:,}, none replayable (" + "; ".join(
-                    sorted(set(values["not_measured_reason"].drop_nulls().to_list()))) + ").", "info"))
+                f"Planner decisions: {values.height:,}, none replayable yet (" + "; ".join(
+                    sorted(set(not_measured["not_measured_reason"].drop_nulls().to_list()))) + ").", "info"))
             return
         from ml.simulation.decision_value import summarise
 
         table = summarise(values)
-        first = measured.row(0, named=True)
+        kinds = {"override": "override", "rejected_proposal": "rejected proposal",
+                 "changed_proposal": "changed quantity"}
+        waiting = not_measured.filter(pl.col("not_measured_reason").str.starts_with("not measured yet")).height
         section.blocks.append(TableBlock(
-            f"What the planners' overrides changed: {measured.height:,} decisions replayed on the "
-            f"{first['replay_days']} days from {_date(first['replay_start'])}, net "
+            f"What the planners' decisions changed: {measured.height:,} decisions replayed, net "
             f"{th.money(float(measured['net_value'].sum()))}",
             [
-                _col("author", "Planner"), _col("reason", "Reason", _readable),
+                _col("author", "Planner"), _col("decision_kind", "Decision", lambda v: kinds.get(v, v)),
+                _col("reason", "Reason", _readable),
                 _col("decisions", "Decisions", th.number, True), _col("gains", "Gains", th.number, True),
                 _col("losses", "Losses", th.number, True),
                 _col("inventory_value_change", "Inventory value change", th.money, True),
@@ -847,11 +851,15 @@ class _Builder:
             ],
             table.to_dicts(),
             note="Each override of a reorder point or order quantity (seeds/planner_overrides.csv) is replayed on the "
-                 "same demand with the planner's numbers and with the policy's, from the same stock: net value = "
-                 "lost margin saved - extra holding cost. Negative: the policy's own number would have done better. "
-                 + (f"{not_measured:,} other overrides are not replayable (facts about the item, service targets, "
-                    "distribution centres). " if not_measured else "")
-                 + "Details per item: ml.planner_decision_value.",
+                 "last days of demand with the planner's numbers and with the policy's, from the same stock. Each "
+                 "proposal a planner rejected or approved with another quantity is replayed forward from its day, "
+                 "on the demand that landed since, with the quantity proposed and with the planner's, under the "
+                 "policy in force that day. Net value = lost margin saved - extra holding cost; negative: the "
+                 "policy's own number would have done better. "
+                 + (f"{waiting:,} proposal decisions are too recent to measure yet. " if waiting else "")
+                 + (f"{not_measured.height - waiting:,} other decisions are not replayable (facts about the item, "
+                    "service targets, distribution centres). " if not_measured.height - waiting else "")
+                 + "Details per item: ml.planner_decision_value; method: docs/planner-decisions.md.",
         ))
 
     def _policy_changes(self, section: Section) -> None:

@@ -219,8 +219,11 @@ def definitions(ctx: q.Context | None = None) -> list[Definition]:
             "Every planner override of a reorder point or order quantity is replayed on the same recent demand "
             "(91 days) with the planner's numbers and with the policy's, from the same opening stock and lead-time "
             "draws. Net value = lost margin saved - extra holding cost (annual holding rate x the change in average "
-            "inventory value, over the replayed days); gain or loss beyond 1% of the larger total cost.",
-            "ml.planner_decision_value (ml/simulation/decision_value.py)",
+            "inventory value, over the replayed days); gain or loss beyond 1% of the larger total cost. A proposal "
+            "a planner rejected or approved with another quantity is replayed forward from its day on the demand "
+            "that landed since (up to 91 days, at least 14), from that day's stock and open orders, ordering the "
+            "quantity proposed in one arm and the planner's in the other, under the policy in force that day.",
+            "ml.planner_decision_value, ml.proposal_decisions (ml/simulation/decision_value.py)",
         ),
         Definition(
             "Policy backtest",

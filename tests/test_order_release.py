@@ -3,6 +3,7 @@ the CLI (its seeds loaded by dbt into planning.*), planned with the naive test l
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -187,6 +188,14 @@ def test_cli_lists_why_proposals_wait_and_exports(planned_copy: Path, tmp_path: 
     run_stockturn("proposals", "--warehouse", str(planned_copy), "auto-approve")
     listing = run_stockturn("proposals", "--warehouse", str(planned_copy), "list").stdout
     assert "waits: exception on this item" in listing
+    waiting = re.findall(r"^(\w{16})  proposed .* qty\s+([\d,]+)", listing, flags=re.M)
+    pid, qty = waiting[0][0], float(waiting[0][1].replace(",", ""))
+    no_reason = run_stockturn("proposals", "--warehouse", str(planned_copy), "approve", pid, "--author", "ann",
+                              "--quantity", str(qty + 5), check=False)
+    assert no_reason.returncode != 0 and "needs a reason" in no_reason.stderr
+    changed = run_stockturn("proposals", "--warehouse", str(planned_copy), "approve", pid, "--author", "ann",
+                            "--quantity", str(qty + 5), "--reason", "promotion next week").stdout
+    assert f"approved by ann, {qty + 5:,.0f} instead of the proposed {qty:,.0f}" in changed
     out = run_stockturn("proposals", "--warehouse", str(planned_copy), "export", "--out", str(tmp_path / "o")).stdout
     assert "exported" in out
     again = run_stockturn("proposals", "--warehouse", str(planned_copy), "export", "--out", str(tmp_path / "o")).stdout

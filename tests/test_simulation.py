@@ -381,3 +381,31 @@ def test_input_validation() -> None:
     with pytest.raises(ValueError, match="non-negative"):
         simulate(np.array([[1.0, -1.0], [0, 0]]), pol, LeadTimeModel.fixed(2, 1), InitialState.at_level(1.0, 2),
                  costs=_costs(2), rng_seed=0)
+
+
+def test_forced_orders_replace_the_rule_on_their_days_and_are_checked() -> None:
+    from ml.simulation.engine import ForcedOrders
+
+    n, days = 3, 30
+    pmf = np.zeros((1, 8))
+    pmf[0, 5] = 1.0
+    lead = LeadTimeModel(pmf, np.zeros(n, np.int64), ("S",))
+    policy = PolicySchedule(plan_days=np.array([0]), reorder_point=np.full(n, 12.0), order_quantity=np.full(n, 20.0),
+                            review_period=np.ones(n), rule="s_nQ")
+    costs = CostParams(np.full(n, 10.0), 0.25, 0.0, None, np.full(n, 16.0))
+    start = InitialState.at_level(np.full(n, 12.0))
+    plain = simulate(np.full((n, days), 2.0), policy, lead, start, costs=costs, rng_seed=1, record_daily=["orders"])
+    forced = simulate(np.full((n, days), 2.0), policy, lead, start, costs=costs, rng_seed=1, record_daily=["orders"],
+                      forced_orders=ForcedOrders([0, 1, 2], [0, 0, 3], [0.0, 50.0, 7.0]))
+    assert plain.daily["orders"][:, 0].tolist() == [20.0, 20.0, 20.0]
+    # series 0: nothing on day 0, the rule orders again the next day; series 1: 50 instead of 20
+    assert forced.daily["orders"][0, :2].tolist() == [0.0, 20.0]
+    assert forced.daily["orders"][1, 0] == 50.0
+    # series 2: the rule's day-0 order stands, and day 3 gets the forced 7 although the rule would not order
+    assert forced.daily["orders"][2, 0] == 20.0 and forced.daily["orders"][2, 3] == 7.0
+    assert plain.daily["orders"][2, 3] == 0.0
+    with pytest.raises(ValueError, match="at most one order per series and day"):
+        ForcedOrders([0, 0], [1, 1], [1.0, 2.0])
+    with pytest.raises(ValueError, match="outside"):
+        simulate(np.full((n, days), 2.0), policy, lead, start, costs=costs, rng_seed=1,
+                 forced_orders=ForcedOrders([5], [0], [1.0]))

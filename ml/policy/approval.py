@@ -46,7 +46,7 @@ import polars as pl
 
 from ml.policy.inputs import read_seed_table, table_exists
 from ml.policy.proposals import DECISIONS_TABLE, ensure_decisions_table
-from ml.warehouse import ML_SCHEMA, read_frame
+from ml.warehouse import ML_SCHEMA, read_frame, table_columns
 
 log = logging.getLogger("stockturn.orders")
 
@@ -264,12 +264,15 @@ def apply_approval_rules(con: duckdb.DuckDBPyConnection, rules: list[ApprovalRul
                     return_dtype=pl.String).alias("reason"),
                 pl.lit(when).cast(pl.Datetime("us")).alias("decided_at"),
                 pl.lit(as_of).cast(pl.Date).alias("proposal_as_of_date"),
+                pl.col("quantity").alias("decided_quantity"),
             ).select("decision_seq", "proposal_id", "status", "author", "reason", "decided_at", "product_id",
-                     "location_id", "proposal_as_of_date", "quantity")
+                     "location_id", "proposal_as_of_date", "quantity", "decided_quantity")
             con.register("__new_decisions", rows.to_arrow())
+            set_qty = (", approved_quantity = d.decided_quantity"
+                       if "approved_quantity" in table_columns(con, ML_SCHEMA, "purchase_proposals") else "")
             con.execute(f"insert into {ML_SCHEMA}.{DECISIONS_TABLE} by name select * from __new_decisions")
             con.execute(f"""update {ML_SCHEMA}.purchase_proposals p set status = 'approved', status_author = d.author,
-                status_reason = d.reason, status_changed_at = d.decided_at from __new_decisions d
+                status_reason = d.reason, status_changed_at = d.decided_at{set_qty} from __new_decisions d
                 where p.proposal_id = d.proposal_id""")
             con.unregister("__new_decisions")
         table = result.with_columns(

@@ -1,6 +1,7 @@
 """Export approved proposals as purchase and transfer orders an ERP can import, exactly once.
 
 ``export_orders(con, out_dir)`` takes every approved proposal in ``ml.purchase_proposals`` that was never exported,
+at the quantity approved (a planner may approve another quantity than the one proposed: ``approved_quantity``),
 groups it into orders and writes one batch folder ``<out_dir>/<export_id>/`` with four CSV files (layout in
 ``docs/order-export.md``, :data:`FILES`):
 
@@ -34,7 +35,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from ml.warehouse import ML_SCHEMA, read_frame, table_exists
+from ml.warehouse import ML_SCHEMA, read_frame, table_columns, table_exists
 
 log = logging.getLogger("stockturn.orders")
 
@@ -171,9 +172,11 @@ def export_orders(con: duckdb.DuckDBPyConnection, out_dir: Path | str, *,
         raise ValueError("ml.purchase_proposals does not exist: run the plan first")
     ensure_export_tables(con)
     recovered = _recover_missing(con, out_dir)
+    has_approved = "approved_quantity" in table_columns(con, ML_SCHEMA, "purchase_proposals")
+    qty = "coalesce(p.approved_quantity, p.quantity)" if has_approved else "p.quantity"  # a planner's quantity wins
     todo = read_frame(con, f"""
         select p.proposal_id, p.proposal_type as order_type, p.supplier_id, p.source_location_id, p.location_id,
-               p.product_id, p.quantity, p.unit_cost, p.quantity * p.unit_cost as line_value, p.order_date,
+               p.product_id, {qty} as quantity, p.unit_cost, {qty} * p.unit_cost as line_value, p.order_date,
                p.expected_arrival_date, p.status_author as approved_by
         from {ML_SCHEMA}.purchase_proposals p
         where p.status = 'approved'

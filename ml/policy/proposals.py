@@ -10,6 +10,14 @@ proposal_as_of_date, quantity). :func:`set_proposal_status` appends a decision (
 ``ml.purchase_proposals``); :func:`run_policy` joins the latest decision per proposal id. A decision is tied to
 the quantity it was taken on: if a re-run proposes a different quantity for the same id, the proposal goes back
 to 'proposed' and its status_reason says why.
+
+A planner may approve another quantity than the one proposed (a *changed* proposal): ``decided_quantity`` holds
+what the planner approved (0 for a rejection), ``approved_quantity`` in ``ml.purchase_proposals`` what will be
+ordered, and the export orders it. Every decision also keeps the policy in force when it was taken (the
+*snapshot*: reorder point, order quantity, MOQ, pack size, review period, lead time, unit cost, on hand and
+position), because the plan is rebuilt every night and the value of a rejected or changed proposal is measured
+later, by replaying the days after it with and without the planner's quantity
+(:mod:`ml.simulation.decision_value`).
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import polars as pl
 from ml.policy import inventory_math as im
 from ml.policy.inputs import table_exists
 from ml.policy.text import dec, units
-from ml.warehouse import ML_SCHEMA, read_frame
+from ml.warehouse import ML_SCHEMA, read_frame, table_columns
 
 log = logging.getLogger("stockturn.policy")
 
@@ -43,6 +51,14 @@ create table if not exists {ML_SCHEMA}.{DECISIONS_TABLE} (
     quantity double
 )
 """
+#: columns added after the first release (``alter table add column if not exists`` on older tables): the planner's
+#: quantity and the policy in force when the decision was taken
+SNAPSHOT_COLUMNS: dict[str, str] = {
+    "decided_quantity": "double", "proposal_type": "varchar", "reorder_point": "double",
+    "order_quantity": "double", "order_up_to_level": "double", "min_order_qty": "double", "pack_size": "double",
+    "review_period_days": "double", "lead_time_days": "double", "unit_cost": "double", "on_hand_units": "double",
+    "inventory_position_units": "double",
+}
 
 PROPOSAL_SCHEMA: dict[str, pl.DataType] = {
     "proposal_id": pl.String(), "proposal_type": pl.String(), "supplier_id": pl.String(),
@@ -54,25 +70,37 @@ PROPOSAL_SCHEMA: dict[str, pl.DataType] = {
     "daily_demand_forecast": pl.Float64(), "days_covered": pl.Float64(), "source_on_hand_units": pl.Float64(),
     "abc_class": pl.String(), "xyz_class": pl.String(), "overridden_fields": pl.String(), "reason": pl.String(),
     "status": pl.String(), "status_author": pl.String(), "status_reason": pl.String(),
-    "status_changed_at": pl.Datetime("us"),
+    "status_changed_at": pl.Datetime("us"), "approved_quantity": pl.Float64(),
 }
 
 
 def ensure_decisions_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create schema if not exists {ML_SCHEMA}")
     con.execute(DECISIONS_DDL)
+    have = _columns(con, DECISIONS_TABLE)
+    for name, sql_type in SNAPSHOT_COLUMNS.items():
+        if name not in have:
+            con.execute(f"alter table {ML_SCHEMA}.{DECISIONS_TABLE} add column {name} {sql_type}")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return table_columns(con, ML_SCHEMA, table)
 
 
 def read_latest_decisions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """The latest decision per proposal id (empty frame when no decision was ever taken)."""
     schema = {"proposal_id": pl.String, "decision_status": pl.String, "decision_author": pl.String,
-              "decision_reason": pl.String, "decided_at": pl.Datetime("us"), "decision_quantity": pl.Float64}
+              "decision_reason": pl.String, "decided_at": pl.Datetime("us"), "decision_quantity": pl.Float64,
+              "decision_decided_quantity": pl.Float64}
     if not table_exists(con, ML_SCHEMA, DECISIONS_TABLE):
         return pl.DataFrame(schema=schema)
+    decided = ("arg_max(decided_quantity, decision_seq)" if "decided_quantity" in _columns(con, DECISIONS_TABLE)
+               else "null::double")
     frame = read_frame(con, f"""
         select proposal_id, arg_max(status, decision_seq) as decision_status,
                arg_max(author, decision_seq) as decision_author, arg_max(reason, decision_seq) as decision_reason,
-               arg_max(decided_at, decision_seq) as decided_at, arg_max(quantity, decision_seq) as decision_quantity
+               arg_max(decided_at, decision_seq) as decided_at, arg_max(quantity, decision_seq) as decision_quantity,
+               {decided} as decision_decided_quantity
         from {ML_SCHEMA}.{DECISIONS_TABLE} group by proposal_id
     """)
     return frame.cast({k: v for k, v in schema.items()}) if frame.height else pl.DataFrame(schema=schema)
@@ -86,12 +114,15 @@ def set_proposal_status(
     reason: str | None = None,
     *,
     decided_at: datetime | None = None,
+    quantity: float | None = None,
 ) -> dict:
     """Record a planner's decision on a proposal: append to ``ml.proposal_decisions`` (created if missing, never
-    rebuilt) and show it in ``ml.purchase_proposals``, in one transaction.
+    rebuilt) with the policy in force (module docstring) and show it in ``ml.purchase_proposals``, in one
+    transaction.
 
     ``status`` is 'proposed', 'approved' or 'rejected'; ``author`` is required, and so is a ``reason`` for a
-    rejection. The proposal must exist in the current ``ml.purchase_proposals``. Returns the decision row.
+    rejection. ``quantity`` (approve only) approves another quantity than the one proposed; it needs a reason too.
+    The proposal must exist in the current ``ml.purchase_proposals``. Returns the decision row.
     """
     status = (status or "").strip().lower()
     if status not in STATUSES:
@@ -100,14 +131,32 @@ def set_proposal_status(
         raise ValueError("an author is required for the audit trail")
     if status == "rejected" and not (reason or "").strip():
         raise ValueError("a rejection needs a reason")
+    if quantity is not None:
+        if status != "approved":
+            raise ValueError("a quantity can only be given with an approval")
+        if not (quantity == quantity and 0 < quantity < float("inf")):  # noqa: PLR0124 - NaN check
+            raise ValueError(f"the approved quantity must be a positive number, got {quantity!r} (to order "
+                             "nothing, reject the proposal)")
     if not table_exists(con, ML_SCHEMA, "purchase_proposals"):
         raise ValueError("ml.purchase_proposals does not exist: run the policy first")
-    found = con.execute(
-        f"select product_id, location_id, as_of_date, quantity from {ML_SCHEMA}.purchase_proposals "
-        "where proposal_id = ?", [proposal_id]).fetchall()
-    if not found:
+    found = read_frame(con, f"select * from {ML_SCHEMA}.purchase_proposals where proposal_id = ?", [proposal_id])
+    if found.is_empty():
         raise ValueError(f"unknown proposal id {proposal_id!r} (not in ml.purchase_proposals)")
-    product_id, location_id, as_of_date, quantity = found[0]
+    prop = found.row(0, named=True)
+    product_id, location_id, as_of_date, proposed = (prop["product_id"], prop["location_id"], prop["as_of_date"],
+                                                     prop["quantity"])
+    changed = quantity is not None and abs(float(quantity) - float(proposed)) > 1e-9
+    if changed and not (reason or "").strip():
+        raise ValueError(f"approving {quantity:,.0f} instead of the proposed {proposed:,.0f} needs a reason")
+    decided = {"approved": float(quantity) if quantity is not None else proposed, "rejected": 0.0}.get(status)
+    review = None
+    if table_exists(con, ML_SCHEMA, "inventory_policy") and "review_period_days" in _columns(con, "inventory_policy"):
+        got = con.execute(f"select review_period_days from {ML_SCHEMA}.inventory_policy where product_id = ? and "
+                          "location_id = ?", [product_id, location_id]).fetchall()
+        review = got[0][0] if got else None
+    snapshot = {k: prop.get(k) for k in ("proposal_type", "reorder_point", "order_quantity", "order_up_to_level",
+                                         "min_order_qty", "pack_size", "lead_time_days", "unit_cost",
+                                         "on_hand_units", "inventory_position_units")}
     when = (decided_at or datetime.now(UTC)).replace(tzinfo=None)
     ensure_decisions_table(con)
     con.execute("begin transaction")
@@ -116,21 +165,24 @@ def set_proposal_status(
                           ).fetchall()[0][0]
         row = {"decision_seq": seq, "proposal_id": proposal_id, "status": status, "author": author.strip(),
                "reason": (reason or "").strip() or None, "decided_at": when, "product_id": product_id,
-               "location_id": location_id, "proposal_as_of_date": as_of_date, "quantity": quantity}
+               "location_id": location_id, "proposal_as_of_date": as_of_date, "quantity": proposed,
+               "decided_quantity": decided, "review_period_days": review, **snapshot}
         con.execute(f"insert into {ML_SCHEMA}.{DECISIONS_TABLE} ({', '.join(row)}) values "
                     f"({', '.join('?' for _ in row)})", list(row.values()))
-        cols = {c for (c,) in con.execute("select column_name from information_schema.columns where "
-                                          "table_schema = ? and table_name = 'purchase_proposals'",
-                                          [ML_SCHEMA]).fetchall()}
+        cols = _columns(con, "purchase_proposals")
         if {"status", "status_author", "status_reason", "status_changed_at"} <= cols:
             con.execute(f"update {ML_SCHEMA}.purchase_proposals set status = ?, status_author = ?, "
                         "status_reason = ?, status_changed_at = ? where proposal_id = ?",
                         [status, row["author"], row["reason"], when, proposal_id])
+        if "approved_quantity" in cols:
+            con.execute(f"update {ML_SCHEMA}.purchase_proposals set approved_quantity = ? where proposal_id = ?",
+                        [decided if status == "approved" else None, proposal_id])
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    log.info("proposal %s (%s at %s): %s by %s", proposal_id, product_id, location_id, status, row["author"])
+    log.info("proposal %s (%s at %s): %s by %s%s", proposal_id, product_id, location_id, status, row["author"],
+             f" ({decided:,.0f} instead of {proposed:,.0f})" if changed else "")
     return row
 
 
@@ -196,5 +248,7 @@ def build_proposals(policy: pl.DataFrame, as_of: date, decisions: pl.DataFrame) 
                                   pl.col("decision_status"), pl.col("decision_author")))
         .otherwise(None).alias("status_reason"),
         pl.when(has).then(pl.col("decided_at")).otherwise(None).alias("status_changed_at"),
-    )
+    ).with_columns(
+        pl.when(pl.col("status") == "approved")
+        .then(pl.coalesce("decision_decided_quantity", "quantity")).otherwise(None).alias("approved_quantity"))
     return p.select([pl.col(c).cast(t) for c, t in PROPOSAL_SCHEMA.items()]).sort("value", descending=True)

@@ -1,7 +1,7 @@
 """Inventory simulation: replay demand day by day under a policy and measure service, stock and cost.
 
 - :mod:`ml.simulation.engine`: :func:`simulate` and its inputs (:class:`PolicySchedule`, :class:`LeadTimeModel`,
-  :class:`InitialState`, :class:`CostParams`) and :class:`SimulationResult`.
+  :class:`InitialState`, :class:`CostParams`, :class:`ForcedOrders`) and :class:`SimulationResult`.
 - :mod:`ml.simulation.network`: :func:`~ml.simulation.network.simulate_network`, the two-echelon (supplier -> DC ->
   stores) replay with fair-share allocation at a short DC; one :class:`SimulationResult` per echelon.
 - :mod:`ml.simulation.planning`: schedules re-made at planning dates without look-ahead; the classical baseline.
@@ -15,6 +15,7 @@
 
 from ml.simulation.engine import (
     CostParams,
+    ForcedOrders,
     InitialState,
     LeadTimeModel,
     PolicySchedule,
@@ -22,4 +23,5 @@ from ml.simulation.engine import (
     simulate,
 )
 
-__all__ = ["CostParams", "InitialState", "LeadTimeModel", "PolicySchedule", "SimulationResult", "simulate"]
+__all__ = ["CostParams", "ForcedOrders", "InitialState", "LeadTimeModel", "PolicySchedule", "SimulationResult",
+           "simulate"]

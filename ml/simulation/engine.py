@@ -25,6 +25,10 @@ One simulated day ``t``, in order
    date minus order date", as lead times are measured from purchase-order data. Scenario windows may scale the
    lead time of orders placed in a window, or hold back every receipt due in an outage window until the
    outage ends.
+5. **Forced orders** (optional, :class:`ForcedOrders`): on the days listed, the listed series order exactly the
+   quantity given (zero: no order) instead of what the rule would order; this is how a planner's decision on a
+   proposal (rejected, or approved with another quantity) is replayed. The order draws its lead time like any
+   other order placed that day.
 
 With a fixed lead time ``L`` and daily review this is the discrete-time base-stock model of Snyder & Shen
 (2nd ed., ch. 4) with *their* lead time ``L - 1``: an order placed at the close of day ``t`` covers the demand
@@ -82,6 +86,7 @@ from ml.policy.inventory_math import round_to_pack
 __all__ = [
     "CostParams",
     "DAILY_FIELDS",
+    "ForcedOrders",
     "InitialState",
     "LeadTimeDisruption",
     "LeadTimeModel",
@@ -441,6 +446,39 @@ class InitialState:
 
 
 @dataclass(frozen=True)
+class ForcedOrders:
+    """Orders fixed in advance: series ``series[j]`` orders exactly ``quantity[j]`` units (0 = nothing) on day
+    ``day[j]``, whatever its rule says. At most one entry per (series, day)."""
+
+    series: IntArray
+    day: IntArray
+    quantity: FloatArray
+
+    def __post_init__(self) -> None:
+        s = np.atleast_1d(np.asarray(self.series, dtype=np.int64))
+        d = np.atleast_1d(np.asarray(self.day, dtype=np.int64))
+        q = np.atleast_1d(np.asarray(self.quantity, dtype=np.float64))
+        if not (s.shape == d.shape == q.shape) or s.ndim != 1:
+            raise ValueError("forced orders: series, day and quantity must be 1-d and of the same length")
+        if np.any(~np.isfinite(q)) or np.any(q < 0) or np.any(s < 0) or np.any(d < 0):
+            raise ValueError("forced orders: series and day must be >= 0, quantities finite and >= 0")
+        if np.unique(s * (int(d.max(initial=0)) + 1) + d).size != s.size:
+            raise ValueError("forced orders: at most one order per series and day")
+        object.__setattr__(self, "series", s)
+        object.__setattr__(self, "day", d)
+        object.__setattr__(self, "quantity", q)
+
+    def for_block(self, sl: slice) -> dict[int, tuple[IntArray, FloatArray]]:
+        """day -> (block-local series, quantity) for the series in ``sl``."""
+        inside = (self.series >= sl.start) & (self.series < sl.stop)
+        out: dict[int, tuple[IntArray, FloatArray]] = {}
+        for t in np.unique(self.day[inside]):
+            m = inside & (self.day == t)
+            out[int(t)] = (self.series[m] - sl.start, self.quantity[m])
+        return out
+
+
+@dataclass(frozen=True)
 class CostParams:
     """Costs per series (scalars broadcast). Purchase cost itself is not a cost here (it is COGS).
 
@@ -733,6 +771,7 @@ def simulate(
     measure_from: int = 0,
     record_daily: bool | Sequence[str] = False,
     block_size: int = DEFAULT_BLOCK,
+    forced_orders: ForcedOrders | None = None,
 ) -> SimulationResult:
     """Replay ``demand`` (n_series, n_days) day by day under ``policy``; see the module doc for the day's steps.
 
@@ -748,6 +787,7 @@ def simulate(
         record_daily: True, or a subset of :data:`DAILY_FIELDS`: keep those per-series daily matrices.
         block_size: series simulated together (results do not depend on it; it only trades loop overhead for
             cache locality).
+        forced_orders: orders fixed in advance (:class:`ForcedOrders`), replacing the rule's on their days.
     """
     dem = np.asarray(demand)
     if dem.ndim != 2:
@@ -768,10 +808,14 @@ def simulate(
         raise ValueError(f"record_daily: unknown fields {sorted(keep - set(DAILY_FIELDS))}")
     if block_size < 1:
         raise ValueError("block_size must be >= 1")
+    if forced_orders is not None and forced_orders.series.size and (
+            forced_orders.series.max() >= n or forced_orders.day.max() >= n_days):
+        raise ValueError(f"forced orders outside the {n} series x {n_days} days simulated")
 
     parts = [
         _run_block(dem, policy, lead_times, initial, costs, slice(i, min(i + block_size, n)), rng_seed=rng_seed,
-                   lost_sales=lost_sales, measure_from=measure_from, keep=keep)
+                   lost_sales=lost_sales, measure_from=measure_from, keep=keep,
+                   forced={} if forced_orders is None else forced_orders.for_block(slice(i, min(i + block_size, n))))
         for i in range(0, n, block_size)
     ]
     cat = {name: np.concatenate([p[name] for p in parts]) for name in (*_SERIES_F, *_SERIES_I)}
@@ -810,6 +854,7 @@ def _run_block(
     lost_sales: bool,
     measure_from: int,
     keep: set[str],
+    forced: dict[int, tuple[IntArray, FloatArray]] | None = None,
 ) -> dict:
     """The day loop for the series ``sl``; returns the per-series accumulators and the block's daily totals."""
     dem_t = np.ascontiguousarray(dem_all[sl].T, dtype=np.float64)  # (n_days, n): day rows are contiguous
@@ -917,11 +962,23 @@ def _run_block(
                     qe = p_qeff[idx]
                     qty = qe * (np.floor((p_s[idx] - ip) / qe) + 1.0)
                 a = lt.arrival(t, idx)
-            if idx.size:
-                q_today[idx] = qty
-                pipeline[idx] += qty
-                due = a < n_days
-                ring_flat[(a[due] % width) * n + idx[due]] += qty[due]  # (slot, series) pairs are unique
+        else:
+            idx, qty, a = np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int64)
+        if forced and t in forced:  # a planner's decision replaces the rule's order of the day
+            f_idx, f_qty = forced[t]
+            keep_rule = ~np.isin(idx, f_idx)
+            idx, qty, a = idx[keep_rule], qty[keep_rule], a[keep_rule]
+            placed = f_qty > 0
+            f_idx, f_qty = f_idx[placed], f_qty[placed]
+            if f_idx.size:
+                idx = np.concatenate([idx, f_idx])
+                qty = np.concatenate([qty, f_qty])
+                a = np.concatenate([a, lt.arrival(t, f_idx)])
+        if idx.size:
+            q_today[idx] = qty
+            pipeline[idx] += qty
+            due = a < n_days
+            ring_flat[(a[due] % width) * n + idx[due]] += qty[due]  # (slot, series) pairs are unique
         # ---------------------------------------------------------------- 4. record
         if keep:
             if "on_hand" in keep:

@@ -93,7 +93,8 @@ def network_shape(con) -> tuple[bool, str]:
     return True, ""
 
 
-def _transfer_lead_times(con, keys: pl.DataFrame, start: date) -> LeadTimeModel:
+def transfer_lead_times(con, keys: pl.DataFrame, start: date) -> LeadTimeModel:
+    """Transfer lead times received before ``start``, per lane (``keys['lane']`` = 'DC>store'; module doc)."""
     from ml.warehouse import read_frame
 
     obs = read_frame(con, """
@@ -190,7 +191,7 @@ def network_inputs(con, stores: SimulationInputs, store_observed: np.ndarray, de
     store_keys = stores.keys.with_columns(pl.lit(float(pc.transfer_min_order_qty)).alias("supplier_moq"),
                                           pl.lit(float(pc.transfer_pack_size)).alias("supplier_pack_size"))
     store_inputs = SimulationInputs(
-        demand=stores.demand, keys=store_keys, lead_times=_transfer_lead_times(con, skeys, start),
+        demand=stores.demand, keys=store_keys, lead_times=transfer_lead_times(con, skeys, start),
         initial=InitialState(stores.initial.on_hand, in_transit=st_transit[:, None]),
         costs=CostParams(stores.costs.unit_cost, holding_rate=stores.costs.holding_rate,
                          ordering_cost=pc.transfer_cost_per_line, unit_price=stores.costs.unit_price),

@@ -58,9 +58,11 @@ def build_order_release_asset(seed_keys: list[dg.AssetKey]) -> dg.AssetsDefiniti
 
 @dg.asset(key=DECISION_VALUE_KEY, deps=[ML_KEYS["inventory_policy"]], group_name="planning", pool=WAREHOUSE_POOL,
           kinds={"python", "duckdb"},
-          description="What each planner override of a reorder point or order quantity changed: the last 91 days "
-                      "of demand replayed with the planner's numbers and with the policy's (inventory value, fill, "
-                      "lost margin, net value), per planner and reason.")
+          description="What each planner decision changed: every override of a reorder point or order quantity "
+                      "(the last 91 days of demand replayed with the planner's numbers and with the policy's) and "
+                      "every proposal rejected or approved with another quantity (up to 91 days after it, replayed "
+                      "from that day's stock with the policy kept with the decision): inventory value, fill, lost "
+                      "margin, net value, per planner and reason.")
 def planner_decisions(context: dg.AssetExecutionContext, config: PlanningConfig, paths: StockturnPaths):
     from ml.policy.config import PolicyConfig
     from ml.simulation.decision_value import decision_value, summarise, write_decision_value
@@ -72,7 +74,10 @@ def planner_decisions(context: dg.AssetExecutionContext, config: PlanningConfig,
     measured = values.filter(values["measured"]) if values.height else values
     table = summarise(values) if values.height else None
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": values.height, "overridden_series": values.height, "measured": measured.height,
+        "dagster/row_count": values.height, "decisions": values.height,
+        "overridden_series": int((values["decision_kind"] == "override").sum()) if values.height else 0,
+        "proposal_decisions": int((values["decision_kind"] != "override").sum()) if values.height else 0,
+        "measured": measured.height,
         "gains": int((values["verdict"] == "gain").sum()) if values.height else 0,
         "losses": int((values["verdict"] == "loss").sum()) if values.height else 0,
         "net_value": float(measured["net_value"].sum()) if measured.height else 0.0,
