@@ -5,6 +5,7 @@ The lead-time demand here is written by hand per series (``make_ltd``), never by
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -23,7 +24,7 @@ from ml.policy import PolicyConfig, compute, run_policy, set_proposal_status, wr
 from ml.policy.classify import classify_abc, classify_xyz, load_service_levels
 from ml.policy.exceptions import EXCEPTION_SCHEMA
 from ml.policy.proposals import PROPOSAL_SCHEMA
-from ml.policy.run import POLICY_COLUMNS, forecast_near_term
+from ml.policy.run import POLICY_COLUMNS, forecast_near_term, forecast_rate_between
 from tests.policy_helpers import create_marts, make_ltd, series_days
 
 AS_OF = date(2025, 6, 30)
@@ -368,6 +369,56 @@ def test_forecast_frame_daily_and_weekly_rows(db):
     assert got["forecast_daily_near"].to_list() == [10.0] and got["_i"].to_list() == [1]
     with pytest.raises(ValueError, match="date column"):
         forecast_near_term(pl.DataFrame({"product_id": ["A"], "location_id": ["L"], "x": [1]}), keys, AS_OF, config)
+
+
+def test_forecast_rate_between_weighs_rows_by_their_overlap_with_the_window():
+    keys = pl.DataFrame({"product_id": ["A", "B", "C"], "location_id": ["L", "L", "L"]}).with_row_index("_i")
+    daily = pl.DataFrame({"product_id": "A", "location_id": "L",
+                          "date": pl.date_range(AS_OF + timedelta(days=1), AS_OF + timedelta(days=60), eager=True)}
+                         ).with_columns(forecast_mean=pl.when(pl.col("date") <= AS_OF + timedelta(days=20))
+                                        .then(9.0).otherwise(1.0))
+    monthly = pl.DataFrame({"product_id": ["B", "B"], "location_id": ["L", "L"],
+                            "period_start": [AS_OF + timedelta(days=1), AS_OF + timedelta(days=31)],
+                            "period_end": [AS_OF + timedelta(days=30), AS_OF + timedelta(days=60)],
+                            "forecast": [300.0, 600.0]})
+    frame = pl.concat([daily.rename({"date": "period_start", "forecast_mean": "forecast"}).with_columns(
+        pl.col("period_start").alias("period_end")), monthly], how="diagonal")
+    config = PolicyConfig()
+    got = forecast_rate_between(frame, keys, AS_OF, config, np.array([15.0, 20.0, 5.0]), np.array([10.0, 20.0, 10.0]))
+    # A: days 16-25 = 5 days at 9 and 5 at 1; B: days 21-40 = 10 days at 10/day and 10 at 20/day; C: no forecast
+    assert got[0] == pytest.approx(5.0) and got[1] == pytest.approx(15.0) and np.isnan(got[2])
+    # a window mostly beyond the horizon (a lead time longer than the forecast) has no rate
+    beyond = forecast_rate_between(frame, keys, AS_OF, config, np.array([55.0, 50.0, 0.0]), np.array([20.0] * 3))
+    assert np.isnan(beyond[0]) and beyond[1] == pytest.approx(20.0)  # B: days 51-60 of 51-70, exactly half
+
+
+def test_order_quantity_is_sized_on_the_demand_after_the_order_arrives(db, tmp_path):
+    """PDET (DC1, lead time 5, 10 a day on the horizon mean): the season ends on day 5, so an order landing on
+    day 5 serves nothing and the quantity is the smallest orderable; PLT (same terms) starts selling 30 a day
+    after day 5, so its order is sized on 30 a day. "horizon_mean" keeps the old rule."""
+    days = pl.date_range(AS_OF + timedelta(days=1), AS_OF + timedelta(days=91), eager=True)
+    t = np.arange(1, 92)
+    frame = pl.concat([
+        pl.DataFrame({"product_id": "PDET", "location_id": "DC1", "date": days,
+                      "forecast_mean": np.where(t <= 5, 10.0, 0.0)}),
+        pl.DataFrame({"product_id": "PLT", "location_id": "DC1", "date": days,
+                      "forecast_mean": np.where(t <= 5, 0.0, 30.0)}),
+    ])
+    config = seeds(tmp_path)
+    after = run_policy(db, crafted_ltd(), frame, config, as_of=AS_OF).inventory_policy
+    flat = run_policy(db, crafted_ltd(), frame, dataclasses.replace(config, order_quantity_demand="horizon_mean"),
+                      as_of=AS_OF).inventory_policy
+    ended, starts = row(after, "PDET", "DC1"), row(after, "PLT", "DC1")
+    assert ended["order_demand_basis"] == "after_arrival" and ended["order_demand_daily"] == 0.0
+    assert ended["order_quantity"] == 1.0
+    assert starts["order_demand_daily"] == pytest.approx(30.0)
+    eoq30 = math.sqrt(2 * 15 * 30 * 365 / (0.25 * 2.0))
+    assert starts["eoq_units"] == pytest.approx(eoq30) and starts["order_quantity"] == math.ceil(eoq30)
+    for key in (("PDET", "DC1"), ("PLT", "DC1")):
+        old = row(flat, *key)
+        assert old["order_demand_basis"] == "horizon_mean" and old["order_demand_daily"] == pytest.approx(10.0)
+    # series without forecast rows fall back to the horizon mean
+    assert row(after, "PPACK", "DC1")["order_demand_basis"] == "horizon_mean"
 
 
 # ------------------------------------------------------------------------------------------------ proposals

@@ -48,6 +48,14 @@ class PolicyConfig:
             space the EOQ formula does not see); 90 days caps it at a quarter. The lower bound of one day stops
             an order of a fraction of a day's demand for very expensive items. MOQ and pack size may still push
             the final quantity above the cap: they are contractual.
+        order_quantity_demand: "after_arrival"
+            The demand rate the order quantity is sized on. "after_arrival": the forecast mean per day over the
+            days the order will serve, from its arrival (as_of + lead time) over the cover of the EOQ computed on
+            the horizon mean, so a season that ends before the order lands is not bought for and one that starts
+            then is; where the forecast horizon covers less than half of that window (lead time longer than the
+            horizon), or a series has no forecast rows, the horizon mean. "horizon_mean": the forecast mean per
+            day over the whole forecast horizon (the rule before 2026-12-05). ``order_demand_daily`` /
+            ``order_demand_basis`` in ml.inventory_policy say which rate each row used.
 
     Costs when the data has none
         default_margin: 0.35
@@ -209,6 +217,7 @@ class PolicyConfig:
     annual_holding_rate: float = 0.25
     min_order_cover_days: float = 1.0
     max_order_cover_days: float = 90.0
+    order_quantity_demand: str = "after_arrival"
     # missing costs
     default_margin: float = 0.35
     default_unit_cost: float = 1.0
@@ -273,6 +282,8 @@ class PolicyConfig:
         check(0 < self.echelon_min_dc_level < 1, "echelon_min_dc_level must be in (0, 1)")
         check(0 < self.min_order_cover_days <= self.max_order_cover_days,
               "need 0 < min_order_cover_days <= max_order_cover_days")
+        check(self.order_quantity_demand in ("after_arrival", "horizon_mean"),
+              f"order_quantity_demand must be 'after_arrival' or 'horizon_mean', got {self.order_quantity_demand!r}")
         check(0 <= self.default_margin < 1, "default_margin must be in [0, 1)")
         check(self.default_unit_cost > 0, "default_unit_cost must be > 0")
         check(0 <= self.lost_sales_share <= 1, "lost_sales_share must be in [0, 1]")

@@ -40,7 +40,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 import duckdb
 import numpy as np
@@ -72,7 +72,7 @@ from ml.warehouse import RunInfo, read_frame, write_tables_atomically
 
 log = logging.getLogger("stockturn.policy")
 
-POLICY_MODEL_VERSION = "policy-1.3"
+POLICY_MODEL_VERSION = "policy-1.4"
 _FORECAST_DATE_COLUMNS = ("date", "ds", "date_day", "forecast_date", "period", "period_start", "target_date")
 _FORECAST_MEAN_COLUMNS = ("forecast_mean", "mean", "yhat", "forecast", "demand_mean", "y_hat", "forecast_units")
 
@@ -96,7 +96,7 @@ POLICY_COLUMNS: dict[str, pl.DataType] = {
     "expected_avg_inventory_value": pl.Float64(), "expected_cycle_service_level": pl.Float64(),
     "expected_fill_rate": pl.Float64(), "expected_turnover": pl.Float64(), "safety_stock_days": pl.Float64(),
     "reorder_point_days_of_supply": pl.Float64(), "order_up_to_days_of_supply": pl.Float64(),
-    "order_cover_days": pl.Float64(),
+    "order_cover_days": pl.Float64(), "order_demand_daily": pl.Float64(), "order_demand_basis": pl.String(),
     "classical_lead_time_days": pl.Float64(), "classical_lead_time_basis": pl.String(),
     "classical_ltd_mean": pl.Float64(), "classical_ltd_std": pl.Float64(), "classical_safety_factor": pl.Float64(),
     "classical_eoq_units": pl.Float64(), "classical_order_quantity": pl.Float64(),
@@ -158,19 +158,14 @@ def _override_array(ov: Overrides, name: str, n: int) -> np.ndarray:
     return out
 
 
-def forecast_near_term(forecast: pl.DataFrame | None, keys: pl.DataFrame, as_of: date,
-                       config: PolicyConfig) -> pl.DataFrame:
-    """Mean forecast demand per day over the ``forecast_window_days`` after as_of per series (_i,
-    forecast_daily_near).
-
-    Uses the rows dated after as_of up to as_of + window (always at least the first one, so a monthly forecast
-    still counts), each weighted by its length in days: ``period_end`` - date + 1 when the frame has a
-    ``period_end`` column, else the frame's row spacing (median gap between consecutive dates, 1 for a daily
-    frame). Rate = sum of means / sum of lengths.
-    """
-    empty = pl.DataFrame(schema={"_i": pl.UInt32, "forecast_daily_near": pl.Float64})
+def _forecast_rows(forecast: pl.DataFrame | None, keys: pl.DataFrame, as_of: date,
+                   config: PolicyConfig) -> pl.DataFrame | None:
+    """The forecast frame's rows after as_of as (_i, d0, len, m): first day (days after as_of, >= 1), length in
+    days and mean units over the row. ``len`` is ``period_end`` - date + 1 when the frame has a ``period_end``
+    column, else the frame's row spacing (median gap between consecutive dates, 1 for a daily frame). None when
+    the frame has no row after as_of."""
     if forecast is None or forecast.height == 0:
-        return empty
+        return None
     date_col = config.forecast_date_column or next((c for c in _FORECAST_DATE_COLUMNS if c in forecast.columns), None)
     mean_col = config.forecast_mean_column or next((c for c in _FORECAST_MEAN_COLUMNS if c in forecast.columns), None)
     if date_col is None or mean_col is None or not {"product_id", "location_id"} <= set(forecast.columns):
@@ -183,18 +178,57 @@ def forecast_near_term(forecast: pl.DataFrame | None, keys: pl.DataFrame, as_of:
     ).filter(pl.col("d") > as_of)
     if f.height == 0:
         log.warning("the forecast has no rows after %s", as_of)
-        return empty
+        return None
     if "e" in f.columns:
         f = f.with_columns(((pl.col("e") - pl.col("d")).dt.total_days() + 1).clip(lower_bound=1).alias("len"))
     else:
         gaps = f.select(pl.col("d").unique().sort().diff().dt.total_days()).to_series()
         step = float(gaps.filter(gaps > 0).median() or 1.0)
         f = f.with_columns(pl.lit(step).alias("len"))
-    f = f.filter((pl.col("d") <= as_of + timedelta(days=config.forecast_window_days))
-                 | (pl.col("d") == pl.col("d").min().over(["product_id", "location_id"])))
-    daily = f.group_by("product_id", "location_id").agg(
-        (pl.col("m").sum() / pl.col("len").cast(pl.Float64).sum()).alias("forecast_daily_near"))
-    return keys.join(daily, on=["product_id", "location_id"], how="inner").select("_i", "forecast_daily_near")
+    f = f.with_columns((pl.col("d") - pl.lit(as_of)).dt.total_days().alias("d0"))
+    return keys.select("_i", "product_id", "location_id").join(
+        f, on=["product_id", "location_id"], how="inner").select("_i", "d0", pl.col("len").cast(pl.Float64), "m")
+
+
+def forecast_near_term(forecast: pl.DataFrame | None, keys: pl.DataFrame, as_of: date,
+                       config: PolicyConfig) -> pl.DataFrame:
+    """Mean forecast demand per day over the ``forecast_window_days`` after as_of per series (_i,
+    forecast_daily_near).
+
+    Uses the rows dated after as_of up to as_of + window (always at least the first one, so a monthly forecast
+    still counts), each weighted by its length in days (:func:`_forecast_rows`). Rate = sum of means / sum of
+    lengths.
+    """
+    empty = pl.DataFrame(schema={"_i": pl.UInt32, "forecast_daily_near": pl.Float64})
+    f = _forecast_rows(forecast, keys, as_of, config)
+    if f is None:
+        return empty
+    f = f.filter((pl.col("d0") <= config.forecast_window_days) | (pl.col("d0") == pl.col("d0").min().over("_i")))
+    return f.group_by("_i").agg((pl.col("m").sum() / pl.col("len").sum()).alias("forecast_daily_near"))
+
+
+def forecast_rate_between(forecast: pl.DataFrame | None, keys: pl.DataFrame, as_of: date, config: PolicyConfig,
+                          start_days: np.ndarray, window_days: np.ndarray) -> np.ndarray:
+    """Mean forecast demand per day over days ``start + 1 .. start + window`` after as_of, per row of ``keys``
+    (``_i`` = row number; ``start_days`` / ``window_days`` per row); NaN where the forecast covers less than
+    half of that window (a horizon shorter than the lead time) or the series has no forecast. A row of the frame
+    counts by its overlap with the window, its mean spread evenly over its days."""
+    n = keys.height
+    out = np.full(n, np.nan)
+    f = _forecast_rows(forecast, keys, as_of, config)
+    if f is None:
+        return out
+    win = pl.DataFrame({"_i": keys["_i"], "__a": np.asarray(start_days, np.float64) + 1.0,
+                        "__b": np.asarray(start_days, np.float64) + np.asarray(window_days, np.float64)})
+    f = f.join(win, on="_i").with_columns(
+        (pl.min_horizontal(pl.col("d0") + pl.col("len") - 1, pl.col("__b"))
+         - pl.max_horizontal(pl.col("d0"), pl.col("__a")) + 1).clip(lower_bound=0).alias("__days"))
+    rate = f.group_by("_i").agg(
+        (pl.col("m") / pl.col("len") * pl.col("__days")).sum().alias("units"), pl.col("__days").sum().alias("days"),
+        ((pl.col("__b") - pl.col("__a") + 1).first()).alias("width"))
+    rate = rate.filter(pl.col("days") >= 0.5 * pl.col("width"))
+    out[rate["_i"].to_numpy().astype(np.int64)] = (rate["units"] / rate["days"]).to_numpy()  # _i = row of keys
+    return out
 
 
 def _hash_inputs(ltd: LeadTimeDemand, forecast: pl.DataFrame | None, extra: list[pl.DataFrame]) -> dict[str, str]:
@@ -358,8 +392,22 @@ def run_policy(
 
     # ---------------------------------------------------------------- recommended policy
     d_fc = np.maximum(np.asarray(ltd.daily_demand_mean, dtype=np.float64), 0.0)
+    d_order, d_order_basis = d_fc, np.full(n, "horizon_mean", dtype=object)
+    if c.order_quantity_demand == "after_arrival":
+        # the order serves the days after it arrives: size it on the forecast of those days (a season that ends
+        # before the order lands is not bought for; one that starts then is), over the cover of the first EOQ
+        eoq0, _ = compute.order_quantity(
+            d_fc, unit_cost, k_order, annual_holding_rate=holding_rate, min_cover_days=c.min_order_cover_days,
+            max_cover_days=c.max_order_cover_days, moq=np.zeros(n), pack_size=np.ones(n),
+            days_per_year=c.days_per_year)
+        cover = np.clip(np.where(d_fc > 0, eoq0 / np.where(d_fc > 0, d_fc, 1.0), rp), np.maximum(rp, 1.0),
+                        c.max_order_cover_days)
+        after = forecast_rate_between(forecast, keys, as_of, c, np.ceil(lt_eff), np.ceil(cover))
+        ok = np.isfinite(after)
+        d_order = np.where(ok, np.maximum(after, 0.0), d_fc)
+        d_order_basis = np.where(ok, "after_arrival", "horizon_mean")
     eoq_units, q = compute.order_quantity(
-        d_fc, unit_cost, k_order, annual_holding_rate=holding_rate, min_cover_days=c.min_order_cover_days,
+        d_order, unit_cost, k_order, annual_holding_rate=holding_rate, min_cover_days=c.min_order_cover_days,
         max_cover_days=c.max_order_cover_days, moq=moq, pack_size=pack, days_per_year=c.days_per_year)
     ov_q = _override_array(overrides, "order_quantity", n)
     q_before = q.copy()
@@ -502,6 +550,7 @@ def run_policy(
         pl.Series("order_quantity_before_override", np.where(np.isnan(ov_q), np.nan, q_before)),
         pl.Series("p_stockout_lt", p_out), pl.Series("expected_short_lt", short),
         pl.Series("lead_time_effective_days", lt_eff),
+        pl.Series("order_demand_daily", d_order), pl.Series("order_demand_basis", d_order_basis, dtype=pl.String),
         pl.coalesce(pl.col("forecast_daily_near"), pl.lit(pl.Series(d_fc))).alias("forecast_daily_near"),
         ((pl.col("discontinued_date") <= as_of).fill_null(False)).alias("is_discontinued"),
     ).with_columns(pl.col(pl.Float64).fill_nan(None))
