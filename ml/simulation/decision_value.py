@@ -182,18 +182,24 @@ def read_proposal_decisions(con) -> pl.DataFrame:
 def _open_orders(con, keys: pl.DataFrame, day, width: int) -> np.ndarray:
     """(n, width) units ordered by ``day`` and received on day + j (column j >= 1): purchase-order receipts and
     transfers, as they actually arrived."""
-    from ml.warehouse import read_frame
+    from ml.warehouse import read_frame, table_exists
 
     out = np.zeros((keys.height, max(width, 1)))
-    arrivals = read_frame(con, """
-        select product_id, location_id, (received_date - ?::date)::bigint as j, sum(q)::double as q from (
-            select product_id, location_id, received_date, quantity_received as q
-            from marts.fct_purchase_receipts where order_date <= ? and received_date > ?
-            union all
-            select product_id, to_location_id as location_id, received_date, quantity as q
-            from staging.stg_logistics__transfers
-            where ordered_date <= ? and received_date > ? and quantity > 0
-        ) group by all""", [day, day, day, day, day])
+    parts, params = [], [day]
+    if table_exists(con, "marts", "fct_purchase_receipts"):
+        parts.append("select product_id, location_id, received_date, quantity_received as q "
+                     "from marts.fct_purchase_receipts where order_date <= ? and received_date > ?")
+        params += [day, day]
+    if table_exists(con, "staging", "stg_logistics__transfers"):
+        parts.append("select product_id, to_location_id as location_id, received_date, quantity as q "
+                     "from staging.stg_logistics__transfers where ordered_date <= ? and received_date > ? "
+                     "and quantity > 0")
+        params += [day, day]
+    if not parts:
+        return out
+    arrivals = read_frame(con, f"""
+        select product_id, location_id, (received_date - ?::date)::bigint as j, sum(q)::double as q
+        from ({" union all ".join(parts)}) group by all""", params)
     if arrivals.is_empty():
         return out
     found = arrivals.join(keys.with_row_index("i"), on=["product_id", "location_id"]).filter(pl.col("j") < width)
