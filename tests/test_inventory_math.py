@@ -18,6 +18,7 @@ import pytest
 from scipy import integrate, stats
 
 from ml.policy import inventory_math as im
+from tests import inventory_textbook as tb
 
 
 def assert_close(got, expected, rel: float) -> None:
@@ -39,8 +40,8 @@ def test_eoq_ex3_1():
     Expected Q*=304.0467800264368, g(Q*)=68.41052550594827, g(250)=69.725; relative 1e-7."""
     q_star = im.eoq(ordering_cost=8, holding_cost=0.225, demand_rate=1300)
     assert_close(q_star, 304.0467800264368, 1e-7)
-    assert_close(im.eoq_cost(q_star, 8, 0.225, 1300), 68.41052550594827, 1e-7)
-    assert_close(im.eoq_cost(250, 8, 0.225, 1300), 69.725, 1e-7)
+    assert_close(tb.eoq_cost(q_star, 8, 0.225, 1300), 68.41052550594827, 1e-7)
+    assert_close(tb.eoq_cost(250, 8, 0.225, 1300), 69.725, 1e-7)
 
 
 def test_nv_normal_ex4_3():
@@ -48,12 +49,12 @@ def test_nv_normal_ex4_3():
     (LarrySnyder/stockpyl@0bae176c, tests/test_newsvendor.py). h=0.18, p=0.7, D ~ N(50, 8).
     Expected S*=56.60395592743389, g(S*)=1.997605193176645, g(40)=7.356131552870388, g(60)=2.156131552870387;
     relative 1e-7."""
-    s_star, cost = im.newsvendor_normal(h=0.18, p=0.7, mu=50, sigma=8)
+    s_star, cost = tb.newsvendor_normal(h=0.18, p=0.7, mu=50, sigma=8)
     assert_close(s_star, 56.60395592743389, 1e-7)
     assert_close(cost, 1.997605193176645, 1e-7)
-    assert_close(im.newsvendor_cost_normal(s_star, 0.18, 0.7, 50, 8), 1.997605193176645, 1e-7)
-    assert_close(im.newsvendor_cost_normal(40, 0.18, 0.7, 50, 8), 7.356131552870388, 1e-7)
-    assert_close(im.newsvendor_cost_normal(60, 0.18, 0.7, 50, 8), 2.156131552870387, 1e-7)
+    assert_close(tb.newsvendor_cost_normal(s_star, 0.18, 0.7, 50, 8), 1.997605193176645, 1e-7)
+    assert_close(tb.newsvendor_cost_normal(40, 0.18, 0.7, 50, 8), 7.356131552870388, 1e-7)
+    assert_close(tb.newsvendor_cost_normal(60, 0.18, 0.7, 50, 8), 2.156131552870387, 1e-7)
 
 
 def test_loss_std_normal():
@@ -62,8 +63,8 @@ def test_loss_std_normal():
     L = 1.436668142708465, 0.26676124211721, 0.0002672490952231408;
     L_bar = 0.036668142708465, 0.56676124211721, 3.100267249095223; relative 1e-9."""
     z = np.array([-1.4, 0.3, 3.1])
-    assert_close(im.standard_normal_loss(z), [1.436668142708465, 0.26676124211721, 0.0002672490952231408], 1e-9)
-    assert_close(im.complementary_normal_loss(z), [0.036668142708465, 0.56676124211721, 3.100267249095223], 1e-9)
+    assert_close(tb.standard_normal_loss(z), [1.436668142708465, 0.26676124211721, 0.0002672490952231408], 1e-9)
+    assert_close(tb.complementary_normal_loss(z), [0.036668142708465, 0.56676124211721, 3.100267249095223], 1e-9)
 
 
 def test_loss_normal():
@@ -81,7 +82,7 @@ def test_loss_poisson():
     n = 0.536005857158494, 2.292600125697305; n_bar = 20.536005857158482, 0.292600125697305; relative 1e-9."""
     x, mean = np.array([220.0, 5.0]), np.array([200.0, 7.0])
     assert_close(im.poisson_loss(x, mean), [0.536005857158494, 2.292600125697305], 1e-9)
-    assert_close(im.poisson_loss_complement(x, mean), [20.536005857158482, 0.292600125697305], 1e-9)
+    assert_close(tb.poisson_loss_complement(x, mean), [20.536005857158482, 0.292600125697305], 1e-9)
 
 
 def test_rq_ex5_5_eoqss():
@@ -91,7 +92,7 @@ def test_rq_ex5_5_eoqss():
     Q=304.0467800264368; relative 1e-7."""
     lead_time = 0.08333333333333333
     mean_ltd, sigma_ltd = im.lead_time_demand_normal(1300, 150, lead_time)
-    r, q = im.rq_eoq_ss_normal(0.225, 7.5, 8, 1300, mean_ltd, sigma_ltd)
+    r, q = tb.rq_eoq_ss_normal(0.225, 7.5, 8, 1300, mean_ltd, sigma_ltd)
     assert_close(r, 190.3369965715624, 1e-7)
     assert_close(q, 304.0467800264368, 1e-7)
 
@@ -106,8 +107,8 @@ def test_chopra_ex11_4_hp():
     rop, q = 600.0, 1000.0
     ss = rop - mean_ltd
     csl = im.cycle_service_level_normal(ss, sigma_l)
-    esc = im.expected_shortage_per_cycle_normal(ss, sigma_l)
-    fill = im.fill_rate_from_safety_stock(ss, q, sigma_l)
+    esc = tb.expected_shortage_per_cycle_normal(ss, sigma_l)
+    fill = tb.fill_rate_from_safety_stock(ss, q, sigma_l)
     # as printed (rounded)
     assert mean_ltd == 500
     assert round(sigma_l) == 212
@@ -121,7 +122,7 @@ def test_chopra_ex11_4_hp():
     assert abs(fill - 0.95614) < 5e-6
     # ESC is the normal loss at the reorder point, and the exact (r,Q) fill rate agrees at this precision
     assert esc == pytest.approx(im.normal_loss(rop, mean_ltd, sigma_l), rel=1e-14)
-    assert round(im.fill_rate_from_safety_stock(ss, q, sigma_l, exact=True), 5) == 0.95614
+    assert round(tb.fill_rate_from_safety_stock(ss, q, sigma_l, exact=True), 5) == 0.95614
 
 
 # ================================================================================================================
@@ -141,9 +142,9 @@ def test_second_order_loss_stockpyl():
     L2 = 1.465289370279040, 0.151030102587942, 6.956550901328958e-05;
     L2_bar = 0.014710629720960, 0.393969897412058, 5.304930434490987."""
     z = np.array([-1.4, 0.3, 3.1])
-    assert_close(im.second_order_normal_loss(z), [1.465289370279040, 0.151030102587942, 6.956550901328958e-05], 1e-9)
+    assert_close(tb.second_order_normal_loss(z), [1.465289370279040, 0.151030102587942, 6.956550901328958e-05], 1e-9)
     assert_close(
-        im.complementary_second_order_normal_loss(z), [0.014710629720960, 0.393969897412058, 5.304930434490987], 1e-9
+        tb.complementary_second_order_normal_loss(z), [0.014710629720960, 0.393969897412058, 5.304930434490987], 1e-9
     )
 
 
@@ -151,24 +152,24 @@ def test_newsvendor_poisson_stockpyl():
     """Snyder & Shen Example 4.7 and Problem 4.8(a), via stockpyl tests/test_newsvendor.py
     (LarrySnyder/stockpyl@02802568): h=1, p=4, mean 6 -> S*=8, g=3.570106945770946, g(5)=6.590296024616344;
     h=200, p=270, mean 18 -> S*=19, g=786.0884409351115, g(13)=1445.751062891969 (7 places)."""
-    s_star, cost = im.newsvendor_poisson(1, 4, 6)
+    s_star, cost = tb.newsvendor_poisson(1, 4, 6)
     assert s_star == 8
     assert cost == pytest.approx(3.570106945770946, abs=1e-7)
-    assert im.newsvendor_cost_poisson(5, 1, 4, 6) == pytest.approx(6.590296024616344, abs=1e-7)
-    s_star, cost = im.newsvendor_poisson(200, 270, 18)
+    assert tb.newsvendor_cost_poisson(5, 1, 4, 6) == pytest.approx(6.590296024616344, abs=1e-7)
+    s_star, cost = tb.newsvendor_poisson(200, 270, 18)
     assert s_star == 19
     assert cost == pytest.approx(786.0884409351115, abs=1e-7)
-    assert im.newsvendor_cost_poisson(13, 200, 270, 18) == pytest.approx(1445.751062891969, abs=1e-7)
+    assert tb.newsvendor_cost_poisson(13, 200, 270, 18) == pytest.approx(1445.751062891969, abs=1e-7)
 
 
 def test_newsvendor_lead_time_convention_stockpyl():
     """Snyder & Shen Example 4.4 (L=4, base-stock, demand summed over L+1 = 5 periods), via stockpyl
     tests/test_newsvendor.py: S*=264.7668943741548, g=4.466781004149578, g(180)=49.000164748034095."""
     mean_ltd, sigma_ltd = im.lead_time_demand_normal(50, 8, 4 + 1)
-    s_star, cost = im.newsvendor_normal(0.18, 0.7, mean_ltd, sigma_ltd)
+    s_star, cost = tb.newsvendor_normal(0.18, 0.7, mean_ltd, sigma_ltd)
     assert s_star == pytest.approx(264.7668943741548, abs=1e-7)
     assert cost == pytest.approx(4.466781004149578, abs=1e-7)
-    assert im.newsvendor_cost_normal(180, 0.18, 0.7, mean_ltd, sigma_ltd) == pytest.approx(49.000164748034095, abs=1e-7)
+    assert tb.newsvendor_cost_normal(180, 0.18, 0.7, mean_ltd, sigma_ltd) == pytest.approx(49.000164748034095, abs=1e-7)
 
 
 def test_rq_cost_stockpyl():
@@ -176,7 +177,7 @@ def test_rq_cost_stockpyl():
     TestrQCost, 7 places; stockpyl integrates numerically): g(126.8, 328.5) = 78.071162509282942,
     g(100, 250) = 87.346478028174985."""
     mean_ltd, sigma_ltd = _ex_5_1_ltd()
-    cost = im.rq_cost_normal([126.8, 100.0], [328.5, 250.0], 0.225, 7.5, 8, 1300, mean_ltd, sigma_ltd)
+    cost = tb.rq_cost_normal([126.8, 100.0], [328.5, 250.0], 0.225, 7.5, 8, 1300, mean_ltd, sigma_ltd)
     assert_close(cost, [78.071162509282942, 87.346478028174985], 1e-9)
 
 
@@ -186,7 +187,7 @@ def test_rq_optimal_r_for_q_stockpyl():
     at 1e-5): r(318)=127.7880348669655, r(150)=147.1949581740714, r(750)=99.85377339616528; and the doctest
     r(300)=129.4272799263067."""
     mean_ltd, sigma_ltd = _ex_5_1_ltd()
-    r = im.rq_optimal_r_for_q_normal([318.0, 150.0, 750.0, 300.0], 0.225, 7.5, mean_ltd, sigma_ltd)
+    r = tb.rq_optimal_r_for_q_normal([318.0, 150.0, 750.0, 300.0], 0.225, 7.5, mean_ltd, sigma_ltd)
     np.testing.assert_allclose(
         r, [127.7880348669655, 147.1949581740714, 99.85377339616528, 129.4272799263067], rtol=0, atol=1e-5
     )
@@ -202,26 +203,26 @@ Z_GRID = np.concatenate([np.linspace(-40, 38, 781), [-1e3, -1e6, 0.0, 1e-300, -1
 def test_loss_identities():
     """L(z) - L(-z) = -z, L_bar = z + L, L2 + L2_bar = (z^2 + 1)/2, L >= max(-z, 0), L decreasing."""
     z = Z_GRID
-    lz, lmz = im.standard_normal_loss(z), im.standard_normal_loss(-z)
+    lz, lmz = tb.standard_normal_loss(z), tb.standard_normal_loss(-z)
     scale = 1.0 + np.abs(z)
     assert np.all(np.abs((lz - lmz) + z) <= 4e-16 * scale * 4)
-    assert np.all(np.abs(im.complementary_normal_loss(z) - (z + lz)) <= 1e-15 * scale * 4)
-    L2, L2b = im.second_order_normal_loss(z), im.complementary_second_order_normal_loss(z)
+    assert np.all(np.abs(tb.complementary_normal_loss(z) - (z + lz)) <= 1e-15 * scale * 4)
+    L2, L2b = tb.second_order_normal_loss(z), tb.complementary_second_order_normal_loss(z)
     np.testing.assert_allclose(L2 + L2b, 0.5 * (z**2 + 1), rtol=1e-14)
     assert np.all(lz >= np.maximum(-z, 0.0)) and np.all(L2 >= 0)
     zs = np.sort(np.linspace(-40, 38, 781))
-    assert np.all(np.diff(im.standard_normal_loss(zs)) <= 0)
-    assert im.standard_normal_loss(np.inf) == 0.0 and im.standard_normal_loss(-np.inf) == np.inf
-    assert np.isnan(im.standard_normal_loss(np.nan))
+    assert np.all(np.diff(tb.standard_normal_loss(zs)) <= 0)
+    assert tb.standard_normal_loss(np.inf) == 0.0 and tb.standard_normal_loss(-np.inf) == np.inf
+    assert np.isnan(tb.standard_normal_loss(np.nan))
 
 
 @pytest.mark.parametrize("z", [-3.0, -0.7, 0.0, 0.4, 2.0, 5.0, 8.0])
 def test_loss_functions_match_integrals(z):
     """L(z) = integral_z^inf (1 - Phi(u)) du and L2(z) = integral_z^inf L(u) du (numerical quadrature)."""
     l_quad = integrate.quad(lambda u: stats.norm.sf(u), z, np.inf, epsabs=0, epsrel=1e-12, limit=200)[0]
-    l2_quad = integrate.quad(im.standard_normal_loss, z, np.inf, epsabs=0, epsrel=1e-12, limit=200)[0]
-    assert im.standard_normal_loss(z) == pytest.approx(l_quad, rel=1e-10)
-    assert im.second_order_normal_loss(z) == pytest.approx(l2_quad, rel=1e-9)
+    l2_quad = integrate.quad(tb.standard_normal_loss, z, np.inf, epsabs=0, epsrel=1e-12, limit=200)[0]
+    assert tb.standard_normal_loss(z) == pytest.approx(l_quad, rel=1e-10)
+    assert tb.second_order_normal_loss(z) == pytest.approx(l2_quad, rel=1e-9)
 
 
 @pytest.mark.parametrize("z", [12.0, 20.0, 30.0, 37.0])
@@ -230,7 +231,7 @@ def test_loss_tail_matches_asymptotic_series(z):
     so no cancellation or underflow of 1-Phi(z) leaks into the loss (it stays accurate down to ~1e-300)."""
     series = sum((-1) ** (n + 1) * math.prod(range(1, 2 * n, 2)) / z ** (2 * n) for n in range(1, 11))
     phi = math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-    assert im.standard_normal_loss(z) == pytest.approx(phi * series, rel=1e-10)
+    assert tb.standard_normal_loss(z) == pytest.approx(phi * series, rel=1e-10)
 
 
 def test_normal_loss_scaling_and_degenerate_sigma():
@@ -238,17 +239,17 @@ def test_normal_loss_scaling_and_degenerate_sigma():
     rng = np.random.default_rng(3)
     x, mu, sigma = rng.normal(0, 10, 50), rng.normal(0, 10, 50), rng.uniform(0.1, 5, 50)
     z = (x - mu) / sigma
-    np.testing.assert_allclose(im.normal_loss(x, mu, sigma), sigma * im.standard_normal_loss(z), rtol=1e-14)
+    np.testing.assert_allclose(im.normal_loss(x, mu, sigma), sigma * tb.standard_normal_loss(z), rtol=1e-14)
     np.testing.assert_allclose(
         im.normal_loss_complement(x, mu, sigma) - im.normal_loss(x, mu, sigma), x - mu, rtol=1e-9, atol=1e-9
     )
     np.testing.assert_allclose(
-        im.normal_second_order_loss(x, mu, sigma), sigma**2 * im.second_order_normal_loss(z), rtol=1e-14
+        tb.normal_second_order_loss(x, mu, sigma), sigma**2 * tb.second_order_normal_loss(z), rtol=1e-14
     )
     assert im.normal_loss(3.0, 5.0, 0.0) == 2.0 and im.normal_loss(7.0, 5.0, 0.0) == 0.0
     assert im.normal_loss(5.0, 5.0, 0.0) == 0.0
     assert im.normal_loss_complement(7.0, 5.0, 0.0) == 2.0
-    assert im.normal_second_order_loss(3.0, 5.0, 0.0) == 2.0
+    assert tb.normal_second_order_loss(3.0, 5.0, 0.0) == 2.0
     assert np.isnan(im.normal_loss(1.0, 0.0, -1.0))
 
 
@@ -269,7 +270,7 @@ def test_poisson_loss_equals_exact_sum(mean):
     for x in xs:
         n_exact, nbar_exact = _poisson_brute(x, mean)
         assert im.poisson_loss(x, mean) == pytest.approx(n_exact, rel=1e-9, abs=1e-12 * max(1.0, mean))
-        assert im.poisson_loss_complement(x, mean) == pytest.approx(nbar_exact, rel=1e-9, abs=1e-12 * max(1.0, mean))
+        assert tb.poisson_loss_complement(x, mean) == pytest.approx(nbar_exact, rel=1e-9, abs=1e-12 * max(1.0, mean))
     assert im.poisson_loss(3.0, 0.0) == 0.0 and im.poisson_loss(-3.0, 0.0) == 3.0
 
 
@@ -277,9 +278,9 @@ def test_inverse_standard_normal_loss_round_trips():
     """L(L^-1(t)) = t over t in [1e-300, 1e8] and L^-1(L(z)) = z over z in [-1e4, 37]; edge values."""
     t = np.logspace(-300, 8, 400)
     z = im.inverse_standard_normal_loss(t)
-    np.testing.assert_allclose(im.standard_normal_loss(z), t, rtol=1e-12)
+    np.testing.assert_allclose(tb.standard_normal_loss(z), t, rtol=1e-12)
     zz = np.concatenate([np.linspace(-50, 37, 500), [-1e4, -1e3]])
-    np.testing.assert_allclose(im.inverse_standard_normal_loss(im.standard_normal_loss(zz)), zz, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(im.inverse_standard_normal_loss(tb.standard_normal_loss(zz)), zz, rtol=1e-10, atol=1e-10)
     assert im.inverse_standard_normal_loss(1 / math.sqrt(2 * math.pi)) == pytest.approx(0.0, abs=1e-14)
     assert im.inverse_standard_normal_loss(0.0) == np.inf
     assert im.inverse_standard_normal_loss(np.inf) == -np.inf
@@ -289,11 +290,11 @@ def test_inverse_standard_normal_loss_round_trips():
 def test_csl_safety_stock_and_reorder_point():
     """ss = Phi^-1(csl) sigma_L, r = mean_L + ss, and CSL(ss) inverts it; sigma_L = 0 gives ss = 0, CSL 1."""
     csl = np.array([0.5, 0.8, 0.9, 0.95, 0.99])
-    ss = im.safety_stock_csl(csl, 10.0)
+    ss = tb.safety_stock_csl(csl, 10.0)
     np.testing.assert_allclose(ss, stats.norm.ppf(csl) * 10.0, rtol=1e-14)
-    np.testing.assert_allclose(im.reorder_point_csl(csl, 100.0, 10.0), 100.0 + ss, rtol=1e-14)
+    np.testing.assert_allclose(tb.reorder_point_csl(csl, 100.0, 10.0), 100.0 + ss, rtol=1e-14)
     np.testing.assert_allclose(im.cycle_service_level_normal(ss, 10.0), csl, rtol=1e-12)
-    assert im.safety_stock_csl(0.99, 0.0) == 0.0 and im.cycle_service_level_normal(0.0, 0.0) == 1.0
+    assert tb.safety_stock_csl(0.99, 0.0) == 0.0 and im.cycle_service_level_normal(0.0, 0.0) == 1.0
 
 
 @pytest.mark.parametrize("exact", [False, True])
@@ -305,7 +306,7 @@ def test_fill_rate_safety_factor_round_trip(exact):
     q = rng.uniform(1.0, 200.0, 300)
     sigma = rng.uniform(0.5, 60.0, 300)
     res = im.safety_factor_for_fill_rate(fr, q, sigma, k_min=-np.inf, k_max=np.inf, exact=exact)
-    back = im.fill_rate_from_safety_stock(res.k * sigma, q, sigma, exact=exact)
+    back = tb.fill_rate_from_safety_stock(res.k * sigma, q, sigma, exact=exact)
     np.testing.assert_allclose(back, fr, rtol=0, atol=1e-10)
     assert not np.any(res.met_by_order_quantity) and not np.any(res.capped)
 
@@ -330,7 +331,7 @@ def test_fill_rate_safety_factor_flags_slow_movers_and_caps():
     res = im.safety_factor_for_fill_rate(0.95, 50.0, 1.5)
     assert res.k == 0.0 and res.met_by_order_quantity and not res.capped
     assert res.k_unclipped < -1.6
-    assert im.fill_rate_from_safety_stock(0.0, 50.0, 1.5) >= 0.95
+    assert tb.fill_rate_from_safety_stock(0.0, 50.0, 1.5) >= 0.95
     assert im.cycle_service_level_normal(res.k_unclipped * 1.5, 1.5) < 0.06  # what the unclipped formula implies
     # a CSL floor as k_min
     floor = float(stats.norm.ppf(0.9))
@@ -351,10 +352,10 @@ def test_rq_cost_matches_quadrature():
     mean_ltd, sigma_ltd = _ex_5_1_ltd()
     for r, q in [(126.8, 328.5), (-40.0, 100.0), (300.0, 20.0), (108.0, 5000.0)]:
         integral = integrate.quad(
-            lambda y: im.newsvendor_cost_normal(y, 0.225, 7.5, mean_ltd, sigma_ltd), r, r + q, epsabs=0, epsrel=1e-12
+            lambda y: tb.newsvendor_cost_normal(y, 0.225, 7.5, mean_ltd, sigma_ltd), r, r + q, epsabs=0, epsrel=1e-12
         )[0]
         expected = (8 * 1300 + integral) / q
-        got = im.rq_cost_normal(r, q, 0.225, 7.5, 8, 1300, mean_ltd, sigma_ltd)
+        got = tb.rq_cost_normal(r, q, 0.225, 7.5, 8, 1300, mean_ltd, sigma_ltd)
         assert got == pytest.approx(expected, rel=1e-10)
 
 
@@ -363,29 +364,29 @@ def test_rq_optimal_r_for_q_is_stationary_and_has_fill_rate_p_over_p_plus_h():
     mean_ltd, sigma_ltd = _ex_5_1_ltd()
     h, p = 0.225, 7.5
     for q in [50.0, 318.0, 750.0]:
-        r = im.rq_optimal_r_for_q_normal(q, h, p, mean_ltd, sigma_ltd)
+        r = tb.rq_optimal_r_for_q_normal(q, h, p, mean_ltd, sigma_ltd)
         d = 1e-3
-        g_plus = im.rq_cost_normal(r + d, q, h, p, 8, 1300, mean_ltd, sigma_ltd)
-        g_minus = im.rq_cost_normal(r - d, q, h, p, 8, 1300, mean_ltd, sigma_ltd)
+        g_plus = tb.rq_cost_normal(r + d, q, h, p, 8, 1300, mean_ltd, sigma_ltd)
+        g_minus = tb.rq_cost_normal(r - d, q, h, p, 8, 1300, mean_ltd, sigma_ltd)
         assert abs(g_plus - g_minus) / (2 * d) < 1e-7
-        fr = im.fill_rate_from_safety_stock(r - mean_ltd, q, sigma_ltd, exact=True)
+        fr = tb.fill_rate_from_safety_stock(r - mean_ltd, q, sigma_ltd, exact=True)
         assert fr == pytest.approx(p / (p + h), abs=1e-12)
-    assert im.rq_optimal_r_for_q_normal(100.0, 1.0, 3.0, 50.0, 0.0) == pytest.approx(50.0 - 25.0)
+    assert tb.rq_optimal_r_for_q_normal(100.0, 1.0, 3.0, 50.0, 0.0) == pytest.approx(50.0 - 25.0)
 
 
 def test_eoq_and_newsvendor_are_minimisers():
     """Q* minimises g(Q) with g(Q*) = sqrt(2 K lambda h); S* minimises the normal and Poisson newsvendor costs."""
     q_star = im.eoq(8, 0.225, 1300)
     grid = np.linspace(0.5, 2.0, 301) * q_star
-    assert np.all(im.eoq_cost(grid, 8, 0.225, 1300) >= im.eoq_cost(q_star, 8, 0.225, 1300) - 1e-12)
-    assert im.eoq_cost(q_star, 8, 0.225, 1300) == pytest.approx(math.sqrt(2 * 8 * 1300 * 0.225), rel=1e-14)
-    s_star, cost = im.newsvendor_normal(0.18, 0.7, 50, 8)
+    assert np.all(tb.eoq_cost(grid, 8, 0.225, 1300) >= tb.eoq_cost(q_star, 8, 0.225, 1300) - 1e-12)
+    assert tb.eoq_cost(q_star, 8, 0.225, 1300) == pytest.approx(math.sqrt(2 * 8 * 1300 * 0.225), rel=1e-14)
+    s_star, cost = tb.newsvendor_normal(0.18, 0.7, 50, 8)
     s_grid = s_star + np.linspace(-10, 10, 201)
-    assert np.all(im.newsvendor_cost_normal(s_grid, 0.18, 0.7, 50, 8) >= cost - 1e-12)
+    assert np.all(tb.newsvendor_cost_normal(s_grid, 0.18, 0.7, 50, 8) >= cost - 1e-12)
     for h, p, mean in [(1.0, 4.0, 6.0), (2.0, 1.0, 0.4), (1.0, 19.0, 350.0)]:
-        s_p, c_p = im.newsvendor_poisson(h, p, mean)
+        s_p, c_p = tb.newsvendor_poisson(h, p, mean)
         ks = np.arange(0, int(mean + 10 * math.sqrt(mean) + 10))
-        costs = im.newsvendor_cost_poisson(ks, h, p, mean)
+        costs = tb.newsvendor_cost_poisson(ks, h, p, mean)
         assert s_p == ks[np.argmin(costs)] and c_p == pytest.approx(costs.min(), rel=1e-12)
         first = ks[np.argmax(stats.poisson.cdf(ks, mean) >= p / (p + h))]
         assert s_p == first
@@ -415,7 +416,7 @@ def test_expected_shortage_and_fill_rate_from_samples_converge_to_normal(normal_
     assert np.all(np.abs(esc - im.normal_loss(r, MU, SIGMA)) <= 5 * se_esc)
     fr = im.fill_rate_from_samples(d, r, Q_ORDER)
     se_fr = np.clip(d - r[:, None], 0, Q_ORDER).std(axis=1) / math.sqrt(N_MC) / Q_ORDER
-    expected = im.fill_rate_from_safety_stock(r - MU, Q_ORDER, SIGMA, exact=True)
+    expected = tb.fill_rate_from_safety_stock(r - MU, Q_ORDER, SIGMA, exact=True)
     assert np.all(np.abs(fr - expected) <= 5 * se_fr)
 
 
@@ -424,7 +425,7 @@ def test_reorder_point_from_samples_matches_normal_quantile(normal_samples):
     sqrt(p(1-p)/n) / f(x_p)."""
     csl = np.array([0.5, 0.9, 0.95, 0.99])
     got = im.reorder_point_from_samples(normal_samples, csl)
-    expected = im.reorder_point_csl(csl, MU, SIGMA)
+    expected = tb.reorder_point_csl(csl, MU, SIGMA)
     se = np.sqrt(csl * (1 - csl) / N_MC) / stats.norm.pdf(expected, MU, SIGMA)
     assert np.all(np.abs(got - expected) <= 5 * se)
 
@@ -491,19 +492,19 @@ def test_quantile_inputs():
     flat outside the grid, and the midpoint 'samples' of a fine normal grid reproduce the normal answers."""
     levels = np.array([0.1, 0.5, 0.9])
     qv = np.array([[10.0, 20.0, 40.0], [5.0, 3.0, 9.0]])  # second row crossed
-    np.testing.assert_allclose(im.reorder_point_from_quantiles(levels, qv, 0.5), [20.0, 5.0])
-    np.testing.assert_allclose(im.reorder_point_from_quantiles(levels, qv, [0.7, 0.99]), [30.0, 9.0])
-    np.testing.assert_allclose(im.reorder_point_from_quantiles(levels, qv, 0.01), [10.0, 3.0])
-    samples = im.quantiles_to_samples(levels, qv, n_samples=10)
+    np.testing.assert_allclose(tb.reorder_point_from_quantiles(levels, qv, 0.5), [20.0, 5.0])
+    np.testing.assert_allclose(tb.reorder_point_from_quantiles(levels, qv, [0.7, 0.99]), [30.0, 9.0])
+    np.testing.assert_allclose(tb.reorder_point_from_quantiles(levels, qv, 0.01), [10.0, 3.0])
+    samples = tb.quantiles_to_samples(levels, qv, n_samples=10)
     assert samples.shape == (2, 10) and np.all(np.diff(samples, axis=1) >= 0)
     with pytest.raises(ValueError):
-        im.reorder_point_from_quantiles([0.5, 0.1, 0.9], qv, 0.5)
+        tb.reorder_point_from_quantiles([0.5, 0.1, 0.9], qv, 0.5)
 
     fine = np.linspace(0.0005, 0.9995, 1999)
     normal_q = stats.norm.ppf(fine, MU, SIGMA)[None, :]
-    s = im.quantiles_to_samples(fine, normal_q, n_samples=4000)
-    assert im.reorder_point_from_samples(s, 0.95) == pytest.approx(im.reorder_point_csl(0.95, MU, SIGMA), rel=1e-3)
-    exact_fr = im.fill_rate_from_safety_stock(10.0, Q_ORDER, SIGMA, exact=True)
+    s = tb.quantiles_to_samples(fine, normal_q, n_samples=4000)
+    assert im.reorder_point_from_samples(s, 0.95) == pytest.approx(tb.reorder_point_csl(0.95, MU, SIGMA), rel=1e-3)
+    exact_fr = tb.fill_rate_from_safety_stock(10.0, Q_ORDER, SIGMA, exact=True)
     assert im.fill_rate_from_samples(s, MU + 10.0, Q_ORDER) == pytest.approx(exact_fr, abs=1e-3)
 
 
@@ -543,10 +544,10 @@ def test_order_up_to_and_rq_order_quantities():
     """Order-up-to: nothing when the position is at/above S, else the pack-rounded gap (position + order >= S).
     (r, nQ): the smallest multiple of Q lifting the position above r."""
     pos = np.array([120.0, 100.0, 37.0, -20.0])
-    qty = im.order_up_to_quantity(pos, 100.0, moq=0, pack_size=12)
+    qty = tb.order_up_to_quantity(pos, 100.0, moq=0, pack_size=12)
     np.testing.assert_array_equal(qty, [0.0, 0.0, 72.0, 120.0])
     assert np.all((pos >= 100) | (pos + qty >= 100))
-    rq = im.rq_order_quantity(np.array([60.0, 50.0, 49.0, -75.0]), 50.0, 25.0)
+    rq = tb.rq_order_quantity(np.array([60.0, 50.0, 49.0, -75.0]), 50.0, 25.0)
     np.testing.assert_array_equal(rq, [0.0, 25.0, 25.0, 150.0])
 
 
@@ -557,34 +558,34 @@ def test_order_up_to_and_rq_order_quantities():
 _RNG = np.random.default_rng(21)
 _N = 25
 _VECTOR_CASES = {
-    "standard_normal_loss": (im.standard_normal_loss, [_RNG.normal(0, 3, _N)]),
-    "complementary_normal_loss": (im.complementary_normal_loss, [_RNG.normal(0, 3, _N)]),
-    "second_order_normal_loss": (im.second_order_normal_loss, [_RNG.normal(0, 3, _N)]),
+    "standard_normal_loss": (tb.standard_normal_loss, [_RNG.normal(0, 3, _N)]),
+    "complementary_normal_loss": (tb.complementary_normal_loss, [_RNG.normal(0, 3, _N)]),
+    "second_order_normal_loss": (tb.second_order_normal_loss, [_RNG.normal(0, 3, _N)]),
     "inverse_standard_normal_loss": (im.inverse_standard_normal_loss, [_RNG.lognormal(-1, 2, _N)]),
     "normal_loss": (im.normal_loss, [_RNG.normal(10, 5, _N), 10.0, _RNG.uniform(0, 4, _N)]),
     "normal_loss_complement": (im.normal_loss_complement, [_RNG.normal(10, 5, _N), 10.0, _RNG.uniform(0, 4, _N)]),
     "poisson_loss": (im.poisson_loss, [_RNG.uniform(-2, 30, _N), _RNG.uniform(0, 20, _N)]),
-    "poisson_loss_complement": (im.poisson_loss_complement, [_RNG.uniform(-2, 30, _N), _RNG.uniform(0, 20, _N)]),
-    "safety_stock_csl": (im.safety_stock_csl, [_RNG.uniform(0.5, 0.999, _N), _RNG.uniform(0, 10, _N)]),
+    "poisson_loss_complement": (tb.poisson_loss_complement, [_RNG.uniform(-2, 30, _N), _RNG.uniform(0, 20, _N)]),
+    "safety_stock_csl": (tb.safety_stock_csl, [_RNG.uniform(0.5, 0.999, _N), _RNG.uniform(0, 10, _N)]),
     "eoq": (im.eoq, [_RNG.uniform(1, 50, _N), 0.3, _RNG.uniform(10, 5000, _N)]),
     "newsvendor_cost_normal": (
-        im.newsvendor_cost_normal,
+        tb.newsvendor_cost_normal,
         [_RNG.uniform(20, 80, _N), 0.2, _RNG.uniform(0.5, 3, _N), 50.0, _RNG.uniform(1, 10, _N)],
     ),
     "rq_cost_normal": (
-        im.rq_cost_normal,
+        tb.rq_cost_normal,
         [_RNG.uniform(50, 200, _N), _RNG.uniform(50, 400, _N), 0.225, 7.5, 8.0, 1300.0, 108.3, 43.3],
     ),
     "rq_optimal_r_for_q_normal": (
-        im.rq_optimal_r_for_q_normal,
+        tb.rq_optimal_r_for_q_normal,
         [_RNG.uniform(10, 800, _N), 0.225, _RNG.uniform(1, 10, _N), 108.3, _RNG.uniform(0, 60, _N)],
     ),
     "fill_rate_from_safety_stock": (
-        im.fill_rate_from_safety_stock,
+        tb.fill_rate_from_safety_stock,
         [_RNG.normal(0, 10, _N), _RNG.uniform(1, 100, _N), _RNG.uniform(0, 30, _N)],
     ),
     "round_to_pack": (im.round_to_pack, [_RNG.uniform(-5, 100, _N), _RNG.integers(0, 40, _N), 6.0]),
-    "rq_order_quantity": (im.rq_order_quantity, [_RNG.uniform(-50, 100, _N), 40.0, _RNG.uniform(5, 30, _N)]),
+    "rq_order_quantity": (tb.rq_order_quantity, [_RNG.uniform(-50, 100, _N), 40.0, _RNG.uniform(5, 30, _N)]),
 }
 
 
@@ -609,8 +610,8 @@ def test_vectorised_tuple_results_and_samples_rows():
         one = im.safety_factor_for_fill_rate(fr[i], 50.0, [20.0, 5.0, 1.0][i], exact=True)
         assert one.k == pytest.approx(res.k[i], rel=1e-12, abs=1e-12)
         assert one.met_by_order_quantity == res.met_by_order_quantity[i] and one.capped == res.capped[i]
-    nv = im.newsvendor_normal(0.18, 0.7, np.array([50.0, 60.0]), 8.0)
-    assert nv.level[1] == pytest.approx(im.newsvendor_normal(0.18, 0.7, 60.0, 8.0).level)
+    nv = tb.newsvendor_normal(0.18, 0.7, np.array([50.0, 60.0]), 8.0)
+    assert nv.level[1] == pytest.approx(tb.newsvendor_normal(0.18, 0.7, 60.0, 8.0).level)
     rng = np.random.default_rng(8)
     d = rng.poisson(4.0, size=(30, 200)).astype(float)
     r = rng.integers(0, 10, 30).astype(float)

@@ -20,8 +20,8 @@ import time
 import numpy as np
 import pytest
 
-from ml.policy import inventory_math as im
 from ml.policy import multi_echelon as me
+from tests import inventory_textbook as tb
 
 N = me.GSMNode
 
@@ -102,7 +102,7 @@ def test_ssm_ex6_1_exact_optimum_is_converged_and_consistent(ssm_optimum):
       levels cost 0.0278 more than ours.
     """
     s, cost = ssm_optimum
-    s1_closed = 5.0 + float(im.safety_stock_csl(41.12 / 44.12, 1.0))
+    s1_closed = 5.0 + float(tb.safety_stock_csl(41.12 / 44.12, 1.0))
     assert abs(s[0] - s1_closed) <= 1e-4
     np.testing.assert_allclose(s, [6.4909, 12.0177, 22.7055], atol=5e-4)
     assert abs(cost - 47.6604) <= 2e-3
@@ -155,7 +155,7 @@ def test_ssm_ex6_1_monte_carlo(ssm_optimum):
 @pytest.mark.parametrize(("h", "p", "lt", "mu", "sigma"), [(0.18, 0.7, 1.0, 50.0, 8.0), (2.0, 18.0, 3.0, 10.0, 4.0)])
 def test_clark_scarf_single_stage_is_newsvendor(h, p, lt, mu, sigma):
     """N = 1: C_1(y) = h E(y - D)+ + p E(D - y)+, the newsvendor with D ~ N(mu L, sigma sqrt L)."""
-    s_nv, c_nv = im.newsvendor_normal(h=h, p=p, mu=mu * lt, sigma=sigma * math.sqrt(lt))
+    s_nv, c_nv = tb.newsvendor_normal(h=h, p=p, mu=mu * lt, sigma=sigma * math.sqrt(lt))
     sol = me.clark_scarf_serial_normal([h], [lt], p, mu, sigma, n_grid=4001)
     assert abs(sol.echelon_base_stock[0] - s_nv) <= 1e-3 * sigma * math.sqrt(lt)
     assert abs(sol.cost - c_nv) <= 1e-4 * max(1.0, c_nv)

@@ -43,6 +43,7 @@ from ml.simulation.engine import (
     uniforms,
 )
 from ml.simulation.planning import classical_planner, plan_days_every, schedule_from_planner
+from tests import inventory_textbook as tb
 
 Z_TOL = 4.5
 
@@ -75,7 +76,7 @@ def test_backorder_base_stock_matches_closed_form(lam: float, lead: int, review:
                    rng_seed=0, lost_sales=False, measure_from=warm)
     n_lo, n_hi = im.poisson_loss(level, lam * (lead - 1)), im.poisson_loss(level, lam * (lead + review - 1))
     fill_exact = 1.0 - (n_hi - n_lo) / (review * lam)
-    on_hand_exact = np.mean([im.poisson_loss_complement(level, lam * (lead + j)) for j in range(review)])
+    on_hand_exact = np.mean([tb.poisson_loss_complement(level, lam * (lead + j)) for j in range(review)])
     # per-series fill = 1 - short/demand; its mean is close to the ratio of means (short is small, demand ~ days)
     _assert_mc(1.0 - res.short / (lam * res.measured_days), fill_exact, "fill rate")
     _assert_mc(res.avg_on_hand, on_hand_exact, "average on hand")
@@ -92,7 +93,7 @@ def test_lost_sales_newsvendor_cycles_match_closed_form(lam: float, review: int,
                    rng_seed=0, lost_sales=True, measure_from=warm)
     d_r = lam * review
     fill_exact = 1.0 - im.poisson_loss(level, d_r) / d_r
-    on_hand_exact = np.mean([im.poisson_loss_complement(level, lam * j) for j in range(1, review + 1)])
+    on_hand_exact = np.mean([tb.poisson_loss_complement(level, lam * j) for j in range(1, review + 1)])
     # a review period without demand places no order, so its cycle runs on into the next period (same stock S):
     # a cycle is the first review period with demand, CSL = P(D_R <= S | D_R > 0)
     p0 = stats.poisson.pmf(0, d_r)
@@ -121,7 +122,7 @@ def test_lost_sales_lead_time_two_matches_markov_chain() -> None:
     pi = np.real(v[:, np.argmin(np.abs(w - 1))])
     pi = pi / pi.sum()
     exp_sales = float(pi @ (lam - np.array([im.poisson_loss(x, lam) for x in xs])))
-    exp_close = float(pi @ np.array([im.poisson_loss_complement(x, lam) for x in xs]))
+    exp_close = float(pi @ np.array([tb.poisson_loss_complement(x, lam) for x in xs]))
 
     demand = _poisson(n, days, lam, seed=3)
     pol = PolicySchedule.base_stock(level, n_series=n)
