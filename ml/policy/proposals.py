@@ -154,9 +154,7 @@ def set_proposal_status(
         got = con.execute(f"select review_period_days from {ML_SCHEMA}.inventory_policy where product_id = ? and "
                           "location_id = ?", [product_id, location_id]).fetchall()
         review = got[0][0] if got else None
-    snapshot = {k: prop.get(k) for k in ("proposal_type", "reorder_point", "order_quantity", "order_up_to_level",
-                                         "min_order_qty", "pack_size", "lead_time_days", "unit_cost",
-                                         "on_hand_units", "inventory_position_units")}
+    snapshot = {k: prop[k] for k in SNAPSHOT_COLUMNS if k in prop}  # the proposal row carries all but two
     when = (decided_at or datetime.now(UTC)).replace(tzinfo=None)
     ensure_decisions_table(con)
     con.execute("begin transaction")
@@ -166,7 +164,7 @@ def set_proposal_status(
         row = {"decision_seq": seq, "proposal_id": proposal_id, "status": status, "author": author.strip(),
                "reason": (reason or "").strip() or None, "decided_at": when, "product_id": product_id,
                "location_id": location_id, "proposal_as_of_date": as_of_date, "quantity": proposed,
-               "decided_quantity": decided, "review_period_days": review, **snapshot}
+               **snapshot, "decided_quantity": decided, "review_period_days": review}
         con.execute(f"insert into {ML_SCHEMA}.{DECISIONS_TABLE} ({', '.join(row)}) values "
                     f"({', '.join('?' for _ in row)})", list(row.values()))
         cols = _columns(con, "purchase_proposals")

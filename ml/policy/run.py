@@ -199,10 +199,12 @@ def forecast_near_term(forecast: pl.DataFrame | None, keys: pl.DataFrame, as_of:
     still counts), each weighted by its length in days (:func:`_forecast_rows`). Rate = sum of means / sum of
     lengths.
     """
-    empty = pl.DataFrame(schema={"_i": pl.UInt32, "forecast_daily_near": pl.Float64})
-    f = _forecast_rows(forecast, keys, as_of, config)
+    return _near_term(_forecast_rows(forecast, keys, as_of, config), config)
+
+
+def _near_term(f: pl.DataFrame | None, config: PolicyConfig) -> pl.DataFrame:
     if f is None:
-        return empty
+        return pl.DataFrame(schema={"_i": pl.UInt32, "forecast_daily_near": pl.Float64})
     f = f.filter((pl.col("d0") <= config.forecast_window_days) | (pl.col("d0") == pl.col("d0").min().over("_i")))
     return f.group_by("_i").agg((pl.col("m").sum() / pl.col("len").sum()).alias("forecast_daily_near"))
 
@@ -213,12 +215,14 @@ def forecast_rate_between(forecast: pl.DataFrame | None, keys: pl.DataFrame, as_
     (``_i`` = row number; ``start_days`` / ``window_days`` per row); NaN where the forecast covers less than
     half of that window (a horizon shorter than the lead time) or the series has no forecast. A row of the frame
     counts by its overlap with the window, its mean spread evenly over its days."""
-    n = keys.height
+    return _rate_between(_forecast_rows(forecast, keys, as_of, config), keys.height, start_days, window_days)
+
+
+def _rate_between(f: pl.DataFrame | None, n: int, start_days: np.ndarray, window_days: np.ndarray) -> np.ndarray:
     out = np.full(n, np.nan)
-    f = _forecast_rows(forecast, keys, as_of, config)
     if f is None:
         return out
-    win = pl.DataFrame({"_i": keys["_i"], "__a": np.asarray(start_days, np.float64) + 1.0,
+    win = pl.DataFrame({"_i": np.arange(n, dtype=np.uint32), "__a": np.asarray(start_days, np.float64) + 1.0,
                         "__b": np.asarray(start_days, np.float64) + np.asarray(window_days, np.float64)})
     f = f.join(win, on="_i").with_columns(
         (pl.min_horizontal(pl.col("d0") + pl.col("len") - 1, pl.col("__b"))
@@ -310,7 +314,8 @@ def run_policy(
     overrides = load_overrides(con, keys, products, c)
     decisions = read_latest_decisions(con)
     lap("read_seeds_and_decisions")
-    near = forecast_near_term(forecast, keys, as_of, c)
+    forecast_rows = _forecast_rows(forecast, keys, as_of, c)  # normalised once: the near term and the order size
+    near = _near_term(forecast_rows, c)
     df = df.join(near, on="_i", how="left", maintain_order="left").sort("_i")
     lap("forecast_near_term")
 
@@ -402,7 +407,7 @@ def run_policy(
             days_per_year=c.days_per_year)
         cover = np.clip(np.where(d_fc > 0, eoq0 / np.where(d_fc > 0, d_fc, 1.0), rp), np.maximum(rp, 1.0),
                         c.max_order_cover_days)
-        after = forecast_rate_between(forecast, keys, as_of, c, np.ceil(lt_eff), np.ceil(cover))
+        after = _rate_between(forecast_rows, n, np.ceil(lt_eff), np.ceil(cover))
         ok = np.isfinite(after)
         d_order = np.where(ok, np.maximum(after, 0.0), d_fc)
         d_order_basis = np.where(ok, "after_arrival", "horizon_mean")

@@ -208,19 +208,20 @@ def _open_orders(con, keys: pl.DataFrame, day, width: int) -> np.ndarray:
     return out
 
 
-def _lead_times_for(con, inp: SimulationInputs, start) -> LeadTimeModel:
-    """The replay's supplier lead times, and for a store replenished by a DC the lead times of its lane."""
+def _lead_times_for(con, keys: pl.DataFrame, supplier: LeadTimeModel, start) -> LeadTimeModel:
+    """``supplier`` (the replay's supplier lead times of the series ``keys``), except that a store replenished by a
+    DC gets the transfer lead times of its lane."""
     from ml.simulation.network_inputs import transfer_lead_times
     from ml.warehouse import read_frame
 
     loc = read_frame(con, "select location_id, replenished_from from marts.dim_location")
-    keys = inp.keys.join(loc, on="location_id", how="left", maintain_order="left")
+    keys = keys.join(loc, on="location_id", how="left", maintain_order="left")
     fed = keys["replenished_from"].is_not_null().to_numpy()
     if not fed.any():
-        return inp.lead_times
+        return supplier
     lanes = keys.with_columns(pl.concat_str("replenished_from", pl.lit(">"), "location_id").alias("lane"))
     lane_model = transfer_lead_times(con, lanes.filter(pl.col("replenished_from").is_not_null()), start)
-    sup = inp.lead_times
+    sup = supplier
     pmfs = {f"supplier:{g}": sup.pmf[j] for j, g in enumerate(sup.group_names)}
     pmfs.update({f"lane:{g}": lane_model.pmf[j] for j, g in enumerate(lane_model.group_names)})
     groups = [f"lane:{lane}" if f else f"supplier:{sup.group_names[g]}"
@@ -275,8 +276,7 @@ def proposal_decision_value(con, *, landing: Path | None = None, days: int = 91,
             continue
         i = found["i"].to_numpy().astype(np.int64)
         keys = inp.keys[i]
-        lead = _lead_times_for(con, SimulationInputs(inp.demand[i], keys, inp.lead_times.subset(i),
-                                                     inp.initial.subset(i), inp.costs.subset(i)), day)
+        lead = _lead_times_for(con, keys, inp.lead_times.subset(i), day)
         initial = InitialState(inp.initial.on_hand[i], _open_orders(con, keys, day, n_days))
         sub = SimulationInputs(inp.demand[i], keys, lead, initial, inp.costs.subset(i), None, day)
 
