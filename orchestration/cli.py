@@ -680,7 +680,7 @@ def main(argv: list[str] | None = None) -> int:
     from ml.warehouse import WarehouseBusyError, set_default_wait
     from orchestration.dbt_cli import DbtError
     from orchestration.dbt_manifest import ManifestError
-    from reports.queries import WarehouseNotBuiltError
+    from reports.context import WarehouseNotBuiltError
 
     # interactive commands fail at once on a busy warehouse unless asked to wait (pinned: the Dagster code location
     # that `stockturn run` loads in-process does not raise it; STOCKTURN_WAREHOUSE_WAIT_SECONDS still wins)

@@ -1,17 +1,19 @@
 """The report's definitions section: each KPI's formula and data source, in the words finance uses.
 
-Kept consistent with the dbt documentation of the marts (dbt_project/models/marts/*/_*.yml) and with the SQL in
-reports.queries.
+Kept consistent with the dbt documentation of the marts (dbt_project/models/marts/*/_*.yml) and with the SQL of
+the sections (reports.sections).
 """
 
 from __future__ import annotations
 
-from reports import queries as q
+from reports.context import Context
 from reports.html import Definition
+from reports.sections.days_of_supply import EXCESS_DAYS
+from reports.sections.service import LOST_SALES_MIN_DAYS, LOST_SALES_WINDOW_DAYS
 
 
-def definitions(ctx: q.Context | None = None) -> list[Definition]:
-    w, min_days, excess = q.LOST_SALES_WINDOW_DAYS, q.LOST_SALES_MIN_DAYS, q.EXCESS_DAYS
+def definitions(ctx: Context | None = None) -> list[Definition]:
+    w, min_days, excess = LOST_SALES_WINDOW_DAYS, LOST_SALES_MIN_DAYS, EXCESS_DAYS
     return [
         Definition(
             "Periods",
@@ -106,7 +108,7 @@ def definitions(ctx: q.Context | None = None) -> list[Definition]:
             "any promotion discount). Covers the last 12 months. It is a floor: sales lost while the book wrongly "
             "showed stock (ghost stock) are not included, and volatile demand loses more on sold-out days than "
             "the Poisson estimate.",
-            "marts.fct_sales_daily, marts.dim_product (computed in reports/queries.py)",
+            "marts.fct_sales_daily, marts.dim_product (computed in reports/sections/service.py)",
         ),
         Definition(
             "Fill rate (estimated)",

@@ -329,7 +329,7 @@ def test_a_plan_that_fails_a_blocking_check_is_never_written(
                             "group by all order by 1")
     assert runs == [(False, len(planning.checks_for_stage("forecasting")), False),
                     (True, len(planning.checks.FORECAST_CHECKS), True)]  # the rejected run never reached policy
-    from reports.plan_queries import rejected_plan
+    from reports.context import rejected_plan
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rejected = rejected_plan(con)

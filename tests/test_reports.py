@@ -25,9 +25,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from reports import queries as q
 from reports import theme as th
 from reports.build import ReportResult, build_report
+from reports.context import context
+from reports.sections.service import LOST_SALES_TABLE, prepare_lost_sales
 from tests.conftest import ARTIFACTS, STOCKTURN
 
 XSS_PRODUCT = "<script>alert(1)</script>"
@@ -469,10 +470,10 @@ def test_lost_sales_estimate_against_the_demo_truth(warehouses: dict[str, Path],
     hidden truth); it is conservative by design (Poisson tails, no loss without evidence), never inflated."""
     truth = small_truth / "true_demand.parquet"
     with duckdb.connect(str(warehouses["full"]), read_only=True) as con:
-        q.prepare_lost_sales(con, q.context(con))
+        prepare_lost_sales(con, context(con))
         estimated, actual, days, unestimated = con.execute(
             f"""select sum(e.lost_units), sum(t.lost_sales), count(*), count(*) - count(e.lost_units)
-                from {q.LOST_SALES_TABLE} e
+                from {LOST_SALES_TABLE} e
                 join read_parquet(?) t
                   on t.date = e.date_day and t.product_id = e.product_id and t.location_id = e.location_id""",
             [str(truth)]).fetchall()[0]

@@ -16,9 +16,14 @@ import duckdb
 import polars as pl
 import pytest
 
-from reports import queries as q
 from reports import theme as th
+from reports.charts import MAX_TEXT, clip_spec_text
+from reports.context import Context, PlanRun
 from reports.html import ChartBlock, Column, Kpi, NoteBlock, Section, TableBlock, esc, render_page, script_json
+from reports.sections import policy_backtest, recommendations, turnover
+from reports.sections.common import Report
+from reports.sections.safeguards import add_safeguards, safeguards
+from reports.sections.service import LOST_SALES_TABLE, lost_sales_monthly, prepare_lost_sales, service_by_category
 
 # ------------------------------------------------------------------------------------------------ formats
 
@@ -129,17 +134,17 @@ def toy_marts() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def toy_context() -> q.Context:
+def toy_context() -> Context:
     end = START + timedelta(days=DAYS - 1)
-    return q.Context(as_of_date=end, history_start=START, last12_start=START, prior12_start=START - timedelta(365),
-                     products=2, locations=1, selling_locations=1, has_sales=True, has_on_hand=True,
-                     has_unit_costs=True, has_cogs=True, has_stockout_flags=True, has_counts=False)
+    return Context(as_of_date=end, history_start=START, last12_start=START, prior12_start=START - timedelta(365),
+                   products=2, locations=1, selling_locations=1, has_sales=True, has_on_hand=True,
+                   has_unit_costs=True, has_cogs=True, has_stockout_flags=True, has_counts=False)
 
 
 def test_lost_sales_from_censored_demand(toy_marts: duckdb.DuckDBPyConnection) -> None:
-    q.prepare_lost_sales(toy_marts, toy_context())
+    prepare_lost_sales(toy_marts, toy_context())
     lost = dict(toy_marts.execute(
-        f"select date_day - ?::date, lost_units from {q.LOST_SALES_TABLE} where product_id = 'P1' order by 1",
+        f"select date_day - ?::date, lost_units from {LOST_SALES_TABLE} where product_id = 'P1' order by 1",
         [START]).fetchall())
     # empty shelf all day: the usual 2 a day were lost
     assert lost[50] == pytest.approx(2.0)
@@ -148,17 +153,17 @@ def test_lost_sales_from_censored_demand(toy_marts: duckdb.DuckDBPyConnection) -
     assert lost[49] == pytest.approx((2 - 2 + 2 * p0 + p1) / (1 - p0 - p1), rel=1e-6)
     # the discontinued product's empty days are not lost sales
     (n_p2,) = toy_marts.execute(
-        f"select count(*) from {q.LOST_SALES_TABLE} where product_id = 'P2' and date_day > ?",
+        f"select count(*) from {LOST_SALES_TABLE} where product_id = 'P2' and date_day > ?",
         [START + timedelta(days=40)]).fetchall()[0]
     assert n_p2 == 0
 
-    service = q.service_by_category(toy_marts, toy_context()).row(0, named=True)
+    service = service_by_category(toy_marts, toy_context()).row(0, named=True)
     assert service["stockout_days"] == 2
     assert service["lost_units"] == pytest.approx(2.0 + lost[49])
     assert service["lost_sales_value"] == pytest.approx(10.0 * (2.0 + lost[49]))
     sold = 2.0 * (DAYS - 1) + 41.0
     assert service["fill_rate_volume"] == pytest.approx(sold / (sold + 2.0 + lost[49]))
-    monthly = q.lost_sales_monthly(toy_marts)
+    monthly = lost_sales_monthly(toy_marts)
     assert monthly["lost_units"].sum() == pytest.approx(2.0 + lost[49])
 
 
@@ -167,8 +172,6 @@ def test_lost_sales_from_censored_demand(toy_marts: duckdb.DuckDBPyConnection) -
 
 def test_policy_backtest_queries_follow_the_contract_and_tolerate_gaps() -> None:
     """Extra columns are ignored, missing ones read as null, the main study comes first, policies get words."""
-    from reports import plan_queries as pq
-
     con = duckdb.connect()
     con.execute("create schema ml")
     con.execute("""create table ml.policy_backtest as select * from (values
@@ -181,39 +184,34 @@ def test_policy_backtest_queries_follow_the_contract_and_tolerate_gaps() -> None
     con.execute("""create table ml.policy_backtest_comparison as select * from (values
         ('r', date '2024-01-31', 'lead_time_shock', 'NaN'::double), ('r', date '2024-01-31', 'matched_service', 13.5))
         t(run_id, as_of_date, study, inventory_reduction_pct)""")
-    comparison = pq.backtest_comparison(con)
+    comparison = policy_backtest.backtest_comparison(con)
     assert comparison["study"].to_list() == ["matched_service", "lead_time_shock"]
     assert comparison["study_label"].to_list() == ["Main study: same fill rate", "Lead time shock"]
     assert comparison["reduction_ci_low_pct"].null_count() == 2  # not in this table: null, not an error
     assert comparison["inventory_reduction_pct"].to_list() == [13.5, None]  # a failed match (NaN) reads n/a
-    assert set(pq.COMPARISON_COLUMNS) <= set(comparison.columns)
-    policies = pq.backtest_policies(con)
+    assert set(policy_backtest.COMPARISON_COLUMNS) <= set(comparison.columns)
+    policies = policy_backtest.backtest_policies(con)
     assert policies.select("study", "policy").rows() == [
         ("matched_service", "stockturn"), ("matched_service", "classical_matched"), ("lead_time_shock", "stockturn")]
     assert policies["avg_inventory_value"].to_list() == [45000.0, 52000.0, 40000.0]  # the latest run only
     assert policies["policy_label"][1] == "Classical, same fill rate" and policies["bullwhip"].null_count() == 3
-    by_cat = pq.backtest_by_category(con)
+    by_cat = policy_backtest.backtest_by_category(con)
     assert by_cat.select("category", "policy", "fill_rate_volume").rows() == [("Toys", "stockturn", 0.97)]
 
 
 # ------------------------------------------------------------------------------------------------ safeguards
 
 
-def _plan_context(con: duckdb.DuckDBPyConnection) -> q.Context:
+def _plan_context(con: duckdb.DuckDBPyConnection) -> Context:
     ml = frozenset(t for (t,) in con.execute(
         "select table_name from information_schema.tables where table_schema = 'ml'").fetchall())
     return replace(toy_context(), ml_tables=ml)
 
 
-def _plan_builder(con: duckdb.DuckDBPyConnection):
-    """The report's section builder on ml tables alone (its constructor reads the marts, which these tests lack)."""
-    from reports import plan_queries as pq
-    from reports.build import _Builder
-
-    builder = _Builder.__new__(_Builder)
-    builder.con, builder.ctx, builder.kpi_values = con, _plan_context(con), {}
-    builder.plan = pq.PlanRun(None, None, None)
-    return builder
+def _plan_report(con: duckdb.DuckDBPyConnection) -> Report:
+    """What the sections read, on ml tables alone (build_report reads the company KPIs from the marts, which these
+    tests lack)."""
+    return Report(con, _plan_context(con), kpis={"last": {}, "prior": {}}, plan=PlanRun(None, None, None))
 
 
 def _page(section: Section) -> tuple[str, dict[str, list[str]]]:
@@ -263,9 +261,7 @@ def guarded_plan() -> duckdb.DuckDBPyConnection:
 
 
 def test_safeguards_query_counts_and_values_what_each_guard_caught(guarded_plan: duckdb.DuckDBPyConnection) -> None:
-    from reports import plan_queries as pq
-
-    g = pq.safeguards(guarded_plan, _plan_context(guarded_plan))
+    g = safeguards(guarded_plan, _plan_context(guarded_plan))
     assert g is not None
     assert (g["product_locations"], g["safety_stock_guarded"], g["above_references"]) == (5, 2, 1)
     assert g["safety_stock_removed_value"] == pytest.approx(12_000 + 3_750)
@@ -278,9 +274,9 @@ def test_safeguards_query_counts_and_values_what_each_guard_caught(guarded_plan:
 
 
 def test_safeguards_block_shows_counts_and_money_for_people(guarded_plan: duckdb.DuckDBPyConnection) -> None:
-    builder = _plan_builder(guarded_plan)
+    report = _plan_report(guarded_plan)
     section = Section("recommendations", "Recommendations", "ok")
-    builder._safeguards(section)
+    add_safeguards(report, section)
     assert section.status == "ok"
     text, rows = _page(section)
     assert ("Safeguards: the plan holds $30,000 of safety stock at cost, 2.50x the classical policy's $12,000 and "
@@ -291,26 +287,23 @@ def test_safeguards_block_shows_counts_and_money_for_people(guarded_plan: duckdb
     assert rows["Reorder point above both references (kept, flagged)"][:2] == ["1", "$16,000"]
     assert rows["Forecast level guard"][:2] == ["1,500", "not valued"]
     assert rows["Products with no forecast"][:2] == ["3", "not valued"]
-    assert builder.kpi_values["safety_stock_vs_classical"] == pytest.approx(2.5)
-    assert builder.kpi_values["safety_stock_vs_evidence"] == pytest.approx(0.75)
+    assert report.kpi_values["safety_stock_vs_classical"] == pytest.approx(2.5)
+    assert report.kpi_values["safety_stock_vs_evidence"] == pytest.approx(0.75)
     # wired into the recommendations section (its marts are missing here: that says so, the block still shows)
     guarded_plan.execute("create schema marts")
     guarded_plan.execute("create table marts.dim_product (product_id varchar, product_name varchar, category varchar)")
     guarded_plan.execute("create table marts.dim_location (location_id varchar, location_name varchar)")
-    recommendations = _plan_builder(guarded_plan).recommendations()
-    text, rows = _page(recommendations)
+    text, rows = _page(recommendations.build(_plan_report(guarded_plan)))
     assert rows["Safety stock capped to the evidence"][:2] == ["2", "$15,750"]
     assert "Product with no forecast" in text and "Safety stock capped to the evidence" in text  # exception words
 
 
 def test_safeguards_degrade_on_a_plan_made_before_the_guards(guarded_plan: duckdb.DuckDBPyConnection) -> None:
-    from reports import plan_queries as pq
-
     con = guarded_plan
     con.execute("alter table ml.inventory_policy drop column is_above_references")
-    assert pq.safeguards(con, _plan_context(con)) is None
+    assert safeguards(con, _plan_context(con)) is None
     section = Section("recommendations", "Recommendations", "ok")
-    _plan_builder(con)._safeguards(section)
+    add_safeguards(_plan_report(con), section)
     assert section.status == "partial" and "not available for this plan" in section.detail
     text, rows = _page(section)
     assert "Safeguards: not available for this plan" in text
@@ -321,7 +314,7 @@ def test_safeguards_degrade_on_a_plan_made_before_the_guards(guarded_plan: duckd
     con.execute("alter table ml.demand_forecast drop column model")
     con.execute("drop table ml.exceptions")
     section = Section("recommendations", "Recommendations", "ok")
-    _plan_builder(con)._safeguards(section)
+    add_safeguards(_plan_report(con), section)
     assert section.status == "ok"
     _, rows = _page(section)
     level, no_forecast = rows["Forecast level guard"], rows["Products with no forecast"]
@@ -362,27 +355,25 @@ def dc_and_store() -> duckdb.DuckDBPyConnection:
 def test_a_distribution_centre_turns_on_its_shipments_and_the_company_on_sales(
     dc_and_store: duckdb.DuckDBPyConnection,
 ) -> None:
-    from reports import charts
-    from reports.build import _Builder
-
     ctx = replace(toy_context(), as_of_date=date(2025, 12, 31), history_start=date(2025, 1, 1),
                   last12_start=date(2025, 1, 1), prior12_start=date(2024, 1, 1))
-    trend = q.turnover_trend(dc_and_store, ctx, "location")
-    dc = "Central DC (DC1)" + q.SHIPMENTS_SUFFIX
+    trend = turnover.turnover_trend(dc_and_store, ctx, "location")
+    dc = "Central DC (DC1)" + turnover.SHIPMENTS_SUFFIX
     assert set(zip(trend["series"], trend["basis"], strict=True)) == {
         (dc, "shipments"), ("Main Street (S1)", "sales_and_transfers")}
     assert trend.filter(pl.col("series") == dc)["turnover"].to_list()[0] == pytest.approx(500 / 1000 * 365 / 31)
 
-    title = charts.turnover_small_multiples(trend, start=ctx.last12_start, what="location").to_dict()["title"]
+    chart = turnover.turnover_small_multiples_chart(trend, start=ctx.last12_start, what="location")
+    title = chart.to_dict()["title"]
     assert title["text"] == ("Turnover by location: Main Street (S1) turns fastest (48.0x), "
                              "Central DC (DC1) slowest (6.0x on shipments)")
     assert any("sales + transfers out at cost" in line for line in title["subtitle"])
 
-    company = q.turnover_trend(dc_and_store, ctx, "company")
+    company = turnover.turnover_trend(dc_and_store, ctx, "company")
     assert set(company["basis"]) == {"cogs"}
     assert company["turnover"].to_list()[0] == pytest.approx(400 / 1100 * 365 / 31)  # no internal transfers
 
-    table = _Builder._location_table(_Builder.__new__(_Builder), q.window_by_location(dc_and_store, ctx))
+    table = turnover.location_table(turnover.window_by_location(dc_and_store, ctx))
     _, cells = _page(Section("turnover", "Turnover", "ok", blocks=[table]))
     assert cells["Central DC (DC1)"] == ["$1,000", "$0", "$6,000", "6.0x", "61 days", "shipments to other locations"]
     assert cells["Main Street (S1)"] == ["$100", "$4,800", "$0", "48.0x", "8 days", "sales"]
@@ -392,8 +383,6 @@ def test_a_distribution_centre_turns_on_its_shipments_and_the_company_on_sales(
 def test_chart_specs_carry_no_megabyte_of_text() -> None:
     """A 1 MB product name (a broken export) would make the static chart export measure it for minutes: the text
     of a spec's data and of its sort/domain lists is clipped, the same way in both, and expressions are not."""
-    from reports.charts import MAX_TEXT, clip_spec_text
-
     long = "z" * 1_000_000
     expr = "max(datum.gmroi, isValid(datum.gmroi_prior) ? datum.gmroi_prior : 0) + " * 3
     spec = {"datasets": {"d1": [{"item": long, "v": 1}, {"item": "short", "v": 2}]},
