@@ -450,6 +450,23 @@ def test_reorder_point_from_samples_equals_numpy_quantile(method):
     assert isinstance(im.reorder_point_from_samples(d[0], 0.9, method=method), float)
 
 
+@pytest.mark.parametrize("method", ["inverted_cdf", "linear"])
+@pytest.mark.parametrize("n_levels", [1, 3, 65, 120])
+def test_reorder_point_from_samples_by_level_is_exact(method, n_levels):
+    """A few levels (one partition each) and a level per series (one sort) give numpy's quantile of each row, rows
+    in any order of levels: to the bit for inverted_cdf (an order statistic), to rounding for linear."""
+    rng = np.random.default_rng(n_levels)
+    d = rng.gamma(0.6, 9.0, size=(120, 251)).round(2)
+    levels = rng.uniform(0.0, 1.0, n_levels)
+    csl = levels[rng.integers(0, n_levels, 120)] if n_levels < 120 else levels
+    got = im.reorder_point_from_samples(d, csl, method=method)
+    expected = np.array([np.quantile(row, c, method=method) for row, c in zip(d, csl, strict=True)])
+    if method == "inverted_cdf":
+        np.testing.assert_array_equal(got, expected)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_reorder_point_for_fill_rate_from_samples_is_smallest_meeting_target():
     """Continuous: the result meets the target and a point just below it does not; step=1: the smallest whole
     number meeting it. Row-vectorised results equal one-row calls; fill_rate=1 gives max(D); invalid is NaN."""
@@ -508,9 +525,58 @@ def test_quantile_inputs():
     assert im.fill_rate_from_samples(s, MU + 10.0, Q_ORDER) == pytest.approx(exact_fr, abs=1e-3)
 
 
+def test_cycle_service_from_samples_is_the_share_at_or_below_r():
+    """P(D <= r) per row; a 1-D series gives a float; the inverted-cdf reorder point achieves its csl."""
+    rng = np.random.default_rng(12)
+    d = rng.poisson(5.0, size=(50, 300)).astype(float)
+    r = rng.integers(0, 12, 50).astype(float)
+    np.testing.assert_array_equal(im.cycle_service_from_samples(d, r), (d <= r[:, None]).mean(axis=1))
+    assert im.cycle_service_from_samples(d[0], r[0]) == (d[0] <= r[0]).mean()
+    csl = rng.uniform(0.5, 0.99, 50)
+    assert np.all(im.cycle_service_from_samples(d, im.reorder_point_from_samples(d, csl)) >= csl)
+
+
+def test_reorder_points_by_rule_and_stockout_over_lead_time():
+    """CSL rows: the empirical quantile rounded up to units; fill-rate rows: the smallest whole-unit r meeting the
+    sample fill rate, floored by the csl_floor quantile (basis says which). Stock-out over the lead time alone:
+    P(f D > x) and E[(f D - x)+] from the protection-interval samples."""
+    rng = np.random.default_rng(13)
+    d = rng.poisson(rng.uniform(0.3, 20.0, (60, 1)), size=(60, 400)).astype(float) + 0.25
+    is_fill = np.arange(60) % 2 == 1
+    target = np.where(is_fill, 0.97, 0.9)
+    q = rng.integers(1, 60, 60).astype(float)
+    r, basis = im.reorder_points(d, is_fill_rate=is_fill, target=target, q=q, csl_floor=0.6)
+    csl_rows = ~is_fill
+    np.testing.assert_array_equal(r[csl_rows], np.ceil(np.quantile(d[csl_rows], 0.9, axis=1, method="inverted_cdf")))
+    assert set(basis[csl_rows]) == {im.BASIS_CSL}
+    fill = np.asarray(im.fill_rate_from_samples(d[is_fill], r[is_fill], q[is_fill]))
+    floor = np.ceil(np.quantile(d[is_fill], 0.6, axis=1, method="inverted_cdf"))
+    by_fill = basis[is_fill] == im.BASIS_FILL
+    assert set(basis[is_fill]) <= {im.BASIS_FILL, im.BASIS_FLOOR} and by_fill.any() and (~by_fill).any()
+    assert np.all(fill >= 0.97) and np.all(r[is_fill] >= floor)
+    assert np.all(r[is_fill][~by_fill] == floor[~by_fill])
+    worse = np.asarray(im.fill_rate_from_samples(d[is_fill][by_fill], r[is_fill][by_fill] - 1.0, q[is_fill][by_fill]))
+    assert np.all(worse < 0.97)
+
+    pos = np.array([5.0, -3.0, np.nan, 10.0])
+    f = np.array([0.5, 0.5, 0.5, 0.0])
+    p_out, short = im.stockout_over_lead_time(d[:4], pos, f)
+    assert p_out[0] == np.mean(0.5 * d[0] > 5.0)
+    assert short[0] == pytest.approx(np.mean(np.maximum(0.5 * d[0] - 5.0, 0.0)), rel=1e-12)
+    assert (p_out[1], short[1]) == (1.0, pytest.approx(np.mean(np.maximum(0.5 * d[1] + 3.0, 0.0)), rel=1e-12))
+    assert np.isnan(p_out[2]) and np.isnan(short[2])
+    assert (p_out[3], short[3]) == (0.0, 0.0)  # no lead time: no demand before the order lands
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # order quantities
 # ---------------------------------------------------------------------------------------------------------------
+
+
+def test_ceil_units_ignores_floating_noise():
+    """Round up to whole units, but 1e-9 (relative) of floating noise is not a unit."""
+    x = np.array([10.000000001, 10.1, 10.0, 0.1 + 0.2, -0.5, -2.000000001, 0.0, 1e6 + 0.5])
+    np.testing.assert_array_equal(im.ceil_units(x), [10.0, 11.0, 10.0, 1.0, -0.0, -2.0, 0.0, 1e6 + 1.0])
 
 
 def test_round_to_pack_invariants():

@@ -20,7 +20,8 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from ml.policy import PolicyConfig, compute, run_policy, set_proposal_status, write_policy_run
+from ml.policy import PolicyConfig, run_policy, set_proposal_status, write_policy_run
+from ml.policy import inventory_math as im
 from ml.policy.classify import classify_abc, classify_xyz, load_service_levels
 from ml.policy.exceptions import EXCEPTION_SCHEMA
 from ml.policy.proposals import PROPOSAL_SCHEMA
@@ -206,9 +207,9 @@ def test_order_quantity_rounds_to_moq_and_pack_for_suppliers_and_units_for_store
     assert po["quantity"] % 12 == 0 and po["quantity"] >= max(50, need) and po["quantity"] - need < 12
     assert tr["quantity"] == store["order_up_to_level"] - 0
     # direct: the rounding rule on its own
-    _, q = compute.order_quantity(np.array([1.0, 0.0]), np.array([5.0, 5.0]), np.array([15.0, 15.0]),
-                                  annual_holding_rate=0.25, min_cover_days=1, max_cover_days=90,
-                                  moq=np.array([50.0, 50.0]), pack_size=np.array([12.0, 12.0]))
+    _, q = im.order_quantity(np.array([1.0, 0.0]), np.array([5.0, 5.0]), np.array([15.0, 15.0]),
+                             annual_holding_rate=0.25, min_cover_days=1, max_cover_days=90,
+                             moq=np.array([50.0, 50.0]), pack_size=np.array([12.0, 12.0]))
     assert q.tolist() == [96.0, 60.0]  # no demand: the smallest orderable quantity
 
 
@@ -245,9 +246,9 @@ def test_eoq_uses_the_items_ordering_cost_and_holding_rate_from_the_master(db, t
     # direct: a per-series holding-rate array gives what the scalar gives row by row
     args = (np.array([10.0, 1.0]), np.array([2.0, 5.0]), np.array([20.0, 100.0]))
     kw = {"min_cover_days": 1, "max_cover_days": 90, "moq": np.array([0.0, 50.0]), "pack_size": np.array([1.0, 12.0])}
-    eoq_arr, q_arr = compute.order_quantity(*args, annual_holding_rate=np.array([0.4, 0.5]), **kw)
+    eoq_arr, q_arr = im.order_quantity(*args, annual_holding_rate=np.array([0.4, 0.5]), **kw)
     for i, rate in enumerate((0.4, 0.5)):
-        eoq_one, q_one = compute.order_quantity(*args, annual_holding_rate=rate, **kw)
+        eoq_one, q_one = im.order_quantity(*args, annual_holding_rate=rate, **kw)
         assert eoq_arr[i] == eoq_one[i] and q_arr[i] == q_one[i]
     assert q_arr.tolist() == [428.0, 96.0]
 
@@ -276,9 +277,9 @@ def test_classical_fill_rate_reorder_point_chopra_meindl_11_4():
     150/sqrt 7, over 14 days. A 95.6% fill-rate target needs SS just under 100 -> r = 600 in whole units; a CSL
     target of Phi(100/212.13) gives r = 600 too."""
     csl = stats.norm.cdf(100 / (150 * math.sqrt(2)))
-    cl = compute.classical_policy(np.array([250 / 7] * 2), np.array([150 / math.sqrt(7)] * 2), np.array([14.0] * 2),
-                                  is_fill_rate=np.array([True, False]), target=np.array([0.956, csl]),
-                                  q=np.array([1000.0, 1000.0]))
+    cl = im.classical_policy(np.array([250 / 7] * 2), np.array([150 / math.sqrt(7)] * 2), np.array([14.0] * 2),
+                             is_fill_rate=np.array([True, False]), target=np.array([0.956, csl]),
+                             q=np.array([1000.0, 1000.0]))
     assert cl.ltd_mean == pytest.approx([500, 500]) and cl.ltd_std == pytest.approx([212.132] * 2, abs=1e-3)
     assert cl.reorder_point.tolist() == [600.0, 600.0]
     assert cl.safety_factor[0] == pytest.approx(0.469, abs=2e-3)  # just under 100 / 212.13 = 0.4714

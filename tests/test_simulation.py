@@ -21,7 +21,8 @@ at the close of day t is on the shelf at the opening of day t + L):
    (the exact Markov-chain / DP formulation of the lost-sales model, e.g. Zipkin, "Old and new methods for
    lost-sales inventory systems", Operations Research 56(5), 2008).
 
-n(x; m) and E[(x - D)+] are ``ml.policy.inventory_math.poisson_loss`` / ``poisson_loss_complement``.
+n(x; m) and E[(x - D)+] are ``ml.policy.inventory_math.poisson_loss`` /
+``tests.inventory_textbook.poisson_loss_complement``.
 Monte Carlo tolerance: series are independent, so the standard error is the spread of per-series estimates
 over sqrt(n_series); the tests allow 4.5 standard errors.
 """

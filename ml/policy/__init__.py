@@ -1,6 +1,7 @@
 """Replenishment policy: service targets, safety stock, reorder points, order quantities, proposals, exceptions.
 
-- ``ml.policy.inventory_math``: the vectorised formulas (plain numpy/scipy, no I/O).
+- ``ml.policy.inventory_math``: the inventory arithmetic (plain numpy/scipy, no I/O): loss functions, EOQ, order
+  quantities, reorder points per service rule, the classical baseline, evaluation on lead-time-demand samples.
 - ``ml.policy.run_policy``: the whole policy for every product x location of a ``LeadTimeDemand``, beside the
   classical baseline, with purchase/transfer proposals and ranked exceptions (``PolicyRun``).
 - ``ml.policy.set_proposal_status``: a planner's decision on a proposal (append-only ``ml.proposal_decisions``).

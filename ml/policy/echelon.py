@@ -38,7 +38,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from ml.policy import compute
+from ml.policy import inventory_math as im
 
 __all__ = ["Placement", "expected_backorders_from_samples", "place_safety_stock"]
 
@@ -73,7 +73,8 @@ def expected_backorders_from_samples(samples: FloatArray, r: FloatArray, q: Floa
     """E[B] of (r, Q) policies from lead-time-demand samples (rows), the inventory position uniform on (r, r + Q].
 
     ``1/Q sum_{y=r+1}^{r+Q} E[(D - y)+]``, the sum replaced by the mean over ``points`` evenly spaced y (exact when
-    ``points == Q``; ``E[(D - r)+]`` where Q <= 1)."""
+    ``points == Q``; ``E[(D - r)+]`` where Q <= 1), each E[(D - y)+] from
+    :func:`~ml.policy.inventory_math.expected_shortage_from_samples`."""
     s = np.asarray(samples, dtype=np.float64)
     r = np.asarray(r, dtype=np.float64)
     qq = np.maximum(np.asarray(q, dtype=np.float64), 0.0)
@@ -81,7 +82,7 @@ def expected_backorders_from_samples(samples: FloatArray, r: FloatArray, q: Floa
     for k in range(points):
         # midpoints of ``points`` equal slices of [r + 1/2, r + Q + 1/2]: exactly y = r+1 .. r+Q when points == Q
         y = r + np.where(qq > 1.0, 0.5 + qq * (k + 0.5) / points, 0.0)
-        out += np.maximum(s - y[:, None], 0.0).mean(axis=1)
+        out += im.expected_shortage_from_samples(s, y)
     return out / points
 
 
@@ -138,7 +139,7 @@ def place_safety_stock(
 
     # candidate DC reorder points: quantiles of its samples, and its own reorder point
     levels = np.array([x for x in candidate_levels if x >= min_level], dtype=np.float64)
-    cand = np.column_stack([compute.ceil_units(np.quantile(s[dcs], lv, axis=1, method="higher")) for lv in levels]
+    cand = np.column_stack([im.ceil_units(np.quantile(s[dcs], lv, axis=1, method="higher")) for lv in levels]
                            + [r0[dcs]])
     n_c = cand.shape[1]
     cost = np.zeros((dcs.size, n_c))
@@ -170,10 +171,9 @@ def place_safety_stock(
     moved = np.flatnonzero(f_store > 1.0 + 1e-9)
     if moved.size:
         rows_s = store[moved]
-        r_s, _ = compute.reorder_points(s[rows_s] * f_store[moved, None], is_fill_rate=is_fill_rate[rows_s],
-                                        target=np.asarray(target)[rows_s], q=np.asarray(q)[rows_s],
-                                        csl_floor=csl_floor)
-        scaled = compute.ceil_units(r0[rows_s] * f_store[moved])
+        r_s, _ = im.reorder_points(s[rows_s] * f_store[moved, None], is_fill_rate=is_fill_rate[rows_s],
+                                   target=np.asarray(target)[rows_s], q=np.asarray(q)[rows_s], csl_floor=csl_floor)
+        scaled = im.ceil_units(r0[rows_s] * f_store[moved])
         out_r[rows_s] = np.where(fx[rows_s], scaled, np.maximum(r_s, r0[rows_s]))
         changed[rows_s] = True
     return Placement(out_r, stretch, wait, changed, level)

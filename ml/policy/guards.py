@@ -3,7 +3,7 @@ evidence, not from the forecast's error model.
 
 References per series (same service rule, target and order quantity as the recommendation):
 
-- **classical**: the textbook normal reorder point (``compute.classical_policy``), from the history's mean and
+- **classical**: the textbook normal reorder point (``inventory_math.classical_policy``), from the history's mean and
   standard deviation of daily demand;
 - **empirical**: the same rule applied to the series' own demand over past protection intervals (a circular
   block bootstrap of its history, ``LeadTimeDemand.empirical_samples``).
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ml.policy import compute
+from ml.policy import inventory_math as im
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -75,7 +75,7 @@ def apply_guards(
     r0 = np.asarray(r, dtype=np.float64)
     if empirical is not None and empirical.shape[0] == n and empirical.shape[1] > 0:
         emp = np.asarray(empirical, dtype=np.float64)
-        r_emp, _ = compute.reorder_points(emp, is_fill_rate=is_fill_rate, target=target, q=q, csl_floor=csl_floor)
+        r_emp, _ = im.reorder_points(emp, is_fill_rate=is_fill_rate, target=target, q=q, csl_floor=csl_floor)
         ss_emp = r_emp - emp.mean(axis=1)
     else:
         r_emp = np.full(n, np.nan)
@@ -88,7 +88,7 @@ def apply_guards(
         return GuardResult(r0, basis, r_emp, ss_emp, r_ref, ss_ref, none, none, r0.copy())
     evidence = np.isfinite(r_emp)  # the classical formula alone is no evidence (its fill-rate rule starves)
     capped = evidence & (ss > factor * ss_ref + SLACK_UNITS)
-    r_new = np.where(capped, np.maximum(compute.ceil_units(ltd_mean + ss_ref), 0.0), r0)
+    r_new = np.where(capped, np.maximum(im.ceil_units(ltd_mean + ss_ref), 0.0), r0)
     basis_new = np.where(capped, BASIS_GUARD, basis)
     above = evidence & (r_new > factor * r_ref + SLACK_UNITS)
     return GuardResult(r_new, basis_new, r_emp, ss_emp, r_ref, ss_ref, capped, above, r0.copy())

@@ -1,12 +1,18 @@
-"""Inventory-policy math the policy uses: loss functions, EOQ, safety factors, reorder points and fill rates from
-lead-time-demand samples, and order rounding.
+"""The inventory arithmetic of the policy, on numpy arrays (no I/O): loss functions, EOQ, safety factors, reorder
+points and fill rates from lead-time-demand samples, order quantities rounded to MOQ and packs, the reorder point
+per service rule, the classical normal baseline, and what a policy delivers on the samples. ``ml.policy.run``
+assembles the policy from these; the simulators call the same functions.
 
 Textbook formulas that only the tests use as oracles (newsvendor, (r, Q) costs, EOQ cost, the standard-normal and
 second-order loss functions, quantile grids) live in ``tests/inventory_textbook.py``.
 
 Everything here is plain, vectorised numpy/scipy: every function accepts scalars or arrays, broadcasts its
 arguments against each other and returns a ``float`` for all-scalar input, an array otherwise. There is no I/O
-and no state, so the same calls size one product-location or 30,000 at once.
+and no state, so the same calls size one product-location or 30,000 at once. The per-series policy functions at the
+end (:func:`order_quantity`, :func:`reorder_points`, :func:`classical_policy`, :func:`stockout_over_lead_time`)
+take one array value per series and return arrays. No loop runs per series: the Python loops are over solver
+iterations, over the handful of distinct service-target levels (a quantile at one level for many rows is a
+partition, much faster than a full sort) and over cache-sized row blocks.
 
 Conventions
 -----------
@@ -25,6 +31,10 @@ Conventions
   Silver, Pyke & Thomas call L(z) G_u(k); Chopra & Meindl's ESC is sigma_L * L(ss / sigma_L).
 - The distribution-free functions take lead-time demand as a matrix of Monte Carlo sample paths summed over the
   lead time, shape ``(n_series, n_samples)`` (a 1-D array is one series). Samples must be finite.
+- The policy: the lead-time demand covers the protection interval, lead time + review period; an order is proposed
+  when the inventory position is at or below the reorder point r, and raises it to the order-up-to level r + Q.
+  Quantities are whole units: reorder points are rounded *up* to whole units (:func:`ceil_units`, so the target is
+  still met) and order quantities up to the MOQ and a whole number of packs (:func:`round_to_pack`).
 
 References
 ----------
@@ -44,6 +54,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -51,9 +62,16 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
 __all__ = [
+    "BASIS_CSL",
+    "BASIS_FILL",
+    "BASIS_FLOOR",
     "DEFAULT_K_MAX",
     "DEFAULT_K_MIN",
+    "ClassicalPolicy",
     "FillRateSafetyFactor",
+    "ceil_units",
+    "classical_policy",
+    "cycle_service_from_samples",
     "cycle_service_level_normal",
     "eoq",
     "expected_shortage_from_samples",
@@ -62,11 +80,14 @@ __all__ = [
     "lead_time_demand_normal",
     "normal_loss",
     "normal_loss_complement",
+    "order_quantity",
     "poisson_loss",
     "reorder_point_for_fill_rate_from_samples",
     "reorder_point_from_samples",
+    "reorder_points",
     "round_to_pack",
     "safety_factor_for_fill_rate",
+    "stockout_over_lead_time",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -83,10 +104,18 @@ _EPS = float(np.finfo(np.float64).eps)
 DEFAULT_K_MIN = 0.0
 DEFAULT_K_MAX = 4.0
 
-#: Quantities within this relative distance of a whole number of packs count as that number (floating noise).
-_PACK_RTOL = 1e-9
-#: Row blocks for the sample-matrix bisection are sized to about this many elements (stays in cache).
+#: Quantities within this relative distance of a whole number (of units or of packs) count as that number: 1e-9 of
+#: floating noise is not a unit (10.000000001 -> 10, not 11).
+_UNIT_RTOL = 1e-9
+#: Row blocks for the sample-matrix functions are sized to about this many elements (stays in cache).
 _BLOCK_ELEMENTS = 1 << 18
+#: Up to this many distinct levels, the quantiles are one partition per level; more (levels per series): one sort.
+_PARTITION_MAX_LEVELS = 64
+
+#: ``reorder_points`` basis: which rule set the reorder point (the ``reorder_point_basis`` of ml.inventory_policy).
+BASIS_CSL = "cycle_service_level"
+BASIS_FILL = "fill_rate"
+BASIS_FLOOR = "fill_rate_csl_floor"
 
 
 class FillRateSafetyFactor(NamedTuple):
@@ -436,6 +465,8 @@ def reorder_point_from_samples(
     - ``"linear"`` ([HF] definition 7, numpy's default): linear interpolation between order statistics.
 
     ``csl`` may be a scalar or one value per series. Both methods equal ``np.quantile(..., method=...)`` per row.
+    Rows are grouped by level: one partition per distinct level (a few service targets; faster than a full sort),
+    one sort of all rows when there are more than 64 distinct levels.
     """
     s, single = _as_rows(samples)
     n_rows, n = s.shape
@@ -452,11 +483,19 @@ def reorder_point_from_samples(
         w = pos - lo
     else:
         raise ValueError(f"unknown method {method!r}")
-    # one level for all rows: a partition around it is enough (faster than a full sort)
-    one_level = n_rows > 0 and bool(np.all(c == c[0]))
-    arr = np.partition(s, np.unique([lo[0], hi[0]]), axis=1) if one_level else np.sort(s, axis=1)
-    rows = np.arange(n_rows)
-    out = arr[rows, lo] + w * (arr[rows, hi] - arr[rows, lo])
+    levels = np.unique(c)
+    if levels.size <= _PARTITION_MAX_LEVELS:
+        out = np.empty(n_rows)
+        for level in levels:  # a few service-target levels, not series: a partition around each is enough
+            rows = np.flatnonzero(c == level)
+            block = s if rows.size == n_rows else s[rows]
+            lo_l, hi_l = lo[rows[0]], hi[rows[0]]
+            arr = np.partition(block, np.unique([lo_l, hi_l]), axis=1)
+            out[rows] = arr[:, lo_l] + w[rows] * (arr[:, hi_l] - arr[:, lo_l])
+    else:
+        arr = np.sort(s, axis=1)
+        rows = np.arange(n_rows)
+        out = arr[rows, lo] + w * (arr[rows, hi] - arr[rows, lo])
     out = np.where(bad, np.nan, out)
     return _row_result(out, single)
 
@@ -471,6 +510,19 @@ def expected_shortage_from_samples(samples: ArrayLike, r: ArrayLike) -> FloatOrA
     out = np.empty(s.shape[0])
     for sl in _row_blocks(s.shape):
         out[sl] = np.maximum(s[sl] - rr[sl, None], 0.0).mean(axis=1)
+    return _row_result(out, single)
+
+
+def cycle_service_from_samples(samples: ArrayLike, r: ArrayLike) -> FloatOrArray:
+    """Cycle service level of a reorder point from samples of lead-time demand: P(D <= r), the sample share per row.
+
+    The distribution-free :func:`cycle_service_level_normal`. ``r`` is a scalar or one value per series.
+    """
+    s, single = _as_rows(samples)
+    rr = _per_row(r, s.shape[0], "r")
+    out = np.empty(s.shape[0])
+    for sl in _row_blocks(s.shape):
+        out[sl] = (s[sl] <= rr[sl, None]).mean(axis=1)
     return _row_result(out, single)
 
 
@@ -575,6 +627,12 @@ def reorder_point_for_fill_rate_from_samples(
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def ceil_units(x: ArrayLike) -> FloatArray:
+    """Round up to whole units, ignoring floating noise (10.000000001 -> 10, not 11)."""
+    x = _f64(x)
+    return np.ceil(x - _UNIT_RTOL * np.maximum(1.0, np.abs(x)))
+
+
 def round_to_pack(q: ArrayLike, moq: ArrayLike = 0.0, pack_size: ArrayLike = 1.0) -> FloatOrArray:
     """Order quantity that respects a minimum order quantity and a pack size.
 
@@ -588,9 +646,139 @@ def round_to_pack(q: ArrayLike, moq: ArrayLike = 0.0, pack_size: ArrayLike = 1.0
     pack = np.where(np.isnan(pack) | (pack <= 0), 1.0, pack)
     moq = np.where(np.isnan(moq) | (moq < 0), 0.0, moq)
     with np.errstate(all="ignore"):
-        need = np.maximum(q, moq) / pack
-        n_packs = np.ceil(need - _PACK_RTOL * np.maximum(1.0, need))
+        n_packs = ceil_units(np.maximum(q, moq) / pack)
         out = np.where(q > 0, n_packs * pack, 0.0)
     return _ret(np.where(np.isnan(q), np.nan, out))
 
 
+def order_quantity(
+    daily_demand: FloatArray,
+    unit_cost: FloatArray,
+    ordering_cost: FloatArray,
+    *,
+    annual_holding_rate: float | FloatArray,
+    min_cover_days: float,
+    max_cover_days: float,
+    moq: FloatArray,
+    pack_size: FloatArray,
+    days_per_year: float = 365.0,
+) -> tuple[FloatArray, FloatArray]:
+    """(EOQ in units, order quantity rounded to MOQ and pack).
+
+    EOQ = sqrt(2 K D / h) with D = daily demand x days_per_year and h = annual_holding_rate x unit cost
+    ([SS ch. 3], :func:`eoq`), bounded to [min_cover_days, max_cover_days] days of demand, then rounded up to the
+    MOQ and a whole number of packs (:func:`round_to_pack`). ``ordering_cost`` (K) and ``annual_holding_rate`` are
+    one value for every series or one per series (an array of the same length, e.g. the item's rate from the
+    master, else the default). Series without demand get the smallest orderable quantity (one unit, one pack or the
+    MOQ), so a reorder point can still be evaluated; they are never proposed (see ``ml.policy.run.run_policy``).
+    """
+    d = np.maximum(_f64(daily_demand), 0.0)
+    h = _f64(annual_holding_rate) * _f64(unit_cost)
+    q_eoq = _f64(eoq(ordering_cost, h, d * days_per_year))
+    q_eoq = np.where(np.isfinite(q_eoq), q_eoq, max_cover_days * d)
+    bounded = np.clip(q_eoq, min_cover_days * d, max_cover_days * d)
+    need = np.where(bounded > 0, bounded, 1.0)
+    return q_eoq, _f64(round_to_pack(need, moq, pack_size))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the policy per series: reorder points by service rule, the classical baseline, stock-out over the lead time
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def reorder_points(
+    samples: FloatArray,
+    *,
+    is_fill_rate: BoolArray,
+    target: FloatArray,
+    q: FloatArray,
+    csl_floor: float,
+) -> tuple[FloatArray, NDArray[np.object_]]:
+    """Reorder point per series from the LTD samples, and which rule set it.
+
+    - cycle service level target: the empirical quantile at the target (the smallest r with
+      P(D <= r) >= target, :func:`reorder_point_from_samples`), rounded up to whole units;
+    - fill-rate target: the smallest whole-unit r whose exact sample (r, Q) fill rate meets the target for this
+      Q (:func:`reorder_point_for_fill_rate_from_samples`), but never below the empirical quantile at
+      ``csl_floor`` (the slow-mover guard, see PolicyConfig.min_cycle_service_level).
+
+    Never negative. ``basis`` is :data:`BASIS_CSL`, :data:`BASIS_FILL` or :data:`BASIS_FLOOR`.
+    """
+    n = samples.shape[0]
+    r = np.zeros(n)
+    basis = np.full(n, BASIS_CSL, dtype=object)
+    csl_rows = np.flatnonzero(~is_fill_rate)
+    if csl_rows.size:
+        block = samples if csl_rows.size == n else samples[csl_rows]
+        r[csl_rows] = ceil_units(reorder_point_from_samples(block, target[csl_rows]))
+    fr_rows = np.flatnonzero(is_fill_rate)
+    if fr_rows.size:
+        block = samples if fr_rows.size == n else samples[fr_rows]
+        r_fill = _f64(reorder_point_for_fill_rate_from_samples(block, target[fr_rows], q[fr_rows], step=1.0))
+        r_floor = ceil_units(reorder_point_from_samples(block, csl_floor)) if csl_floor > 0 else 0.0
+        floor_binds = r_floor > r_fill
+        r[fr_rows] = np.maximum(r_fill, r_floor)
+        basis[fr_rows] = np.where(floor_binds, BASIS_FLOOR, BASIS_FILL)
+    return np.maximum(r, 0.0), basis
+
+
+@dataclass(frozen=True)
+class ClassicalPolicy:
+    """The textbook baseline: normal lead-time demand from the historical mean and standard deviation of daily
+    demand over a fixed lead time; z = Phi^-1(CSL) or the fill-rate safety factor from the normal loss function."""
+
+    ltd_mean: FloatArray
+    ltd_std: FloatArray
+    safety_factor: FloatArray
+    reorder_point: FloatArray
+    safety_stock: FloatArray
+
+
+def classical_policy(
+    mean_daily: FloatArray,
+    std_daily: FloatArray,
+    protection_days: FloatArray,
+    *,
+    is_fill_rate: BoolArray,
+    target: FloatArray,
+    q: FloatArray,
+    k_min: float = DEFAULT_K_MIN,
+    k_max: float = DEFAULT_K_MAX,
+) -> ClassicalPolicy:
+    """Classical reorder point [CM; SPT ch. 6]: mu_L = d (L + R), sigma_L = s_d sqrt(L + R) (fixed lead time, i.i.d.
+    days, :func:`lead_time_demand_normal`), r = ceil(mu_L + k sigma_L) with k = Phi^-1(CSL) for a cycle service
+    target and, for a fill-rate target, the textbook k solving L(k) = (1 - fill rate) Q / sigma_L
+    (:func:`safety_factor_for_fill_rate`) clipped to [k_min, k_max]. Safety stock = r - mu_L. A series without
+    variability (sigma_L = 0) gets k = 0, r = ceil(mu_L)."""
+    d = np.nan_to_num(_f64(mean_daily), nan=0.0)
+    s = np.nan_to_num(_f64(std_daily), nan=0.0)
+    t = np.maximum(_f64(protection_days), 0.0)
+    mu_l, sigma_l = (_f64(x) for x in lead_time_demand_normal(d, s, t))
+    with np.errstate(all="ignore"):
+        k_csl = special.ndtri(np.where(is_fill_rate, 0.5, target))
+    fr = safety_factor_for_fill_rate(np.where(is_fill_rate, target, 0.5), np.maximum(q, 1e-9), sigma_l,
+                                     k_min=k_min, k_max=k_max, exact=False)
+    k = np.where(is_fill_rate, _f64(fr.k), k_csl)
+    k = np.where(sigma_l > 0, k, 0.0)
+    k = np.where(np.isfinite(k), k, np.where(k > 0, k_max, k_min))
+    r = np.maximum(ceil_units(mu_l + k * sigma_l), 0.0)
+    return ClassicalPolicy(mu_l, sigma_l, k, r, r - mu_l)
+
+
+def stockout_over_lead_time(
+    samples: FloatArray, position: FloatArray, lead_fraction: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """(P(D_L > position), E[(D_L - position)+]) with D_L = the demand over the lead time alone, approximated by
+    the protection-interval samples D scaled by f = L / (L + R) (exact when the review period is 0):
+    P(f D > x) = 1 - P(D <= x / f) and E[(f D - x)+] = f E[(D - x / f)+], so the samples are never copied.
+    f = 0 gives no demand (P = 0, shortage = (-x)+); a NaN position gives NaN."""
+    pos = _f64(position)
+    f = _f64(lead_fraction)
+    ok = np.isfinite(pos)
+    has_lead = ok & (f > 0)
+    x = np.where(has_lead, pos / np.where(f > 0, f, 1.0), 0.0)
+    p_out = 1.0 - _f64(cycle_service_from_samples(samples, x))
+    short = f * _f64(expected_shortage_from_samples(samples, x))
+    p_out = np.where(has_lead, p_out, np.where(ok, (pos < 0).astype(np.float64), np.nan))
+    short = np.where(has_lead, short, np.where(ok, np.maximum(-pos, 0.0), np.nan))
+    return p_out, short

@@ -77,10 +77,11 @@ from collections.abc import Hashable, Iterable, Mapping
 from typing import Literal, NamedTuple
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 from scipy import special, stats
 
 from ml.policy import inventory_math as im
+from ml.policy.inventory_math import FloatArray, FloatOrArray, _f64, _ret  # same array conventions
 
 __all__ = [
     "DCDelay",
@@ -98,20 +99,8 @@ __all__ = [
     "shang_song_serial_normal",
 ]
 
-FloatArray = NDArray[np.float64]
-FloatOrArray = float | FloatArray
-
 #: Service times within this distance of a whole number count as that number (the tree DP is over integers).
 _INT_TOL = 1e-9
-
-
-def _f64(x: ArrayLike) -> FloatArray:
-    return np.asarray(x, dtype=np.float64)
-
-
-def _ret(x: ArrayLike) -> FloatOrArray:
-    a = np.asarray(x, dtype=np.float64)
-    return float(a) if a.ndim == 0 else a
 
 
 # ================================================================================================================

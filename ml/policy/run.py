@@ -47,7 +47,7 @@ import numpy as np
 import polars as pl
 
 from ml.demand_distribution import LeadTimeDemand
-from ml.policy import compute, echelon, guards
+from ml.policy import echelon, guards
 from ml.policy import inventory_math as im
 from ml.policy.classify import classify_abc, classify_xyz, load_service_levels
 from ml.policy.config import PolicyConfig
@@ -75,6 +75,9 @@ log = logging.getLogger("stockturn.policy")
 POLICY_MODEL_VERSION = "policy-1.4"
 _FORECAST_DATE_COLUMNS = ("date", "ds", "date_day", "forecast_date", "period", "period_start", "target_date")
 _FORECAST_MEAN_COLUMNS = ("forecast_mean", "mean", "yhat", "forecast", "demand_mean", "y_hat", "forecast_units")
+#: reorder_point_basis of a planner's reorder point (the rules' own: inventory_math.BASIS_*, guards.BASIS_GUARD,
+#: echelon.BASIS_PLACEMENT)
+BASIS_OVERRIDE = "override"
 
 #: Columns of ml.inventory_policy after run_id, as_of_date, model_version (see the module docs / final report).
 POLICY_COLUMNS: dict[str, pl.DataType] = {
@@ -401,7 +404,7 @@ def run_policy(
     if c.order_quantity_demand == "after_arrival":
         # the order serves the days after it arrives: size it on the forecast of those days (a season that ends
         # before the order lands is not bought for; one that starts then is), over the cover of the first EOQ
-        eoq0, _ = compute.order_quantity(
+        eoq0, _ = im.order_quantity(
             d_fc, unit_cost, k_order, annual_holding_rate=holding_rate, min_cover_days=c.min_order_cover_days,
             max_cover_days=c.max_order_cover_days, moq=np.zeros(n), pack_size=np.ones(n),
             days_per_year=c.days_per_year)
@@ -411,17 +414,17 @@ def run_policy(
         ok = np.isfinite(after)
         d_order = np.where(ok, np.maximum(after, 0.0), d_fc)
         d_order_basis = np.where(ok, "after_arrival", "horizon_mean")
-    eoq_units, q = compute.order_quantity(
+    eoq_units, q = im.order_quantity(
         d_order, unit_cost, k_order, annual_holding_rate=holding_rate, min_cover_days=c.min_order_cover_days,
         max_cover_days=c.max_order_cover_days, moq=moq, pack_size=pack, days_per_year=c.days_per_year)
     ov_q = _override_array(overrides, "order_quantity", n)
     q_before = q.copy()
     q = np.where(np.isnan(ov_q), q, ov_q)
-    r, basis = compute.reorder_points(S, is_fill_rate=is_fill, target=target, q=q, csl_floor=c.min_cycle_service_level)
+    r, basis = im.reorder_points(S, is_fill_rate=is_fill, target=target, q=q, csl_floor=c.min_cycle_service_level)
     scaled = np.flatnonzero(scale != 1.0)
     if scaled.size:  # planner lead times: rescaled samples for those few rows
-        r_s, b_s = compute.reorder_points(S[scaled] * scale[scaled, None], is_fill_rate=is_fill[scaled],
-                                          target=target[scaled], q=q[scaled], csl_floor=c.min_cycle_service_level)
+        r_s, b_s = im.reorder_points(S[scaled] * scale[scaled, None], is_fill_rate=is_fill[scaled],
+                                     target=target[scaled], q=q[scaled], csl_floor=c.min_cycle_service_level)
         r[scaled], basis[scaled] = r_s, b_s
     ltd_mean = S.mean(axis=1) * scale
     ltd_std = (S.std(axis=1, ddof=1) if S.shape[1] > 1 else np.zeros(n)) * scale
@@ -429,12 +432,12 @@ def run_policy(
 
     # ---------------------------------------------------------------- classical baseline
     hist_mean, hist_std = _arr(df, "hist_mean", 0.0), _arr(df, "hist_std", 0.0)
-    eoq_cl, q_cl = compute.order_quantity(
+    eoq_cl, q_cl = im.order_quantity(
         hist_mean, unit_cost, k_order, annual_holding_rate=holding_rate,
         min_cover_days=c.min_order_cover_days, max_cover_days=c.max_order_cover_days, moq=moq, pack_size=pack,
         days_per_year=c.days_per_year)
-    cl = compute.classical_policy(hist_mean, hist_std, lt_classical + rp, is_fill_rate=is_fill, target=target,
-                                  q=q_cl, k_min=c.classical_k_min, k_max=c.classical_k_max)
+    cl = im.classical_policy(hist_mean, hist_std, lt_classical + rp, is_fill_rate=is_fill, target=target,
+                             q=q_cl, k_min=c.classical_k_min, k_max=c.classical_k_max)
     lap("classical_policy")
 
     # ---------------------------------------------------------------- guards, then planner overrides
@@ -467,18 +470,18 @@ def run_policy(
     ov_r = _override_array(overrides, "reorder_point", n)
     r_before = r.copy()
     r = np.where(np.isnan(ov_r), r, ov_r)
-    basis = np.where(np.isnan(ov_r), basis, compute.BASIS_OVERRIDE)
+    basis = np.where(np.isnan(ov_r), basis, BASIS_OVERRIDE)
 
     # ---------------------------------------------------------------- both evaluated on the samples
     inv_scale = 1.0 / scale
-    csl_model = compute.cycle_service_from_samples(S, r * inv_scale)
-    csl_cl = compute.cycle_service_from_samples(S, cl.reorder_point * inv_scale)
+    csl_model = np.asarray(im.cycle_service_from_samples(S, r * inv_scale), dtype=np.float64)
+    csl_cl = np.asarray(im.cycle_service_from_samples(S, cl.reorder_point * inv_scale), dtype=np.float64)
     fill_model = np.asarray(im.fill_rate_from_samples(S, r * inv_scale, q * inv_scale), dtype=np.float64)
     fill_cl = np.asarray(im.fill_rate_from_samples(S, cl.reorder_point * inv_scale, q_cl * inv_scale),
                          dtype=np.float64)
     on_hand = _arr(df, "on_hand_units")
     position = np.maximum(on_hand, 0.0) + _arr(df, "on_order_units", 0.0) + _arr(df, "in_transit_units", 0.0)
-    p_out, short = compute.stockout_over_lead_time(S, position, lead_fraction)
+    p_out, short = im.stockout_over_lead_time(S, position, lead_fraction)
     lap("evaluate_on_samples")
 
     # ---------------------------------------------------------------- assemble the policy frame

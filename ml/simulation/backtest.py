@@ -363,8 +363,8 @@ def replay_inputs(con, landing: Path | None, config: BacktestConfig, *, holding_
 def classical_rq_planner(z: float, inputs: SimulationInputs, *, window_days: int, review_period: int,
                          policy_config) -> object:
     """The classical baseline with stockturn's order-quantity rule: normal reorder point (``classical_planner``)
-    at safety factor ``z``, order up to s + Q with Q = ``ml.policy.compute.order_quantity`` of the trailing mean
-    (supplier ordering cost, MOQ, pack size). One location's rule: see
+    at safety factor ``z``, order up to s + Q with Q = ``ml.policy.inventory_math.order_quantity`` of the trailing
+    mean (supplier ordering cost, MOQ, pack size). One location's rule: see
     :func:`ml.simulation.network_backtest.classical_location_planner`."""
     from ml.simulation.network_backtest import classical_location_planner
 

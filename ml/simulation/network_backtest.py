@@ -79,9 +79,10 @@ def classical_location_planner(z: float, *, lead_times, unit_cost: np.ndarray, o
                                moq: np.ndarray, pack_size: np.ndarray, review_period: int, window_days: int,
                                policy_config) -> Callable[[PlanningContext], PlanParams]:
     """A location's own classical (s, Q): normal reorder point at safety factor ``z`` from the trailing
-    ``window_days`` of its observed demand (``classical_planner``), Q from ``ml.policy.compute.order_quantity`` of
-    the trailing mean with ``ordering_cost`` per line, MOQ and pack size; order up to s + Q."""
-    from ml.policy import compute
+    ``window_days`` of its observed demand (``classical_planner``), Q from
+    ``ml.policy.inventory_math.order_quantity`` of the trailing mean with ``ordering_cost`` per line, MOQ and pack
+    size; order up to s + Q."""
+    from ml.policy import inventory_math
 
     base = classical_planner(z, lead_time_mean=lead_times.mean_days(), lead_time_sd=lead_times.sd_days(),
                              review_period=review_period, window_days=window_days, moq=moq, pack_size=pack_size)
@@ -91,10 +92,11 @@ def classical_location_planner(z: float, *, lead_times, unit_cost: np.ndarray, o
     def plan(ctx: PlanningContext) -> PlanParams:
         p = base(ctx)
         mu = ctx.observed[:, -window_days:].mean(axis=1)
-        _, q = compute.order_quantity(mu, unit_cost, np.full(n, float(ordering_cost)),
-                                      annual_holding_rate=c.annual_holding_rate,
-                                      min_cover_days=c.min_order_cover_days, max_cover_days=c.max_order_cover_days,
-                                      moq=moq, pack_size=pack_size, days_per_year=c.days_per_year)
+        _, q = inventory_math.order_quantity(mu, unit_cost, np.full(n, float(ordering_cost)),
+                                             annual_holding_rate=c.annual_holding_rate,
+                                             min_cover_days=c.min_order_cover_days,
+                                             max_cover_days=c.max_order_cover_days,
+                                             moq=moq, pack_size=pack_size, days_per_year=c.days_per_year)
         s = np.asarray(p.reorder_point, dtype=np.float64)
         return PlanParams(reorder_point=s, order_up_to=s + q, moq=moq, pack_size=pack_size,
                           review_period=review_period)

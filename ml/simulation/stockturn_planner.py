@@ -9,8 +9,8 @@ real pipeline with ``as_of`` = the day before the plan takes effect, so it reads
    :class:`~ml.demand_distribution.LeadTimeDemand` for the simulated series;
 3. ``ml.policy.run_policy(con, ltd, forecast, config, as_of=as_of)``: classification (ABC/XYZ), service metric
    and target per series (``planning.service_levels``), unit cost, planner overrides;
-4. order quantity and reorder point with the policy's own arithmetic (:func:`ml.policy.compute.order_quantity`,
-   :func:`ml.policy.compute.reorder_points`) on those samples, with the *simulation's* supply terms (supplier
+4. order quantity and reorder point with the policy's own arithmetic (:func:`ml.policy.inventory_math.order_quantity`,
+   :func:`ml.policy.inventory_math.reorder_points`) on those samples, with the *simulation's* supply terms (supplier
    MOQ, pack size, supplier ordering cost) so the baseline and stockturn order under the same terms. The rule
    is the policy's: review daily, order when the position is <= r, up to r + Q (engine rule ``"s_S"``).
 
@@ -433,7 +433,7 @@ class StockturnPlanner:
                           review_period=self.review_period)
 
     def __call__(self, ctx: PlanningContext) -> PlanParams:
-        from ml.policy import PolicyConfig, compute, inventory_math, run_policy
+        from ml.policy import PolicyConfig, inventory_math, run_policy
         from ml.warehouse import connect
 
         fcfg = self.forecast_config or replay_forecast_config()
@@ -459,15 +459,15 @@ class StockturnPlanner:
         pack = self.keys["supplier_pack_size"].to_numpy().astype(np.float64)[rows]
         unit_cost = pol["unit_cost"].fill_null(1.0).to_numpy()
         d_fc = np.asarray(ltd.daily_demand_mean, dtype=np.float64)
-        _, q = compute.order_quantity(d_fc, unit_cost, np.full(rows.size, k_order),
-                                      annual_holding_rate=pcfg.annual_holding_rate,
-                                      min_cover_days=pcfg.min_order_cover_days,
-                                      max_cover_days=pcfg.max_order_cover_days, moq=moq, pack_size=pack,
-                                      days_per_year=pcfg.days_per_year)
+        _, q = inventory_math.order_quantity(d_fc, unit_cost, np.full(rows.size, k_order),
+                                             annual_holding_rate=pcfg.annual_holding_rate,
+                                             min_cover_days=pcfg.min_order_cover_days,
+                                             max_cover_days=pcfg.max_order_cover_days, moq=moq, pack_size=pack,
+                                             days_per_year=pcfg.days_per_year)
         is_fill = (pol["service_metric"].fill_null("cycle_service_level") == "fill_rate").to_numpy()
         target = pol["service_target"].fill_null(pcfg.default_service_target).to_numpy()
-        r, _ = compute.reorder_points(ltd.samples, is_fill_rate=is_fill, target=target, q=q,
-                                      csl_floor=pcfg.min_cycle_service_level)
+        r, _ = inventory_math.reorder_points(ltd.samples, is_fill_rate=is_fill, target=target, q=q,
+                                             csl_floor=pcfg.min_cycle_service_level)
         expected_fill = np.asarray(inventory_math.fill_rate_from_samples(ltd.samples, r, q), dtype=np.float64)
         s_all = np.zeros(n)
         big_all = np.zeros(n)
