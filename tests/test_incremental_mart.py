@@ -1,6 +1,8 @@
-"""The incremental mart (issue 11, section 1): a chain of nightly builds (new data, a late sale, a corrected
-snapshot, transfers corrected away, a withdrawn ledger file) leaves every intermediate and mart table row for row
-equal to a full rebuild of the same landing folder, and a night with new days rewrites only those days."""
+"""The incremental mart (issue 11, section 1): a chain of nightly builds (new data, a night with nothing new, a
+late sale, a corrected snapshot, transfers corrected away, a withdrawn ledger file, a corrected and a back-dated
+standard cost, a back-dated location price list, a corrected and a withdrawn promotion) leaves every intermediate
+and mart table row for row equal to a full rebuild of the same landing folder, and a night with new days rewrites
+only those days."""
 
 from __future__ import annotations
 
@@ -21,15 +23,28 @@ INCREMENTAL_MODEL = "int_stock_positions_daily"
 
 
 def _tables(wh: Path) -> dict[str, list[tuple]]:
-    """Every intermediate and mart table, sorted (key columns come first in every model)."""
+    """Every intermediate and mart table, sorted (key columns come first in every model), without the build stamp
+    (_built_at: when the build that wrote the row started, which differs by construction)."""
     out = {}
     with duckdb.connect(str(wh), read_only=True) as con:
         tables = con.execute(
             "select schema_name, table_name from duckdb_tables() "
             "where schema_name in ('intermediate', 'marts') order by all").fetchall()
         for schema, table in tables:
-            out[f"{schema}.{table}"] = con.execute(f"select * from {schema}.{table} order by all").fetchall()
+            columns = [c for (c,) in con.execute(
+                "select column_name from duckdb_columns() where schema_name = ? and table_name = ? "
+                "order by column_index", [schema, table]).fetchall() if c != "_built_at"]
+            select = ", ".join(f'"{c}"' for c in columns)
+            out[f"{schema}.{table}"] = con.execute(f"select {select} from {schema}.{table} order by all").fetchall()
     return out
+
+
+def _written_by_the_last_build(wh: Path, table: str) -> tuple[int, int]:
+    """(rows the latest build wrote, rows in all) of an incremental table."""
+    with duckdb.connect(str(wh), read_only=True) as con:
+        return con.execute(
+            f"select count(*) filter (where _built_at = (select max(_built_at) from {table})), count(*) "
+            f"from {table}").fetchall()[0]
 
 
 def _same_rows(left: list[tuple], right: list[tuple]) -> int | None:
@@ -82,6 +97,18 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
             f"count(*) filter (where rowid >= {night1_rows}) from intermediate.{INCREMENTAL_MODEL}").fetchall()[0]
     assert night2_rows > night1_rows
     assert new_days <= written < night1_rows / 2, (written, new_days, night1_rows)
+    # the daily fact and the days of supply downstream write what the positions wrote, not the history again
+    fact_written, fact_rows = _written_by_the_last_build(wh, "marts.fct_inventory_daily")
+    assert fact_rows == night2_rows and new_days <= fact_written < fact_rows / 2, (fact_written, fact_rows)
+    dos_written, dos_rows = _written_by_the_last_build(wh, "marts.fct_days_of_supply")
+    assert 0 < dos_written < dos_rows / 2, (dos_written, dos_rows)
+    sales_written, sales_rows = _written_by_the_last_build(wh, "marts.fct_sales_daily")
+    assert 0 < sales_written < sales_rows / 2, (sales_written, sales_rows)
+
+    # a night with nothing new writes nothing to the daily facts (their latest rows are still night 2's)
+    build_warehouse(landing, wh, progress=False)
+    assert _written_by_the_last_build(wh, "marts.fct_inventory_daily") == (fact_written, fact_rows)
+    assert _written_by_the_last_build(wh, "marts.fct_sales_daily") == (sales_written, sales_rows)
 
     # night 3: corrections anywhere in the history
     sales = landing / "sales" / "sales_lines_2023q3.csv"
@@ -97,6 +124,21 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     lines = transfers[1].read_text(encoding="utf-8").splitlines()
     transfers[1].write_text("\n".join(lines[:-5]) + "\n", encoding="utf-8")  # five transfers corrected away
     sorted((landing / "finance").glob("cogs_ledger_*.csv"))[0].unlink()  # a withdrawn ledger file
+    costs = landing / "finance" / "standard_costs.csv"
+    cost_rows = costs.read_text(encoding="utf-8").splitlines()
+    product, valid_from, unit_cost = cost_rows[2].split(",")  # a standard cost corrected back to its start
+    _replace_line(costs, cost_rows[2], f"{product},{valid_from},{float(unit_cost) + 0.07:.2f}")
+    with open(costs, "a", encoding="utf-8") as f:  # and a new cost for another product, valid from an old day
+        f.write(f"{cost_rows[-1].split(',')[0]},2023-08-14,9.99\n")
+    prices = landing / "sales" / "prices.csv"
+    with open(prices, "a", encoding="utf-8") as f:  # a location's own price list for one product, back-dated
+        f.write(f"{product},S01,2023-09-01,4.44\n")
+    promotions = landing / "sales" / "promotions.csv"
+    promotion_rows = promotions.read_text(encoding="utf-8").splitlines()
+    promotion = promotion_rows[3].split(",")  # a promotion's discount corrected, another withdrawn
+    _replace_line(promotions, promotion_rows[3], ",".join([*promotion[:5], "0.33"]))
+    promotions.write_text("\n".join(line for line in promotions.read_text(encoding="utf-8").splitlines()
+                                     if line != promotion_rows[5]) + "\n", encoding="utf-8")
     build_warehouse(landing, wh, progress=False)
 
     full = tmp_path / "full.duckdb"

@@ -2,11 +2,12 @@
     Helpers of the incremental daily models (int_stock_positions_daily).
 -#}
 
-{#- Pre-hook of int_stock_positions_daily: remove every stored row that is no longer on the product-location x day
+{#- Pre-hook of int_stock_positions_daily and fct_inventory_daily (both keyed by product_location_key x
+    date_day): remove every stored row that is no longer on the product-location x day
     grid, so that delete+insert (which only replaces the keys it writes) leaves nothing stale behind. A
     product-location that is gone, or whose history now starts on another day, loses all its rows (and is rebuilt
     whole); an as-of date moved back empties the table (everything is rebuilt). -#}
-{% macro stock_positions_off_grid_delete() -%}
+{% macro product_location_days_off_grid_delete() -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
         where
@@ -30,12 +31,94 @@
 {%- endmacro %}
 
 
+{#- Pre-hook of int_product_days: remove the stored days no longer on its grid (a product gone, a history that
+    now starts later, an as-of date moved back). -#}
+{% macro product_days_off_grid_delete() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} as stored
+        where
+            stored.date_day > (select as_of_date from {{ ref('int_calendar_bounds') }})
+            or not exists (
+                select 1
+                from {{ ref('int_product_locations') }} as product_locations
+                where
+                    product_locations.product_id = stored.product_id
+                    and product_locations.history_start_date <= stored.date_day
+            )
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Pre-hook of fct_days_of_supply: remove the rows no longer on its grid (a product-location gone, days before
+    a history that now starts later, an as-of date moved back). -#}
+{% macro days_of_supply_off_grid_delete() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} as stored
+        where
+            stored.date_day > (select as_of_date from {{ ref('int_calendar_bounds') }})
+            or not exists (
+                select 1
+                from {{ ref('int_product_locations') }} as product_locations
+                where
+                    product_locations.product_location_key = stored.product_location_key
+                    and product_locations.history_start_date <= stored.date_day
+            )
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Post-hook of fct_days_of_supply: the previous as-of row, when it was not a week end (a week end's row has
+    just been rewritten as an ordinary week-end row). -#}
+{% macro days_of_supply_previous_as_of_delete() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where is_as_of_date and date_day <> (select as_of_date from {{ ref('int_calendar_bounds') }})
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Post-hook of int_product_price_lists: the products no longer in the master. -#}
+{% macro product_price_lists_gone_delete() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where product_id not in (select product_id from {{ ref('stg_master__products') }})
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Pre-hook of fct_sales_daily: remove the rows no longer on its grid (a product-location that no longer sells,
+    days before its first activity, an as-of date moved back). -#}
+{% macro sales_daily_off_grid_delete() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} as stored
+        where
+            stored.date_day > (select as_of_date from {{ ref('int_calendar_bounds') }})
+            or not exists (
+                select 1
+                from {{ ref('int_product_locations') }} as product_locations
+                where
+                    product_locations.product_location_key = stored.product_location_key
+                    and product_locations.has_sales
+                    and product_locations.first_activity_date <= stored.date_day
+            )
+    {%- endif -%}
+{%- endmacro %}
+
+
 {#- on-run-start: an incremental table written by an earlier stockturn version (a column missing, or a key of
     another type) cannot be extended row by row. It is dropped, so this build writes it whole. -#}
 {% macro drop_outdated_incremental_tables() -%}
     {%- if execute -%}
         {%- set required = {
-            'int_stock_positions_daily': {'product_location_key': 'UBIGINT', 'in_transit_change_units': none},
+            'int_stock_positions_daily': {
+                'product_location_key': 'UBIGINT', 'in_transit_change_units': none, 'movement_fingerprint': none,
+                '_built_at': none,
+            },
+            'int_source_availability': {'_built_at': none},
+            'int_product_days': {'_built_at': none},
+            'fct_inventory_daily': {'product_location_key': 'UBIGINT', '_built_at': none},
+            'fct_days_of_supply': {'_built_at': none},
+            'fct_sales_daily': {'product_location_key': 'UBIGINT', '_built_at': none},
         } -%}
         {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name in required -%}
             {%- set relation = adapter.get_relation(node.database, node.schema, node.alias or node.name) -%}
@@ -58,5 +141,34 @@
                 {%- endif -%}
             {%- endif -%}
         {%- endfor -%}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The time this dbt invocation started, as a timestamp: every row an incremental model writes carries it in
+    _built_at, so the models downstream (and the data tests) know which rows this build wrote. -#}
+{% macro build_stamp() -%}
+    {#- run_started_at is dbt's; sqlfluff's plain jinja templater has none -#}
+    {%- if run_started_at is defined -%}
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+    {%- else -%}
+        cast(null as timestamp)
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Data tests on the large incremental tables test what the build wrote, not the whole history again
+    (issue 11: "test the new partition"): a test configured with `where: written_by_the_last_build` sees only the
+    rows stamped by the latest build (_built_at, see build_stamp). A full build stamps every row, so it tests all
+    of them. Any other `where` works as in dbt. -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- if where == 'written_by_the_last_build' -%}
+        {%- set filtered -%}
+            (select * from {{ relation }} where _built_at = (select max(_built_at) from {{ relation }})) dbt_subquery
+        {%- endset -%}
+        {%- do return(filtered) -%}
+    {%- else -%}
+        {%- do return(adapter.dispatch('get_where_subquery', 'dbt')(relation)) -%}
     {%- endif -%}
 {%- endmacro %}

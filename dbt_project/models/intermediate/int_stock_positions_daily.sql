@@ -12,8 +12,10 @@
 -- On-order and in-transit are the running sums of int_order_book_changes_daily.
 --
 -- Incremental (dbt incremental, delete+insert on product_location_key x date_day). A nightly build rebuilds each
--- product-location only from the first day whose inputs (net movement, order-book change, anchor) differ from
--- the stored ones, or from the first new day; the running sums restart from the stored close of the day before.
+-- product-location only from the first day whose inputs (net movement and its breakdown, order-book change,
+-- anchor) differ from the stored ones, or from the first new day; the running sums restart from the stored close
+-- of the day before. Every row written carries the build's start time (_built_at): fct_inventory_daily rewrites
+-- exactly those days.
 -- That restart is exact only when the stored day before is governed by an earlier anchor (or has no anchor at
 -- all, and none arrives): otherwise the product-location is rebuilt from its first day, because a new first
 -- anchor changes the days before it. The pre-hook removes every stored row that is no longer on the grid (a
@@ -31,7 +33,7 @@
     incremental_strategy='delete+insert',
     unique_key=['product_location_key', 'date_day'],
     on_schema_change='fail',
-    pre_hook="{{ stock_positions_off_grid_delete() }}",
+    pre_hook="{{ product_location_days_off_grid_delete() }}",
 ) }}
 
 with bounds as (
@@ -53,7 +55,17 @@ changes as (
         movements.date_day,
         movements.net_change_units,
         0 as on_order_change_units,
-        0 as in_transit_change_units
+        0 as in_transit_change_units,
+        -- the day's movement breakdown: a correction that leaves the net change as it was (one more unit sold,
+        -- one more received) still changes the day's row in fct_inventory_daily
+        hash(
+            movements.units_sold,
+            movements.units_returned,
+            movements.units_received,
+            movements.transfers_in_units,
+            movements.transfers_out_units,
+            movements.count_adjustment_units
+        ) as movement_fingerprint
     from {{ ref('int_stock_movements_daily') }} as movements
     inner join product_locations
         on
@@ -65,7 +77,8 @@ changes as (
         order_book.date_day,
         0 as net_change_units,
         order_book.on_order_change_units,
-        order_book.in_transit_change_units
+        order_book.in_transit_change_units,
+        null as movement_fingerprint
     from {{ ref('int_order_book_changes_daily') }} as order_book
     inner join product_locations
         on
@@ -79,7 +92,8 @@ daily_changes as (
         date_day,
         sum(net_change_units) as net_change_units,
         sum(on_order_change_units) as on_order_change_units,
-        sum(in_transit_change_units) as in_transit_change_units
+        sum(in_transit_change_units) as in_transit_change_units,
+        max(movement_fingerprint) as movement_fingerprint
     from changes
     group by all
 ),
@@ -145,6 +159,7 @@ inputs as (
         coalesce(daily_changes.net_change_units, 0) as net_change_units,
         coalesce(daily_changes.on_order_change_units, 0) as on_order_change_units,
         coalesce(daily_changes.in_transit_change_units, 0) as in_transit_change_units,
+        daily_changes.movement_fingerprint,
         anchors.anchor_qty,
         anchors.anchor_type
     from daily_changes
@@ -162,6 +177,7 @@ stored_inputs as (
         net_change_units,
         on_order_change_units,
         in_transit_change_units,
+        movement_fingerprint,
         anchor_qty,
         anchor_type
     from {{ this }}
@@ -169,6 +185,7 @@ stored_inputs as (
         net_change_units <> 0
         or on_order_change_units <> 0
         or in_transit_change_units <> 0
+        or movement_fingerprint is not null
         or anchor_qty is not null
 ),
 
@@ -178,6 +195,7 @@ new_inputs as (
         net_change_units <> 0
         or on_order_change_units <> 0
         or in_transit_change_units <> 0
+        or movement_fingerprint is not null
         or anchor_qty is not null
 ),
 
@@ -197,6 +215,7 @@ changed_inputs as (
         or new_inputs.net_change_units <> stored_inputs.net_change_units
         or new_inputs.on_order_change_units <> stored_inputs.on_order_change_units
         or new_inputs.in_transit_change_units <> stored_inputs.in_transit_change_units
+        or new_inputs.movement_fingerprint is distinct from stored_inputs.movement_fingerprint
         or new_inputs.anchor_qty is distinct from stored_inputs.anchor_qty
         or new_inputs.anchor_type is distinct from stored_inputs.anchor_type
     group by 1
@@ -313,6 +332,7 @@ joined as (
         coalesce(inputs.net_change_units, 0) as net_change_units,
         coalesce(inputs.on_order_change_units, 0) as on_order_change_units,
         coalesce(inputs.in_transit_change_units, 0) as in_transit_change_units,
+        inputs.movement_fingerprint,
         inputs.anchor_qty,
         inputs.anchor_type
     from spine
@@ -381,6 +401,7 @@ select
     cumulated.net_change_units,
     cumulated.on_order_change_units,
     cumulated.in_transit_change_units,
+    cumulated.movement_fingerprint,
     -- yesterday's close: today's close without today's movements and without today's anchor correction
     cumulated.cumulative_change_units - cumulated.net_change_units
     + coalesce(anchor_offsets.anchor_offset, base_offsets.base_offset)
@@ -397,7 +418,8 @@ select
         when cumulated.anchor_sequence > 0 then 'previous_anchor'
         when base_offsets.is_seeded then base_offsets.seed_anchored_from
         when base_offsets.base_offset is not null then 'next_anchor'
-    end as anchored_from
+    end as anchored_from,
+    {{ build_stamp() }} as _built_at
 from cumulated
 inner join base_offsets on cumulated.product_location_key = base_offsets.product_location_key
 left join anchor_offsets

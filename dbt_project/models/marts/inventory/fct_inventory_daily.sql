@@ -1,11 +1,23 @@
 -- One row per day, product and location: book on-hand at the close of the day (see int_stock_positions_daily
 -- for the reconstruction), the movements of the day, its value at the standard cost valid that day, and what
 -- is on order and in transit. Where a source is missing the measure is null and the *_basis columns say why.
-with positions as (
-    select * from {{ ref('int_stock_positions_daily') }}
-),
+--
+-- Incremental (delete+insert on product_location_key x date_day): a build writes the days that
+-- int_stock_positions_daily rewrote (new days, and days after a changed movement, anchor or order), the days
+-- whose standard cost int_product_days rewrote, and every day when the sources available changed
+-- (int_source_availability). Each row carries the build that wrote it (_built_at). A chain of nightly builds
+-- equals a full rebuild (tests/test_incremental_mart.py).
+-- depends_on: {{ ref('int_calendar_bounds') }} (the pre-hook's)
+-- sqlfluff:indentation:template_blocks_indent:False
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['product_location_key', 'date_day'],
+    on_schema_change='fail',
+    pre_hook="{{ product_location_days_off_grid_delete() }}",
+) }}
 
-availability as (
+with availability as (
     select * from {{ ref('int_source_availability') }}
 ),
 
@@ -16,6 +28,47 @@ product_locations as (
         location_id
     from {{ ref('int_product_locations') }}
 ),
+
+{% if is_incremental() %}
+sources_changed as (
+    select count(*) > 0 as changed
+    from availability
+    where _built_at = {{ build_stamp() }}
+),
+
+repriced_days as (
+    -- product-location days whose standard cost this build changed
+    select
+        product_locations.product_location_key,
+        product_days.date_day
+    from {{ ref('int_product_days') }} as product_days
+    inner join product_locations on product_days.product_id = product_locations.product_id
+    where product_days._built_at = {{ build_stamp() }}
+),
+
+positions as (
+    select stored_positions.*
+    from {{ ref('int_stock_positions_daily') }} as stored_positions
+    where stored_positions._built_at = {{ build_stamp() }} or (select sources_changed.changed from sources_changed)
+    union all
+    select stored_positions.*
+    from {{ ref('int_stock_positions_daily') }} as stored_positions
+    where
+        stored_positions._built_at <> {{ build_stamp() }}
+        and not (select sources_changed.changed from sources_changed)
+        and exists (
+            select 1
+            from repriced_days
+            where
+                repriced_days.product_location_key = stored_positions.product_location_key
+                and repriced_days.date_day = stored_positions.date_day
+        )
+),
+{% else %}
+positions as (
+    select * from {{ ref('int_stock_positions_daily') }}
+),
+{% endif %}
 
 movements as (
     select
@@ -79,7 +132,9 @@ select
         when availability.has_purchase_orders then 'purchase_orders_only'
         when availability.has_transfers then 'transfers_only'
         else 'unavailable'
-    end as on_order_basis
+    end as on_order_basis,
+    positions.product_location_key,
+    {{ build_stamp() }} as _built_at
 from positions
 inner join product_locations on positions.product_location_key = product_locations.product_location_key
 cross join availability

@@ -5,36 +5,35 @@
 -- count in the units and are left out of the amounts; unpriced_sales_lines says how many there were.
 -- The day grid, units and on-hand come from fct_inventory_daily (whose history covers these days), so the
 -- only large join is with the days that have sales or ledger postings.
+--
+-- Incremental (delete+insert on product_location_key x date_day): a build writes the days fct_inventory_daily
+-- rewrote (units, on-hand, cost, available sources), the days whose sales amounts or ledger COGS differ from the
+-- stored ones, the days whose promotion changed, every day of a product whose master or location price lists
+-- changed (int_product_price_lists) and of a product-location whose first activity moved. The pre-hook removes
+-- the rows no longer on the grid. A chain of nightly builds equals a full rebuild (tests/test_incremental_mart.py).
+-- depends_on: {{ ref('int_calendar_bounds') }} (the pre-hook's)
+-- depends_on: {{ ref('int_product_price_lists') }}
+-- sqlfluff:indentation:template_blocks_indent:False
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['product_location_key', 'date_day'],
+    on_schema_change='fail',
+    pre_hook="{{ sales_daily_off_grid_delete() }}",
+) }}
+
 with availability as (
     select * from {{ ref('int_source_availability') }}
 ),
 
 product_locations as (
     select
+        product_location_key,
         product_id,
         location_id,
         first_activity_date
     from {{ ref('int_product_locations') }}
     where has_sales
-),
-
--- not materialized: read twice (the rows, and the days that need a location price), a scan and a small join each
-selling_days as not materialized (
-    select
-        inventory.date_day,
-        inventory.product_id,
-        inventory.location_id,
-        inventory.units_sold,
-        inventory.units_returned,
-        inventory.unit_cost,
-        inventory.on_hand_units,
-        inventory.is_stockout_day
-    from {{ ref('fct_inventory_daily') }} as inventory
-    inner join product_locations
-        on
-            inventory.product_id = product_locations.product_id
-            and inventory.location_id = product_locations.location_id
-            and inventory.date_day >= product_locations.first_activity_date
 ),
 
 sales_amounts as (
@@ -79,6 +78,182 @@ amounts as (
         sum(ledger_cogs_amount) as ledger_cogs_amount
     from sales_amounts
     group by all
+),
+
+{% if is_incremental() %}
+stored_amounts as (
+    select
+        product_id,
+        location_id,
+        date_day,
+        gross_sales_amount,
+        returns_amount,
+        net_sales_amount,
+        sales_lines,
+        unpriced_sales_lines,
+        avg_selling_price,
+        cogs_basis,
+        cogs_amount
+    from {{ this }}
+    where sales_lines > 0 or (cogs_basis = 'ledger' and cogs_amount <> 0)
+),
+
+amount_changes as (
+    -- days whose sales amounts or ledger COGS are not the stored ones (new, corrected or withdrawn lines)
+    select
+        coalesce(amounts.product_id, stored_amounts.product_id) as product_id,
+        coalesce(amounts.location_id, stored_amounts.location_id) as location_id,
+        coalesce(amounts.date_day, stored_amounts.date_day) as date_day
+    from amounts
+    full outer join stored_amounts
+        on
+            amounts.product_id = stored_amounts.product_id
+            and amounts.location_id = stored_amounts.location_id
+            and amounts.date_day = stored_amounts.date_day
+    where
+        amounts.product_id is null
+        or stored_amounts.product_id is null
+        or coalesce(amounts.gross_sales_amount, 0) <> stored_amounts.gross_sales_amount
+        or coalesce(amounts.returns_amount, 0) <> stored_amounts.returns_amount
+        or coalesce(amounts.net_sales_amount, 0) <> stored_amounts.net_sales_amount
+        or amounts.sales_lines <> stored_amounts.sales_lines
+        or amounts.unpriced_sales_lines <> stored_amounts.unpriced_sales_lines
+        or amounts.gross_sales_amount / nullif(amounts.priced_units_sold, 0)
+        is distinct from stored_amounts.avg_selling_price
+        or (stored_amounts.cogs_basis = 'ledger' and coalesce(amounts.ledger_cogs_amount, 0) <> stored_amounts.cogs_amount)
+),
+
+stored_promotions as (
+    select
+        product_id,
+        location_id,
+        date_day,
+        promotion_id,
+        promotion_discount_pct
+    from {{ this }}
+    where promotion_id is not null
+),
+
+promotion_changes as (
+    -- days whose promotion is not the stored one
+    select
+        coalesce(promotion_days.product_id, stored_promotions.product_id) as product_id,
+        coalesce(promotion_days.location_id, stored_promotions.location_id) as location_id,
+        coalesce(promotion_days.date_day, stored_promotions.date_day) as date_day
+    from {{ ref('int_promotion_days') }} as promotion_days
+    full outer join stored_promotions
+        on
+            promotion_days.product_id = stored_promotions.product_id
+            and promotion_days.location_id = stored_promotions.location_id
+            and promotion_days.date_day = stored_promotions.date_day
+    where
+        promotion_days.product_id is null
+        or stored_promotions.product_id is null
+        or promotion_days.promotion_id is distinct from stored_promotions.promotion_id
+        or coalesce(promotion_days.discount_pct, 0) <> stored_promotions.promotion_discount_pct
+),
+
+stored_first_days as (
+    select
+        product_location_key,
+        min(date_day) as first_day
+    from {{ this }}
+    group by product_location_key
+),
+
+rewritten_locations as (
+    -- every day of a product whose price lists changed, and of a product-location whose first activity moved
+    select product_locations.product_location_key
+    from product_locations
+    inner join {{ ref('int_product_price_lists') }} as price_lists
+        on product_locations.product_id = price_lists.product_id
+    where price_lists._built_at = {{ build_stamp() }}
+    union
+    select product_locations.product_location_key
+    from product_locations
+    left join stored_first_days
+        on product_locations.product_location_key = stored_first_days.product_location_key
+    where stored_first_days.first_day is distinct from product_locations.first_activity_date
+),
+
+changed_days as (
+    select
+        product_id,
+        location_id,
+        date_day
+    from amount_changes
+    union
+    select
+        product_id,
+        location_id,
+        date_day
+    from promotion_changes
+),
+
+rewritten_days as (
+    select
+        product_locations.product_location_key,
+        changes.date_day
+    from changed_days as changes
+    inner join product_locations
+        on
+            changes.product_id = product_locations.product_id
+            and changes.location_id = product_locations.location_id
+),
+
+dirty_days as (
+    -- the days this build writes: those fct_inventory_daily rewrote, and the ones above
+    select
+        product_location_key,
+        date_day
+    from {{ ref('fct_inventory_daily') }}
+    where _built_at = {{ build_stamp() }}
+    union
+    select
+        inventory.product_location_key,
+        inventory.date_day
+    from {{ ref('fct_inventory_daily') }} as inventory
+    where
+        exists (
+            select 1
+            from rewritten_locations
+            where rewritten_locations.product_location_key = inventory.product_location_key
+        )
+    union
+    select
+        product_location_key,
+        date_day
+    from rewritten_days
+),
+{% endif %}
+
+-- not materialized: read twice (the rows, and the days that need a location price), a scan and a small join each
+selling_days as not materialized (
+    select
+        inventory.date_day,
+        inventory.product_id,
+        inventory.location_id,
+        inventory.product_location_key,
+        inventory.units_sold,
+        inventory.units_returned,
+        inventory.unit_cost,
+        inventory.on_hand_units,
+        inventory.is_stockout_day
+    from {{ ref('fct_inventory_daily') }} as inventory
+    inner join product_locations
+        on
+            inventory.product_location_key = product_locations.product_location_key
+            and inventory.date_day >= product_locations.first_activity_date
+    {% if is_incremental() -%}
+    where
+        exists (
+            select 1
+            from dirty_days
+            where
+                dirty_days.product_location_key = inventory.product_location_key
+                and dirty_days.date_day = inventory.date_day
+        )
+    {%- endif %}
 ),
 
 joined as (
@@ -206,7 +381,9 @@ select
     end as cogs_basis,
     generic_priced.on_hand_units,
     generic_priced.is_stockout_day,
-    generic_priced.unpriced_sales_lines
+    generic_priced.unpriced_sales_lines,
+    generic_priced.product_location_key,
+    {{ build_stamp() }} as _built_at
 from generic_priced
 cross join availability
 left join products on generic_priced.product_id = products.product_id
