@@ -113,7 +113,10 @@ def render_markdown(manifest: dict[str, Any]) -> str:
     rows = []
     for node in data_tests(manifest):
         policy = policy_for(node)
-        rows.append((configured_severity(node), tested_model(node), node.get("column_name") or "", policy.kind,
+        kind = policy.kind
+        if node.get("config", {}).get("where") == "written_by_the_last_build":
+            kind += " (rows of the latest build)"
+        rows.append((configured_severity(node), tested_model(node), node.get("column_name") or "", kind,
                      node["name"], policy.reason))
     rows.sort(key=lambda r: (r[0] != "error", r[1], r[2], r[3], r[4]))
     lines = [
@@ -134,6 +137,11 @@ def render_markdown(manifest: dict[str, Any]) -> str:
         "  rules can break them, so they never stop the night: the build goes on, the failing rows are stored in",
         "  schema `exceptions` (one table per test, named after it), and the report's data-quality section and the",
         "  `stockturn build` summary list them.",
+        "",
+        "Tests marked *(rows of the latest build)* are on the large incremental tables: they check the rows the latest",
+        "build wrote (every row after a full build, `stockturn build --full-refresh`), not the whole history again;",
+        "a row whose inputs change is rewritten and so tested again (`where: written_by_the_last_build`,",
+        "`dbt_project/macros/incremental_models.sql`).",
         "",
         "After every `dbt build` (CLI or Dagster) the outcome of each test is in `audit.dbt_test_results`: status,",
         "failing rows, severity, the reason, and the table holding the failing rows.",
