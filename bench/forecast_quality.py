@@ -70,7 +70,9 @@ def report_run(summary: dict, backtest: pl.DataFrame) -> str:
     rows = [[k, _fmt(v)] for k, v in cov.items() if not k.startswith("ltd_windows")]
     lines += ["", f"Calibrated coverage on held-out origins (LTD windows: {int(cov.get('ltd_windows', 0)):,}, of "
                   f"which {int(cov.get('ltd_windows_realised_lead_time', 0)):,} with the lead time that really "
-                  "followed; ltd_coverage = ties split (randomised PIT), ltd_at_or_below = plain share)",
+                  "followed; ltd_coverage = ties split (randomised PIT), ltd_at_or_below = plain share; "
+                  "coverage_XX = plain share of periods inside the interval, coverage_tie_XX = ties on a bound "
+                  "split)",
               _table(rows, ["metric", "empirical"])]
     seg_rows = backtest.filter(level="segment", split="holdout").filter(pl.col("origin").is_null())
     sel = seg_rows.filter(model="selected")
@@ -85,11 +87,12 @@ def report_run(summary: dict, backtest: pl.DataFrame) -> str:
                          str(summary["series_by_segment"].get(r["segment"], 0)), _fmt(r.get("mase")),
                          _fmt(n.get("mase")), _fmt(r.get("rmsse")), _fmt(n.get("rmsse")), _fmt(r.get("wape")),
                          _fmt(r.get("bias")), _fmt(r.get("coverage_80")), _fmt(r.get("coverage_95")),
+                         _fmt(r.get("coverage_tie_80")), _fmt(r.get("coverage_tie_95")),
                          _fmt(r.get("ltd_coverage_p50")), _fmt(r.get("ltd_coverage_p80")),
                          _fmt(r.get("ltd_coverage_p95"))])
         lines += ["", "Per segment (held out; selected model vs seasonal naive; series = output series as of as_of)",
                   _table(rows, ["segment", "model", "series", "MASE", "naive", "RMSSE", "naive", "WAPE", "bias",
-                                "cov80", "cov95", "ltd50", "ltd80", "ltd95"])]
+                                "cov80", "cov95", "tie80", "tie95", "ltd50", "ltd80", "ltd95"])]
     lines += ["", "Stage wall times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in summary["seconds"].items())
               + f"; total {summary['seconds_total']:.1f}"]
     return "\n".join(lines)

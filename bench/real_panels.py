@@ -17,8 +17,9 @@ Prints, with the settings a user would give (``--horizon-days``, ``--grain``):
 1. hold-out accuracy of the selected forecast against the seasonal naive and Croston SBA (MASE, RMSSE, WAPE,
    bias), overall and per Syntetos-Boylan segment; the hold-out origins are the last ones, so with a 182-day
    horizon the last origin's window is the last 6 months;
-2. calibration: coverage of the 80/95% per-period intervals and of the lead-time-demand quantiles, overall and per
-   segment;
+2. calibration: coverage of the 80/95% per-period intervals (plain, and with ties on a bound split:
+   ``metrics.interval_tie_coverage``), the scaled pinball loss of the quantiles, and the coverage of the
+   lead-time-demand quantiles, overall and per segment;
 3. the plan: safety stock and expected average inventory against the classical columns beside them, the guards'
    counts (``ml.policy.guards``, the collapsed-level guard), reorder points above 5x the classical one;
 4. the policy backtest (``ml.simulation.backtest.run_backtest``) on the recorded sales: stockturn's policy as the
@@ -76,7 +77,8 @@ def accuracy_table(bt: pl.DataFrame) -> list[dict]:
             for k in ("mase", "rmsse", "wape", "bias", "n_series"):
                 row[f"{model}_{k}"] = m.get(k)
             if model == "selected":
-                for k in ("coverage_80", "coverage_95", "ltd_coverage_p80", "ltd_coverage_p90", "ltd_coverage_p95"):
+                for k in ("coverage_80", "coverage_95", "coverage_tie_80", "coverage_tie_95", "spl",
+                          "ltd_coverage_p80", "ltd_coverage_p90", "ltd_coverage_p95"):
                     row[k] = m.get(k)
         out.append(row)
     return out
@@ -128,8 +130,11 @@ def main() -> int:
         print(f"\n== {args.warehouse}: {s['n_series']:,} series, grain {s['grain']}, horizon {s['horizon_periods']} "
               f"periods, forecasting {result['forecast_seconds']:.0f} s")
         print("hold-out accuracy (selected vs seasonal naive vs Croston SBA) and calibration:")
+        print("(cov = plain share of periods inside the interval; tie = ties on a bound split, "
+              "metrics.interval_tie_coverage)")
         print(f"{'segment':<13}{'n':>7} {'MASE sel/sn/sba':>22} {'RMSSE sel/sn/sba':>22} {'bias sel':>9} "
-              f"{'cov80':>6} {'cov95':>6} {'ltd80':>6} {'ltd90':>6} {'ltd95':>6}")
+              f"{'cov80':>6} {'cov95':>6} {'tie80':>6} {'tie95':>6} {'SPL':>6} {'ltd80':>6} {'ltd90':>6} "
+              f"{'ltd95':>6}")
         for r in result["accuracy"]:
             if r["selected_n_series"] is None:
                 continue
@@ -137,6 +142,7 @@ def main() -> int:
                   f"{_f(r['selected_mase'])}/{_f(r['seasonal_naive_mase'])}/{_f(r['croston_sba_mase']):>6} "
                   f"{_f(r['selected_rmsse'])}/{_f(r['seasonal_naive_rmsse'])}/{_f(r['croston_sba_rmsse']):>6} "
                   f"{_f(r['selected_bias']):>9} {_f(r['coverage_80']):>6} {_f(r['coverage_95']):>6} "
+                  f"{_f(r['coverage_tie_80']):>6} {_f(r['coverage_tie_95']):>6} {_f(r['spl']):>6} "
                   f"{_f(r['ltd_coverage_p80']):>6} {_f(r['ltd_coverage_p90']):>6} {_f(r['ltd_coverage_p95']):>6}")
         pl_ = result["plan"]
         print(f"plan: safety stock {pl_['safety_stock_value']:,.0f} vs classical "

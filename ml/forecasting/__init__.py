@@ -49,7 +49,10 @@ Frames (dates are ``pl.Date``; keys ``product_id``, ``location_id``)
     'series'), model (every candidate and 'selected' = the per-segment choice), metric, value,
     is_selected_model. Metrics: mase, rmsse (scaled by the in-sample seasonal naive), wape, bias (sum error /
     sum actual), n_series; for 'selected' on held-out origins also spl (scaled pinball loss over the quantile
-    levels), coverage_80, coverage_95 (per-period intervals) and ltd_coverage_p50 ... p99 (coverage of the
+    levels), coverage_80, coverage_95 (per-period intervals: the plain share of periods inside), coverage_tie_80,
+    coverage_tie_95 (the same with a count inside the interval only in part when it sits on a bound carrying an
+    atom of the predictive distribution, e.g. a zero day of an intermittent item: ``metrics.interval_tie_coverage``)
+    and ltd_coverage_p50 ... p99 (coverage of the
     predicted lead-time-demand quantile by realised demand over a realised protection interval - the lead time of
     the order really placed next where there is one -, ties split by the randomised PIT:
     ``metrics.ltd_pit_coverage``), ltd_at_or_below_p50 ... p99 (the plain share at or below; overall and segment

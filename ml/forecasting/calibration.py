@@ -21,6 +21,26 @@ Groups with fewer than ``MIN_CELLS`` cells (``MIN_PATHS`` paths) borrow the pool
 then the whole pool. A path from an origin whose horizon overlaps a later evaluation origin is truncated at that
 origin (only errors observed by then are used) and continued at its last relative error, as are all paths
 beyond the horizon.
+
+Per-segment recalibration of the per-period intervals (only the errors given, so on held-out origins only those
+of earlier origins):
+
+- a segment too small for pools of its own (fewer than ``MIN_CELLS`` cells per bucket) borrows the whole pool,
+  whose residuals are those of the segments that dominate it: on carparts the 8-14 erratic parts' intervals
+  covered 0.47-0.55 of their own earlier-origin cells at 80%. Their interval bounds are multiplied by the
+  split-conformal factor that makes them cover c of the segment's own cells (``_recalibrate``, at least
+  ``MIN_RECAL_CELLS`` of them): hold-out coverage of carparts' erratic segment 0.44 -> 0.75 at 80%, 0.75 -> 0.90
+  at 95%; nothing else moves (every other segment there and on Online Retail has pools of its own).
+- ``integer_bounds`` (``ForecastConfig.interval_bounds = "integer"``, count data): the interval is the cell's
+  predictive distribution ``max(0, forecast + cell_scale * m R)`` read on the integers (``interval_cdf``: bounds
+  rounded half down), and the factor ``m`` of every segment is set by bisection so that the tie-split coverage
+  (``metrics.interval_tie_coverage``) is c on the segment's own earlier cells (``_recalibrate_ties``).
+  Measured on the two real panels (docs/forecasting-calibration.md): tie-split coverage within 3 points of
+  nominal on every segment with more than 1,000 series; the plain share of periods inside is then 0.86-0.99.
+
+The predictive distribution of a cell (``interval_cdf``) is the one its interval comes from: the residual pool,
+scaled by the cell's multiplier; the tie-split coverage splits the hold-out values that sit on an interval bound
+by its atoms.
 """
 
 from __future__ import annotations
@@ -29,9 +49,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ml.forecasting.metrics import interval_tie_coverage
 from ml.forecasting.segments import SEGMENTS, volume_band, volume_cuts
 
 MIN_CELLS = 200
+#: Pools a (group, bucket) draws its per-period residuals from: the first with MIN_CELLS cells.
+FALLBACK_ORDER: tuple[str, ...] = ("group", "segment", "all")
+#: Intervals borrowed from the whole pool are rescaled on the segment's own cells (``Calibrator._recalibrate``)
+#: when it has at least MIN_RECAL_CELLS of them.
+RECALIBRATE_BORROWED = True
+MIN_RECAL_CELLS = 50
+MAX_RECAL_CELLS = 20_000
+RECAL_MIN, RECAL_MAX = 0.25, 4.0  # bounds of a recalibration multiplier (RECAL_MAX: integer_bounds only)
 MIN_PATHS = 30
 TOL = 1e-6  # quantiles below this are 0
 
@@ -84,6 +113,7 @@ class OriginErrors:
     segment: np.ndarray  # (n,) segment at the origin
     scale: np.ndarray  # (n,)
     usable: np.ndarray  # (n,) bool series that existed at the origin
+    forecast: np.ndarray | None = None  # (n, H) the forecast the residuals are of (tie-split recalibration)
 
 
 def origin_errors(origin_index: int, forecast: np.ndarray, actual_cells: np.ndarray, actual_path: np.ndarray,
@@ -102,7 +132,8 @@ def origin_errors(origin_index: int, forecast: np.ndarray, actual_cells: np.ndar
         res[:, observed_until:] = np.nan
         paths[:, observed_until + 1 :] = np.nan
     res[~usable] = np.nan
-    return OriginErrors(origin_index, res.astype(np.float32), paths.astype(np.float32), segment, scale, usable)
+    return OriginErrors(origin_index, res.astype(np.float32), paths.astype(np.float32), segment, scale, usable,
+                        forecast.astype(np.float32))
 
 
 def _truncate(err: OriginErrors, until_index: int | None) -> OriginErrors:
@@ -117,7 +148,7 @@ def _truncate(err: OriginErrors, until_index: int | None) -> OriginErrors:
     paths = err.paths.copy()
     res[:, max(visible, 0) :] = np.nan
     paths[:, max(visible, 0) + 1 :] = np.nan
-    return OriginErrors(err.origin_index, res, paths, err.segment, err.scale, err.usable)
+    return OriginErrors(err.origin_index, res, paths, err.segment, err.scale, err.usable, err.forecast)
 
 
 def path_scale(cum_forecast: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -180,8 +211,10 @@ class Calibrator:
 
     def __init__(self, errors: list[OriginErrors], *, n_volume_bands: int, bucket_edges: list[int], horizon: int,
                  levels: tuple[float, ...], intervals: tuple[float, ...] = (0.8, 0.95),
-                 until_index: int | None = None, short_errors: list[OriginErrors] | None = None) -> None:
+                 until_index: int | None = None, short_errors: list[OriginErrors] | None = None,
+                 integer_bounds: bool = False) -> None:
         errs = [_truncate(e, until_index) for e in errors]
+        self.integer_bounds = integer_bounds
         short = [_truncate(e, until_index) for e in short_errors or []]
         short = [e for e in short if until_index is None or e.origin_index < until_index]
         self.horizon = horizon
@@ -199,39 +232,151 @@ class Calibrator:
 
     # ---------------------------------------------------------------- per-period quantiles
     def _fit_quantiles(self, errs: list[OriginErrors]) -> None:
-        codes_all, vals_all = [], []
+        nb, nk = self.n_bands, self.n_buckets
+        codes_all, vals_all, fc_all, sc_all = [], [], [], []
         for e in errs:
             g = group_ids(e.segment, e.scale, self.cuts)
             h = e.residual.shape[1]
-            code = g[:, None] * self.n_buckets + self.buckets[None, :h]
             ok = ~np.isnan(e.residual)
-            codes_all.append(code[ok])
-            vals_all.append(e.residual[ok].astype(np.float64))
-        n_codes = self.n_groups * self.n_buckets
-        codes = np.concatenate(codes_all) if codes_all else np.zeros(0, np.int64)
-        vals = np.concatenate(vals_all) if vals_all else np.zeros(0)
-        q, n = _grouped_quantiles(codes, vals, n_codes, self.levels, self.intervals)
-        q = q.reshape(self.n_groups, self.n_buckets, -1)
-        n = n.reshape(self.n_groups, self.n_buckets)
-        width = q.shape[-1]
-        # fallbacks: same segment across bands, then everything, per bucket
-        seg = np.arange(self.n_groups) // self.n_bands
-        seg_codes = seg[:, None] * self.n_buckets + np.arange(self.n_buckets)[None, :]
-        if len(codes):
-            sq, sn = _grouped_quantiles((codes // self.n_buckets // self.n_bands) * self.n_buckets
-                                        + codes % self.n_buckets, vals, len(SEGMENTS) * self.n_buckets,
-                                        self.levels, self.intervals)
-            aq, an = _grouped_quantiles(codes % self.n_buckets, vals, self.n_buckets, self.levels, self.intervals)
-        else:
-            sq = np.zeros((len(SEGMENTS) * self.n_buckets, width))
-            sn = np.zeros(len(SEGMENTS) * self.n_buckets)
-            aq = np.zeros((self.n_buckets, width))
-            an = np.zeros(self.n_buckets)
-        aq = _fill_buckets(aq, an)
-        sq = np.where((sn >= MIN_CELLS)[:, None], sq, aq[np.arange(len(sq)) % self.n_buckets])
-        small = n < MIN_CELLS
-        q[small] = sq[seg_codes[small]]
+            codes_all.append((g[:, None] * nk + self.buckets[None, :h]).astype(np.int32)[ok])
+            vals_all.append(e.residual[ok])
+            if self.integer_bounds:
+                fc = e.forecast if e.forecast is not None else np.full(e.residual.shape, np.nan, np.float32)
+                fc_all.append(fc[ok])
+                sc_all.append(np.broadcast_to(e.scale[:, None], ok.shape)[ok].astype(np.float32))
+        cell = np.concatenate(codes_all) if codes_all else np.zeros(0, np.int32)  # group x bucket of every cell
+        vals = np.concatenate(vals_all).astype(np.float32) if vals_all else np.zeros(0, np.float32)
+        del codes_all, vals_all
+        # the pools a (group, bucket) can draw from, in fallback order; each: (code of every cell, number of
+        # codes, code of every (group, bucket))
+        g_seg = np.arange(self.n_groups) // nb
+        kk = np.arange(nk)[None, :]
+        keyings = {
+            "group": (lambda: cell, self.n_groups * nk, np.arange(self.n_groups)[:, None] * nk + kk),
+            "segment": (lambda: cell // (nb * nk) * nk + cell % nk, len(SEGMENTS) * nk, g_seg[:, None] * nk + kk),
+            "all": (lambda: cell % nk, nk, np.broadcast_to(kk, (self.n_groups, nk))),
+        }
+        self._pools: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        src_level = np.full((self.n_groups, nk), -1, dtype=np.int64)
+        src_code = np.zeros((self.n_groups, nk), dtype=np.int64)
+        for lvl, name in enumerate(FALLBACK_ORDER):
+            code_of, n_codes, of_group = keyings[name]
+            codes = code_of()
+            order = np.lexsort((vals, codes))
+            counts = np.bincount(codes, minlength=n_codes) if len(codes) else np.zeros(n_codes, np.int64)
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+            self._pools.append((vals[order], starts, counts))
+            del codes, order
+            n_here = counts[of_group]
+            last = lvl == len(FALLBACK_ORDER) - 1
+            take = (src_level < 0) & ((n_here >= MIN_CELLS) | (last & (n_here > 0)))
+            src_level[take] = lvl
+            src_code[take] = of_group[take]
+        # buckets without any data at all take the nearest earlier (else later) bucket of the whole pool
+        empty = src_level < 0
+        if empty.any():  # FALLBACK_ORDER ends with "all": its codes are the buckets
+            fill = _fill_index(self._pools[-1][2])
+            src_level[empty] = len(FALLBACK_ORDER) - 1
+            src_code[empty] = np.broadcast_to(fill[None, :], empty.shape)[empty]
+        self._src_level, self._src_code = src_level, src_code
+        for lvl in set(range(len(FALLBACK_ORDER))) - set(np.unique(src_level).tolist()):  # kept: the pools used
+            self._pools[lvl] = (self._pools[lvl][0][:0], self._pools[lvl][1], np.zeros_like(self._pools[lvl][2]))
+        self.multiplier = np.ones((self.n_groups, nk, len(self.intervals)))  # interval bounds x multiplier
+        width = len(self.levels) + 2 * len(self.intervals)
+        q = np.zeros((self.n_groups, nk, width))
+        for lvl in range(len(FALLBACK_ORDER)):
+            sv, st, ct = self._pools[lvl]
+            rows = src_level == lvl
+            if not rows.any():
+                continue
+            qt = _quantiles_of(sv, st, ct, self.levels, self.intervals)
+            q[rows] = qt[src_code[rows]]
         self.quantile_table = q  # (n_groups, n_buckets, n_levels + 2 n_intervals)
+        self.recalibration: dict[tuple[str, float], tuple[float, int]] = {}
+        if self.integer_bounds and len(vals):
+            self._recalibrate_ties(cell // nk, cell % nk, vals, np.concatenate(fc_all).astype(np.float64),
+                                   np.concatenate(sc_all).astype(np.float64))
+        elif RECALIBRATE_BORROWED and len(vals) and (src_level == FALLBACK_ORDER.index("all")).any():
+            self._recalibrate(cell // nk, cell % nk, vals)
+
+    def _recalibrate(self, group: np.ndarray, bucket: np.ndarray, vals: np.ndarray) -> None:
+        """Intervals of the (group, bucket) entries that borrow the whole pool (their segment has fewer than
+        ``MIN_CELLS`` cells per bucket): per segment and interval level, one multiplier ``m`` of the borrowed
+        interval's residual bounds, [m lower, m upper], the split-conformal quantile of the scores of the
+        segment's own cells in those entries (``_conformal_multiplier``, at least ``RECAL_MIN``), so that the
+        interval covers c of them. Needs ``MIN_RECAL_CELLS`` such cells, else the borrowed interval is kept.
+        ``recalibration`` records {(segment, level): (multiplier, cells)}."""
+        borrowed = self._src_level == FALLBACK_ORDER.index("all")
+        seg_of_group = np.arange(self.n_groups) // self.n_bands
+        for k, name in enumerate(SEGMENTS):
+            entries = (seg_of_group[:, None] == k) & borrowed
+            cells = entries[group, bucket]
+            n = int(cells.sum())
+            if n < MIN_RECAL_CELLS:
+                continue
+            r = vals[cells]
+            for j, c in enumerate(self.intervals):
+                col = len(self.levels) + 2 * j
+                lo = self.quantile_table[group[cells], bucket[cells], col]
+                hi = self.quantile_table[group[cells], bucket[cells], col + 1]
+                m = max(_conformal_multiplier(r, lo, hi, c), RECAL_MIN)  # >= c of them may be exact (score 0)
+                if np.isfinite(m):
+                    self.multiplier[entries, j] = m
+                    self.recalibration[(name, float(c))] = (m, n)
+
+    def _recalibrate_ties(self, group: np.ndarray, bucket: np.ndarray, vals: np.ndarray, forecast: np.ndarray,
+                          scale: np.ndarray) -> None:
+        """``integer_bounds``: per segment and interval level, the multiplier ``m`` of the residuals (all the
+        segment's entries: the interval and the predictive distribution that splits its ties) whose integer
+        interval has a tie-split coverage (``metrics.interval_tie_coverage``) of c on the segment's own
+        calibration cells (at least ``MIN_RECAL_CELLS``, at most ``MAX_RECAL_CELLS`` of them drawn with a fixed
+        seed); found by bisection on log m in [``RECAL_MIN``, ``RECAL_MAX``] (where a segment's coverage barely
+        moves with m, e.g. a 0/1 item whose zeros dominate, the cap keeps the interval from growing without
+        bound). Cells without their forecast (``OriginErrors.forecast``) are left out."""
+        seg_of_group = np.arange(self.n_groups) // self.n_bands
+        rng = np.random.default_rng(0)
+        known = ~np.isnan(forecast)
+        for k, name in enumerate(SEGMENTS):
+            cells = np.flatnonzero((seg_of_group[group] == k) & known)
+            if len(cells) < MIN_RECAL_CELLS:
+                continue
+            if len(cells) > MAX_RECAL_CELLS:
+                cells = np.sort(rng.choice(cells, MAX_RECAL_CELLS, replace=False))
+            g, b, r = group[cells], bucket[cells], vals[cells]
+            f = forecast[cells][:, None]
+            sc = cell_scale(f, scale[cells])
+            y = np.maximum(np.round(f + sc * r[:, None]), 0.0)  # the actual the residual was made of
+            lvl, code = self._src_level[g, b][:, None], self._src_code[g, b][:, None]
+            for j, c in enumerate(self.intervals):
+                col = len(self.levels) + 2 * j
+                args = (y, f, sc, self.quantile_table[g, b, col][:, None], self.quantile_table[g, b, col + 1][:, None],
+                        lvl, code, c)
+                lo_m, hi_m = np.log(RECAL_MIN), np.log(RECAL_MAX)
+                if self._tie_coverage(np.exp(lo_m), *args) >= c:
+                    m = np.exp(lo_m)
+                elif self._tie_coverage(np.exp(hi_m), *args) < c:  # out of reach: as close as allowed, if it helps
+                    better = self._tie_coverage(np.exp(hi_m), *args) > self._tie_coverage(1.0, *args)
+                    m = np.exp(hi_m) if better else 1.0
+                else:
+                    for _ in range(14):
+                        mid = (lo_m + hi_m) / 2
+                        lo_m, hi_m = (lo_m, mid) if self._tie_coverage(np.exp(mid), *args) >= c else (mid, hi_m)
+                    m = np.exp(hi_m)
+                self.multiplier[seg_of_group == k, :, j] = m
+                self.recalibration[(name, float(c))] = (float(m), len(cells))
+
+    def _tie_coverage(self, m: float, y: np.ndarray, f: np.ndarray, sc: np.ndarray, q_lo: np.ndarray,
+                      q_hi: np.ndarray, lvl: np.ndarray, code: np.ndarray, level: float) -> float:
+        """Mean tie-split coverage of cells (y, f, sc) by their integer interval at multiplier ``m``, ties split by
+        their predictive distribution scaled by ``m``."""
+
+        def g_int(k: np.ndarray) -> np.ndarray:
+            return np.where(k < 0, 0.0, self._pool_cdf(lvl, code, (np.maximum(k, 0.0) + 0.5 - f) / (sc * m))[1])
+
+        lo = _integer_bound(f + sc * m * q_lo)
+        hi = _integer_bound(f + sc * m * q_hi)
+        return float(interval_tie_coverage(y, lo, hi, g_int(lo - 1), g_int(lo), g_int(hi - 1), g_int(hi),
+                                           level=level).mean())
 
     def period_quantiles(self, forecast: np.ndarray, scale: np.ndarray, segment: np.ndarray,
                          ) -> dict[float, np.ndarray]:
@@ -245,17 +390,86 @@ class Calibrator:
     def period_intervals(self, forecast: np.ndarray, scale: np.ndarray, segment: np.ndarray,
                          ) -> dict[float, tuple[np.ndarray, np.ndarray]]:
         """{coverage level: (lower, upper)} per-period intervals calibrated for coverage (see
-        ``_grouped_quantiles``)."""
+        ``_grouped_quantiles``), their residual bounds times the entry's multiplier (``_recalibrate``); with
+        ``integer_bounds`` read on the integers (``_integer_bound``)."""
         g = group_ids(segment, scale, self.cuts)
         out = {}
         for k, c in enumerate(self.intervals):
             col = len(self.levels) + 2 * k
-            out[float(c)] = (self._apply(forecast, scale, g, col), self._apply(forecast, scale, g, col + 1))
+            m = self.multiplier[:, :, k]
+            lo, hi = self._apply(forecast, scale, g, col, m), self._apply(forecast, scale, g, col + 1, m)
+            if self.integer_bounds:
+                lo, hi = _integer_bound(lo).astype(np.float32), _integer_bound(hi).astype(np.float32)
+            out[float(c)] = (lo, hi)
         return out
 
-    def _apply(self, forecast: np.ndarray, scale: np.ndarray, g: np.ndarray, col: int) -> np.ndarray:
+    def interval_cdf(self, forecast: np.ndarray, scale: np.ndarray, segment: np.ndarray,
+                     intervals: dict[float, tuple[np.ndarray, np.ndarray]], *, integer: bool = True,
+                     ) -> dict[float, tuple[np.ndarray, ...]]:
+        """{level: (lower, upper, G(lower-), G(lower), G(upper-), G(upper))}, the arguments of
+        ``metrics.interval_tie_coverage``: the cell's predictive distribution G at the bounds of ``intervals``.
+
+        G is the calibrator's own model of the cell, ``max(0, forecast + cell_scale * m R)`` with R drawn from the
+        residual pool the cell's interval comes from (``m`` its multiplier). That pool mixes the residuals of
+        many forecasts, so G is continuous above its atom at 0; for integer demand (``integer``) it is read on the
+        integers by rounding, P(Y = k) = G(k + 1/2) - G(k - 1/2) (a continuity correction: a pooled residual
+        that lands at 0.3 unit stands for a 0), and the interval for the integers it holds,
+        [ceil(lower), floor(upper)] (its plain coverage unchanged). Measured on negative-binomial panels with
+        the true mean as the forecast, this reading gives the interval's tie-split coverage within 1.5 points of the
+        same coverage under the true distribution; the continuous G puts up to 8 points lower."""
+        g = group_ids(segment, scale, self.cuts)
+        h = forecast.shape[1]
+        b = self.buckets[:h]
+        lvl = self._src_level[g][:, b]
+        code = self._src_code[g][:, b]
+        f = forecast.astype(np.float64)
+        s0 = cell_scale(forecast, scale)
+        out = {}
+        for k, (c, (lo, hi)) in enumerate(intervals.items()):
+            s = s0 * self.multiplier[g][:, b, k]
+
+            def cdf(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                below, at = self._pool_cdf(lvl, code, (np.maximum(v, TOL) - f) / s)  # noqa: B023
+                return np.where(v < TOL, 0.0, below), at
+
+            lo64, hi64 = lo.astype(np.float64), hi.astype(np.float64)
+            if integer:
+                lo64 = np.ceil(lo64 - 1e-5 * np.maximum(1.0, lo64))
+                hi64 = np.floor(hi64 + 1e-5 * np.maximum(1.0, hi64))
+
+                def g_int(kk: np.ndarray) -> np.ndarray:
+                    return np.where(kk < 0, 0.0, cdf(np.maximum(kk, 0.0) + 0.5)[1])
+
+                out[float(c)] = (lo64, hi64, g_int(lo64 - 1), g_int(lo64), g_int(hi64 - 1), g_int(hi64))
+            else:
+                out[float(c)] = (lo64, hi64, *cdf(lo64), *cdf(hi64))
+        return out
+
+    def _pool_cdf(self, lvl: np.ndarray, code: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(P(R < t), P(R <= t)) per cell, R from pool ``code`` of fallback level ``lvl`` (float32 round-off
+        allowed: a residual within 1e-6 of t counts as equal)."""
+        below = np.zeros(t.shape)
+        at = np.zeros(t.shape)
+        eps = 1e-6 * np.maximum(1.0, np.abs(t))
+        for level in np.unique(lvl):
+            sv, st, ct = self._pools[level]
+            rows = lvl == level
+            for k in np.unique(code[rows]):
+                cell = rows & (code == k)
+                n = ct[k]
+                if n == 0:
+                    continue
+                pool = sv[st[k] : st[k] + n]
+                below[cell] = np.searchsorted(pool, t[cell] - eps[cell], side="left") / n
+                at[cell] = np.searchsorted(pool, t[cell] + eps[cell], side="right") / n
+        return below, at
+
+    def _apply(self, forecast: np.ndarray, scale: np.ndarray, g: np.ndarray, col: int,
+               multiplier: np.ndarray | None = None) -> np.ndarray:
         h = forecast.shape[1]
         q = self.quantile_table[g][:, self.buckets[:h], col]
+        if multiplier is not None:
+            q = q * multiplier[g][:, self.buckets[:h]]
         v = forecast.astype(np.float64) + cell_scale(forecast, scale) * q
         # a residual tie (e.g. every zero of a flat forecast gives r = -f/s) must map back to exactly 0
         return np.where(v < TOL, 0.0, v).astype(np.float32)
@@ -310,14 +524,37 @@ class Calibrator:
         return start, count
 
 
-def _fill_buckets(q: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Buckets without data take the nearest earlier (else later) bucket's quantiles."""
-    q = q.copy()
+def _integer_bound(v: np.ndarray) -> np.ndarray:
+    """The integer a bound of the predictive distribution read on the integers stands for (rounding half down,
+    ``Calibrator.interval_cdf``), at least 0."""
+    return np.maximum(np.ceil(np.asarray(v, dtype=np.float64) - 0.5), 0.0)
+
+
+def _conformal_multiplier(r: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float) -> float:
+    """Smallest m with at least ceil((n + 1) level) of the residuals ``r`` in [m lower, m upper] (split-conformal
+    with the score r / upper above 0, r / lower below 0); inf when that share cannot be reached by scaling."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = np.where(r > 0, np.where(upper > 0, r / upper, np.inf),
+                         np.where(r < 0, np.where(lower < 0, r / lower, np.inf), 0.0))
+    n = len(score)
+    k = int(np.ceil((n + 1) * level))
+    if k > n:
+        return float(np.max(score))
+    return float(np.partition(score, k - 1)[k - 1])
+
+
+def _fill_index(n: np.ndarray) -> np.ndarray:
+    """For every bucket, the bucket whose data it uses: itself, else the nearest earlier (else later) one with
+    data."""
     ok = n > 0
     if not ok.any():
-        return np.zeros_like(q)
-    idx = np.where(ok, np.arange(len(n)), -1)
-    idx = np.maximum.accumulate(idx)
-    first = np.argmax(ok)
-    idx = np.where(idx < 0, first, idx)
-    return q[idx]
+        return np.zeros(len(n), dtype=np.int64)
+    idx = np.maximum.accumulate(np.where(ok, np.arange(len(n)), -1))
+    return np.where(idx < 0, int(np.argmax(ok)), idx).astype(np.int64)
+
+
+def _quantiles_of(values_sorted: np.ndarray, starts: np.ndarray, counts: np.ndarray, levels: np.ndarray,
+                  intervals: tuple[float, ...]) -> np.ndarray:
+    """``_grouped_quantiles`` of pools already sorted by code (values ascending within each code)."""
+    codes = np.repeat(np.arange(len(counts)), counts)
+    return _grouped_quantiles(codes, values_sorted, len(counts), levels, intervals)[0]

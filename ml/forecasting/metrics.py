@@ -7,7 +7,19 @@ Definitions (``e = forecast - actual`` over the cells a mask keeps; ``m`` = seas
 - WAPE = sum|e| / sum actual; bias = sum e / sum actual (= mean error / mean actual, > 0 over-forecasts);
 - scaled pinball loss (SPL) = mean over cells and quantile levels of the pinball loss
   ``max(q (y - f_q), (q - 1)(y - f_q))``, divided by the MASE scale;
-- interval coverage at level c = share of cells with ``lower_c <= actual <= upper_c``;
+- interval coverage at level c (``coverage_c``, plain) = share of cells with ``lower_c <= actual <= upper_c``;
+- tie-corrected interval coverage at level c (``coverage_tie_c``), for integer demand: a cell strictly inside the
+  interval counts 1, outside 0, and a cell *on* a bound where the predictive distribution G has an atom (the zero
+  of an intermittent item: G(0) = P(Y = 0) > 0, and an interval [0, u] covers every zero) counts
+  ``w = clip((c - P(lower < Y < upper)) / P(Y in {lower, upper}), 0, 1)``, the share of the bounds' atoms the
+  interval needs to hold predictive mass exactly c (a bound without an atom counts 1). For a calibrated G its
+  expectation is c: P(inside) + w P(on a bound) = c, while the plain share is c + the bounds' excess mass (an
+  interval [0, 0] on an item with 85% zero days covers 85% of the days, whatever c is). This is the randomised
+  PIT of Czado, Gneiting & Held (2009, "Predictive model assessment for count data", Biometrics 65) applied to a
+  central interval: with U uniform on [G(y-), G(y)], the interval covers when U falls in the part of
+  [G(lower-), G(upper)] that keeps the share w of each bound's atom; it reduces to ``ltd_pit_coverage`` for a
+  one-sided interval (-inf, upper] and to the plain coverage where G has no atoms. G is the calibrator's own
+  per-cell predictive distribution (``Calibrator.interval_cdf``);
 - LTD coverage at level q: over (series, window), the probability that the randomised PIT of the realised
   protection-interval demand ``y`` is <= q, the PIT being uniform on [F(y-), F(y)] (F = the predicted lead-time-
   demand distribution, its Monte Carlo samples). Without ties it is the share of windows with ``y`` <= the predicted
@@ -93,16 +105,51 @@ def series_point_metrics(forecast: np.ndarray, actual: np.ndarray, mask: np.ndar
 
 
 def series_quantile_metrics(quantiles: dict[float, np.ndarray], intervals: dict[float, tuple[np.ndarray, np.ndarray]],
-                            actual: np.ndarray, mask: np.ndarray, mae_scale: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-series scaled pinball loss and interval coverage (with the hit counts for pooling)."""
+                            actual: np.ndarray, mask: np.ndarray, mae_scale: np.ndarray,
+                            interval_cdf: dict[float, tuple[np.ndarray, ...]] | None = None,
+                            ) -> dict[str, np.ndarray]:
+    """Per-series scaled pinball loss and interval coverage (with the hit counts for pooling); with
+    ``interval_cdf`` ({level: (lower, upper, G(lower-), G(lower), G(upper-), G(upper))}, the interval as the
+    predictive distribution G reads it and G at its bounds) also the tie-corrected coverage ``coverage_tie_XX``
+    (``interval_tie_coverage``)."""
     out: dict[str, np.ndarray] = {}
     losses = [_masked_mean(pinball(actual, q, lvl), mask) for lvl, q in quantiles.items()]
     out["spl"] = np.mean(losses, axis=0) / mae_scale if losses else np.full(len(actual), np.nan)
     for c, (lo, hi) in intervals.items():
+        key = round(c * 100)
         hit = (actual >= lo - _tol(lo)) & (actual <= hi + _tol(hi)) & mask
-        out[f"coverage_{round(c * 100)}"] = _masked_mean(hit.astype(np.float64), mask)
-        out[f"_hits_{round(c * 100)}"] = hit.sum(axis=1).astype(np.float64)
+        out[f"coverage_{key}"] = _masked_mean(hit.astype(np.float64), mask)
+        out[f"_hits_{key}"] = hit.sum(axis=1).astype(np.float64)
+        if interval_cdf is not None and c in interval_cdf:
+            tie = np.where(mask, interval_tie_coverage(actual, *interval_cdf[c], level=c), 0.0)
+            out[f"coverage_tie_{key}"] = _masked_mean(tie, mask)
+            out[f"_tie_hits_{key}"] = tie.sum(axis=1)
     return out
+
+
+def interval_tie_coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, g_lower_below: np.ndarray,
+                          g_lower: np.ndarray, g_upper_below: np.ndarray, g_upper: np.ndarray, *,
+                          level: float) -> np.ndarray:
+    """Tie-corrected hit probability of each cell for the central interval [lower, upper] of coverage ``level``
+    (see the module docstring): 1 strictly inside, 0 outside, ``w`` on a bound carrying an atom of the predictive
+    distribution G, 1 on a bound without one. ``g_lower_below`` = G(lower-) = P(Y < lower), ``g_lower`` =
+    G(lower) = P(Y <= lower), likewise at ``upper``."""
+    y = np.asarray(actual, dtype=np.float64)
+    lo = np.asarray(lower, dtype=np.float64)
+    hi = np.asarray(upper, dtype=np.float64)
+    same = np.abs(hi - lo) <= _tol(hi)
+    atom_lo = np.maximum(g_lower - g_lower_below, 0.0)
+    atom_hi = np.maximum(g_upper - g_upper_below, 0.0)
+    atoms = np.where(same, np.maximum(g_upper - g_lower_below, 0.0), atom_lo + atom_hi)
+    inside = np.where(same, 0.0, np.maximum(g_upper_below - g_lower, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.where(atoms > 0, np.clip((level - inside) / np.where(atoms > 0, atoms, 1.0), 0.0, 1.0), 1.0)
+    on_lo = np.abs(y - lo) <= _tol(lo)
+    on_hi = np.abs(y - hi) <= _tol(hi)
+    atom_at_y = np.where(same, atoms, np.where(on_lo, atom_lo, atom_hi))
+    strictly = (y > lo + _tol(lo)) & (y < hi - _tol(hi))
+    hit = np.where(on_lo | on_hi, np.where(atom_at_y > 0, w, 1.0), strictly.astype(np.float64))
+    return np.where(hi < lo - _tol(lo), 0.0, hit)  # an interval that holds no integer
 
 
 def ltd_hits(realised: np.ndarray, quantiles: np.ndarray) -> np.ndarray:

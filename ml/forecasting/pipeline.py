@@ -43,7 +43,7 @@ BACKTEST_LTD_SAMPLES = 400
 #: days after the forecast date (``lead_time.realised_lead_times``), else a draw from the distribution known then.
 REALISED_LEAD_TIME_DAYS = 28
 #: Stamped on the ml tables (``RunInfo.model_version``): bump when the method changes what it produces.
-MODEL_VERSION = "forecasting-1.8"
+MODEL_VERSION = "forecasting-1.9"
 
 
 @dataclass
@@ -323,7 +323,8 @@ def _calibrator(evals: list[_OriginEval], panel: Panel, config: ForecastConfig, 
     return Calibrator([e.errors for e in evals], n_volume_bands=config.n_volume_bands,
                       bucket_edges=_bucket_edges(panel, config, horizon), horizon=horizon,
                       levels=config.quantile_levels, intervals=config.interval_levels, until_index=until,
-                      short_errors=[s for e in evals for s in (e.errors, *e.sub_errors)])
+                      short_errors=[s for e in evals for s in (e.errors, *e.sub_errors)],
+                      integer_bounds=config.interval_bounds == "integer")
 
 
 def run_forecasting(con: duckdb.DuckDBPyConnection, config: ForecastConfig | None = None, *,
@@ -519,7 +520,10 @@ def _quantile_metrics(ev: _OriginEval, cal: Calibrator, panel: Panel, actuals: b
     q = cal.period_quantiles(ev.fit.forecasts["selected"], ev.fit.scale, ev.fit.segment)
     iv = cal.period_intervals(ev.fit.forecasts["selected"], ev.fit.scale, ev.fit.segment)
     mae_s, _ = bt.insample_scales(panel, actuals, ev.fit.cutoff)
-    ev.quantile_metrics = metrics.series_quantile_metrics(q, iv, cells, mask, mae_s)
+    scored = cells[mask]
+    integer = bool(np.all(scored == np.round(scored)))  # the tie-split reads G on the integers (count data)
+    cdf = cal.interval_cdf(ev.fit.forecasts["selected"], ev.fit.scale, ev.fit.segment, iv, integer=integer)
+    ev.quantile_metrics = metrics.series_quantile_metrics(q, iv, cells, mask, mae_s, cdf)
 
 
 def _ltd_metrics(ev: _OriginEval, cal: Calibrator, ctx: _Context, config: ForecastConfig) -> None:
@@ -605,6 +609,9 @@ def _aggregate_quantiles(qm: dict[str, np.ndarray], n: np.ndarray, rows: np.ndar
     for c in levels:
         key = round(c * 100)
         out[f"coverage_{key}"] = float(qm[f"_hits_{key}"][rows].sum() / cells) if cells else float("nan")
+        if f"_tie_hits_{key}" in qm:
+            out[f"coverage_tie_{key}"] = float(qm[f"_tie_hits_{key}"][rows].sum() / cells) if cells else float(
+                "nan")
     return out
 
 
@@ -637,7 +644,8 @@ def _pooled_metrics(evals: list[_OriginEval], model: str, seg: str | None, confi
     out = _aggregate(pooled, np.ones(len(pooled["mase"]), bool))
     out["n_series"] = float(len(pooled["mase"]))
     if model == "selected" and evals and all(ev.quantile_metrics for ev in evals):
-        qkeys = ["spl", *[f"_hits_{round(c * 100)}" for c in config.interval_levels]]
+        qkeys = ["spl", *[f"_{kind}_{round(c * 100)}" for c in config.interval_levels
+                          for kind in ("hits", "tie_hits")]]
         qm = {k: np.concatenate([ev.quantile_metrics[k][rows(ev)] for ev in evals]) for k in qkeys}
         n = np.concatenate([ev.series[model]["_n"][rows(ev)] for ev in evals])
         out.update(_aggregate_quantiles(qm, n, np.ones(len(n), bool), config.interval_levels))
@@ -687,7 +695,8 @@ def _backtest_frame(evals: list[_OriginEval], panel: Panel, config: ForecastConf
             if model == "selected" and ev.quantile_metrics:
                 data["spl"] = ev.quantile_metrics["spl"][rows]
                 for c in config.interval_levels:
-                    data[f"coverage_{round(c * 100)}"] = ev.quantile_metrics[f"coverage_{round(c * 100)}"][rows]
+                    for name in (f"coverage_{round(c * 100)}", f"coverage_tie_{round(c * 100)}"):
+                        data[name] = ev.quantile_metrics[name][rows]
                 for j, level in enumerate(LTD_QUANTILE_LEVELS):
                     data[f"ltd_coverage_p{round(level * 100):02d}"] = ev.ltd_hits[rows, j]
             sel_flag = np.ones(len(rows), bool) if model == "selected" else ev.selected[rows].astype(str) == model
