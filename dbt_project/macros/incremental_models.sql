@@ -1,5 +1,6 @@
 {#-
-    Helpers of the incremental daily models (int_stock_positions_daily).
+    Helpers of the incremental models: the grid clean-ups, the build stamp (_built_at), the data tests of the
+    rows of the latest build, and the rebuild of tables written by an earlier version.
 -#}
 
 {#- Pre-hook of int_stock_positions_daily and fct_inventory_daily (both keyed by product_location_key x
@@ -31,9 +32,12 @@
 {%- endmacro %}
 
 
-{#- Pre-hook of int_product_days: remove the stored days no longer on its grid (a product gone, a history that
-    now starts later, an as-of date moved back). -#}
-{% macro product_days_off_grid_delete() -%}
+{#- Pre-hook of the incremental models keyed by a product or product-location and a day (int_product_days,
+    fct_sales_daily, fct_days_of_supply): remove the stored rows no longer on the grid of
+    int_product_locations, so that delete+insert (which only replaces the keys it writes) leaves nothing stale:
+    an as-of date moved back, a product (-location) gone or no longer in `grid_filter`, days before a start
+    (`start_column`) that moved later. -#}
+{% macro off_grid_delete(grid_key, start_column, grid_filter='true') -%}
     {%- if is_incremental() -%}
         delete from {{ this }} as stored
         where
@@ -42,26 +46,9 @@
                 select 1
                 from {{ ref('int_product_locations') }} as product_locations
                 where
-                    product_locations.product_id = stored.product_id
-                    and product_locations.history_start_date <= stored.date_day
-            )
-    {%- endif -%}
-{%- endmacro %}
-
-
-{#- Pre-hook of fct_days_of_supply: remove the rows no longer on its grid (a product-location gone, days before
-    a history that now starts later, an as-of date moved back). -#}
-{% macro days_of_supply_off_grid_delete() -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }} as stored
-        where
-            stored.date_day > (select as_of_date from {{ ref('int_calendar_bounds') }})
-            or not exists (
-                select 1
-                from {{ ref('int_product_locations') }} as product_locations
-                where
-                    product_locations.product_location_key = stored.product_location_key
-                    and product_locations.history_start_date <= stored.date_day
+                    product_locations.{{ grid_key }} = stored.{{ grid_key }}
+                    and {{ grid_filter }}
+                    and product_locations.{{ start_column }} <= stored.date_day
             )
     {%- endif -%}
 {%- endmacro %}
@@ -82,25 +69,6 @@
     {%- if is_incremental() -%}
         delete from {{ this }}
         where product_id not in (select product_id from {{ ref('stg_master__products') }})
-    {%- endif -%}
-{%- endmacro %}
-
-
-{#- Pre-hook of fct_sales_daily: remove the rows no longer on its grid (a product-location that no longer sells,
-    days before its first activity, an as-of date moved back). -#}
-{% macro sales_daily_off_grid_delete() -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }} as stored
-        where
-            stored.date_day > (select as_of_date from {{ ref('int_calendar_bounds') }})
-            or not exists (
-                select 1
-                from {{ ref('int_product_locations') }} as product_locations
-                where
-                    product_locations.product_location_key = stored.product_location_key
-                    and product_locations.has_sales
-                    and product_locations.first_activity_date <= stored.date_day
-            )
     {%- endif -%}
 {%- endmacro %}
 

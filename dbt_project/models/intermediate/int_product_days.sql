@@ -13,7 +13,7 @@
     incremental_strategy='delete+insert',
     unique_key=['product_id', 'date_day'],
     on_schema_change='fail',
-    pre_hook="{{ product_days_off_grid_delete() }}",
+    pre_hook="{{ off_grid_delete('product_id', 'history_start_date') }}",
 ) }}
 
 with bounds as (

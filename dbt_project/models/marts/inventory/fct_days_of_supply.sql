@@ -16,7 +16,7 @@
     incremental_strategy='delete+insert',
     unique_key=['product_location_key', 'date_day'],
     on_schema_change='fail',
-    pre_hook="{{ days_of_supply_off_grid_delete() }}",
+    pre_hook="{{ off_grid_delete('product_location_key', 'history_start_date') }}",
     post_hook="{{ days_of_supply_previous_as_of_delete() }}",
 ) }}
 

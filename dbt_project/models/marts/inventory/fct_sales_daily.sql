@@ -19,7 +19,7 @@
     incremental_strategy='delete+insert',
     unique_key=['product_location_key', 'date_day'],
     on_schema_change='fail',
-    pre_hook="{{ sales_daily_off_grid_delete() }}",
+    pre_hook="{{ off_grid_delete('product_location_key', 'first_activity_date', 'product_locations.has_sales') }}",
 ) }}
 
 with availability as (
