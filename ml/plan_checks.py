@@ -266,19 +266,25 @@ def _ratio_check(name: str, limit_key: str, severity: str,
                  tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any], *,
                  unless_evidence: bool = False) -> CheckOutcome:
     """Plan vs classical safety-stock total against the limit. With ``unless_evidence`` a plan above the limit
-    still passes when it is at most the evidence total (``_evidence_total``): the items' own histories ask for it."""
+    still passes when it is at most the guard factor x the evidence total (``_evidence_total``): the items' own
+    histories ask for it, within the tolerance the safety-stock guard gives each item (``PolicyConfig.guard_factor``,
+    2: an item's buffer may reach 2x its larger reference before the guard replaces it), so a plan whose every item
+    passed its guard is not blocked for what the guard accepted."""
     guards = dict((summary.get("policy") or {}).get("guards") or {})
     limit = float(guards.get(limit_key) or getattr(_default_policy_config(), limit_key))
+    factor = float(guards.get("guard_factor") or _default_policy_config().guard_factor)
     totals = _safety_stock_totals(tables, summary)
     if totals is None:
         return CheckOutcome(name, "inventory_policy", True, "no policy rows to compare", severity=severity,
                             metadata={"evaluated": False})
     plan, classical, ratio, counts = totals
     evidence = _evidence_total(tables)
-    supported = unless_evidence and evidence is not None and plan <= evidence
+    supported = unless_evidence and evidence is not None and factor > 0 and plan <= factor * evidence
     text = f"plan safety stock {plan:,.0f} vs classical {classical:,.0f} at cost ({ratio:.2f}x; limit {limit:g}x)"
     if evidence is not None:
         text += f"; the items' own histories support {evidence:,.0f}"
+        if unless_evidence:
+            text += f" (the guards accept up to {factor:g}x that: {factor * evidence:,.0f})"
     return CheckOutcome(
         name, "inventory_policy", ratio <= limit or supported, text, severity=severity,
         metadata={"safety_stock_value": round(plan, 2), "classical_safety_stock_value": round(classical, 2),
@@ -289,9 +295,10 @@ def _ratio_check(name: str, limit_key: str, severity: str,
 
 def check_safety_stock_vs_classical(tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any]) -> CheckOutcome:
     """Blocking: the plan's total safety-stock value at most ``PolicyConfig.max_safety_stock_ratio`` (default 3) x
-    the classical total beside it, unless the items' own histories support it (the plan is at most the sum of
-    the per-item max(classical, own-history) safety stock): "stockturn recommends 3x the textbook" with no
-    evidence never passes; with evidence it passes the block and still fails the warning check below.
+    the classical total beside it, unless the items' own histories support it (the plan is at most the guard
+    factor, default 2, x the sum of the per-item max(classical, own-history) safety stock: the same tolerance the
+    per-item guard applies): "stockturn recommends 3x the textbook" with no evidence never passes; with evidence
+    it passes the block and still fails the warning check below.
     Measured: an M5-size company's distribution centre needs 5.5x the textbook by its own history (37.5 M plan,
     38.2 M evidence, 6.9 M classical). Metadata carries how many items each guard of ``ml.policy.guards``
     caught."""

@@ -16,9 +16,11 @@ MARTS = ["fct_sales_daily", "fct_inventory_daily", "fct_inventory_turnover_month
 
 
 def mart_frame(warehouse: Path, table: str) -> pl.DataFrame:
-    """A mart table in a canonical row order."""
+    """A mart table in a canonical row order, without the build stamp of the incremental tables (_built_at: when
+    the build that wrote the row started, which differs between any two builds by construction)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         frame = con.sql(f"select * from marts.{table}").pl()
+    frame = frame.drop("_built_at", strict=False)
     return frame.sort(frame.columns, nulls_last=True)
 
 

@@ -675,6 +675,7 @@ def summarise(policy: pl.DataFrame, proposals: pl.DataFrame, exceptions: pl.Data
             if p["classical_safety_stock_value"].sum() > 0 else None,
             "max_safety_stock_ratio": config.max_safety_stock_ratio,
             "warn_safety_stock_ratio": config.warn_safety_stock_ratio,
+            "guard_factor": config.guard_factor,
         },
         "timings_s": dict(timings),
     }
