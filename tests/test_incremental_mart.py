@@ -1,5 +1,5 @@
-"""The incremental mart (issue 11, section 1): a chain of nightly builds (new data, a night with nothing new, a
-late sale, a corrected snapshot, transfers corrected away, a withdrawn ledger file, a corrected and a back-dated
+"""The incremental mart (issue 11, section 1): a chain of nightly builds (new data with a duplicate of an earlier
+line and a line of a product the master lists only later, a night with nothing new, a late sale, a corrected snapshot, transfers corrected away, a withdrawn ledger file, a corrected and a back-dated
 standard cost, a back-dated location price list, a corrected and a withdrawn promotion) leaves every intermediate
 and mart table row for row equal to a full rebuild of the same landing folder, and a night with new days rewrites
 only those days."""
@@ -23,13 +23,15 @@ INCREMENTAL_MODEL = "int_stock_positions_daily"
 
 
 def _tables(wh: Path) -> dict[str, list[tuple]]:
-    """Every intermediate and mart table, sorted (key columns come first in every model), without the build stamp
-    (_built_at: when the build that wrote the row started, which differs by construction)."""
+    """Every staging, intermediate and mart table or view, sorted (key columns come first in every model), without
+    the build stamp (_built_at: when the build that wrote the row started, which differs by construction)."""
     out = {}
     with duckdb.connect(str(wh), read_only=True) as con:
         tables = con.execute(
             "select schema_name, table_name from duckdb_tables() "
-            "where schema_name in ('intermediate', 'marts') order by all").fetchall()
+            "where schema_name in ('staging', 'intermediate', 'marts') "
+            "union all select schema_name, view_name from duckdb_views() "
+            "where schema_name in ('staging', 'intermediate', 'marts') order by all").fetchall()
         for schema, table in tables:
             columns = [c for (c,) in con.execute(
                 "select column_name from duckdb_columns() where schema_name = ? and table_name = ? "
@@ -80,6 +82,10 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     assert len(parts) >= 3, "the demo writes quarterly part files"
     for p in parts:  # night 1: everything up to the last quarter
         shutil.move(p, held / p.name)
+    products = landing / "master" / "products.csv"
+    product_rows = products.read_text(encoding="utf-8").splitlines()
+    with open(products, "a", encoding="utf-8") as f:  # a product listed before it sells (its scale moves below)
+        f.write(",".join(["P99998", "Slow starter", *product_rows[1].split(",")[2:]]) + "\n")
     wh = tmp_path / "nightly.duckdb"
     build_warehouse(landing, wh, progress=False)
     with duckdb.connect(str(wh), read_only=True) as con:
@@ -89,7 +95,29 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     # whose history it changes), not the whole history again
     for p in parts:
         shutil.move(held / p.name, p)
+    # with a line repeating one of an earlier file (a duplicate, quarantined) and a line of a product the master
+    # does not list yet (quarantined tonight, kept on night 3 when the master lists it)
+    old_line = (landing / "sales" / "sales_lines_2023q3.csv").read_text(encoding="utf-8").splitlines()[2]
+    new_sales = landing / "sales" / f"sales_lines_{LAST_QUARTER}.csv"
+    unknown = new_sales.read_text(encoding="utf-8").splitlines()[1].split(",")
+    unknown[0], unknown[3] = unknown[0] + "-NEWPRODUCT", "P99999"
+    starter = [",".join([f"SCALE-{i}", "1", unknown[2], "P99998", unknown[4], qty, "1.00", "sale", ""])
+               for i, qty in enumerate(["1", "1", "2000"])]  # 2000 > 1000 x the median 1: implausible tonight
+    with open(new_sales, "a", encoding="utf-8") as f:
+        f.write("\n".join([old_line, ",".join(unknown), *starter]) + "\n")
+    # and a correction file that sorts before 2023q3 repeats one of its lines: the earlier file's line is now the
+    # duplicate (kept on night 1, quarantined from night 2)
+    twice = (landing / "sales" / "sales_lines_2023q3.csv").read_text(encoding="utf-8").splitlines()
+    (landing / "sales" / "sales_lines_2023q3-correction.csv").write_text(twice[0] + "\n" + twice[3] + "\n",
+                                                                         encoding="utf-8")
     build_warehouse(landing, wh, progress=False)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        where = "where _source_file = 'sales/sales_lines_2023q3.csv' and _source_row = 3"
+        assert con.execute(f"select reject_reason from staging.stg_sales__sales_lines__validated {where}"
+                           ).fetchall() == [("duplicate_line",)]
+        assert con.execute(f"select count(*) from staging.stg_sales__sales_lines {where}").fetchall() == [(0,)]
+        assert con.execute("select reject_reason from staging.stg_sales__sales_lines__validated "
+                           "where transaction_id = 'SCALE-2'").fetchall() == [("implausible_quantity",)]
     with duckdb.connect(str(wh), read_only=True) as con:
         # rows kept from night 1 keep their row ids (0 .. night1_rows - 1); rows written tonight get new ones
         night2_rows, new_days, written = con.execute(
@@ -104,6 +132,17 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     assert 0 < dos_written < dos_rows / 2, (dos_written, dos_rows)
     sales_written, sales_rows = _written_by_the_last_build(wh, "marts.fct_sales_daily")
     assert 0 < sales_written < sales_rows / 2, (sales_written, sales_rows)
+    # staging validates the new files' lines (and the earlier lines sharing their transactions), not all lines
+    for validated in ("staging.stg_sales__sales_lines__validated", "staging.stg_finance__cogs_ledger__validated",
+                      "staging.stg_sales__sales_lines", "staging.stg_finance__cogs_ledger"):
+        lines_written, lines = _written_by_the_last_build(wh, validated)
+        assert 0 < lines_written < lines / 2, (validated, lines_written, lines)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        verdicts = dict(con.execute(
+            "select transaction_id, reject_reason from staging.stg_sales__sales_lines__validated "
+            "where transaction_id in (?, ?) and _source_file like ?",
+            [old_line.split(",")[0], unknown[0], f"%{LAST_QUARTER}%"]).fetchall())
+    assert verdicts == {old_line.split(",")[0]: "duplicate_line", unknown[0]: "unknown_product"}, verdicts
 
     # a night with nothing new writes nothing to the daily facts (their latest rows are still night 2's)
     build_warehouse(landing, wh, progress=False)
@@ -139,7 +178,19 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     _replace_line(promotions, promotion_rows[3], ",".join([*promotion[:5], "0.33"]))
     promotions.write_text("\n".join(line for line in promotions.read_text(encoding="utf-8").splitlines()
                                      if line != promotion_rows[5]) + "\n", encoding="utf-8")
+    # more sales of the slow starter, in a file of their own: its median line is 3 now, so its 2000-unit line of
+    # night 2 (a file unchanged tonight) is plausible (<= 1000 x 3) and kept
+    (landing / "sales" / f"sales_lines_{LAST_QUARTER}-late.csv").write_text("\n".join(
+        [twice[0], *(",".join([f"SCALE-LATE-{i}", "1", unknown[2], "P99998", unknown[4], "3", "1.00", "sale", ""])
+                     for i in range(4))]) + "\n", encoding="utf-8")
+    with open(products, "a", encoding="utf-8") as f:  # the master now lists the product sold on night 2
+        f.write(",".join(["P99999", "Late-listed product", *product_rows[1].split(",")[2:]]) + "\n")
     build_warehouse(landing, wh, progress=False)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute("select count(*) from staging.stg_sales__sales_lines where product_id = 'P99999'"
+                           ).fetchall()[0][0] == 1
+        assert con.execute("select count(*) from staging.stg_sales__sales_lines where transaction_id = 'SCALE-2'"
+                           ).fetchall()[0][0] == 1
 
     full = tmp_path / "full.duckdb"
     build_warehouse(landing, full, progress=False, full_refresh=True)

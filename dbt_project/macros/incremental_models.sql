@@ -87,6 +87,10 @@
             'fct_inventory_daily': {'product_location_key': 'UBIGINT', '_built_at': none},
             'fct_days_of_supply': {'_built_at': none},
             'fct_sales_daily': {'product_location_key': 'UBIGINT', '_built_at': none},
+            'stg_sales__sales_lines__validated': {'_file_sha256': none, '_rules': none, '_built_at': none},
+            'stg_finance__cogs_ledger__validated': {'_file_sha256': none, '_rules': none, '_built_at': none},
+            'stg_sales__sales_lines': {'_file_sha256': none, '_built_at': none},
+            'stg_finance__cogs_ledger': {'_file_sha256': none, '_built_at': none},
         } -%}
         {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name in required -%}
             {%- set relation = adapter.get_relation(node.database, node.schema, node.alias or node.name) -%}

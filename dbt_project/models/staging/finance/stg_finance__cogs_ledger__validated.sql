@@ -1,5 +1,10 @@
 -- Every landed row, typed, with reject_reason / reject_detail for rows that cannot be used (computed once,
 -- read by the staging model and its __rejected quarantine).
+--
+-- Incremental (delete+insert on the file and row): a nightly build validates the rows of new and changed files
+-- and judges again only the earlier rows whose verdict can have changed (macros/incremental_staging.sql). Each
+-- row records what it was judged against (file checksum, master states, settings).
+-- sqlfluff:indentation:template_blocks_indent:False
 {%- set columns = [
     ('posting_id', 'text', true),
     ('posting_date', 'date', true),
@@ -10,17 +15,82 @@
     ('document_ref', 'text', false),
 ] %}
 
-with landed as not materialized (
-    select * from {{ source('finance', 'cogs_ledger') }}
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['_source_file', '_source_row'],
+    on_schema_change='fail',
+    pre_hook="{{ staging_rules_changed_delete() }}",
+    post_hook="{{ staged_rows_gone_delete('cogs_ledger') }}",
+) }}
+{%- set scales = [
+    {
+        'name': '_quantity_scale',
+        'aggregate': "case when count(*) filter (where _parsed and {rows}) > 0 then greatest(median(abs(quantity)) filter (where _parsed and {rows}), 1) end",
+        'value': 'abs(current_rows.quantity)',
+        'factor': var('implausible_quantity_factor', 1000),
+        'flagged': "current_rows.reject_reason = 'implausible_quantity'",
+    },
+    {
+        'name': '_amount_scale',
+        'aggregate': "median(abs(amount)) filter (where _parsed and amount <> 0 and {rows})",
+        'value': 'abs(current_rows.amount)',
+        'factor': var('implausible_quantity_factor', 1000),
+        'flagged': "current_rows.reject_reason = 'implausible_price'",
+    },
+] %}
+
+with files_now as (
+    {{ landed_files('cogs_ledger') }}
 ),
 
 products as (
-    select product_id from {{ ref('stg_master__products') }}
+    select
+        product_id,
+        product_type
+    from {{ ref('stg_master__products') }}
 ),
 
 locations as (
     select location_id from {{ ref('stg_master__locations') }}
 ),
+
+{% if is_incremental() %}
+new_files as (
+    {{ new_landed_files('cogs_ledger') }}
+),
+
+missing_parsed as (
+    select
+        l._source_file,
+        l._source_row,
+        {{ parse_landing_columns(columns) }},
+        ({{ first_parse_failure(columns) }}) is null as _parsed
+    from {{ source('finance', 'cogs_ledger') }} as l
+    where l._source_file in (select new_files._source_file from new_files)
+),
+
+{{ incremental_staging_scope(scales, ['quantity', 'amount', '_parsed'], 'posting_id') }},
+
+landed as not materialized (
+    select l.*
+    from {{ source('finance', 'cogs_ledger') }} as l
+    where
+        l._source_file in (select new_files._source_file from new_files)
+        or exists (
+            select 1
+            from scope_rows as s
+            where
+                s._source_file = l._source_file
+                and s._source_row = l._source_row
+        )
+),
+{% else %}
+landed as not materialized (
+    select * from {{ source('finance', 'cogs_ledger') }}
+),
+{% endif %}
 
 parsed as not materialized (
     select
@@ -33,6 +103,22 @@ parsed as not materialized (
 
 {# a posting far above the product's typical posting (its median absolute amount and quantity in the ledger) is
     implausible: an amount scales with the quantity posted, so both are judged with implausible_quantity_factor -#}
+{#- the product's scales over all its rows as they stand after this build (incremental: earlier rows + new files) -#}
+{%- if is_incremental() %}
+product_scale as (
+    select
+        product_id,
+        _quantity_scale as quantity_scale
+    from scales_now
+),
+
+amount_scale as (
+    select
+        product_id,
+        _amount_scale as amount_scale
+    from scales_now
+),
+{%- else %}
 product_scale as (
     {{ product_quantity_scale('quantity') }}
 ),
@@ -45,10 +131,17 @@ amount_scale as (
     where parse_failure is null and amount <> 0
     group by product_id
 ),
+{%- endif %}
 
 checked as (
     select
         parsed.*,
+        files_now._file_sha256,
+        parsed.parse_failure is null as _parsed,
+        {{ product_master_state() }} as _product_state,
+        locations.location_id is not null as _location_known,
+        {{ staging_rules() }} as _rules,
+        {{ build_stamp() }} as _built_at,
         coalesce(
             parsed.parse_failure,
             case
@@ -79,6 +172,7 @@ checked as (
     left join locations on parsed.location_id = locations.location_id
     left join product_scale on parsed.product_id = product_scale.product_id
     left join amount_scale on parsed.product_id = amount_scale.product_id
+    left join files_now on parsed._source_file = files_now._source_file
 )
 
 {{ finish_validation(['posting_id']) }}

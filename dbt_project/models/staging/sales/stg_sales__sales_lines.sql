@@ -1,6 +1,21 @@
+-- The kept rows of stg_sales__sales_lines__validated. Incremental (delete+insert on the file and row): a build writes the
+-- rows validated since this table's last build (their validated stamp, _built_at, is copied), removes the rows
+-- judged again and now rejected (pre-hook) and the rows of files no longer landed (post-hook).
+-- sqlfluff:indentation:template_blocks_indent:False
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['_source_file', '_source_row'],
+    on_schema_change='fail',
+    pre_hook="{{ staged_rows_now_rejected_delete('stg_sales__sales_lines__validated') }}",
+    post_hook="{{ staged_rows_gone_delete('sales_lines') }}",
+) }}
+
 with validated as (
     select * from {{ ref('stg_sales__sales_lines__validated') }}
-    where reject_reason is null
+    where
+        reject_reason is null
+        {{ validated_since_last_build() }}
 ),
 
 typed as (
@@ -19,7 +34,9 @@ typed as (
         coalesce(lower(line_type), 'sale') as line_type,
         customer_id,
         _source_file,
-        _source_row
+        _source_row,
+        _file_sha256,
+        _built_at
     from validated
 )
 

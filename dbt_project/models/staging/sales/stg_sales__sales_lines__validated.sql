@@ -2,6 +2,11 @@
 -- read by the staging model and its __rejected quarantine). A bad unit_price (negative, not a number) does not
 -- reject the line: its units are demand. The line is kept with price_issue / price_issue_detail set, and the
 -- staging model nulls its price (marts.data_quality_field_issues lists it).
+--
+-- Incremental (delete+insert on the file and row): a nightly build validates the rows of new and changed files
+-- and judges again only the earlier rows whose verdict can have changed (macros/incremental_staging.sql). Each
+-- row records what it was judged against (file checksum, master states, settings).
+-- sqlfluff:indentation:template_blocks_indent:False
 {%- set columns = [
     ('transaction_id', 'text', true),
     ('line_number', 'integer', false),
@@ -16,8 +21,33 @@
 {#- unit_price is checked on its own (price_issue), never as a reason to quarantine the line -#}
 {%- set row_columns = columns | rejectattr('0', 'equalto', 'unit_price') | list %}
 
-with landed as not materialized (
-    select * from {{ source('sales', 'sales_lines') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['_source_file', '_source_row'],
+    on_schema_change='fail',
+    pre_hook="{{ staging_rules_changed_delete() }}",
+    post_hook="{{ staged_rows_gone_delete('sales_lines') }}",
+) }}
+{%- set scales = [
+    {
+        'name': '_quantity_scale',
+        'aggregate': "case when count(*) filter (where _parsed and {rows}) > 0 then greatest(median(abs(quantity)) filter (where _parsed and {rows}), 1) end",
+        'value': 'abs(current_rows.quantity)',
+        'factor': var('implausible_quantity_factor', 1000),
+        'flagged': "current_rows.reject_reason = 'implausible_quantity'",
+    },
+    {
+        'name': '_price_scale',
+        'aggregate': "median(unit_price) filter (where unit_price > 0 and {rows})",
+        'value': 'current_rows.unit_price',
+        'factor': var('implausible_price_factor', 100),
+        'flagged': "current_rows.price_issue = 'implausible_price'",
+    },
+] %}
+
+with files_now as (
+    {{ landed_files('sales_lines') }}
 ),
 
 products as (
@@ -30,6 +60,42 @@ products as (
 locations as (
     select location_id from {{ ref('stg_master__locations') }}
 ),
+
+{% if is_incremental() %}
+new_files as (
+    {{ new_landed_files('sales_lines') }}
+),
+
+missing_parsed as (
+    select
+        l._source_file,
+        l._source_row,
+        {{ parse_landing_columns(columns) }},
+        ({{ first_parse_failure(row_columns) }}) is null as _parsed
+    from {{ source('sales', 'sales_lines') }} as l
+    where l._source_file in (select new_files._source_file from new_files)
+),
+
+{{ incremental_staging_scope(scales, ['quantity', 'unit_price', '_parsed'], 'transaction_id') }},
+
+landed as not materialized (
+    select l.*
+    from {{ source('sales', 'sales_lines') }} as l
+    where
+        l._source_file in (select new_files._source_file from new_files)
+        or exists (
+            select 1
+            from scope_rows as s
+            where
+                s._source_file = l._source_file
+                and s._source_row = l._source_row
+        )
+),
+{% else %}
+landed as not materialized (
+    select * from {{ source('sales', 'sales_lines') }}
+),
+{% endif %}
 
 parsed as not materialized (
     select
@@ -49,14 +115,23 @@ parsed as not materialized (
     from landed
 ),
 
+{# the product's scales over all its rows as they stand after this build (incremental: earlier rows + new files) #}
 product_price as (
+    {%- if is_incremental() %}
+    select
+        product_id,
+        _price_scale as price_scale
+    from scales_now
+    {%- else %}
     {{ product_price_scale('unit_price', 'parsed') }}
+    {%- endif %}
 ),
 
 price_checked as (
     select
         -- RF02 is a false positive here: sqlfluff takes a name in `* exclude (...)` for a column reference
         parsed.* exclude (price_parse_issue),  -- noqa: RF02
+        product_price.price_scale,
         coalesce(
             parsed.price_parse_issue,
             case
@@ -82,16 +157,29 @@ price_checked as (
     median positive price (var implausible_price_factor) is an issue on the row (its units still count). Both are
     scale-free: a spare part and a bag of sugar are judged each against itself. -#}
 product_scale as (
+    {%- if is_incremental() %}
+    select
+        product_id,
+        _quantity_scale as quantity_scale
+    from scales_now
+    {%- else %}
     {{ product_quantity_scale('quantity', 'parsed') }}
+    {%- endif %}
 ),
 
 checked as (
     select
         -- RF02 and RF01 are false positives here: sqlfluff takes a name in `* exclude (...)` for a column
         -- reference, and a struct field (price_problem.issue) for a column of a table price_problem
-        price_checked.* exclude (price_problem),  -- noqa: RF02
+        price_checked.* exclude (price_problem, price_scale),  -- noqa: RF02
         price_checked.price_problem.issue as price_issue,  -- noqa: RF01
         price_checked.price_problem.detail as price_issue_detail,  -- noqa: RF01
+        files_now._file_sha256,
+        price_checked.parse_failure is null as _parsed,
+        {{ product_master_state() }} as _product_state,
+        locations.location_id is not null as _location_known,
+        {{ staging_rules() }} as _rules,
+        {{ build_stamp() }} as _built_at,
         coalesce(
             price_checked.parse_failure,
             case
@@ -131,6 +219,7 @@ checked as (
     left join products on price_checked.product_id = products.product_id
     left join locations on price_checked.location_id = locations.location_id
     left join product_scale on price_checked.product_id = product_scale.product_id
+    left join files_now on price_checked._source_file = files_now._source_file
 )
 
 {#- Sales lines have no natural key: a row identical in every column to an earlier one is an accidental re-export

@@ -1,0 +1,282 @@
+{#-
+    Incremental validation of the large landing entities (sales lines, the COGS ledger; issue 11): a nightly build
+    validates the rows of the files that are new or changed since the last build, and re-validates only the earlier
+    rows whose verdict can have changed. Each validated row records what its verdict was judged against
+    (`_file_sha256`, `_parsed`, the product's and location's master state, `_rules`), so a build can tell which
+    earlier rows must be judged again:
+
+    * rows of a file that is new, or whose checksum changed (`raw.landing_files.sha256`);
+    * rows whose plausibility verdict changes because their product's scale moved (its median quantity / price /
+      amount over all its rows, before and after this build), and the rows whose verdict quotes that scale;
+    * rows of a product whose master state changed (added, removed, made a non-stock item), and rows of a
+      location added or removed;
+    * rows quarantined as `future_date` (the build day moved on);
+    * every row sharing a key (the transaction or posting id) with a row of those, or with a row whose file is
+      gone: duplicates are decided among rows with the same key;
+    * everything when a validation setting changed (`_rules`, pre-hook `staging_rules_changed_delete`).
+
+    Rows of files no longer landed, and the old rows of a changed file, are deleted after the write
+    (`staged_rows_gone_delete`). A chain of nightly builds equals a full rebuild (tests/test_incremental_mart.py).
+-#}
+
+
+{#- The validation settings a verdict depends on, as one text: a row judged under other settings is judged again. -#}
+{% macro staging_rules() -%}
+    '{{ "future_date_tolerance_days=%s;date_floor=%s;implausible_quantity_factor=%s;implausible_price_factor=%s" | format(
+        var("future_date_tolerance_days", 2), var("date_floor", "1990-01-01"), var("implausible_quantity_factor", 1000),
+        var("implausible_price_factor", 100)) }}'
+{%- endmacro %}
+
+
+{#- The files of one landing entity as the loader last recorded them, with their checksums. -#}
+{% macro landed_files(entity) -%}
+    select
+        file as _source_file,
+        sha256 as _file_sha256
+    from {{ source('landing', 'landing_files') }}
+    where entity = '{{ entity }}'
+{%- endmacro %}
+
+
+{#- pre-hook: rows judged under other validation settings are deleted, so the build validates them again. -#}
+{% macro staging_rules_changed_delete() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where _rules is distinct from {{ staging_rules() }}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- post-hook: rows of a file no longer landed, or of an earlier version of a changed file, are deleted. -#}
+{% macro staged_rows_gone_delete(entity) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} as t
+        where not exists (
+            select 1
+            from {{ source('landing', 'landing_files') }} as f
+            where
+                f.entity = '{{ entity }}'
+                and f.file = t._source_file
+                and f.sha256 = t._file_sha256
+        )
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The product's state a transaction line is judged against: 'unknown' (not in master/products), 'non_stock' or
+    'stock'. `products` is the caller's CTE of stg_master__products. -#}
+{% macro product_master_state(products='products') -%}
+    case
+        when {{ products }}.product_id is null then 'unknown'
+        when {{ products }}.product_type = 'non_stock' then 'non_stock'
+        else 'stock'
+    end
+{%- endmacro %}
+
+
+{#-
+    The CTEs that decide which landed rows an incremental build validates (after the caller's `files_now`,
+    `products`, `locations` and `missing_parsed`: the parsed rows of the new and changed files (`new_files`), with
+    `_parsed`). Ends with CTE `scope_rows` (_source_file, _source_row of the earlier rows to judge again) and
+    `scales_now` (product_id and every scale, over all rows as they will be after this build).
+
+    scales: a list of plausibility scales, each a dict with
+      name: the scale's column in `scales_now`;
+      aggregate: its aggregate over the rows selected by the placeholder `{rows}` (e.g. "median(abs(quantity))
+        filter (where _parsed and {rows})"); it is computed over the table as the last build left it (the scale
+        its verdicts were judged with) and over the rows as they stand after this build;
+      value, factor: a row's verdict changes with the scale when `value > scale * factor` does;
+      flagged: the rows whose verdict names the scale (their detail text quotes it).
+    `scale_inputs`: the columns the aggregates read; `key`: the column duplicates are decided within (a text column
+    of the row's natural key).
+-#}
+{% macro incremental_staging_scope(scales, scale_inputs, key) -%}
+    {%- set scale_now, scale_before, scale_moved, rejudge = [], [], [], [] -%}
+    {%- for sc in scales -%}
+        {%- do scale_now.append(sc.aggregate | replace('{rows}', 'is_now') ~ ' as ' ~ sc.name) -%}
+        {%- do scale_before.append(sc.aggregate | replace('{rows}', 'was_before') ~ ' as before_' ~ sc.name) -%}
+        {%- do scale_moved.append('before_' ~ sc.name ~ ' is distinct from ' ~ sc.name) -%}
+        {%- do rejudge.append('coalesce(' ~ sc.value ~ ' > moved.before_' ~ sc.name ~ ' * ' ~ sc.factor ~ ', false) <> coalesce('
+            ~ sc.value ~ ' > moved.' ~ sc.name ~ ' * ' ~ sc.factor ~ ', false) or (' ~ sc.flagged ~ ')') -%}
+    {%- endfor %}
+gone_files as (
+    -- a file's rows in the table all carry the checksum they were loaded with: its name is enough below
+    select
+        _source_file,
+        _file_sha256
+    from (select distinct _source_file, _file_sha256 from {{ this }}) as before
+    except
+    select
+        _source_file,
+        _file_sha256
+    from files_now
+),
+
+current_rows as not materialized (
+    select t.*
+    from {{ this }} as t
+    where t._source_file not in (select gone_files._source_file from gone_files)
+),
+
+gone_keys as (
+    select distinct t.{{ key }}
+    from {{ this }} as t
+    where t._source_file in (select gone_files._source_file from gone_files)
+),
+
+scale_rows as (
+    select
+        product_id,
+        {{ scale_inputs | join(', ') }},
+        _product_state,
+        true as was_before,
+        t._source_file not in (select gone_files._source_file from gone_files) as is_now
+    from {{ this }} as t
+    union all
+    select
+        product_id,
+        {{ scale_inputs | join(', ') }},
+        null as _product_state,
+        false as was_before,
+        true as is_now
+    from missing_parsed
+),
+
+{#- per product, in one pass: its scales as the last build judged its rows, and now (the earlier rows still
+    landed and the new files' rows); and the master state its earlier rows were judged with -#}
+products_before_and_now as (
+    select
+        product_id,
+        {{ scale_before | join(', ') }},
+        {{ scale_now | join(', ') }},
+        min(_product_state) as product_state_min,
+        max(_product_state) as product_state_max
+    from scale_rows
+    group by product_id
+),
+
+scales_now as (
+    select
+        product_id,
+        {{ scales | map(attribute='name') | join(', ') }}
+    from products_before_and_now
+),
+
+products_scale_moved as (
+    -- a product whose scale moved: only its rows whose verdict can change are judged again (seed_rows)
+    select *
+    from products_before_and_now
+    where {{ scale_moved | join(' or ') }}
+),
+
+products_state_changed as (
+    select judged.product_id
+    from products_before_and_now as judged
+    left join products on judged.product_id = products.product_id
+    where
+        judged.product_state_min is not null
+        and (
+            judged.product_state_min is distinct from {{ product_master_state() }}
+            or judged.product_state_max is distinct from {{ product_master_state() }}
+        )
+),
+
+locations_changed as (
+    select judged.location_id
+    from (
+        select distinct
+            location_id,
+            _location_known
+        from current_rows
+    ) as judged
+    left join locations on judged.location_id = locations.location_id
+    where judged._location_known is distinct from (locations.location_id is not null)
+),
+
+seed_rows as (
+    select
+        _source_file,
+        _source_row,
+        {{ key }}
+    from current_rows
+    where
+        reject_reason = 'future_date'
+        or product_id in (select products_state_changed.product_id from products_state_changed)
+        or location_id in (select locations_changed.location_id from locations_changed)
+    union
+    select
+        current_rows._source_file,
+        current_rows._source_row,
+        current_rows.{{ key }}
+    from current_rows
+    inner join products_scale_moved as moved on current_rows.product_id = moved.product_id
+    where {{ rejudge | join(' or ') }}
+),
+
+scope_keys as (
+    select {{ key }} from seed_rows
+    union
+    select {{ key }} from missing_parsed
+    union
+    select {{ key }} from gone_keys
+),
+
+scope_rows as (
+    select
+        _source_file,
+        _source_row
+    from seed_rows
+    union
+    select
+        _source_file,
+        _source_row
+    from current_rows
+    where {{ key }} in (select scope_keys.{{ key }} from scope_keys)
+)
+{%- endmacro %}
+
+
+{#- The files of an entity that are new or changed since the last build (their rows are validated whole). -#}
+{% macro new_landed_files(entity) -%}
+    select
+        _source_file,
+        _file_sha256
+    from files_now
+    except
+    select distinct
+        _source_file,
+        _file_sha256
+    from {{ this }}
+{%- endmacro %}
+
+
+{#- pre-hook of a kept-rows table: rows whose validated row was judged again since this table's last build and is
+    now rejected are removed (the rows still kept are rewritten by the build itself). -#}
+{% macro staged_rows_now_rejected_delete(validated_model) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} as t
+        where exists (
+            select 1
+            from {{ ref(validated_model) }} as v
+            where
+                v._built_at > (select max(k._built_at) from {{ this }} as k)
+                and v.reject_reason is not null
+                and v._source_file = t._source_file
+                and v._source_row = t._source_row
+        )
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The filter of a kept-rows table on its validated model: in an incremental build, the rows validated since this
+    table's last build. -#}
+{% macro validated_since_last_build() -%}
+    {%- if is_incremental() -%}
+        and _built_at > (select coalesce(max(k._built_at), '-infinity'::timestamp) from {{ this }} as k)
+    {%- endif -%}
+{%- endmacro %}
