@@ -1,8 +1,9 @@
-"""The incremental mart (issue 11, section 1): a chain of nightly builds (new data with a duplicate of an earlier
-line and a line of a product the master lists only later, a night with nothing new, a late sale, a corrected snapshot, transfers corrected away, a withdrawn ledger file, a corrected and a back-dated
-standard cost, a back-dated location price list, a corrected and a withdrawn promotion) leaves every intermediate
-and mart table row for row equal to a full rebuild of the same landing folder, and a night with new days rewrites
-only those days."""
+"""The incremental mart (issue 11, section 1): a chain of nightly builds leaves every staging, intermediate and
+mart table row for row equal to a full rebuild of the same landing folder, and a night with new days rewrites only
+those days. The chain: new data with a duplicate of an earlier line, a line of a product the master lists only
+later and a product whose median line moves; a night with nothing new; a late sale, a corrected snapshot,
+transfers corrected away, a withdrawn ledger file, a corrected and a back-dated standard cost, a back-dated
+location price list, a corrected and a withdrawn promotion."""
 
 from __future__ import annotations
 
