@@ -159,3 +159,27 @@ def test_without_the_demo_truth_the_network_replays_recorded_sales(small_warehou
     assert net.n_dc == net.stores.keys["product_id"].n_unique()  # one DC
     # supplier lead times measured from receipts, per DC series (its product's supplier)
     assert np.all(net.dc.lead_times.mean_days() >= 1) and net.dc.lead_times.n_series == net.n_dc
+
+
+def test_a_policy_only_change_replans_from_the_cached_forecast(small_warehouse: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backtest caches what run_policy reads from forecasting (lead-time-demand samples, the demand forecast)
+    keyed by the forecast settings only: a study of another policy setting re-plans without forecasting again,
+    and gets exactly the plan a fresh run gives."""
+    import ml.forecasting as forecasting
+
+    fc, as_of = replay_forecast_config(CHEAP_FORECAST), None
+    with connect(small_warehouse, read_only=True) as con:
+        as_of = con.execute("select max(date_day) from marts.fct_sales_daily").fetchone()[0] - timedelta(days=30)
+        first, s1 = pipeline_policy(con, fc, PolicyConfig(), as_of, tmp_path)
+        assert s1 > 0 and sorted(p.name.split("_")[0] for p in tmp_path.iterdir()) == ["demand", "ltd", "policy"]
+        fresh, _ = pipeline_policy(con, fc, PolicyConfig(annual_holding_rate=0.40), as_of, None)
+        calls = []
+        real = forecasting.run_forecasting
+        monkeypatch.setattr(forecasting, "run_forecasting", lambda *a, **k: calls.append(1) or real(*a, **k))
+        cached, _ = pipeline_policy(con, fc, PolicyConfig(annual_holding_rate=0.40), as_of, tmp_path)
+        assert calls == []  # the second policy setting did not forecast again
+        assert cached.equals(fresh) and not cached.equals(first)  # ... and its plan is the fresh one
+        pipeline_policy(con, replay_forecast_config({**CHEAP_FORECAST, "n_samples": 100}), PolicyConfig(), as_of,
+                        tmp_path)
+        assert calls == [1]  # another forecast setting does

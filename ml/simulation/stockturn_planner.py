@@ -31,7 +31,9 @@ error ('quadratic') they put most of the mass at zero and starve slow movers (do
 Cost of a replay: one forecasting run per planning date. Each run's outputs that the planner needs (daily means
 of the simulated series, phi, the policy's forecast frame) are cached as parquet under ``cache_dir`` keyed by
 the warehouse's landing load, the as-of date and the forecast configuration, so scenario runs and re-runs reuse
-them.
+them. The plans as written (:func:`pipeline_policy`) are cached keyed by both configurations, and what
+``run_policy`` reads from forecasting (:func:`forecast_run`) by the forecast configuration alone, so a study of
+another policy setting re-plans without forecasting again.
 """
 
 from __future__ import annotations
@@ -147,7 +149,6 @@ def pipeline_policy(con, forecast_config, policy_config, as_of: date, cache_dir:
                     columns: tuple[str, ...] = POLICY_CACHE_COLUMNS) -> tuple[pl.DataFrame, float]:
     """(the policy rows ``run_forecasting`` + ``run_policy`` write to ``ml.inventory_policy`` at ``as_of``, wall
     seconds; 0 when read from the cache). Cached like the forecast snapshots, keyed by both configurations."""
-    from ml.forecasting import run_forecasting
     from ml.policy import run_policy
 
     key = _cache_key(_load_id(con), as_of, {"forecast": forecast_config.to_dict(),
@@ -157,13 +158,33 @@ def pipeline_policy(con, forecast_config, policy_config, as_of: date, cache_dir:
     if path is not None and path.exists():
         return pl.read_parquet(path), 0.0
     t0 = time.perf_counter()
-    run = run_forecasting(con, forecast_config, as_of=as_of, progress=False)
-    pol = run_policy(con, run.lead_time_demand, run.demand_forecast, policy_config, as_of=as_of).inventory_policy
+    ltd, forecast = forecast_run(con, forecast_config, as_of, cache_dir)
+    pol = run_policy(con, ltd, forecast, policy_config, as_of=as_of).inventory_policy
     pol = pol.select(*[c for c in columns if c in pol.columns])
     if path is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
         pol.write_parquet(path)
     return pol, time.perf_counter() - t0
+
+
+def forecast_run(con, forecast_config, as_of: date, cache_dir: Path | None) -> tuple[LeadTimeDemand, pl.DataFrame]:
+    """(lead-time demand, demand forecast) of ``run_forecasting`` as of ``as_of``: everything ``run_policy`` reads
+    from forecasting. Cached losslessly (``LeadTimeDemand.to_samples_frame``) keyed by the load and the forecast
+    configuration only, so a study that changes only the policy settings re-plans without forecasting again."""
+    from ml.forecasting import run_forecasting
+
+    key = _cache_key(_load_id(con), as_of, {"forecast": forecast_config.to_dict(), "mode": "forecast_run"})
+    paths = (cache_dir / f"ltd_{key}.parquet", cache_dir / f"demand_{key}.parquet") if cache_dir is not None else None
+    if paths is not None and all(p.exists() for p in paths):
+        return LeadTimeDemand.from_samples_frame(pl.read_parquet(paths[0])), pl.read_parquet(paths[1])
+    run = run_forecasting(con, forecast_config, as_of=as_of, progress=False)
+    # the policy always reads the round-tripped form, so a cached and a fresh re-plan are the same to the bit
+    samples = run.lead_time_demand.to_samples_frame()
+    if paths is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        samples.write_parquet(paths[0])
+        run.demand_forecast.write_parquet(paths[1])
+    return LeadTimeDemand.from_samples_frame(samples), run.demand_forecast
 
 
 def _load_id(con) -> str:
