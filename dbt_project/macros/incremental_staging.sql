@@ -280,3 +280,62 @@ scope_rows as (
         and _built_at > (select coalesce(max(k._built_at), '-infinity'::timestamp) from {{ this }} as k)
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- The CTEs every incrementally validated landing entity starts with, ending with a comma (the model's own CTEs
+    follow): files_now (the landed files and their checksums), products and locations (the master data rows are
+    judged against) and landed (the raw rows this build validates: all of them on a full build; on an
+    incremental one the rows of new and changed files and the earlier rows whose verdict can change,
+    incremental_staging_scope). parse_columns: the columns whose parse failure rejects a row. -#}
+{% macro validated_landing_inputs(source_name, entity, columns, parse_columns, scales, scale_inputs, key) -%}
+files_now as (
+    {{ landed_files(entity) }}
+),
+
+products as (
+    select
+        product_id,
+        product_type
+    from {{ ref('stg_master__products') }}
+),
+
+locations as (
+    select location_id from {{ ref('stg_master__locations') }}
+),
+
+{% if is_incremental() %}
+new_files as (
+    {{ new_landed_files(entity) }}
+),
+
+missing_parsed as (
+    select
+        l._source_file,
+        l._source_row,
+        {{ parse_landing_columns(columns) }},
+        ({{ first_parse_failure(parse_columns) }}) is null as _parsed
+    from {{ source(source_name, entity) }} as l
+    where l._source_file in (select new_files._source_file from new_files)
+),
+
+{{ incremental_staging_scope(scales, scale_inputs, key) }},
+
+landed as not materialized (
+    select l.*
+    from {{ source(source_name, entity) }} as l
+    where
+        l._source_file in (select new_files._source_file from new_files)
+        or exists (
+            select 1
+            from scope_rows as s
+            where
+                s._source_file = l._source_file
+                and s._source_row = l._source_row
+        )
+),
+{% else %}
+landed as not materialized (
+    select * from {{ source(source_name, entity) }}
+),
+{% endif %}
+{%- endmacro %}

@@ -41,56 +41,9 @@
     },
 ] %}
 
-with files_now as (
-    {{ landed_files('cogs_ledger') }}
-),
-
-products as (
-    select
-        product_id,
-        product_type
-    from {{ ref('stg_master__products') }}
-),
-
-locations as (
-    select location_id from {{ ref('stg_master__locations') }}
-),
-
-{% if is_incremental() %}
-new_files as (
-    {{ new_landed_files('cogs_ledger') }}
-),
-
-missing_parsed as (
-    select
-        l._source_file,
-        l._source_row,
-        {{ parse_landing_columns(columns) }},
-        ({{ first_parse_failure(columns) }}) is null as _parsed
-    from {{ source('finance', 'cogs_ledger') }} as l
-    where l._source_file in (select new_files._source_file from new_files)
-),
-
-{{ incremental_staging_scope(scales, ['quantity', 'amount', '_parsed'], 'posting_id') }},
-
-landed as not materialized (
-    select l.*
-    from {{ source('finance', 'cogs_ledger') }} as l
-    where
-        l._source_file in (select new_files._source_file from new_files)
-        or exists (
-            select 1
-            from scope_rows as s
-            where
-                s._source_file = l._source_file
-                and s._source_row = l._source_row
-        )
-),
-{% else %}
-landed as not materialized (
-    select * from {{ source('finance', 'cogs_ledger') }}
-),
-{% endif %}
+with {{ validated_landing_inputs(
+    'finance', 'cogs_ledger', columns, columns, scales, ['quantity', 'amount', '_parsed'], 'posting_id'
+) }}
 
 parsed as not materialized (
     select

@@ -46,56 +46,9 @@
     },
 ] %}
 
-with files_now as (
-    {{ landed_files('sales_lines') }}
-),
-
-products as (
-    select
-        product_id,
-        product_type
-    from {{ ref('stg_master__products') }}
-),
-
-locations as (
-    select location_id from {{ ref('stg_master__locations') }}
-),
-
-{% if is_incremental() %}
-new_files as (
-    {{ new_landed_files('sales_lines') }}
-),
-
-missing_parsed as (
-    select
-        l._source_file,
-        l._source_row,
-        {{ parse_landing_columns(columns) }},
-        ({{ first_parse_failure(row_columns) }}) is null as _parsed
-    from {{ source('sales', 'sales_lines') }} as l
-    where l._source_file in (select new_files._source_file from new_files)
-),
-
-{{ incremental_staging_scope(scales, ['quantity', 'unit_price', '_parsed'], 'transaction_id') }},
-
-landed as not materialized (
-    select l.*
-    from {{ source('sales', 'sales_lines') }} as l
-    where
-        l._source_file in (select new_files._source_file from new_files)
-        or exists (
-            select 1
-            from scope_rows as s
-            where
-                s._source_file = l._source_file
-                and s._source_row = l._source_row
-        )
-),
-{% else %}
-landed as not materialized (
-    select * from {{ source('sales', 'sales_lines') }}
-),
-{% endif %}
+with {{ validated_landing_inputs(
+    'sales', 'sales_lines', columns, row_columns, scales, ['quantity', 'unit_price', '_parsed'], 'transaction_id'
+) }}
 
 parsed as not materialized (
     select
