@@ -10,6 +10,9 @@ Features (all computed from data up to the origin, or known in advance):
   the origin);
 - a yearly lag passed as a known-in-advance exogenous column (the 7-day mean centred one year - 364 days - back,
   52 weeks, 12 months): the horizon is shorter than a year, so it never needs a prediction;
+- the yearly momentum (``year_momentum``): that yearly lag over its own mean in the 28 days before (4 weeks, 1
+  month), known in advance too: last year's rise into a season and fall after it as a ratio, free of the level, so
+  the trees can apply it to the level the recursive lags carry (forecasting-1.10; measured in docs/backtest.md);
 - calendar: weekday, day of month, month, day of year (week grain: ISO week and month; month grain: month);
 - promotions: ``discount``, the mean discount of the period, and ``promo_unknown``, the share of the period
   whose promotions are not known at the origin. A promotion is known when it starts no later than the known
@@ -248,6 +251,30 @@ def yearly_lag(target: np.ndarray, start: int, panel: Panel, cutoff: int, t0: in
     return out.astype(np.float32)
 
 
+#: the window (days) year_momentum compares last year's value with
+MOMENTUM_DAYS = 28
+
+
+def year_momentum(target: np.ndarray, start: int, panel: Panel, cutoff: int, t0: int, t1: int) -> np.ndarray:
+    """Last year's shape, relative: the yearly lag at period t over the mean of the yearly lag in the
+    ``MOMENTUM_DAYS`` before t, for periods [t0, t1); NaN where last year is unknown or was zero.
+
+    Known in advance like the yearly lag, and free of the series' level, so the trees can carry a rise into a
+    season and the fall after it onto the level the recursive lags give (a peak that only the yearly lag's level
+    shows is easily out-voted by the recent lags)."""
+    m = max(1, panel.periods(MOMENTUM_DAYS))
+    ylag = yearly_lag(target, start, panel, cutoff, t0 - m, t1).astype(np.float64)
+    ok = ~np.isnan(ylag)
+    cs = np.concatenate([np.zeros((ylag.shape[0], 1)), np.cumsum(np.where(ok, ylag, 0.0), axis=1)], axis=1)
+    cn = np.concatenate([np.zeros((ylag.shape[0], 1)), np.cumsum(ok, axis=1)], axis=1)
+    k = np.arange(t1 - t0)
+    den_n = cn[:, k + m] - cn[:, k]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        den = np.where(den_n > 0, (cs[:, k + m] - cs[:, k]) / den_n, np.nan)
+        out = np.where(den > 0, ylag[:, m:] / den, np.nan)
+    return out.astype(np.float32)
+
+
 def _transform(y: np.ndarray, kind: str, scale: np.ndarray) -> np.ndarray:
     if kind == "scale":
         return y / scale[:, None]
@@ -292,6 +319,7 @@ def _columns(panel: Panel, config: ForecastConfig, hist: History, transform: str
     }
     ylag = yearly_lag(hist.target, hist.start, panel, hist.cutoff, lo, hi)
     cols["year_lag"] = _transform(ylag, transform, scale).astype(np.float32)
+    cols["year_momentum"] = year_momentum(hist.target, hist.start, panel, hist.cutoff, lo, hi)
     cols.update(known_exogenous(panel, config, hist.cutoff, lo, hi))
     for name, v in _calendar(panel, lo, hi).items():
         cols[name] = np.broadcast_to(v[None, :], (n_all, len(v)))
