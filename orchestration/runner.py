@@ -12,6 +12,7 @@ import contextlib
 import io
 import logging
 import re
+import threading
 import time
 import uuid
 import warnings
@@ -103,8 +104,18 @@ def _plain(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
+#: Dagster's run-level terminal events (their event_type_value: Dagster still spells them PIPELINE_*)
+_RUN_FAILURE, _RUN_ENDS = "PIPELINE_FAILURE", ("PIPELINE_SUCCESS", "PIPELINE_FAILURE", "PIPELINE_CANCELED")
+#: How long the caller waits, after the run returned, for the event listener to deliver the run's last events
+RUN_EVENTS_WAIT_SECONDS = 15.0
+
+
 class Progress:
-    """Turns the run's Dagster events into one line per step start/end (plus failures), via ``echo``."""
+    """Turns the run's Dagster events into one line per step start/end (plus failures), via ``echo``.
+
+    A persistent instance delivers events to the listener from its watcher thread, possibly after the run has
+    returned: ``finished`` is set once the run's terminal event has been handled, so the caller can wait for the
+    last step's line before it reports."""
 
     def __init__(self, echo: Callable[[str], None], *, verbose: bool = False) -> None:
         self.echo = echo
@@ -112,12 +123,17 @@ class Progress:
         self.steps: dict[str, StepProgress] = {}
         self.materializations: dict[str, dict[str, Any]] = {}
         self.check_failures: list[str] = []
+        self.finished = threading.Event()
 
     def __call__(self, entry) -> None:  # EventLogEntry
         try:
             self._handle(entry)
         except Exception as exc:  # progress must never break the run
             log.debug("progress: could not handle an event: %s", exc)
+        finally:
+            event = getattr(entry, "dagster_event", None)
+            if event is not None and event.event_type_value in _RUN_ENDS:
+                self.finished.set()
 
     def _step(self, key: str | None, ts: float) -> StepProgress | None:
         if key is None:
@@ -169,7 +185,7 @@ class Progress:
         elif kind == "STEP_SKIPPED" and step:
             step.ended, step.status = ts, "skipped"
             self.echo(f"skip  {step.key} (an upstream step failed)")
-        elif kind == "RUN_FAILURE":
+        elif kind == _RUN_FAILURE:
             err = getattr(event.event_specific_data, "error", None)
             if err is not None and not any(s.status == "failed" for s in self.steps.values()):
                 self.echo(f"run failed:\n{_indent(err.message.strip())}")
@@ -394,6 +410,8 @@ def run_pipeline(
             asset_selection=asset_selection,
             tags={"stockturn/launched_by": "stockturn run"},
         )
+        if not progress.finished.wait(RUN_EVENTS_WAIT_SECONDS):
+            log.debug("progress: the run's last events did not arrive within %.0f s", RUN_EVENTS_WAIT_SECONDS)
     report = RunReport(
         run_id=run_id,
         success=result.success,
