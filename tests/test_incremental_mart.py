@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -40,6 +41,16 @@ def _tables(wh: Path) -> dict[str, list[tuple]]:
             select = ", ".join(f'"{c}"' for c in columns)
             out[f"{schema}.{table}"] = con.execute(f"select {select} from {schema}.{table} order by all").fetchall()
     return out
+
+
+def _table(wh: Path, table: str) -> list[tuple]:
+    """One table's rows, sorted, without the build stamp."""
+    schema, name = table.split(".")
+    with duckdb.connect(str(wh), read_only=True) as con:
+        columns = [c for (c,) in con.execute(
+            "select column_name from duckdb_columns() where schema_name = ? and table_name = ? order by column_index",
+            [schema, name]).fetchall() if c != "_built_at"]
+        return con.execute(f"select {', '.join(columns)} from {table} order by all").fetchall()
 
 
 def _written_by_the_last_build(wh: Path, table: str) -> tuple[int, int]:
@@ -107,10 +118,13 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     with open(new_sales, "a", encoding="utf-8") as f:
         f.write("\n".join([old_line, ",".join(unknown), *starter]) + "\n")
     # and a correction file that sorts before 2023q3 repeats one of its lines: the earlier file's line is now the
-    # duplicate (kept on night 1, quarantined from night 2)
+    # duplicate
+    # (kept on night 1, quarantined from night 2), and carries a sale of its own (withdrawn on night 3)
     twice = (landing / "sales" / "sales_lines_2023q3.csv").read_text(encoding="utf-8").splitlines()
-    (landing / "sales" / "sales_lines_2023q3-correction.csv").write_text(twice[0] + "\n" + twice[3] + "\n",
-                                                                         encoding="utf-8")
+    own_sale = twice[4].split(",")
+    own_sale[0] = own_sale[0] + "-CORRECTION"
+    (landing / "sales" / "sales_lines_2023q3-correction.csv").write_text(
+        "\n".join([twice[0], twice[3], ",".join(own_sale)]) + "\n", encoding="utf-8")
     build_warehouse(landing, wh, progress=False)
     with duckdb.connect(str(wh), read_only=True) as con:
         where = "where _source_file = 'sales/sales_lines_2023q3.csv' and _source_row = 3"
@@ -164,6 +178,11 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     lines = transfers[1].read_text(encoding="utf-8").splitlines()
     transfers[1].write_text("\n".join(lines[:-5]) + "\n", encoding="utf-8")  # five transfers corrected away
     sorted((landing / "finance").glob("cogs_ledger_*.csv"))[0].unlink()  # a withdrawn ledger file
+    (landing / "sales" / "sales_lines_2023q3-correction.csv").unlink()  # a withdrawn sales file: its own sale goes
+    moved_file = landing / "sales" / "sales_lines_2023q2.csv"  # a sale corrected to another day: its old day loses it
+    moved = moved_file.read_text(encoding="utf-8").splitlines()[7].split(",")
+    moved_to = (date.fromisoformat(moved[2][:10]) + timedelta(days=2)).isoformat() + moved[2][10:]
+    _replace_line(moved_file, ",".join(moved), ",".join([*moved[:2], moved_to, *moved[3:]]))
     costs = landing / "finance" / "standard_costs.csv"
     cost_rows = costs.read_text(encoding="utf-8").splitlines()
     product, valid_from, unit_cost = cost_rows[2].split(",")  # a standard cost corrected back to its start
@@ -193,9 +212,19 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
         assert con.execute("select count(*) from staging.stg_sales__sales_lines where transaction_id = 'SCALE-2'"
                            ).fetchall()[0][0] == 1
 
+        # the days that lost lines are on record for the daily facts: the corrected sale's old day, the withdrawn
+        # file's own sale, the withdrawn ledger file's postings
+        withdrawn = set(con.execute("select product_id, location_id, date_day::varchar "
+                                    "from staging.stg_sales__sales_lines__withdrawn").fetchall())
+        assert {(moved[3], moved[4], moved[2][:10]), (own_sale[3], own_sale[4], own_sale[2][:10])} <= withdrawn
+        assert con.execute("select count(*) from staging.stg_finance__cogs_ledger__withdrawn").fetchall()[0][0] > 0
+
     full = tmp_path / "full.duckdb"
     build_warehouse(landing, full, progress=False, full_refresh=True)
     nightly, rebuilt = _tables(wh), _tables(full)
+    # the logs of what nightly builds withdrew: a full build withdraws nothing (checked above)
+    for log in ("staging.stg_sales__sales_lines__withdrawn", "staging.stg_finance__cogs_ledger__withdrawn"):
+        assert rebuilt.pop(log) == [] and nightly.pop(log)
     assert set(nightly) == set(rebuilt)
     for table in rebuilt:
         differs = _same_rows(nightly[table], rebuilt[table])
@@ -219,6 +248,26 @@ def test_an_older_positions_table_is_rebuilt_in_full(small_warehouse: Path, tmp_
             [INCREMENTAL_MODEL]).fetchall()}
         after = con.execute(f"select count(*) from intermediate.{INCREMENTAL_MODEL}").fetchall()[0][0]
     assert "in_transit_change_units" in cols and after == before
+
+
+def test_staging_rebuilt_whole_rewrites_every_amount_day(small_warehouse: Path, tmp_path: Path) -> None:
+    """When the kept postings are written whole (an earlier version's table, dropped by on-run-start), the rows
+    withdrawn meanwhile are on no record: the daily sales fact then writes every stored amount day again, so a
+    withdrawn ledger file's COGS (which moves no units, so no stock day changes) still leaves the fact."""
+    landing = tmp_path / "landing"
+    shutil.copytree(small_warehouse.parent / "landing", landing)
+    wh = tmp_path / "nightly.duckdb"
+    shutil.copy(small_warehouse, wh)
+    sorted((landing / "finance").glob("cogs_ledger_*.csv"))[-1].unlink()
+    with duckdb.connect(str(wh)) as con:
+        con.execute("alter table staging.stg_finance__cogs_ledger drop column _built_at")
+    build_warehouse(landing, wh, progress=False)
+    full = tmp_path / "full.duckdb"
+    build_warehouse(landing, full, progress=False, full_refresh=True)
+    nightly, rebuilt = (_table(w, "marts.fct_sales_daily") for w in (wh, full))
+    assert len(nightly) == len(rebuilt)
+    differs = _same_rows(nightly, rebuilt)
+    assert differs is None, (nightly[differs], rebuilt[differs])
 
 
 def test_full_refresh_reaches_dbt_through_dagster(small_landing: Path, warehouse_copy: Path, tmp_path: Path) -> None:

@@ -339,3 +339,69 @@ landed as not materialized (
 ),
 {% endif %}
 {%- endmacro %}
+
+
+{#-
+    The body of a `*__withdrawn` model: the day, product and location of every kept row that this build removes
+    or replaces, before the kept model (`kept_model`, which depends on it) writes: rows of a file no longer landed
+    or landed again with another checksum, and rows judged again and now rejected. The daily facts downstream
+    rewrite these days, and the days of the rows staged since their last build, instead of comparing every day's
+    amounts (fct_sales_daily). Append-only, stamped with the build (_built_at); a full build starts it empty (it
+    then withdraws nothing: the kept model is written whole). `date_column`: the kept model's day.
+-#}
+{% macro staged_rows_withdrawn(kept_model, validated_model, entity, date_column) -%}
+    {%- set kept = none -%}
+    {#- sqlfluff's templater has no adapter -#}
+    {%- if is_incremental() and adapter is defined -%}
+        {%- set kept = adapter.get_relation(database=this.database, schema=this.schema, identifier=kept_model) -%}
+    {%- endif -%}
+    {%- if kept is not none %}
+        with gone_files as (
+            select distinct
+                _source_file,
+                _file_sha256
+            from {{ kept }}
+            except
+            select
+                file as _source_file,
+                sha256 as _file_sha256
+            from {{ source('landing', 'landing_files') }}
+            where entity = '{{ entity }}'
+        ),
+
+        now_rejected as (
+            select
+                _source_file,
+                _source_row
+            from {{ ref(validated_model) }}
+            where
+                _built_at > (select max(k._built_at) from {{ kept }} as k)
+                and reject_reason is not null
+        )
+
+        select distinct
+            kept.{{ date_column }} as date_day,
+            kept.product_id,
+            kept.location_id,
+            {{ build_stamp() }} as _built_at
+        from {{ kept }} as kept
+        where
+            exists (
+                select 1
+                from gone_files
+                where gone_files._source_file = kept._source_file and gone_files._file_sha256 = kept._file_sha256
+            )
+            or exists (
+                select 1
+                from now_rejected
+                where now_rejected._source_file = kept._source_file and now_rejected._source_row = kept._source_row
+            )
+    {%- else %}
+        select
+            cast(null as date) as date_day,
+            cast(null as varchar) as product_id,
+            cast(null as varchar) as location_id,
+            {{ build_stamp() }} as _built_at
+        where false
+    {%- endif %}
+{%- endmacro %}

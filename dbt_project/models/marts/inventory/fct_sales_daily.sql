@@ -7,12 +7,16 @@
 -- only large join is with the days that have sales or ledger postings.
 --
 -- Incremental (delete+insert on product_location_key x date_day): a build writes the days fct_inventory_daily
--- rewrote (units, on-hand, cost, available sources), the days whose sales amounts or ledger COGS differ from the
--- stored ones, the days whose promotion changed, every day of a product whose master or location price lists
--- changed (int_product_price_lists) and of a product-location whose first activity moved. The pre-hook removes
+-- rewrote (units, on-hand, cost, available sources), the days of the sales lines and COGS postings staged or
+-- withdrawn since its last build (found from their build stamps and the staging *__withdrawn logs, not by comparing
+-- every day's amounts; every amount day when staging was built whole), the days whose promotion changed, every
+-- day of a product whose master or location price lists changed (int_product_price_lists) and of a
+-- product-location whose first activity moved. The pre-hook removes
 -- the rows no longer on the grid. A chain of nightly builds equals a full rebuild (tests/test_incremental_mart.py).
 -- depends_on: {{ ref('int_calendar_bounds') }} (the pre-hook's)
 -- depends_on: {{ ref('int_product_price_lists') }}
+-- depends_on: {{ ref('stg_sales__sales_lines__withdrawn') }}
+-- depends_on: {{ ref('stg_finance__cogs_ledger__withdrawn') }}
 -- sqlfluff:indentation:template_blocks_indent:False
 {{ config(
     materialized='incremental',
@@ -36,91 +40,70 @@ product_locations as (
     where has_sales
 ),
 
-sales_amounts as (
-    select
-        sold_on as date_day,
-        product_id,
-        location_id,
-        gross_sales_amount,
-        returns_amount,
-        net_sales_amount,
-        case when unit_price is not null then units_sold else 0 end as priced_units_sold,
-        1 as sales_line,
-        case when unit_price is null then 1 else 0 end as unpriced_sales_line,
-        cast(null as double) as ledger_cogs_amount
-    from {{ ref('stg_sales__sales_lines') }}
-    union all
-    select
-        posting_date as date_day,
-        product_id,
-        location_id,
-        null as gross_sales_amount,
-        null as returns_amount,
-        null as net_sales_amount,
-        0 as priced_units_sold,
-        0 as sales_line,
-        0 as unpriced_sales_line,
-        amount as ledger_cogs_amount
-    from {{ ref('stg_finance__cogs_ledger') }}
-),
-
-amounts as (
-    select
-        date_day,
-        product_id,
-        location_id,
-        sum(gross_sales_amount) as gross_sales_amount,
-        sum(returns_amount) as returns_amount,
-        sum(net_sales_amount) as net_sales_amount,
-        sum(priced_units_sold) as priced_units_sold,
-        cast(sum(sales_line) as bigint) as sales_lines,
-        cast(sum(unpriced_sales_line) as bigint) as unpriced_sales_lines,
-        sum(ledger_cogs_amount) as ledger_cogs_amount
-    from sales_amounts
-    group by all
-),
-
 {% if is_incremental() %}
-stored_amounts as (
+last_build as (
+    select max(_built_at) as built_at from {{ this }}
+),
+
+first_kept_lines as (
+    select min(_built_at) as built_at from {{ ref('stg_sales__sales_lines') }}
+),
+
+first_kept_postings as (
+    select min(_built_at) as built_at from {{ ref('stg_finance__cogs_ledger') }}
+),
+
+restaged as (
+    -- whether the kept lines or postings were all written since this table's last build (staging built whole):
+    -- then the lines withdrawn meanwhile are not on record, and every stored amount day is written again
     select
-        product_id,
-        location_id,
-        date_day,
-        gross_sales_amount,
-        returns_amount,
-        net_sales_amount,
-        sales_lines,
-        unpriced_sales_lines,
-        avg_selling_price,
-        cogs_basis,
-        cogs_amount
-    from {{ this }}
-    where sales_lines > 0 or (cogs_basis = 'ledger' and cogs_amount <> 0)
+        coalesce(first_kept_lines.built_at > last_build.built_at, false)
+        or coalesce(first_kept_postings.built_at > last_build.built_at, false) as is_whole
+    from last_build
+    cross join first_kept_lines
+    cross join first_kept_postings
 ),
 
 amount_changes as (
-    -- days whose sales amounts or ledger COGS are not the stored ones (new, corrected or withdrawn lines)
+    -- the days whose sales amounts or ledger COGS can have changed since this table's last build: the days of
+    -- lines and postings staged since (new, corrected, judged again), of those withdrawn since (removed, or
+    -- replaced by a corrected file), and every stored amount day when staging was built whole
     select
-        coalesce(amounts.product_id, stored_amounts.product_id) as product_id,
-        coalesce(amounts.location_id, stored_amounts.location_id) as location_id,
-        coalesce(amounts.date_day, stored_amounts.date_day) as date_day
-    from amounts
-    full outer join stored_amounts
-        on
-            amounts.product_id = stored_amounts.product_id
-            and amounts.location_id = stored_amounts.location_id
-            and amounts.date_day = stored_amounts.date_day
+        product_id,
+        location_id,
+        sold_on as date_day
+    from {{ ref('stg_sales__sales_lines') }}
+    where _built_at > (select last_build.built_at from last_build)
+    union
+    select
+        product_id,
+        location_id,
+        posting_date as date_day
+    from {{ ref('stg_finance__cogs_ledger') }}
+    where _built_at > (select last_build.built_at from last_build)
+    union
+    select
+        product_id,
+        location_id,
+        date_day
+    from {{ ref('stg_sales__sales_lines__withdrawn') }}
+    where _built_at > (select last_build.built_at from last_build)
+    union
+    select
+        product_id,
+        location_id,
+        date_day
+    from {{ ref('stg_finance__cogs_ledger__withdrawn') }}
+    where _built_at > (select last_build.built_at from last_build)
+    union
+    select
+        product_id,
+        location_id,
+        date_day
+    from {{ this }}
     where
-        amounts.product_id is null
-        or stored_amounts.product_id is null
-        or coalesce(amounts.gross_sales_amount, 0) <> stored_amounts.gross_sales_amount
-        or coalesce(amounts.returns_amount, 0) <> stored_amounts.returns_amount
-        or coalesce(amounts.net_sales_amount, 0) <> stored_amounts.net_sales_amount
-        or amounts.sales_lines <> stored_amounts.sales_lines
-        or amounts.unpriced_sales_lines <> stored_amounts.unpriced_sales_lines
-        or amounts.gross_sales_amount / nullif(amounts.priced_units_sold, 0)
-        is distinct from stored_amounts.avg_selling_price
-        or (stored_amounts.cogs_basis = 'ledger' and coalesce(amounts.ledger_cogs_amount, 0) <> stored_amounts.cogs_amount)
+        (select restaged.is_whole from restaged)
+        and (sales_lines > 0 or (cogs_basis = 'ledger' and cogs_amount <> 0))
 ),
 
 stored_promotions as (
@@ -225,7 +208,84 @@ dirty_days as (
         date_day
     from rewritten_days
 ),
+
+dirty_keys as (
+    -- the same days by product and location: the lines and postings whose amounts this build sums
+    select
+        product_locations.product_id,
+        product_locations.location_id,
+        dirty_days.date_day
+    from dirty_days
+    inner join product_locations
+        on dirty_days.product_location_key = product_locations.product_location_key
+),
 {% endif %}
+
+sales_amounts as (
+    select
+        sold_on as date_day,
+        product_id,
+        location_id,
+        gross_sales_amount,
+        returns_amount,
+        net_sales_amount,
+        case when unit_price is not null then units_sold else 0 end as priced_units_sold,
+        1 as sales_line,
+        case when unit_price is null then 1 else 0 end as unpriced_sales_line,
+        cast(null as double) as ledger_cogs_amount
+    from {{ ref('stg_sales__sales_lines') }} as sold_lines
+    {% if is_incremental() -%}
+    where
+        exists (
+            select 1
+            from dirty_keys
+            where
+                dirty_keys.product_id = sold_lines.product_id
+                and dirty_keys.location_id = sold_lines.location_id
+                and dirty_keys.date_day = sold_lines.sold_on
+        )
+    {%- endif %}
+    union all
+    select
+        posting_date as date_day,
+        product_id,
+        location_id,
+        null as gross_sales_amount,
+        null as returns_amount,
+        null as net_sales_amount,
+        0 as priced_units_sold,
+        0 as sales_line,
+        0 as unpriced_sales_line,
+        amount as ledger_cogs_amount
+    from {{ ref('stg_finance__cogs_ledger') }} as postings
+    {% if is_incremental() -%}
+    where
+        exists (
+            select 1
+            from dirty_keys
+            where
+                dirty_keys.product_id = postings.product_id
+                and dirty_keys.location_id = postings.location_id
+                and dirty_keys.date_day = postings.posting_date
+        )
+    {%- endif %}
+),
+
+amounts as (
+    select
+        date_day,
+        product_id,
+        location_id,
+        sum(gross_sales_amount) as gross_sales_amount,
+        sum(returns_amount) as returns_amount,
+        sum(net_sales_amount) as net_sales_amount,
+        sum(priced_units_sold) as priced_units_sold,
+        cast(sum(sales_line) as bigint) as sales_lines,
+        cast(sum(unpriced_sales_line) as bigint) as unpriced_sales_lines,
+        sum(ledger_cogs_amount) as ledger_cogs_amount
+    from sales_amounts
+    group by all
+),
 
 -- not materialized: read twice (the rows, and the days that need a location price), a scan and a small join each
 selling_days as not materialized (

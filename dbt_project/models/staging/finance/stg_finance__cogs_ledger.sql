@@ -1,6 +1,9 @@
 -- The kept rows of stg_finance__cogs_ledger__validated. Incremental (delete+insert on the file and row): a build writes the
--- rows validated since this table's last build (their validated stamp, _built_at, is copied), removes the rows
+-- rows validated since this table's last build, stamped with this build (_built_at: a build that writes the
+-- table whole stamps every row, which tells fct_sales_daily so), removes the rows
 -- judged again and now rejected (pre-hook) and the rows of files no longer landed (post-hook).
+-- Runs after stg_finance__cogs_ledger__withdrawn, which records the rows this build removes or replaces.
+-- depends_on: {{ ref('stg_finance__cogs_ledger__withdrawn') }}
 -- sqlfluff:indentation:template_blocks_indent:False
 {{ config(
     materialized='incremental',
@@ -29,5 +32,5 @@ select
     _source_file,
     _source_row,
     _file_sha256,
-    _built_at
+    {{ build_stamp() }} as _built_at
 from validated

@@ -1,6 +1,9 @@
 -- The kept rows of stg_sales__sales_lines__validated. Incremental (delete+insert on the file and row): a build writes the
--- rows validated since this table's last build (their validated stamp, _built_at, is copied), removes the rows
+-- rows validated since this table's last build, stamped with this build (_built_at: a build that writes the
+-- table whole stamps every row, which tells fct_sales_daily so), removes the rows
 -- judged again and now rejected (pre-hook) and the rows of files no longer landed (post-hook).
+-- Runs after stg_sales__sales_lines__withdrawn, which records the rows this build removes or replaces.
+-- depends_on: {{ ref('stg_sales__sales_lines__withdrawn') }}
 -- sqlfluff:indentation:template_blocks_indent:False
 {{ config(
     materialized='incremental',
@@ -36,7 +39,7 @@ typed as (
         _source_file,
         _source_row,
         _file_sha256,
-        _built_at
+        {{ build_stamp() }} as _built_at
     from validated
 )
 
