@@ -84,6 +84,21 @@
 {%- endmacro %}
 
 
+{#- A filter of the rows of `alias` (with product_id, location_id and a day `date_column`) on the product-location
+    days listed in `days` (a CTE or relation with product_id, location_id and date_day): an incremental model sums
+    only the source rows of the days it writes. -#}
+{% macro on_product_location_days(days, alias, date_column) -%}
+    exists (
+        select 1
+        from {{ days }}
+        where
+            {{ days }}.product_id = {{ alias }}.product_id
+            and {{ days }}.location_id = {{ alias }}.location_id
+            and {{ days }}.date_day = {{ alias }}.{{ date_column }}
+    )
+{%- endmacro %}
+
+
 {#- Post-hook of fct_days_of_supply: the previous as-of row, when it was not a week end (a week end's row has
     just been rewritten as an ordinary week-end row). -#}
 {% macro days_of_supply_previous_as_of_delete() -%}

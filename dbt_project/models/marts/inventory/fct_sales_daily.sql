@@ -235,15 +235,7 @@ sales_amounts as (
         cast(null as double) as ledger_cogs_amount
     from {{ ref('stg_sales__sales_lines') }} as sold_lines
     {% if is_incremental() -%}
-    where
-        exists (
-            select 1
-            from dirty_keys
-            where
-                dirty_keys.product_id = sold_lines.product_id
-                and dirty_keys.location_id = sold_lines.location_id
-                and dirty_keys.date_day = sold_lines.sold_on
-        )
+    where {{ on_product_location_days('dirty_keys', 'sold_lines', 'sold_on') }}
     {%- endif %}
     union all
     select
@@ -259,15 +251,7 @@ sales_amounts as (
         amount as ledger_cogs_amount
     from {{ ref('stg_finance__cogs_ledger') }} as postings
     {% if is_incremental() -%}
-    where
-        exists (
-            select 1
-            from dirty_keys
-            where
-                dirty_keys.product_id = postings.product_id
-                and dirty_keys.location_id = postings.location_id
-                and dirty_keys.date_day = postings.posting_date
-        )
+    where {{ on_product_location_days('dirty_keys', 'postings', 'posting_date') }}
     {%- endif %}
 ),
 
