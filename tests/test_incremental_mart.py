@@ -43,16 +43,6 @@ def _tables(wh: Path) -> dict[str, list[tuple]]:
     return out
 
 
-def _table(wh: Path, table: str) -> list[tuple]:
-    """One table's rows, sorted, without the build stamp."""
-    schema, name = table.split(".")
-    with duckdb.connect(str(wh), read_only=True) as con:
-        columns = [c for (c,) in con.execute(
-            "select column_name from duckdb_columns() where schema_name = ? and table_name = ? order by column_index",
-            [schema, name]).fetchall() if c != "_built_at"]
-        return con.execute(f"select {', '.join(columns)} from {table} order by all").fetchall()
-
-
 def _written_by_the_last_build(wh: Path, table: str) -> tuple[int, int]:
     """(rows the latest build wrote, rows in all) of an incremental table."""
     with duckdb.connect(str(wh), read_only=True) as con:
@@ -118,8 +108,7 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     with open(new_sales, "a", encoding="utf-8") as f:
         f.write("\n".join([old_line, ",".join(unknown), *starter]) + "\n")
     # and a correction file that sorts before 2023q3 repeats one of its lines: the earlier file's line is now the
-    # duplicate
-    # (kept on night 1, quarantined from night 2), and carries a sale of its own (withdrawn on night 3)
+    # duplicate (kept on night 1, quarantined from night 2); the file carries a sale of its own (withdrawn on night 3)
     twice = (landing / "sales" / "sales_lines_2023q3.csv").read_text(encoding="utf-8").splitlines()
     own_sale = twice[4].split(",")
     own_sale[0] = own_sale[0] + "-CORRECTION"

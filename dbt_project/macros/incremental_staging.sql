@@ -48,18 +48,25 @@
 {%- endmacro %}
 
 
+{#- Whether row `alias` comes from a file the loader still records with the checksum the row was loaded with (a
+    file withdrawn, or landed again with other contents, fails it). -#}
+{% macro staged_row_is_landed(alias, entity) -%}
+    exists (
+        select 1
+        from {{ source('landing', 'landing_files') }} as f
+        where
+            f.entity = '{{ entity }}'
+            and f.file = {{ alias }}._source_file
+            and f.sha256 = {{ alias }}._file_sha256
+    )
+{%- endmacro %}
+
+
 {#- post-hook: rows of a file no longer landed, or of an earlier version of a changed file, are deleted. -#}
 {% macro staged_rows_gone_delete(entity) -%}
     {%- if is_incremental() -%}
         delete from {{ this }} as t
-        where not exists (
-            select 1
-            from {{ source('landing', 'landing_files') }} as f
-            where
-                f.entity = '{{ entity }}'
-                and f.file = t._source_file
-                and f.sha256 = t._file_sha256
-        )
+        where not {{ staged_row_is_landed('t', entity) }}
     {%- else -%}
         select 1
     {%- endif -%}
@@ -255,18 +262,24 @@ scope_rows as (
 
 {#- pre-hook of a kept-rows table: rows whose validated row was judged again since this table's last build and is
     now rejected are removed (the rows still kept are rewritten by the build itself). -#}
+{#- Whether kept row `alias` of table `kept` was judged again since `kept`'s last build and is now rejected. -#}
+{% macro staged_row_now_rejected(alias, kept, validated_model) -%}
+    exists (
+        select 1
+        from {{ ref(validated_model) }} as v
+        where
+            v._built_at > (select max(k._built_at) from {{ kept }} as k)
+            and v.reject_reason is not null
+            and v._source_file = {{ alias }}._source_file
+            and v._source_row = {{ alias }}._source_row
+    )
+{%- endmacro %}
+
+
 {% macro staged_rows_now_rejected_delete(validated_model) -%}
     {%- if is_incremental() -%}
         delete from {{ this }} as t
-        where exists (
-            select 1
-            from {{ ref(validated_model) }} as v
-            where
-                v._built_at > (select max(k._built_at) from {{ this }} as k)
-                and v.reject_reason is not null
-                and v._source_file = t._source_file
-                and v._source_row = t._source_row
-        )
+        where {{ staged_row_now_rejected('t', this, validated_model) }}
     {%- else -%}
         select 1
     {%- endif -%}
@@ -356,29 +369,6 @@ landed as not materialized (
         {%- set kept = adapter.get_relation(database=this.database, schema=this.schema, identifier=kept_model) -%}
     {%- endif -%}
     {%- if kept is not none %}
-        with gone_files as (
-            select distinct
-                _source_file,
-                _file_sha256
-            from {{ kept }}
-            except
-            select
-                file as _source_file,
-                sha256 as _file_sha256
-            from {{ source('landing', 'landing_files') }}
-            where entity = '{{ entity }}'
-        ),
-
-        now_rejected as (
-            select
-                _source_file,
-                _source_row
-            from {{ ref(validated_model) }}
-            where
-                _built_at > (select max(k._built_at) from {{ kept }} as k)
-                and reject_reason is not null
-        )
-
         select distinct
             kept.{{ date_column }} as date_day,
             kept.product_id,
@@ -386,16 +376,8 @@ landed as not materialized (
             {{ build_stamp() }} as _built_at
         from {{ kept }} as kept
         where
-            exists (
-                select 1
-                from gone_files
-                where gone_files._source_file = kept._source_file and gone_files._file_sha256 = kept._file_sha256
-            )
-            or exists (
-                select 1
-                from now_rejected
-                where now_rejected._source_file = kept._source_file and now_rejected._source_row = kept._source_row
-            )
+            not {{ staged_row_is_landed('kept', entity) }}
+            or {{ staged_row_now_rejected('kept', kept, validated_model) }}
     {%- else %}
         select
             cast(null as date) as date_day,
