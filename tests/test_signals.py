@@ -174,3 +174,26 @@ def test_a_monthly_figure_published_weeks_later_is_missing_until_published() -> 
     assert (north_out[0, :31] == 99.0).all() and (north_out[1, :31] == 101.0).all()
     later = values(date(2024, 3, 20))  # February: no North figure, so North falls back to the national one
     assert (later[:, 31:60] == 102.5).all() and (later[0, :31] == 99.0).all()
+
+
+def test_a_shorter_forecast_is_the_start_of_a_longer_one_and_variants_share_a_history(
+        small_warehouse: Path) -> None:
+    """What the signal gate's shortcuts rely on (``pipeline._without_each_group`` forecasts only the periods it
+    scores, and ``gbm.predict`` computes a history's columns once for all its variants): a recursive forecast's
+    first periods do not depend on how far it runs, and a history passed with several signal masks gives, per
+    mask, the forecast it gives alone. The control: the masks really change the forecast."""
+    config = ForecastConfig(models=("seasonal_naive", "lightgbm"), lgbm_backtest_trees=40)
+    with duckdb.connect(str(small_warehouse), read_only=True) as con:
+        panel = load_panel(con, config, mart_as_of(con))
+    cutoff = panel.n_hist - 60
+    fit = bt.fit_cutoff(panel, config, cutoff, 28, transform="scale", n_trees=40)
+    model, hist = fit.models["scale"], fit.history
+    groups = panel.signals.groups
+    every = {g: np.ones(panel.n_series, bool) for g in groups}
+    variants = [every] + [{**every, g: np.zeros(panel.n_series, bool)} for g in groups]
+    together = gbm.predict(model, panel, config, [hist] * len(variants), 28, uses=variants)
+    for variant, joint in zip(variants, together, strict=True):
+        alone_short = gbm.predict(model, panel, config, [hist], 7, uses=[variant])[0]
+        np.testing.assert_array_equal(joint[:, :7], alone_short)
+    np.testing.assert_array_equal(together[0], gbm.predict(model, panel, config, [hist], 28, uses=[every])[0])
+    assert any(not np.array_equal(together[0], other) for other in together[1:])

@@ -62,7 +62,7 @@ from mlforecast.lag_transforms import RollingMean, RollingStd, SeasonalRollingMe
 from ml.forecasting.arrays import nan0
 from ml.forecasting.config import ForecastConfig  # noqa: E402
 from ml.forecasting.panel import Panel, known_promotion_days, promotion_warnings  # noqa: E402
-from ml.forecasting.signals import feature_columns, teach_unknown  # noqa: E402
+from ml.forecasting.signals import feature_columns, teach_unknown, without_unused  # noqa: E402
 
 log = logging.getLogger("stockturn.forecasting")
 
@@ -239,11 +239,17 @@ def yearly_lag(target: np.ndarray, start: int, panel: Panel, cutoff: int, t0: in
     lag = YEAR[panel.grain]
     half = 3 if panel.grain == "day" else 0
     n = target.shape[0]
-    cs = np.concatenate([np.zeros((n, 1)), np.cumsum(nan0(target), axis=1, dtype=np.float64)], 1)
-    cv = np.concatenate([np.zeros((n, 1)), np.cumsum(~np.isnan(target), axis=1, dtype=np.float64)], 1)
     t = np.arange(t0, t1)
+    if len(t) == 0:
+        return np.zeros((n, 0), np.float32)
     a = np.clip(t - lag - half - start, 0, cutoff - start)
     b = np.clip(np.minimum(t - lag + half + 1, cutoff) - start, 0, cutoff - start)
+    # cumulative sums over the history columns the windows read only (a, b grow with t), not the whole history
+    s0, s1 = int(a[0]), int(b[-1])
+    part = target[:, s0:s1]
+    cs = np.concatenate([np.zeros((n, 1)), np.cumsum(nan0(part), axis=1, dtype=np.float64)], 1)
+    cv = np.concatenate([np.zeros((n, 1)), np.cumsum(~np.isnan(part), axis=1, dtype=np.float64)], 1)
+    a, b = a - s0, b - s0
     cnt = cv[:, b] - cv[:, a]
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(cnt > 0, (cs[:, b] - cs[:, a]) / cnt, np.nan)
@@ -310,6 +316,25 @@ def _columns(panel: Panel, config: ForecastConfig, hist: History, transform: str
     """Model columns over periods [lo, hi) (lo >= hist.start): transformed target (0 after the cutoff), yearly lag,
     known exogenous values, calendar and external signals / events as known at the cutoff (``use``: the series
     whose forecasts use each signal group, None = all), each (n_all, hi - lo)."""
+    return {**_columns_without_signals(panel, config, hist, transform, scale, lo, hi),
+            **_signal_columns(panel, hist, lo, hi, use)}
+
+
+def _signal_columns(panel: Panel, hist: History, lo: int, hi: int, use: dict[str, np.ndarray] | None,
+                    ) -> dict[str, np.ndarray]:
+    if panel.signals is None:
+        return {}
+    return feature_columns(panel.signals, panel.agg, panel.period_start_day, panel.period_len,
+                           origin_day(panel, hist.cutoff), lo, hi, use)
+
+
+def _signal_columns_as_used(panel: Panel, cols: dict[str, np.ndarray], use: dict[str, np.ndarray] | None,
+                            ) -> dict[str, np.ndarray]:
+    return cols if panel.signals is None else without_unused(panel.signals, cols, use)
+
+
+def _columns_without_signals(panel: Panel, config: ForecastConfig, hist: History, transform: str,
+                             scale: np.ndarray, lo: int, hi: int) -> dict[str, np.ndarray]:
     n_all = hist.target.shape[0]
     seen = hist.target[:, lo - hist.start :]
     y = _transform(nan0(seen), transform, scale).astype(np.float32)
@@ -323,9 +348,6 @@ def _columns(panel: Panel, config: ForecastConfig, hist: History, transform: str
     cols.update(known_exogenous(panel, config, hist.cutoff, lo, hi))
     for name, v in _calendar(panel, lo, hi).items():
         cols[name] = np.broadcast_to(v[None, :], (n_all, len(v)))
-    if panel.signals is not None:
-        cols.update(feature_columns(panel.signals, panel.agg, panel.period_start_day, panel.period_len,
-                                    origin_day(panel, hist.cutoff), lo, hi, use))
     return cols
 
 
@@ -343,6 +365,19 @@ def _long_frame(i: np.ndarray, t: np.ndarray, columns: dict[str, np.ndarray], lo
         data[name] = arr[i, t - lo]
     for name, arr in statics.items():
         data[name] = arr[i]
+    return pl.DataFrame(data)
+
+
+def _horizon_frame(series: np.ndarray, cutoff: int, horizon: int, columns: dict[str, np.ndarray], lo: int,
+                   id_offset: int = 0) -> pl.DataFrame:
+    """``_long_frame`` of every listed series x the ``horizon`` periods from ``cutoff`` (series-major), sliced
+    instead of gathered cell by cell."""
+    data: dict[str, np.ndarray] = {
+        "unique_id": np.repeat(series + id_offset, horizon).astype(np.int32),
+        "ds": np.tile(np.arange(cutoff, cutoff + horizon), len(series)).astype(np.int32),
+    }
+    for name, arr in columns.items():
+        data[name] = arr[series, cutoff - lo : cutoff - lo + horizon].ravel()
     return pl.DataFrame(data)
 
 
@@ -413,18 +448,23 @@ def predict(model: GBMModel, panel: Panel, config: ForecastConfig, histories: li
     gating decision, or every group before it is made)."""
     n_all = histories[0].target.shape[0]
     new_parts, x_parts, rows, scales = [], [], [], []
+    # a history passed more than once (the signal gating's variants) has its signal-free columns, scale and
+    # cells computed once
+    shared: dict[int, tuple] = {}
     for j, hist in enumerate(histories):
-        scale = hist.scale(panel)
-        series = np.flatnonzero(hist.active)
         lo = max(hist.cutoff - model.lookback, hist.start)
+        if id(hist) not in shared:
+            scale = hist.scale(panel)
+            series = np.flatnonzero(hist.active)
+            base = _columns_without_signals(panel, config, hist, model.transform, scale, lo, hist.cutoff + horizon)
+            signal_cols = _signal_columns(panel, hist, lo, hist.cutoff + horizon, None)
+            shared[id(hist)] = (scale, series, base, signal_cols, _cells(series, panel.first, lo, hist.cutoff, n_all))
+        scale, series, base, signal_cols, (i, t) = shared[id(hist)]
         use = panel.signal_use if uses is None else uses[j]
-        cols = _columns(panel, config, hist, model.transform, scale, lo, hist.cutoff + horizon, use)
-        i, t = _cells(series, panel.first, lo, hist.cutoff, n_all)
+        cols = {**base, **_signal_columns_as_used(panel, signal_cols, use)}
         new_parts.append(_long_frame(i, t, cols, lo, _statics(panel, scale), id_offset=j * n_all))
-        fi = np.repeat(series, horizon)
-        ft = np.tile(np.arange(hist.cutoff, hist.cutoff + horizon), len(series))
         x_cols = {k: v for k, v in cols.items() if k != "y"}
-        x_parts.append(_long_frame(fi, ft, x_cols, lo, {}, id_offset=j * n_all))
+        x_parts.append(_horizon_frame(series, hist.cutoff, horizon, x_cols, lo, id_offset=j * n_all))
         rows.append(series)
         scales.append(scale)
     # the mlforecast time index must be aligned across series: shift every history so its cutoff is 0

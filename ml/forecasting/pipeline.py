@@ -189,7 +189,12 @@ def _without_each_group(ev: _OriginEval, ctx: _Context, config: ForecastConfig, 
     features missing in turn (``ml.forecasting.signals``, gating). Every day after the origin is scored once, by
     the freshest forecast that covers it: the first week of each sub-origin's forecast (made weekly by the
     origin's model), and the origin's own forecast for its first week and for the days after the last
-    sub-origin's first week. So a signal known only a few days ahead is judged on every week, not on one."""
+    sub-origin's first week. So a signal known only a few days ahead is judged on every week, not on one.
+
+    Only the periods the gate reads are forecast (a recursive forecast's first periods do not depend on how far
+    it runs): a sub-origin's first week, and a group's variant of the origin's forecast up to the last scored
+    period, with actuals, where the group was known (``signals.decide`` reads nothing else). Beyond that the
+    variant carries the forecast with every group, which the gate does not read."""
     fit = ev.fit
     panel, model = ctx.panel, fit.models[fit.transform]
     n_all, nb = panel.n_series, panel.n_base
@@ -197,19 +202,29 @@ def _without_each_group(ev: _OriginEval, ctx: _Context, config: ForecastConfig, 
     variants = [everything] + [{**everything, g: np.zeros(n_all, bool)} for g in groups]
     unit, n_units, _ = _gating_units(panel)
     step = panel.periods(config.sub_origin_step_days)
-    windows: list[tuple[gbm.History, int, list[np.ndarray], np.ndarray]] = []
-    preds = gbm.predict(model, panel, config, [fit.history] * len(groups), ctx.horizon, uses=variants[1:])
+    with_all = fit.forecasts["lightgbm"]
     own = np.ones(ctx.horizon, bool)
     own[step : step * (len(sub_cutoffs) + 1)] = False  # these days are scored by the sub-origins
-    windows.append((fit.history, ctx.horizon, [fit.forecasts["lightgbm"], *preds], own))
+    own[_window(ctx.actuals, fit.cutoff, ctx.horizon)[3]:] = False  # no actuals yet
+    known = _known_periods(panel, fit.history, ctx.horizon)
+    reach = {g: int(np.flatnonzero(known[g] & own).max()) + 1 if (known[g] & own).any() else 0 for g in groups}
+    without: dict[str, np.ndarray] = {}
+    for h in sorted(set(reach.values())):
+        gs = [g for g in groups if reach[g] == h]
+        preds = gbm.predict(model, panel, config, [fit.history] * len(gs), h, uses=[variants[1 + groups.index(g)]
+                                                                                    for g in gs]) if h else [
+            with_all[:, :0]] * len(gs)
+        for g, p in zip(gs, preds, strict=True):
+            without[g] = np.concatenate([p, with_all[:, h:]], axis=1)
+    windows: list[tuple[gbm.History, int, list[np.ndarray], np.ndarray]] = [
+        (fit.history, ctx.horizon, [with_all, *(without[g] for g in groups)], own)]
     if sub_cutoffs:
-        sub_h = _sub_horizon(ctx, config)
+        sub_h = min(step, _sub_horizon(ctx, config))  # only each sub-origin's first week is scored
         hists = bt.sub_histories(panel, config, fit.cutoff, sub_cutoffs, mode)
         preds = gbm.predict(model, panel, config, [h for h in hists for _ in variants], sub_h,
                             uses=[v for _ in hists for v in variants])
-        first_week = np.arange(sub_h) < step
         for j, h in enumerate(hists):
-            windows.append((h, sub_h, preds[j * len(variants) : (j + 1) * len(variants)], first_week))
+            windows.append((h, sub_h, preds[j * len(variants) : (j + 1) * len(variants)], np.ones(sub_h, bool)))
     out = []
     for hist, horizon, forecasts, scored in windows:
         cells, _, mask, _ = _window(ctx.actuals, hist.cutoff, horizon)
@@ -219,13 +234,18 @@ def _without_each_group(ev: _OriginEval, ctx: _Context, config: ForecastConfig, 
             f, a, v = sig.unit_totals(forecast[:nb], cells[:nb], mask, unit, n_units)  # noqa: B023
             return (f - a) ** 2, v
 
-        with_all, valid = sq_error(forecasts[0])
-        cols = sig.feature_columns(panel.signals, panel.agg, panel.period_start_day, panel.period_len,
-                                   gbm.origin_day(panel, hist.cutoff), hist.cutoff, hist.cutoff + horizon)
-        out.append(sig.GatingErrors(with_all, {g: sq_error(p)[0] for g, p in zip(groups, forecasts[1:],
-                                                                                    strict=True)},
-                                    valid, sig.known_periods(panel.signals, cols)))
+        with_all_error, valid = sq_error(forecasts[0])
+        out.append(sig.GatingErrors(with_all_error, {g: sq_error(p)[0] for g, p in zip(groups, forecasts[1:],
+                                                                                       strict=True)},
+                                    valid, _known_periods(panel, hist, horizon)))
     return out
+
+
+def _known_periods(panel: Panel, hist: gbm.History, horizon: int) -> dict[str, np.ndarray]:
+    """Per signal group, the periods of the ``horizon`` after ``hist``'s cutoff where its features are known."""
+    cols = sig.feature_columns(panel.signals, panel.agg, panel.period_start_day, panel.period_len,
+                               gbm.origin_day(panel, hist.cutoff), hist.cutoff, hist.cutoff + horizon)
+    return sig.known_periods(panel.signals, cols)
 
 
 def _sub_horizon(ctx: _Context, config: ForecastConfig) -> int:

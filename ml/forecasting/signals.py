@@ -177,11 +177,24 @@ def feature_columns(ps: PanelSignals, agg: sparse.csr_matrix, period_start_day: 
     for j, etype in enumerate(ps.event_types):
         per_loc = _period_mean(ps.event_days[j], starts, lengths)
         out[f"evt_{etype}"] = _with_aggregates(per_loc[ps.loc_of_base], agg).astype(np.float32)
-    if use:
-        for group, keep in use.items():
-            for col in ps.group_columns(group):
-                if col in out:
-                    out[col][~keep] = np.nan
+    return without_unused(ps, out, use)
+
+
+def without_unused(ps: PanelSignals, cols: dict[str, np.ndarray], use: dict[str, np.ndarray] | None,
+                   ) -> dict[str, np.ndarray]:
+    """``cols`` (signal and event features) with NaN in the rows where ``use[group]`` is False for that group's
+    columns; the arrays changed are copies, so one set of columns serves several ``use`` variants."""
+    if not use:
+        return cols
+    out = dict(cols)
+    for group, keep in use.items():
+        if keep.all():
+            continue
+        for col in ps.group_columns(group):
+            if col in out:
+                masked = out[col].copy()
+                masked[~keep] = np.nan
+                out[col] = masked
     return out
 
 
