@@ -208,12 +208,11 @@ def _without_each_group(ev: _OriginEval, ctx: _Context, config: ForecastConfig, 
     own[_window(ctx.actuals, fit.cutoff, ctx.horizon)[3]:] = False  # no actuals yet
     known = _known_periods(panel, fit.history, ctx.horizon)
     reach = {g: int(np.flatnonzero(known[g] & own).max()) + 1 if (known[g] & own).any() else 0 for g in groups}
-    without: dict[str, np.ndarray] = {}
-    for h in sorted(set(reach.values())):
+    without = {g: with_all for g in groups if reach[g] == 0}  # never scored
+    for h in sorted({r for r in reach.values() if r}):
         gs = [g for g in groups if reach[g] == h]
-        preds = gbm.predict(model, panel, config, [fit.history] * len(gs), h, uses=[variants[1 + groups.index(g)]
-                                                                                    for g in gs]) if h else [
-            with_all[:, :0]] * len(gs)
+        preds = gbm.predict(model, panel, config, [fit.history] * len(gs), h,
+                            uses=[variants[1 + groups.index(g)] for g in gs])
         for g, p in zip(gs, preds, strict=True):
             without[g] = np.concatenate([p, with_all[:, h:]], axis=1)
     windows: list[tuple[gbm.History, int, list[np.ndarray], np.ndarray]] = [
