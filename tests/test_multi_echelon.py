@@ -432,3 +432,47 @@ def test_placement_moves_protection_to_where_holding_is_cheaper() -> None:
     assert cheap_dc.reorder_point[0] >= r0[0]
     assert np.all(cheap_dc.wait_days[1:] < dear_dc.wait_days[1:])
     assert np.all(cheap_dc.stretch[1:] < dear_dc.stretch[1:]) and cheap_dc.stretch[0] == 1.0
+
+
+def test_a_dc_facing_a_peak_keeps_more_protection_than_one_facing_flat_demand() -> None:
+    """METRIC's mean wait assumes demand as it is over the DC's lead time; a season that peaks before the next
+    plans' orders can land (``peak_ratio``) must not be met with a DC planned for the quiet weeks before it."""
+    import polars as pl
+
+    from ml.policy.echelon import place_safety_stock
+
+    rng = np.random.default_rng(5)
+    keys = pl.DataFrame({"product_id": ["P"] * 3, "location_id": ["DC", "S1", "S2"],
+                         "replenished_from": [None, "DC", "DC"]})
+    s = np.vstack([rng.gamma(9.0, 600.0 / 9.0, 4000), rng.poisson(20.0, 4000), rng.poisson(20.0, 4000)])
+    r0 = np.ceil(np.quantile(s, 0.95, axis=1))
+    common = dict(daily_demand=np.array([20.0, 10.0, 10.0]), protection_days=np.array([30.0, 2.0, 2.0]),
+                  is_fill_rate=np.zeros(3, dtype=bool), target=np.full(3, 0.95), csl_floor=0.8,
+                  holding_cost=np.array([1.0, 2.0, 2.0]))  # a unit costs twice as much to hold at a store
+    q = np.array([200.0, 10.0, 10.0])
+    flat = place_safety_stock(keys, s, r0, q, **common)
+    same = place_safety_stock(keys, s, r0, q, peak_ratio=np.ones(3), **common)
+    peak = place_safety_stock(keys, s, r0, q, peak_ratio=np.array([2.0, 1.0, 1.0]), **common)
+    np.testing.assert_array_equal(flat.reorder_point, same.reorder_point)  # a ratio of 1 changes nothing
+    assert flat.reorder_point[0] < r0[0]  # flat demand: the expensive DC gives protection to its stores
+    assert peak.reorder_point[0] > flat.reorder_point[0]  # a coming peak: the DC keeps more
+    assert np.all(peak.wait_days[1:] > flat.wait_days[1:])  # and the wait is judged at the peak's rate
+
+
+def test_the_peak_ratio_reads_the_busiest_four_weeks_the_dc_interval_reaches() -> None:
+    import polars as pl
+
+    from ml.policy.run import _peak_ratio
+
+    days = np.arange(1, 121)
+    # row 0 flat at 10 a day; row 1 10 a day, then 30 a day from day 41; row 2 (a store) like row 1
+    m = np.r_[np.full(120, 10.0), np.where(days >= 41, 30.0, 10.0), np.where(days >= 41, 30.0, 10.0)]
+    f = pl.DataFrame({"_i": np.repeat([0, 1, 2], 120).astype(np.uint32), "d0": np.tile(days, 3).astype(np.int64),
+                      "len": np.ones(360), "m": m})
+    ratio = _peak_ratio(f, 3, np.array([30.0, 30.0, 30.0]), rows=np.array([0, 1]))
+    assert ratio[0] == pytest.approx(1.0)
+    # row 1: the windows start on days 0..30, the busiest (days 29..56) holds 16 days at 30: 22.0 / 10
+    assert ratio[1] == pytest.approx((12 * 10 + 16 * 30) / 28 / 10.0)
+    assert ratio[2] == 1.0  # not a DC row
+    short = _peak_ratio(f, 3, np.array([30.0, 10.0, 30.0]), rows=np.array([1]))
+    assert short[1] == pytest.approx(1.0)  # its windows end by day 38: the rise on day 41 is beyond them

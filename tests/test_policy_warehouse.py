@@ -60,18 +60,20 @@ def test_every_series_gets_a_policy_that_meets_its_target_on_the_samples(planned
     assert set(guarded["product_id"]) <= set(run.exceptions.filter(
         pl.col("exception_type") == "safety_stock_guard")["product_id"])
     assert (fill.filter(~overridden)["expected_cycle_service_level"] >= 0.8 - 1e-9).all()  # the slow-mover floor
-    assert p["echelon_wait_days"].null_count() == p.height  # the placement is off by default
+    # the placement is on by default: every store carries the expected wait at its DC
+    assert p.filter(pl.col("location_type") == "store")["echelon_wait_days"].null_count() == 0
     assert (p["safety_stock"] - (p["reorder_point"] - p["ltd_mean"])).abs().max() < 1e-9
     assert (p["order_up_to_level"] - p["reorder_point"] - p["order_quantity"]).abs().max() == 0
     assert set(p["abc_class"]) <= {"A", "B", "C"} and set(p["xyz_class"]) <= {"X", "Y", "Z"}
 
 
 def test_multi_echelon_placement_keeps_the_stores_targets_and_moves_dc_stock(small_warehouse: Path, planned):
-    ltd, own = planned
+    ltd, placed_run = planned  # the default places safety stock across the echelons
     with duckdb.connect(str(small_warehouse), read_only=True) as con:
         (as_of,) = con.execute("select max(date_day) from marts.fct_inventory_daily").fetchall()[0]
-        p = run_policy(con, ltd, None, PolicyConfig(multi_echelon=True), as_of=as_of).inventory_policy
-    before = own.inventory_policy
+        before = run_policy(con, ltd, None, PolicyConfig(multi_echelon=False), as_of=as_of).inventory_policy
+    p = placed_run.inventory_policy
+    assert before["echelon_wait_days"].null_count() == before.height  # each location on its own target
     dc = p.filter(pl.col("location_type") == "dc")
     stores = p.filter(pl.col("location_type") == "store")
     placed = dc.filter(pl.col("reorder_point_basis") == "multi_echelon")

@@ -327,6 +327,11 @@ def test_planning_sections_show_the_run(report: ReportResult, page: str, warehou
                                        "waiting_reason is not null").fetchone()
         (signals_kept,) = con.execute("select count(distinct (model, segment)) from ml.forecast_backtest "
                                       "where level = 'signal_gating' and is_selected_model").fetchone()
+        (placement_change, dc_rows) = con.execute(
+            "select sum((coalesce(reorder_point_before_override, reorder_point) - coalesce("
+            "reorder_point_before_placement, reorder_point_before_override, reorder_point)) * unit_cost), "
+            "count(*) filter (where location_type = 'dc' and reorder_point_before_placement is not null) "
+            "from ml.inventory_policy").fetchone()
     assert report.kpis["proposals_awaiting"] == awaiting
     # the demo writes events and signals: the forecast-quality section shows what the gate decided
     assert "External signals and events: used only where they improve the backtest" in text
@@ -349,6 +354,11 @@ def test_planning_sections_show_the_run(report: ReportResult, page: str, warehou
     backtest = visible_html(page).split('id="policy-backtest"')[1].split("</section>")[0]
     assert "Gifts &amp; &quot;Tricks&quot; &lt;img src=x onerror=alert(2)&gt;" in backtest
     assert "ignored" not in backtest  # an extra column of the table is not shown
+    # the plan places the protection between the DC and its stores, and says what that saved against each
+    # location on its own target (the reorder-point value the warehouse holds)
+    assert dc_rows > 0 and "Where the protection sits: distribution centre vs stores" in text
+    moved = "saves" if placement_change <= 0 else "adds"
+    assert f"this {moved} {th.money(abs(placement_change))} of reorder-point value at cost" in text
     # a network replay: where the stock sits, per echelon
     assert "Where the stock sits: stores and distribution centre, per policy" in text
     assert "Distribution centre" in backtest and "Stores" in backtest

@@ -90,7 +90,7 @@ def _origin_forecast(warehouse: Path, origin: date) -> tuple[np.ndarray, dict[st
     cutoff = int(np.searchsorted(panel.period_start, np.datetime64(origin), side="right"))
     fit = bt.fit_cutoff(panel, config, cutoff, 28, transform="scale", n_trees=40)
     hist = fit.history
-    cols = gbm._columns(panel, config, hist, "scale", hist.scale(panel), cutoff - 30, cutoff + 28)
+    cols = gbm._columns(panel, config, hist, "scale", gbm.target_scale(panel, hist, "scale"), cutoff - 30, cutoff + 28)
     return fit.forecasts["lightgbm"], cols
 
 

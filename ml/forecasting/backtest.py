@@ -158,6 +158,12 @@ def fit_lightgbm(panel: Panel, config: ForecastConfig, fit: CutoffFit, hist: gbm
     fit.history = hist
 
 
+def has_year_of_history(panel: Panel, config: ForecastConfig, cutoff: int) -> bool:
+    """Whether an origin at ``cutoff`` has a whole year of history (what the 'seasonal' transform's yearly index
+    needs; with less it is flat and the transform is 'scale')."""
+    return cutoff - max(history_start(panel, config, cutoff), int(panel.first.min())) >= panel.periods(364)
+
+
 def _transform_candidates(panel: Panel, config: ForecastConfig, hist: gbm.History, horizon: int,
                           n_trees: int) -> dict[str, np.ndarray]:
     """Forecasts of a reduced LightGBM fit with each target transform, on a sample of series (the validation
@@ -172,7 +178,9 @@ def _transform_candidates(panel: Panel, config: ForecastConfig, hist: gbm.Histor
     else:
         scored = hist
     out = {}
-    for kind in ("scale", "log1p"):
+    # 'seasonal' only where a whole year of history exists (without one its yearly index is flat: 'scale')
+    kinds = ("scale", "log1p", "seasonal") if has_year_of_history(panel, config, hist.cutoff) else ("scale", "log1p")
+    for kind in kinds:
         model = gbm.fit(panel, small, hist, transform=kind, n_trees=max(n_trees // 2, 20))
         fc = gbm.predict(model, panel, config, [scored], horizon)[0]
         fc[~scored.active] = np.nan

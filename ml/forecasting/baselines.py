@@ -179,14 +179,12 @@ def pooled_year_profile(y: np.ndarray, weight: np.ndarray, bins: np.ndarray, n_b
             continue
         b = bins[lo:hi]
         rows = np.flatnonzero(use)
-        # volume-weighted mean of ratios = sum of values / sum of the series' year means, per group and bin
-        vals = np.zeros((rows.size, n_bins))
-        cnt = np.zeros(n_bins)
-        np.add.at(cnt, b, 1.0)
-        for j in range(n_bins):  # loop over bins of the year, not series
-            sel = b == j
-            if sel.any():
-                vals[:, j] = block[rows][:, sel].mean(axis=1)
+        # volume-weighted mean of ratios = sum of values / sum of the series' year means, per group and bin;
+        # each series' mean per bin as one product with the periods' one-hot bins
+        cnt = np.bincount(b, minlength=n_bins).astype(np.float64)
+        onehot = np.zeros((hi - lo, n_bins))
+        onehot[np.arange(hi - lo), b] = 1.0
+        vals = (block[rows] @ onehot) / np.maximum(cnt, 1.0)
         g = group[rows]
         np.add.at(num, g, vals)
         np.add.at(den, g, np.repeat(mean[rows][:, None], n_bins, axis=1) * (cnt > 0))

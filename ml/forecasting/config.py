@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 Grain = Literal["auto", "day", "week", "month"]
 CensoringMode = Literal["impute", "exclude", "none"]
-TargetTransform = Literal["auto", "log1p", "scale", "none"]
+TargetTransform = Literal["auto", "log1p", "scale", "seasonal", "none"]
 SelectionMetric = Literal["rmsse", "mase", "wape"]
 
 #: Model names, in the order they are reported. ``lightgbm`` is the global mlforecast model; the others are
@@ -81,8 +81,11 @@ class ForecastConfig:
         moving_average_days: window of the moving average and of the recent level the yearly profile scales
             (default 28).
         croston_alpha / tsb_alpha_demand / tsb_alpha_probability: smoothing constants of SBA and TSB.
-        target_transform: LightGBM target transform; ``'auto'`` (default) chooses between ``'log1p'`` and
-            ``'scale'`` (per-series division by the recent mean) on the first origin (validation), by
+        target_transform: LightGBM target transform; ``'auto'`` (default) chooses between ``'log1p'``,
+            ``'scale'`` (per-series division by the recent mean) and ``'seasonal'`` (division by the
+            deseasonalised recent mean times the category's pooled yearly index, ``gbm.TargetScale``; a candidate
+            only at an origin with a whole year of history) on the first origin that has a year of history (the
+            origins before it use their own choice between the other two) (validation), by
             ``selection_metric x (1 + |bias|)`` (bias = sum error / sum actual): log1p back-transformed with
             expm1 forecasts a geometric-mean-like level, measured 17-52% too low on the demo and the
             online-retail data, which RMSSE alone can prefer on lumpy series.

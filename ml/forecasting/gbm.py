@@ -35,8 +35,11 @@ Features (all computed from data up to the origin, or known in advance):
   the log of the series' scale.
 
 Target transforms (chosen on validation when ``target_transform='auto'``): ``'scale'`` divides each series by
-its recent mean (the last 91 days of observed targets, else the last year, else all history), ``'log1p'`` fits
-log(1 + y) and back-transforms with expm1, ``'none'`` fits raw units.
+its recent mean (the last 91 days of observed targets, else the last year, else all history); ``'seasonal'``
+divides it by its deseasonalised recent mean times its category's pooled yearly index at each period
+(:class:`TargetScale`: the trees model the series without the shape its category repeats every year, which is
+put back multiplicatively); ``'log1p'`` fits log(1 + y) and back-transforms with expm1, ``'none'`` fits raw
+units.
 
 Training rows: the last ``train_window_days`` before the origin (the lag look-back before that feeds the features
 only), weighted by the censoring weights; when series x window exceeds ``max_train_rows`` a deterministic random
@@ -59,6 +62,7 @@ import polars as pl  # noqa: E402
 from mlforecast import MLForecast  # noqa: E402
 from mlforecast.lag_transforms import RollingMean, RollingStd, SeasonalRollingMean  # noqa: E402
 
+from ml.forecasting import baselines  # noqa: E402
 from ml.forecasting.arrays import nan0
 from ml.forecasting.config import ForecastConfig  # noqa: E402
 from ml.forecasting.panel import Panel, known_promotion_days, promotion_warnings  # noqa: E402
@@ -281,20 +285,74 @@ def year_momentum(target: np.ndarray, start: int, panel: Panel, cutoff: int, t0:
     return out.astype(np.float32)
 
 
-def _transform(y: np.ndarray, kind: str, scale: np.ndarray) -> np.ndarray:
-    if kind == "scale":
-        return y / scale[:, None]
+#: target transforms that divide each series by a level (``'seasonal'``: times its category's yearly index)
+DIVIDING_TRANSFORMS: tuple[str, ...] = ("scale", "seasonal")
+#: floor of the yearly index a 'seasonal' target is divided by (a bin with almost no demand in any year)
+MIN_YEAR_INDEX = 0.05
+
+
+def _transform(y: np.ndarray, kind: str, divisor: np.ndarray) -> np.ndarray:
+    if kind in DIVIDING_TRANSFORMS:
+        return y / divisor
     if kind == "log1p":
         return np.log1p(np.maximum(y, 0.0))
     return y
 
 
-def _inverse(y: np.ndarray, kind: str, scale: np.ndarray) -> np.ndarray:
-    if kind == "scale":
-        return y * scale[:, None]
+def _inverse(y: np.ndarray, kind: str, divisor: np.ndarray) -> np.ndarray:
+    if kind in DIVIDING_TRANSFORMS:
+        return y * divisor
     if kind == "log1p":
         return np.expm1(y)
     return y
+
+
+def period_bins(panel: Panel, lo: int, hi: int) -> np.ndarray:
+    """Bin of the year (``baselines.year_bins``) of periods [lo, hi); periods past the panel's calendar take the
+    bin of the period one year earlier."""
+    bins, _ = baselines.year_bins(panel.period_start, panel.grain)
+    if hi <= len(bins):
+        return bins[lo:hi]
+    year = panel.periods(364)
+    ext = np.concatenate([bins, np.zeros(hi - len(bins), dtype=bins.dtype)])
+    for j in range(len(bins), hi):
+        ext[j] = ext[j - year]
+    return ext[lo:hi]
+
+
+@dataclass(frozen=True)
+class TargetScale:
+    """What the dividing transforms divide a series' target by.
+
+    ``'scale'``: its recent mean (``level``). ``'seasonal'``: its deseasonalised recent mean times the yearly
+    index of the period's bin (``index``: the series' category's pooled seasonal index,
+    ``baselines.pooled_year_profile``, from the history before the cutoff only). The trees then model a series
+    without its category's yearly shape, and the shape is put back multiplicatively: a peak or the fall after a
+    season comes from the whole category's earlier years, not from one series' few recursive lags (the
+    aggregate, group seasonal index of Withycombe 1989 and Dekker, van Donselaar & Ouwehand 2004, applied to a
+    global model). Without a whole year of history the index is flat and this is ``'scale'``."""
+
+    level: np.ndarray  # (n_all,)
+    index: np.ndarray | None = None  # (n_all, n_bins) or None (no yearly index)
+
+    def divisor(self, panel: Panel, lo: int, hi: int) -> np.ndarray:
+        """(n_all, hi - lo) divisor of periods [lo, hi) ((n_all, 1) without a yearly index)."""
+        if self.index is None:
+            return self.level[:, None]
+        return self.level[:, None] * self.index[:, period_bins(panel, lo, hi)]
+
+
+def target_scale(panel: Panel, hist: History, transform: str) -> TargetScale:
+    """The :class:`TargetScale` of a history for ``transform``."""
+    if transform != "seasonal":
+        return TargetScale(hist.scale(panel))
+    bins = period_bins(panel, hist.start, hist.cutoff)
+    _, n_bins = baselines.year_bins(panel.period_start[:1], panel.grain)
+    code = panel.static["category_code"]
+    profile = baselines.pooled_year_profile(hist.target, hist.weight, bins, n_bins, code, panel.periods(364))
+    index = np.maximum(profile[code], MIN_YEAR_INDEX).astype(np.float32)
+    level = series_scale(hist.target / index[:, bins], hist.weight, panel)
+    return TargetScale(level, index)
 
 
 @dataclass(frozen=True)
@@ -311,7 +369,7 @@ class History:
         return series_scale(self.target, self.weight, panel)
 
 
-def _columns(panel: Panel, config: ForecastConfig, hist: History, transform: str, scale: np.ndarray, lo: int,
+def _columns(panel: Panel, config: ForecastConfig, hist: History, transform: str, scale: TargetScale, lo: int,
              hi: int, use: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Model columns over periods [lo, hi) (lo >= hist.start): transformed target (0 after the cutoff), yearly lag,
     known exogenous values, calendar and external signals / events as known at the cutoff (``use``: the series
@@ -334,16 +392,17 @@ def _signal_columns_as_used(panel: Panel, cols: dict[str, np.ndarray], use: dict
 
 
 def _columns_without_signals(panel: Panel, config: ForecastConfig, hist: History, transform: str,
-                             scale: np.ndarray, lo: int, hi: int) -> dict[str, np.ndarray]:
+                             scale: TargetScale, lo: int, hi: int) -> dict[str, np.ndarray]:
     n_all = hist.target.shape[0]
     seen = hist.target[:, lo - hist.start :]
-    y = _transform(nan0(seen), transform, scale).astype(np.float32)
+    div = scale.divisor(panel, lo, hi)
+    y = _transform(nan0(seen), transform, div[:, : seen.shape[1]] if div.shape[1] > 1 else div).astype(np.float32)
     cols: dict[str, np.ndarray] = {
         "y": np.concatenate([y, np.zeros((n_all, hi - hist.cutoff), np.float32)], axis=1) if hi > hist.cutoff
         else y[:, : hi - lo],
     }
     ylag = yearly_lag(hist.target, hist.start, panel, hist.cutoff, lo, hi)
-    cols["year_lag"] = _transform(ylag, transform, scale).astype(np.float32)
+    cols["year_lag"] = _transform(ylag, transform, div).astype(np.float32)
     cols["year_momentum"] = year_momentum(hist.target, hist.start, panel, hist.cutoff, lo, hi)
     cols.update(known_exogenous(panel, config, hist.cutoff, lo, hi))
     for name, v in _calendar(panel, lo, hi).items():
@@ -351,9 +410,9 @@ def _columns_without_signals(panel: Panel, config: ForecastConfig, hist: History
     return cols
 
 
-def _statics(panel: Panel, scale: np.ndarray) -> dict[str, np.ndarray]:
+def _statics(panel: Panel, scale: TargetScale) -> dict[str, np.ndarray]:
     out = dict(panel.static)
-    out["log_scale"] = np.log(scale).astype(np.float32)
+    out["log_scale"] = np.log(scale.level).astype(np.float32)
     return out
 
 
@@ -404,7 +463,7 @@ def fit(panel: Panel, config: ForecastConfig, hist: History, *, transform: str, 
     lags, tfms, lookback = _lag_spec(panel.grain, config)
     n_all = hist.target.shape[0]
     cutoff = hist.cutoff
-    scale = hist.scale(panel)
+    scale = target_scale(panel, hist, transform)
     window = min(panel.periods(config.train_window_days), cutoff - hist.start)
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 3, cutoff]))
     train_series = np.flatnonzero(hist.active)
@@ -454,7 +513,7 @@ def predict(model: GBMModel, panel: Panel, config: ForecastConfig, histories: li
     for j, hist in enumerate(histories):
         lo = max(hist.cutoff - model.lookback, hist.start)
         if id(hist) not in shared:
-            scale = hist.scale(panel)
+            scale = target_scale(panel, hist, model.transform)
             series = np.flatnonzero(hist.active)
             base = _columns_without_signals(panel, config, hist, model.transform, scale, lo, hist.cutoff + horizon)
             signal_cols = _signal_columns(panel, hist, lo, hist.cutoff + horizon, None)
@@ -466,7 +525,7 @@ def predict(model: GBMModel, panel: Panel, config: ForecastConfig, histories: li
         x_cols = {k: v for k, v in cols.items() if k != "y"}
         x_parts.append(_horizon_frame(series, hist.cutoff, horizon, x_cols, lo, id_offset=j * n_all))
         rows.append(series)
-        scales.append(scale)
+        scales.append(scale.divisor(panel, hist.cutoff, hist.cutoff + horizon)[series])
     # the mlforecast time index must be aligned across series: shift every history so its cutoff is 0
     new_df = pl.concat([_rebase(df, h.cutoff) for df, h in zip(new_parts, histories, strict=True)])
     x_df = pl.concat([_rebase(df, h.cutoff) for df, h in zip(x_parts, histories, strict=True)])
@@ -479,7 +538,7 @@ def predict(model: GBMModel, panel: Panel, config: ForecastConfig, histories: li
         p = values[pos : pos + n * horizon].reshape(n, horizon).astype(np.float64)
         pos += n * horizon
         fc = np.zeros((n_all, horizon), dtype=np.float32)
-        fc[series] = np.maximum(_inverse(p, model.transform, scale[series]), 0.0)
+        fc[series] = np.maximum(_inverse(p, model.transform, scale), 0.0)
         out.append(fc)
     return out
 

@@ -143,10 +143,15 @@ def _backtest(ctx: _Context, config: ForecastConfig, timer: _Timer, mode: str | 
         ev = _OriginEval(k, _origin_date(ctx.panel, cutoff), fit)
         _point_metrics(ev, ctx.panel, ctx.actuals, ctx.horizon)
         if transform == "auto" and fit.candidates:
-            transform = _choose_transform(ev, ctx.panel, ctx.actuals, ctx.horizon, config)
-            bt.fit_lightgbm(ctx.panel, config, fit, fit.history, ctx.horizon, transform,
+            # final once 'seasonal' could compete (the origin has a year of history) or no later origin has one;
+            # until then each origin uses its own choice (without a year 'seasonal' would equal 'scale')
+            final = "seasonal" in fit.candidates or not any(
+                bt.has_year_of_history(ctx.panel, config, c) for c in ctx.cutoffs[k + 1 :])
+            chosen = _choose_transform(ev, ctx.panel, ctx.actuals, ctx.horizon, config)
+            bt.fit_lightgbm(ctx.panel, config, fit, fit.history, ctx.horizon, chosen,
                             config.lgbm_backtest_trees)
             _point_metrics(ev, ctx.panel, ctx.actuals, ctx.horizon, models=("lightgbm",))
+            transform = chosen if final else transform
         if groups:
             gating_errors += _without_each_group(ev, ctx, config, groups, _sub_cutoffs(ctx, config, cutoff), mode)
         else:
@@ -497,7 +502,7 @@ def _choose_transform(ev: _OriginEval, panel: Panel, actuals: bt.Actuals, horizo
     penalised = {k: scores[k] * (1.0 + abs(biases[k])) for k in scores}
     best = min(penalised, key=lambda k: (np.nan_to_num(penalised[k], nan=np.inf), k))
     ev.fit.candidates.clear()
-    log.info("lightgbm target transform chosen on the first origin: %s (%s %s)", best, config.selection_metric,
+    log.info("lightgbm target transform chosen on the origin %s: %s (%s %s)", ev.date, best, config.selection_metric,
              ", ".join(f"{k} {v:.4f} bias {biases[k]:+.3f}" for k, v in scores.items()))
     return best
 

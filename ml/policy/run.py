@@ -238,6 +238,30 @@ def _rate_between(f: pl.DataFrame | None, n: int, start_days: np.ndarray, window
     return out
 
 
+def _peak_ratio(f: pl.DataFrame | None, n: int, protection_days: np.ndarray, *, rows: np.ndarray,
+                window_days: int = echelon.PEAK_WINDOW_DAYS, step_days: int = 7) -> np.ndarray:
+    """Per row (``rows`` only; 1 elsewhere): the busiest ``window_days`` of the forecast that start within the
+    row's protection interval P (days 0 .. P, weekly steps), as a rate over the forecast's rate over the interval
+    itself, at least 1 (1 where the forecast does not cover them). The demand the plan made today has to meet
+    before the next plans' orders can arrive: a season that peaks within it (``echelon.place_safety_stock``)."""
+    out = np.ones(n)
+    if f is None or rows.size == 0:
+        return out
+    sub = f.filter(pl.col("_i").is_in(rows.astype(np.int64).tolist()))
+    p = np.maximum(np.asarray(protection_days, dtype=np.float64), 1.0)
+    base = _rate_between(sub, n, np.zeros(n), p)
+    peak = np.full(n, np.nan)
+    for start in range(0, int(np.ceil(p[rows].max())) + 1, step_days):
+        rate = _rate_between(sub, n, np.full(n, float(start)), np.full(n, float(window_days)))
+        rate = np.where(start <= p, rate, np.nan)
+        peak = np.fmax(peak, rate)
+    ok = (base > 0) & np.isfinite(peak)
+    out[ok] = np.maximum(peak[ok] / base[ok], 1.0)
+    keep = np.zeros(n, dtype=bool)
+    keep[rows] = True
+    return np.where(keep, out, 1.0)
+
+
 def _hash_inputs(ltd: LeadTimeDemand, forecast: pl.DataFrame | None, extra: list[pl.DataFrame]) -> dict[str, str]:
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(ltd.samples).tobytes())
@@ -459,7 +483,8 @@ def run_policy(
             df.select("product_id", "location_id", "replenished_from"), S * scale[:, None], r, q,
             daily_demand=d_fc, protection_days=lt_eff + rp, holding_cost=unit_cost * holding_rate,
             is_fill_rate=is_fill, target=target, csl_floor=c.min_cycle_service_level,
-            min_level=c.echelon_min_dc_level, fixed=guard.safety_stock_capped)
+            min_level=c.echelon_min_dc_level, fixed=guard.safety_stock_capped,
+            peak_ratio=_peak_ratio(forecast_rows, n, lt_eff + rp, rows=np.flatnonzero(is_supplier)))
         r = placed.reorder_point
         basis = np.where(placed.changed & ~guard.safety_stock_capped, echelon.BASIS_PLACEMENT, basis)
         scale = scale * placed.stretch  # stores: their samples now cover the expected wait at the DC
