@@ -409,20 +409,25 @@ def test_expected_backorders_from_samples_is_the_average_loss_over_the_position(
     assert eb[1] == pytest.approx(exact, rel=0.05)
 
 
-def test_placement_moves_protection_to_where_holding_is_cheaper() -> None:
+def _one_dc_two_stores() -> tuple:
+    """(keys, samples, own reorder points at 95%, order quantities, common placement arguments): a DC with 30 days
+    of 20/day and a wide spread, two stores with 2 days of 10/day."""
     import polars as pl
-
-    from ml.policy.echelon import place_safety_stock
 
     rng = np.random.default_rng(5)
     keys = pl.DataFrame({"product_id": ["P"] * 3, "location_id": ["DC", "S1", "S2"],
                          "replenished_from": [None, "DC", "DC"]})
-    # DC: 30 days of 20/day with a wide spread; stores: 2 days of 10/day
     s = np.vstack([rng.gamma(9.0, 600.0 / 9.0, 4000), rng.poisson(20.0, 4000), rng.poisson(20.0, 4000)])
     r0 = np.ceil(np.quantile(s, 0.95, axis=1))
     common = dict(daily_demand=np.array([20.0, 10.0, 10.0]), protection_days=np.array([30.0, 2.0, 2.0]),
                   is_fill_rate=np.zeros(3, dtype=bool), target=np.full(3, 0.95), csl_floor=0.8)
-    q = np.array([200.0, 10.0, 10.0])
+    return keys, s, r0, np.array([200.0, 10.0, 10.0]), common
+
+
+def test_placement_moves_protection_to_where_holding_is_cheaper() -> None:
+    from ml.policy.echelon import place_safety_stock
+
+    keys, s, r0, q, common = _one_dc_two_stores()
     dear_dc = place_safety_stock(keys, s, r0, q, holding_cost=np.array([10.0, 1.0, 1.0]), **common)
     cheap_dc = place_safety_stock(keys, s, r0, q, holding_cost=np.array([0.01, 10.0, 10.0]), **common)
     # an expensive DC gives up protection to its stores, which then wait longer and hold more
@@ -437,19 +442,10 @@ def test_placement_moves_protection_to_where_holding_is_cheaper() -> None:
 def test_a_dc_facing_a_peak_keeps_more_protection_than_one_facing_flat_demand() -> None:
     """METRIC's mean wait assumes demand as it is over the DC's lead time; a season that peaks before the next
     plans' orders can land (``peak_ratio``) must not be met with a DC planned for the quiet weeks before it."""
-    import polars as pl
-
     from ml.policy.echelon import place_safety_stock
 
-    rng = np.random.default_rng(5)
-    keys = pl.DataFrame({"product_id": ["P"] * 3, "location_id": ["DC", "S1", "S2"],
-                         "replenished_from": [None, "DC", "DC"]})
-    s = np.vstack([rng.gamma(9.0, 600.0 / 9.0, 4000), rng.poisson(20.0, 4000), rng.poisson(20.0, 4000)])
-    r0 = np.ceil(np.quantile(s, 0.95, axis=1))
-    common = dict(daily_demand=np.array([20.0, 10.0, 10.0]), protection_days=np.array([30.0, 2.0, 2.0]),
-                  is_fill_rate=np.zeros(3, dtype=bool), target=np.full(3, 0.95), csl_floor=0.8,
-                  holding_cost=np.array([1.0, 2.0, 2.0]))  # a unit costs twice as much to hold at a store
-    q = np.array([200.0, 10.0, 10.0])
+    keys, s, r0, q, common = _one_dc_two_stores()
+    common["holding_cost"] = np.array([1.0, 2.0, 2.0])  # a unit costs twice as much to hold at a store
     flat = place_safety_stock(keys, s, r0, q, **common)
     same = place_safety_stock(keys, s, r0, q, peak_ratio=np.ones(3), **common)
     peak = place_safety_stock(keys, s, r0, q, peak_ratio=np.array([2.0, 1.0, 1.0]), **common)
@@ -476,3 +472,26 @@ def test_the_peak_ratio_reads_the_busiest_four_weeks_the_dc_interval_reaches() -
     assert ratio[2] == 1.0  # not a DC row
     short = _peak_ratio(f, 3, np.array([30.0, 10.0, 30.0]), rows=np.array([1]))
     assert short[1] == pytest.approx(1.0)  # its windows end by day 38: the rise on day 41 is beyond them
+
+
+def test_a_dcs_samples_carry_its_stores_order_lots() -> None:
+    """A DC is asked for its stores' whole lots: its samples keep their mean, gain the lots' rounding variance
+    (q^2 / 6 per store), stay non-negative, and nothing else moves."""
+    import polars as pl
+
+    from ml.policy.echelon import with_store_order_lots
+
+    keys = pl.DataFrame({"product_id": ["P", "P", "P", "Q", "Q"], "location_id": ["DC", "S1", "S2", "DC", "S1"],
+                         "replenished_from": [None, "DC", "DC", None, "DC"]})
+    rng = np.random.default_rng(1)
+    s = np.vstack([rng.normal(500.0, 40.0, 20_000), rng.poisson(10.0, 20_000), rng.poisson(10.0, 20_000),
+                   rng.normal(300.0, 20.0, 20_000), rng.poisson(5.0, 20_000)])
+    q = np.array([200.0, 60.0, 30.0, 100.0, 1.0])  # Q's only store orders one unit at a time
+    out = with_store_order_lots(keys, s, q)
+    np.testing.assert_array_equal(out[1:3], s[1:3])  # stores unchanged
+    np.testing.assert_array_equal(out[3], s[3])  # a DC whose store orders single units: unchanged
+    assert abs(out[0].mean() - s[0].mean()) < 1.0  # the rounding error has mean 0
+    extra = out[0].var() - s[0].var()
+    assert extra == pytest.approx((60.0**2 + 30.0**2) / 6.0, rel=0.08)
+    assert (out >= 0).all()
+    np.testing.assert_array_equal(out, with_store_order_lots(keys, s, q))  # deterministic

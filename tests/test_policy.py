@@ -612,7 +612,9 @@ def test_guards_cap_an_exploding_distribution_and_raise_a_ranked_exception(db, t
     rng = np.random.default_rng(0)
     samples[i] = rng.lognormal(np.log(14.0) - 2.0, 2.0, samples.shape[1])  # mean 14, sd ~100 (Poisson(14): 3.7)
     guarded = replace(base, samples=samples, empirical_samples=base.samples.copy())
-    cfg = seeds(tmp_path)
+    # the crafted references carry no store order lots (real ones do: a DC's recorded shipments are its stores'
+    # lots), so the DC rows are planned on their customers' units here, as the references are
+    cfg = replace(seeds(tmp_path), dc_demand_in_store_lots=False)
     run = run_policy(db, guarded, None, cfg, as_of=AS_OF)
     r = row(run.inventory_policy, "PCLS", "DC1")
     ss_before = r["reorder_point_before_guard"] - r["ltd_mean"]

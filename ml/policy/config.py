@@ -159,6 +159,13 @@ class PolicyConfig:
             keeps the reorder point set for its own target. Measured in the network replay of the default demo
             (docs/backtest.md, 2026-12-06): 9.5% less network inventory than the matched textbook with the
             placement, 1.3% less without it.
+        dc_demand_in_store_lots: True
+            A DC's lead-time-demand samples are read as its stores' requests: each store's whole order lots add
+            their rounding variance (``ml.policy.echelon.with_store_order_lots``), so the DC's reorder point and
+            its promise (``expected_fill_rate``) are set for the lumpy requests it gets, not its stores' customer
+            units. Measured (docs/backtest.md, 2026-12-06): the DC's promise moved from 0.974 against 0.934
+            delivered to 0.957 against 0.939 on the default demo; network inventory against the matched textbook
+            6.4% -> 9.9% less there, 9.8% -> 8.7% less on the second demo company.
         echelon_min_dc_level: 0.9
             The lowest quantile of the DC's lead-time demand the placement may set as its reorder point. METRIC
             carries the mean wait at the DC, not its spread: with a floor of 0.5 the replay of the second demo
@@ -243,6 +250,7 @@ class PolicyConfig:
     classical_k_max: float = 4.0
     guard_factor: float = 2.0
     multi_echelon: bool = True
+    dc_demand_in_store_lots: bool = True
     echelon_min_dc_level: float = 0.9
     max_safety_stock_ratio: float = 3.0
     warn_safety_stock_ratio: float = 1.5
