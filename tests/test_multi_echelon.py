@@ -475,8 +475,9 @@ def test_the_peak_ratio_reads_the_busiest_four_weeks_the_dc_interval_reaches() -
 
 
 def test_a_dcs_samples_carry_its_stores_order_lots() -> None:
-    """A DC is asked for its stores' whole lots: its samples keep their mean, gain the lots' rounding variance
-    (q^2 / 6 per store), stay non-negative, and nothing else moves."""
+    """A DC is asked for its stores' whole lots: its samples gain the lots' rounding variance (q^2 / 6 per store,
+    mean 0) and the undershoot of its reorder point (mean: half the demand-weighted lot), stay non-negative, and
+    nothing else moves."""
     import polars as pl
 
     from ml.policy.echelon import with_store_order_lots
@@ -495,3 +496,11 @@ def test_a_dcs_samples_carry_its_stores_order_lots() -> None:
     assert extra == pytest.approx((60.0**2 + 30.0**2) / 6.0, rel=0.08)
     assert (out >= 0).all()
     np.testing.assert_array_equal(out, with_store_order_lots(keys, s, q))  # deterministic
+    # with the stores' demand, the undershoot: the request that takes the DC to its reorder point overshoots it
+    # by 0 .. X - 1 units of a lot X, the lot drawn in proportion to the stores' demand (S1 three times S2's)
+    daily = np.array([40.0, 30.0, 10.0, 5.0, 5.0])
+    under = with_store_order_lots(keys, s, q, daily_demand=daily)
+    np.testing.assert_array_equal(under[1:4], s[1:4])
+    expected_shift = 0.75 * (60.0 - 1.0) / 2.0 + 0.25 * (30.0 - 1.0) / 2.0
+    assert under[0].mean() - s[0].mean() == pytest.approx(expected_shift, rel=0.05)
+    assert under[0].var() > out[0].var()  # and its spread on top of the rounding's

@@ -639,8 +639,9 @@ def test_a_reorder_point_far_above_both_references_is_never_silent(db, tmp_path)
     i = base.keys.rows().index(("PCLS", "DC1"))
     samples = base.samples.copy()
     samples[i] = samples[i] + 56.0  # the level x5, the spread unchanged
+    # the crafted references carry no store order lots (see the test above): the DC rows are planned on units here
     run = run_policy(db, replace(base, samples=samples, empirical_samples=base.samples.copy()), None,
-                     seeds(tmp_path), as_of=AS_OF)
+                     replace(seeds(tmp_path), dc_demand_in_store_lots=False), as_of=AS_OF)
     r = row(run.inventory_policy, "PCLS", "DC1")
     assert r["reorder_point"] > 2 * r["guard_reference_reorder_point"] + 1
     assert r["is_above_references"] and not r["is_safety_stock_guarded"]

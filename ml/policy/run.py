@@ -445,7 +445,8 @@ def run_policy(
     q_before = q.copy()
     q = np.where(np.isnan(ov_q), q, ov_q)
     if c.dc_demand_in_store_lots:  # a DC's requests are its stores' whole order lots, not their customers' units
-        S = echelon.with_store_order_lots(df.select("product_id", "location_id", "replenished_from"), S, q)
+        S = echelon.with_store_order_lots(df.select("product_id", "location_id", "replenished_from"), S, q,
+                                          daily_demand=d_fc)
     r, basis = im.reorder_points(S, is_fill_rate=is_fill, target=target, q=q, csl_floor=c.min_cycle_service_level)
     scaled = np.flatnonzero(scale != 1.0)
     if scaled.size:  # planner lead times: rescaled samples for those few rows
