@@ -79,6 +79,11 @@ def signed_pct(value: float | None) -> str:
     return "0.0%" if pct == 0 else f"{pct:+,.1f}%"
 
 
+def signed_money(value: float | None) -> str:
+    """A change of value at cost: an increase carries a "+", a decrease or none is shown as ``theme.money`` does."""
+    return th.money(value) if value is None or value <= 0 else "+" + th.money(value)
+
+
 def arrow(before: float | None, after: float | None) -> str:
     """"47 → 4,415" (classical → recommended)."""
     return f"{th.number(before)} → {th.number(after)}"

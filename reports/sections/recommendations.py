@@ -14,7 +14,16 @@ from reports import theme as th
 from reports.charts import chart_title, dumbbell, inline_data
 from reports.context import RECOMMENDATIONS, frame
 from reports.html import NoteBlock, Section, TableBlock
-from reports.sections.common import Report, arrow, chart_block, col, plan_gate, plan_note, with_names
+from reports.sections.common import (
+    Report,
+    arrow,
+    chart_block,
+    col,
+    plan_gate,
+    plan_note,
+    signed_money,
+    with_names,
+)
 from reports.sections.planner_decisions import add_planner_decisions
 from reports.sections.planner_exceptions import add_exceptions
 from reports.sections.proposals import add_proposals
@@ -254,7 +263,6 @@ def _add_placement(report: Report, section: Section) -> None:
         return
     totals = placed.filter(pl.col("is_total"))
     saved = -float(totals["change_value"].sum())
-    signed = lambda v: th.money(v) if v is None or v <= 0 else "+" + th.money(v)  # noqa: E731
     section.blocks.append(TableBlock(
         "Where the protection sits: distribution centre vs stores (reorder points at cost)",
         [
@@ -262,7 +270,7 @@ def _add_placement(report: Report, section: Section) -> None:
             col("product_locations", "Items", th.number, True),
             col("on_its_own_value", "Each on its own target", th.money, True),
             col("placed_value", "As placed", th.money, True),
-            col("change_value", "Change", signed, True),
+            col("change_value", "Change", signed_money, True),
         ],
         placed.to_dicts(),
         note=f"The plan sets each distribution centre's reorder point where the stores' service targets are met "
@@ -325,7 +333,6 @@ def _add_policy_changes(report: Report, section: Section) -> None:
                     lambda d: expected_turnover_by_category_chart(d, total),
                     "Expected turnover, classical vs recommended"),
     ]
-    signed = lambda v: th.money(v) if v is None or v <= 0 else "+" + th.money(v)  # noqa: E731
     section.blocks.append(TableBlock(
         "Classical vs recommended policy by category (expected values at cost)",
         [
@@ -334,7 +341,7 @@ def _add_policy_changes(report: Report, section: Section) -> None:
             col("recommended_safety_stock_value", "Safety stock, recommended", th.money, True),
             col("classical_value", "Avg inventory, classical", th.money, True),
             col("recommended_value", "Avg inventory, recommended", th.money, True),
-            col("net_change", "Change", signed, True),
+            col("net_change", "Change", signed_money, True),
             col("classical_turnover", "Turns, classical", th.turns, True),
             col("recommended_turnover", "Turns, recommended", th.turns, True),
             col("classical_fill_rate", "Fill rate, classical", th.pct, True),
@@ -356,7 +363,7 @@ def _add_policy_changes(report: Report, section: Section) -> None:
                 col("lead_time_days", "Lead time (days)", th.number, True),
                 col("safety_stock", "Safety stock", numeric=True, nowrap=True),
                 col("reorder_point", "Reorder point", numeric=True, nowrap=True),
-                col("inventory_value_change", "Avg inventory at cost", signed, True),
+                col("inventory_value_change", "Avg inventory at cost", signed_money, True),
                 col("overridden_fields", "Planner override"),
             ],
             [with_names(r) | {
