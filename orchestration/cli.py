@@ -424,11 +424,16 @@ def _print_network_summary(s: dict) -> None:
     pf, gap = s.get("perfect_foresight_inventory_value"), s.get("gap_closed_pct")
     if pf is not None:
         print(f"  perfect-foresight bound {pf:,.0f}; stockturn closes {gap:.1f}% of the classical-to-bound gap")
-    print("  promise vs delivered (stockturn; volume / item average):")
+    warm = s.get("warmup_days") or 0
+    print("  promise vs delivered (stockturn; volume / item average)"
+          + (f"; 'after day {warm}': once the plan's first supplier orders can have arrived" if warm else "") + ":")
     for row in s["promise"]:
+        late = row.get("delivered_volume_after_warmup")
         print(f"    {row['echelon']:<6} {row['segment']:<13} n={row['n_series']:>6,}  promised "
               f"{row['promised_volume']:.3f} / {row['promised_item_avg']:.3f}, delivered {row['delivered_volume']:.3f}"
-              f" / {row['delivered_item_avg']:.3f}")
+              f" / {row['delivered_item_avg']:.3f}"
+              + (f", after day {warm} {late:.3f} / {row['delivered_item_avg_after_warmup']:.3f}"
+                 if late is not None else ""))
 
 
 # ------------------------------------------------------------------------------------------------ parser

@@ -155,7 +155,7 @@ def test_backtest_end_to_end_on_a_small_warehouse(small_landing: Path, small_war
     cfg = BacktestConfig(days=40, history_days=150, n_boot=40, z_grid=(-1.0, 0.0, 1.0, 2.0, 3.0, 4.0),
                          forecast={"models": ["seasonal_naive", "moving_average", "tsb"], "n_samples": 200,
                                    "calibration_sub_origins": 1, "min_train_days": 60},
-                         cache_dir=tmp_path / "cache")
+                         cache_dir=tmp_path / "cache", promise_warmup_days=10)
     result = run_backtest(warehouse, landing, cfg, scenarios=[("supplier_outage", {"start": "5", "weeks": "3"})],
                           progress=False)
     start = result.comparison["replay_start"][0]
@@ -186,6 +186,11 @@ def test_backtest_end_to_end_on_a_small_warehouse(small_landing: Path, small_war
     assert total == pytest.approx(echelon["avg_inventory_value"].sum())  # network inventory = stores + DC
     assert set(s["bullwhip"]["stockturn"]) >= {"store", "dc", "store_weekly", "dc_weekly"}
     assert {r["echelon"] for r in s["promise"]} == {"store", "dc"}
+    # the promise is also measured once the plan's first supplier orders can have arrived
+    assert s["warmup_days"] == 10
+    for row in s["promise"]:
+        assert row["warmup_days"] == s["warmup_days"] and 0 < row["n_series_after_warmup"] <= row["n_series"]
+        assert 0.0 <= row["delivered_volume_after_warmup"] <= 1.0
     assert s["matched_z_dc"] in BacktestConfig().dc_z_grid or not np.isfinite(s["matched_z_dc"])
     assert pb.filter(pl.col("level") == "overall")["product_id"].null_count() == pb.filter(
         pl.col("level") == "overall").height

@@ -21,7 +21,10 @@ Pipeline (modules)
     ``panel``: the demand series from the marts (active stock products x selling locations; every location that
     replenishes others gets the summed demand of the locations below it), at the planning grain (day; week or
     month by configuration, or automatically when the data arrives as weekly/monthly totals).
-    ``censoring``: stock-out days corrected (``impute`` by default), always from data before the cutoff.
+    ``censoring``: stock-out days corrected (``impute`` by default), always from data before the cutoff: the
+    ones the stock records show, and the ones they do not (phantom stock: runs without a sale that the series'
+    neighbouring sales make improbable); with a year of history a stock-out is filled at its week's level of
+    the category's yearly index, so a sold-out peak does not teach the model a smaller peak.
     ``baselines`` (seasonal naive, naive, moving average, Croston SBA, TSB) and ``gbm`` (a global mlforecast LightGBM,
     recursive, with lags, rolling statistics, calendar, promotion, price and static features and a target
     transform chosen on validation). ``segments``: Syntetos-Boylan classes. ``backtest``: fits at every rolling

@@ -42,17 +42,56 @@ def phases(panel: Panel) -> np.ndarray | None:
     return ((panel.period_start.astype("datetime64[D]").astype(np.int64) + 3) % 7).astype(np.int64)
 
 
+def phantom_stockouts(panel: Panel, config: ForecastConfig, start: int, cutoff: int) -> np.ndarray | None:
+    """Unrecorded stock-outs of the base series over periods [start, cutoff), from data in that range only
+    (``censoring.phantom_stockouts``), for series with stock records only (sales-only data has no book to be
+    wrong: a run without sales there may as well be a gap in demand); None when switched off or when no series
+    has stock records."""
+    if (config.phantom_max_probability is None or config.censoring == "none" or panel.stock_known is None
+            or not panel.stock_known.any()):
+        return None
+    window = max(panel.periods(config.impute_window_days), config.phantom_min_neighbour_periods)
+    found = censoring.phantom_stockouts(
+        panel.sales[:, start:cutoff], panel.censored[:, start:cutoff], window=window,
+        max_probability=config.phantom_max_probability,
+        location=panel.static["location_code"][: panel.n_base],
+    )
+    found &= panel.stock_known[:, None]
+    return found
+
+
+def corrected_base(panel: Panel, config: ForecastConfig, start: int, cutoff: int, mode: str,
+                   phantom: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(target, weight) of the base series over periods [start, cutoff) (``censoring.correct``).
+
+    With a whole year of history the stock-outs are imputed twice: the second pass deseasonalises the
+    neighbours by the category's yearly index (``baselines.pooled_year_profile``) estimated on the first
+    pass's corrected demand, so stock-outs at a seasonal peak are filled at the peak's level."""
+    ph = phases(panel)
+    args = dict(window=panel.periods(config.impute_window_days), season=panel.season,
+                phase=None if ph is None else ph[start:cutoff], phantom=phantom)
+    sales, cens = panel.sales[:, start:cutoff], panel.censored[:, start:cutoff]
+    target, weight = censoring.correct(sales, cens, mode, **args)
+    year = panel.periods(364)
+    if mode == "none" or cutoff - start < year or not (cens.any() or (phantom is not None and phantom.any())):
+        return target, weight
+    bins = gbm.period_bins(panel, start, cutoff)
+    _, n_bins = baselines.year_bins(panel.period_start[:1], panel.grain)
+    group = panel.static["category_code"][: panel.n_base]
+    index = baselines.pooled_year_profile(target, (~np.isnan(target)).astype(np.float32), bins, n_bins, group,
+                                          year)
+    if np.allclose(index, 1.0):
+        return target, weight
+    return censoring.correct(sales, cens, mode, year=censoring.YearIndex(index, group, bins), **args)
+
+
 def corrected_history(panel: Panel, config: ForecastConfig, cutoff: int, mode: str | None = None,
                       start: int = 0) -> gbm.History:
     """Target and weights of every series (base + aggregates) over periods [start, cutoff), corrected for
-    censoring with data in that range only. Aggregates sum their children's corrected demand (weight 1 once
-    started)."""
-    ph = phases(panel)
-    target, weight = censoring.correct(
-        panel.sales[:, start:cutoff], panel.censored[:, start:cutoff], mode or config.censoring,
-        window=panel.periods(config.impute_window_days), season=panel.season,
-        phase=None if ph is None else ph[start:cutoff],
-    )
+    censoring (recorded and phantom stock-outs, :func:`corrected_base`) with data in that range only.
+    Aggregates sum their children's corrected demand (weight 1 once started)."""
+    target, weight = corrected_base(panel, config, start, cutoff, mode or config.censoring,
+                                    phantom_stockouts(panel, config, start, cutoff))
     target_all = panel.aggregate(target)
     if panel.n_series > panel.n_base:
         started = np.arange(start, cutoff)[None, :] >= panel.first[panel.n_base :, None]
@@ -234,15 +273,16 @@ class Actuals:
 
 
 def evaluation_actuals(panel: Panel, config: ForecastConfig) -> Actuals:
-    ph = phases(panel)
-    imputed, _ = censoring.correct(
-        panel.sales, panel.censored, "impute", window=panel.periods(config.impute_window_days),
-        season=panel.season, phase=None if ph is None else ph[: panel.n_hist],
-    )
+    phantom = phantom_stockouts(panel, config, 0, panel.n_hist)
+    if phantom is not None:
+        log.info("stock-outs in the history of %s series: %s periods recorded, %s more found from the sales "
+                 "(runs without a sale the book did not call stock-outs; ForecastConfig.phantom_max_probability)",
+                 f"{panel.n_base:,}", f"{int(panel.censored.sum()):,}", f"{int(phantom.sum()):,}")
+    imputed, _ = corrected_base(panel, config, 0, panel.n_hist, "impute", phantom)
     path = panel.aggregate(imputed)
     started = np.arange(panel.n_hist)[None, :] >= panel.first[:, None]
     mask = started.copy()
-    mask[: panel.n_base] &= ~panel.censored
+    mask[: panel.n_base] &= ~panel.censored if phantom is None else ~(panel.censored | phantom)
     cells = path.copy()
     cells[: panel.n_base] = panel.sales
     path = np.where(started, nan0(path), 0.0).astype(np.float32)

@@ -47,6 +47,13 @@ class ForecastConfig:
             ('impute'), -5.4% ('exclude') at equal RMSSE (0.782 / 0.782 / 0.791). 'exclude' trains only on
             days without a stock-out, which are the lower-demand days, so it does not remove the bias.
         impute_window_days: half-width of the neighbourhood the imputation averages over (default 28).
+        phantom_max_probability: stock-outs the book does not show (phantom stock) are found from runs of
+            periods without a sale that a series selling in its neighbouring periods would reach with a
+            probability below this (default 0.001; ``None`` = off; ``censoring.phantom_stockouts``), on series
+            with stock records only (sales-only data has no book to be wrong). They are corrected like recorded
+            stock-outs and not scored as demand.
+        phantom_min_neighbour_periods: the neighbourhood of a run measured for its selling share: the larger of
+            ``impute_window_days`` and this many periods on each side (default 8, for weekly and monthly grains).
 
     Backtest
         n_origins: rolling origins (default 4, at least 3).
@@ -173,6 +180,8 @@ class ForecastConfig:
     # censoring
     censoring: CensoringMode = "impute"
     impute_window_days: int = 28
+    phantom_max_probability: float | None = 0.001
+    phantom_min_neighbour_periods: int = 8
 
     # backtest
     n_origins: int = 4

@@ -26,7 +26,9 @@ Grain
 Arrays (T history periods, F future periods after them)
     sales (n_base, T) float32: units sold (gross sales; returns are not negative demand); NaN before a series'
     first row. censored (n_base, T) bool: the period holds a stock-out day (``is_stockout_day``; null = unknown
-    = not censored). price (n_all, T+F): list price (history from ``fct_sales_daily.list_price``; future from
+    = not censored). stock_known (n_base,) bool: the series has stock records (some ``is_stockout_day`` not
+    null): only then can a run without sales be judged a stock-out the book missed (``censoring``).
+    price (n_all, T+F): list price (history from ``fct_sales_daily.list_price``; future from
     ``staging.stg_sales__prices`` rows effective after ``as_of`` - location price list, else the generic one -
     else carried forward). discount (n_all, T+F): promotion discount from ``intermediate.int_promotion_days``
     (history and planned), promo_start (n_all, T+F): day number of the earliest start of a promotion running in
@@ -94,6 +96,7 @@ class Panel:
     promotion_known_days: int = 0  # how far ahead of as_of the export lists promotions (module docstring)
     signals: PanelSignals | None = None  # external signals and events (ml.forecasting.signals)
     signal_use: dict[str, np.ndarray] | None = None  # group -> (n_all,) series whose forecasts use it (gating)
+    stock_known: np.ndarray | None = None  # (n_base,) the series has stock records (None: none has)
 
     @property
     def period_start_day(self) -> np.ndarray:
@@ -152,6 +155,7 @@ class Panel:
             promotion_known_days=self.promotion_known_days,
             signals=None if self.signals is None else self.signals.subset(base),
             signal_use=None if self.signal_use is None else {k: v[rows] for k, v in self.signal_use.items()},
+            stock_known=None if self.stock_known is None else self.stock_known[base],
         )
 
     def has_promotion_history(self) -> bool:
@@ -375,11 +379,11 @@ def load_panel(con: duckdb.DuckDBPyConnection, config: ForecastConfig, as_of: da
         # the rows are already one per period: no aggregation, which costs more than the scan at M5 size)
         if grain == "day":
             select = ("f.units_sold::float as units, coalesce(f.is_stockout_day, false) as so, "
-                      "f.list_price::float as price")
+                      "f.list_price::float as price, f.is_stockout_day is not null as known")
             group = ""
         else:
             select = ("sum(f.units_sold)::float as units, bool_or(coalesce(f.is_stockout_day, false)) as so, "
-                      "avg(f.list_price)::float as price")
+                      "avg(f.list_price)::float as price, bool_or(f.is_stockout_day is not null) as known")
             group = "group by all"
         res = con.execute(
             f"""
@@ -398,6 +402,7 @@ def load_panel(con: duckdb.DuckDBPyConnection, config: ForecastConfig, as_of: da
         sales[idx, per] = np.asarray(res["units"], dtype=np.float32)[ok]
         censored = np.zeros((n_base, n_hist), dtype=bool)
         censored[idx, per] = np.asarray(res["so"], dtype=bool)[ok]
+        stock_known = np.bincount(idx, weights=np.asarray(res["known"], dtype=bool)[ok], minlength=n_base) > 0
         price = np.full((n_base, n_total), np.nan, dtype=np.float32)
         price_vals = res["price"]
         if np.ma.isMaskedArray(price_vals):
@@ -498,6 +503,7 @@ def load_panel(con: duckdb.DuckDBPyConnection, config: ForecastConfig, as_of: da
         sales=sales, censored=censored, first=first_all.astype(np.int64), price=price.astype(np.float32),
         discount=discount.astype(np.float32), promo_start=promo_start, static=static, x0=cal.x0,
         promotion_known_days=0 if latest_start is None else max((latest_start - export_day).days, 0),
+        stock_known=stock_known,
     )
     n_days = int(panel.period_start_day[-1] + panel.period_len[-1])
     panel.signals = load_signals(con, keys[:n_base], panel.first_day, n_days, as_of)

@@ -43,7 +43,7 @@ BACKTEST_LTD_SAMPLES = 400
 #: days after the forecast date (``lead_time.realised_lead_times``), else a draw from the distribution known then.
 REALISED_LEAD_TIME_DAYS = 28
 #: Stamped on the ml tables (``RunInfo.model_version``): bump when the method changes what it produces.
-MODEL_VERSION = "forecasting-1.10"
+MODEL_VERSION = "forecasting-1.12"
 
 
 @dataclass

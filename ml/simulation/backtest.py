@@ -134,6 +134,9 @@ class BacktestConfig:
     #: single-echelon re-expressed study of issue 5
     network: bool = True
     dc_z_grid: tuple[float, ...] = tuple(np.round(np.arange(-0.5, 3.51, 0.5), 2))
+    #: the promise is also measured from this replay day on (network study); None: once the plan's first supplier
+    #: orders can have arrived (``network_backtest.warmup_days``)
+    promise_warmup_days: int | None = None
 
 
 # ================================================================================================================
@@ -657,6 +660,7 @@ def _run_network_backtest(warehouse, net, config: BacktestConfig, fcfg, pcfg,
         promise_table,
         run_network_study,
         simulate_network,
+        warmup_days,
     )
 
     cache = config.cache_dir or Path(warehouse).resolve().parent / ".backtest_cache"
@@ -679,7 +683,9 @@ def _run_network_backtest(warehouse, net, config: BacktestConfig, fcfg, pcfg,
                     .with_columns(pl.lit("perfect_foresight").alias("policy"))).row(0, named=True)
     else:
         pf = {}
-    promise = promise_table(study, net)
+    warmup = (config.promise_warmup_days if config.promise_warmup_days is not None
+              else warmup_days(net, int(fcfg.review_period_supplier_days)))
+    promise = promise_table(study, net, warmup, config.rng_seed)
     stores_all = promise.filter((pl.col("echelon") == "store") & (pl.col("segment") == "all"))
     target_volume = float(stores_all["promised_volume"][0]) if stores_all.height else float("nan")
     target_item = float(stores_all["promised_item_avg"][0]) if stores_all.height else float("nan")
@@ -749,7 +755,7 @@ def _run_network_backtest(warehouse, net, config: BacktestConfig, fcfg, pcfg,
         "stockturn_inventory_value": match.candidate_inventory,
         "baseline_inventory_value": match.baseline_inventory, "perfect_foresight_inventory_value": pf_inv,
         "gap_closed_pct": gap_closed, "inventory_by_echelon": by_echelon, "bullwhip": bullwhip,
-        "dc_grid": study.dc_choice.to_dicts(), "promise": promise.to_dicts(),
+        "dc_grid": study.dc_choice.to_dicts(), "promise": promise.to_dicts(), "warmup_days": warmup,
         "inventory_by_category": inventory_by(study, net).to_dicts(),
         "planner_stats": study.planner_stats, "grid": match.grid.to_dicts(), "timings_s": timings,
     }

@@ -420,9 +420,41 @@ def _segments(net: NetworkReplayInputs) -> np.ndarray:
     return classify(hist, np.ones_like(hist), min(365, hist.shape[1]))
 
 
-def promise_table(study: NetworkStudy, net: NetworkReplayInputs) -> pl.DataFrame:
+def warmup_days(net: NetworkReplayInputs, dc_review_days: int) -> int:
+    """Days before an order the plan places on the first day can be on the DC's shelf for most items: the 90th
+    percentile of the DC series' mean supplier lead times plus the DC's review period (0 without DC series).
+    Until then every policy lives on the opening stock the data gave it."""
+    if net.dc.n_series == 0:
+        return 0
+    return int(np.ceil(np.quantile(net.dc.lead_times.mean_days(), 0.9))) + int(dc_review_days)
+
+
+def _daily_short(study: NetworkStudy, net: NetworkReplayInputs,
+                 rng_seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per echelon: (daily demand, daily short) of stockturn's replay (run again with the study's seed, so the
+    same days), a DC's demand being its stores' requests."""
+    ss, ds = study.schedules["stockturn"]
+    st, dc = net.stores, net.dc
+    r = simulate_network(st.demand, net.parent, ss, ds, st.lead_times, dc.lead_times, st.initial, dc.initial,
+                         store_costs=st.costs, dc_costs=dc.costs, rng_seed=rng_seed,
+                         record_daily=["orders", "short"])
+    requests = np.zeros((dc.n_series, st.demand.shape[1]))
+    np.add.at(requests, net.parent, r.stores.daily["orders"])
+    return {"store": (np.asarray(st.demand, dtype=np.float64), r.stores.daily["short"]),
+            "dc": (requests, r.dc.daily["short"])}
+
+
+def promise_table(study: NetworkStudy, net: NetworkReplayInputs, warmup: int = 0,
+                  rng_seed: int = 0) -> pl.DataFrame:
     """Promised (stockturn's expected fill, mean over planning dates) vs delivered fill of stockturn, by echelon and
-    (stores) demand segment: volume-weighted (by forecast / by demand) and item average."""
+    (stores) demand segment: volume-weighted (by forecast / by demand) and item average.
+
+    ``warmup`` > 0 adds the fill delivered from that day on (``*_after_warmup``): a promise is a steady-state
+    figure, and before the plan's first supplier orders can arrive (:func:`warmup_days`) the replay runs on the
+    opening stock the data gave it, whatever the plan says. Both are reported; neither replaces the other. A
+    replay shorter than the warm-up has no such columns."""
+    measured = 0 < warmup < net.stores.n_days and "stockturn" in study.schedules
+    daily = _daily_short(study, net, rng_seed) if measured else {}
     rows = []
     for echelon, res, keys in (("store", study.runs["stockturn"].stores, net.stores.keys),
                                ("dc", study.runs["stockturn"].dc, net.dc.keys)):
@@ -430,9 +462,13 @@ def promise_table(study: NetworkStudy, net: NetworkReplayInputs) -> pl.DataFrame
         if tg is None or tg.is_empty():
             continue
         per = tg.group_by("series").agg(pl.col("expected_fill_rate").mean(), pl.col("daily_demand_forecast").mean())
-        frame = pl.DataFrame({"series": np.arange(keys.height), "demanded": res.demanded, "served": res.served,
-                              "segment": _segments(net) if echelon == "store" else np.full(keys.height, "all")})
-        frame = frame.join(per, on="series", how="inner").filter(pl.col("demanded") > 0)
+        cols = {"series": np.arange(keys.height), "demanded": res.demanded, "served": res.served,
+                "segment": _segments(net) if echelon == "store" else np.full(keys.height, "all")}
+        if echelon in daily:
+            dem_d, short_d = daily[echelon]
+            cols["demanded_late"] = dem_d[:, warmup:].sum(axis=1)
+            cols["served_late"] = cols["demanded_late"] - short_d[:, warmup:].sum(axis=1)
+        frame = pl.DataFrame(cols).join(per, on="series", how="inner").filter(pl.col("demanded") > 0)
         groups = [("all", frame)]
         if echelon == "store":
             groups += [(str(key[0]), g) for key, g in frame.group_by("segment")]
@@ -440,10 +476,17 @@ def promise_table(study: NetworkStudy, net: NetworkReplayInputs) -> pl.DataFrame
             w = grp["daily_demand_forecast"].to_numpy()
             ef = grp["expected_fill_rate"].to_numpy()
             dem, srv = grp["demanded"].to_numpy(), grp["served"].to_numpy()
-            rows.append({"echelon": echelon, "segment": seg, "n_series": grp.height,
-                         "promised_volume": float((ef * w).sum() / w.sum()) if w.sum() > 0 else float(ef.mean()),
-                         "delivered_volume": float(srv.sum() / dem.sum()),
-                         "promised_item_avg": float(ef.mean()), "delivered_item_avg": float((srv / dem).mean())})
+            row = {"echelon": echelon, "segment": seg, "n_series": grp.height,
+                   "promised_volume": float((ef * w).sum() / w.sum()) if w.sum() > 0 else float(ef.mean()),
+                   "delivered_volume": float(srv.sum() / dem.sum()),
+                   "promised_item_avg": float(ef.mean()), "delivered_item_avg": float((srv / dem).mean())}
+            if "demanded_late" in grp.columns:
+                late = grp.filter(pl.col("demanded_late") > 0)
+                d_l, s_l = late["demanded_late"].to_numpy(), late["served_late"].to_numpy()
+                row.update({"warmup_days": warmup, "n_series_after_warmup": late.height,
+                            "delivered_volume_after_warmup": float(s_l.sum() / d_l.sum()) if d_l.sum() else None,
+                            "delivered_item_avg_after_warmup": float((s_l / d_l).mean()) if late.height else None})
+            rows.append(row)
     return pl.DataFrame(rows).sort("echelon", "segment", descending=[True, False]) if rows else pl.DataFrame()
 
 
