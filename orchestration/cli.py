@@ -389,6 +389,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         for k in cols[1:]:
             v = row[k]
             print(f"  {k:<28} {'-' if v is None else (f'{v:,.4f}' if abs(v) < 10 else f'{v:,.1f}')}")
+    sens = s.get("fill_sensitivity") or {}
+    if sens:
+        print(f"\n  how much the match hangs on stockturn's exact fill: at {sens['points']:.1f} point lower / higher "
+              f"fill on both measures the textbook would hold {sens['baseline_inventory_lower']:,.0f} / "
+              f"{sens['baseline_inventory_higher']:,.0f}, a reduction of {sens['reduction_pct_lower']:.1f}% / "
+              f"{sens['reduction_pct_higher']:.1f}% (not part of the confidence interval, which resamples series)")
     if s.get("planner_mode") == "network_as_written":
         _print_network_summary(s)
     if result.scenario_breaks.height:

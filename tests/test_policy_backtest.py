@@ -188,6 +188,8 @@ def test_backtest_end_to_end_on_a_small_warehouse(small_landing: Path, small_war
     assert {r["echelon"] for r in s["promise"]} == {"store", "dc"}
     # the promise is also measured once the plan's first supplier orders can have arrived
     assert s["warmup_days"] == 10
+    sens = s["fill_sensitivity"]
+    assert sens["points"] == 0.1 and set(sens) >= {"baseline_inventory_lower", "baseline_inventory_higher"}
     for row in s["promise"]:
         assert row["warmup_days"] == s["warmup_days"] and 0 < row["n_series_after_warmup"] <= row["n_series"]
         assert 0.0 <= row["delivered_volume_after_warmup"] <= 1.0

@@ -264,3 +264,25 @@ def test_match_outside_the_grid_says_so() -> None:
     m = match_service(cand, outs, n_boot=20)
     assert np.isnan(m.matched_param) and "widen the grid" in m.note
     assert m.n_boot_failed == 20
+
+
+def test_the_matchs_sensitivity_to_the_candidates_fill_follows_the_baselines_curve() -> None:
+    dem, outs, clusters = _grid_outcomes(400)
+    z0 = 1.2
+    cand = Outcome(dem, outs[z0].served, 0.9 * outs[z0].inventory)
+    m = match_service(cand, outs, clusters, n_boot=0)
+    # at the candidate's own fills, the baseline's inventory is the matched one
+    assert m.baseline_inventory_at(m.candidate_fill_volume, m.candidate_fill_item) == pytest.approx(
+        m.baseline_inventory, rel=1e-9)
+    s = m.fill_sensitivity(0.5)
+    assert s["baseline_inventory_lower"] < m.baseline_inventory < s["baseline_inventory_higher"]
+    assert s["reduction_pct_lower"] < m.inventory_difference_pct < s["reduction_pct_higher"]
+    # by hand: the grid setting that reaches fills half a point higher on both measures, inventory interpolated
+    grid = m.grid
+    target_v, target_i = m.candidate_fill_volume + 0.005, m.candidate_fill_item + 0.005
+    z_v = np.interp(target_v, grid["fill_rate_volume"].to_numpy(), grid["param"].to_numpy())
+    z_i = np.interp(target_i, grid["fill_rate_item_avg"].to_numpy(), grid["param"].to_numpy())
+    expected = np.interp(max(z_v, z_i), grid["param"].to_numpy(), grid["avg_inventory_value"].to_numpy())
+    assert s["baseline_inventory_higher"] == pytest.approx(expected, rel=1e-6)
+    # beyond the grid there is no answer, not an extrapolation
+    assert np.isnan(m.baseline_inventory_at(1.01, 1.01))

@@ -115,6 +115,29 @@ class MatchResult:
     def summary(self) -> dict[str, float | str | int]:
         return {k: v for k, v in self.__dict__.items() if k != "grid"}
 
+    def baseline_inventory_at(self, fill_volume: float, fill_item: float) -> float:
+        """The baseline's inventory at the cheapest setting of its grid that reaches both fills (the same
+        interpolation as the match itself; NaN outside the grid)."""
+        params = self.grid["param"].to_numpy().astype(np.float64)
+        p_vol = _crossing(self.grid["fill_rate_volume"].to_numpy()[None, :], np.array([fill_volume]), params)
+        p_item = _crossing(self.grid["fill_rate_item_avg"].to_numpy()[None, :], np.array([fill_item]), params)
+        at = np.where(np.isnan(p_vol) | np.isnan(p_item), np.nan, np.fmax(p_vol, p_item))
+        return float(_interp_rows(self.grid["avg_inventory_value"].to_numpy()[None, :], params, at)[0])
+
+    def fill_sensitivity(self, points: float = 0.1) -> dict[str, float]:
+        """How much the comparison hangs on the candidate's exact fill: the baseline's matched inventory if the
+        candidate's fill were ``points`` percentage points lower / higher on both measures, and the reduction
+        that would then be reported (%). Where the baseline's curve is steep (high fill) a tenth of a point moves
+        it a lot; the bootstrap interval, which resamples series, does not show this."""
+        d = points / 100.0
+        out: dict[str, float] = {"points": points}
+        for side, sign in (("lower", -1.0), ("higher", 1.0)):
+            inv = self.baseline_inventory_at(self.candidate_fill_volume + sign * d, self.candidate_fill_item + sign * d)
+            out[f"baseline_inventory_{side}"] = inv
+            with np.errstate(all="ignore"):
+                out[f"reduction_pct_{side}"] = float(100.0 * (inv - self.candidate_inventory) / inv)
+        return out
+
 
 def scan_baseline(run: Callable[[float], SimulationResult], grid: Iterable[float]) -> dict[float, SimulationResult]:
     """Run the baseline at each setting of its knob (e.g. ``lambda z: simulate(..., schedule for z, ...)``)."""
