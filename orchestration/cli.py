@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from datetime import date, timedelta
@@ -391,10 +392,15 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             print(f"  {k:<28} {'-' if v is None else (f'{v:,.4f}' if abs(v) < 10 else f'{v:,.1f}')}")
     sens = s.get("fill_sensitivity") or {}
     if sens:
-        print(f"\n  how much the match hangs on stockturn's exact fill: at {sens['points']:.1f} point lower / higher "
-              f"fill on both measures the textbook would hold {sens['baseline_inventory_lower']:,.0f} / "
-              f"{sens['baseline_inventory_higher']:,.0f}, a reduction of {sens['reduction_pct_lower']:.1f}% / "
-              f"{sens['reduction_pct_higher']:.1f}% (not part of the confidence interval, which resamples series)")
+        def side(which: str) -> str:
+            inv, red = sens[f"baseline_inventory_{which}"], sens[f"reduction_pct_{which}"]
+            if inv is None or not math.isfinite(inv):
+                return "beyond the textbook's scan"
+            return f"{inv:,.0f} ({red:.1f}% less for stockturn)"
+
+        print(f"\n  how much the match hangs on stockturn's exact fill: were it {sens['points']:.1f} point lower on "
+              f"both measures, the textbook would hold {side('lower')}; {sens['points']:.1f} point higher: "
+              f"{side('higher')} (not part of the confidence interval, which resamples series)")
     if s.get("planner_mode") == "network_as_written":
         _print_network_summary(s)
     if result.scenario_breaks.height:
