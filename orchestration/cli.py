@@ -373,7 +373,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     settings, _ = _planning_settings(args)
     config = BacktestConfig(days=args.days, history_days=args.history_days, n_boot=args.n_boot,
                             start=args.start, cache_dir=Path(args.cache_dir) if args.cache_dir else None,
-                            dispersion=args.dispersion, forecast=dict(settings.forecast))
+                            dispersion=args.dispersion, forecast=dict(settings.forecast),
+                            replay_seeds=args.replay_seeds)
     try:
         result = run_backtest(args.warehouse, args.landing, config, scenarios=scenarios,
                               policy_config=settings.policy_config())
@@ -401,6 +402,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         print(f"\n  how much the match hangs on stockturn's exact fill: were it {sens['points']:.1f} point lower on "
               f"both measures, the textbook would hold {side('lower')}; {sens['points']:.1f} point higher: "
               f"{side('higher')} (not part of the confidence interval, which resamples series)")
+    if s.get("replay_seeds", 1) > 1:
+        print(f"  (the match pools {s['replay_seeds']} replays with different lead-time draws; the tables below are "
+              "the first one's)")
     if s.get("planner_mode") == "network_as_written":
         _print_network_summary(s)
     if result.scenario_breaks.height:
@@ -674,6 +678,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=date.fromisoformat, help="first replayed day (default: last --days days)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples over products (default 1000)")
     p.add_argument("--cache-dir", help="forecast cache (default: .backtest_cache beside the warehouse)")
+    p.add_argument("--replay-seeds", type=int, default=1, metavar="N",
+                   help="network replay: pool the match over N lead-time draws (default 1); at high fill one draw "
+                   "can swing the comparison by several points, and N multiplies the simulation time, not the "
+                   "planning")
     p.add_argument("--dispersion", choices=("mixed", "quadratic", "linear"), default="mixed",
                    help="how stockturn's lead-time demand is re-expressed over the supplier lead time: day-to-day "
                    "noise from the recorded history + the pipeline's remaining variance as a persistent level error "

@@ -107,7 +107,7 @@ def _plain(value: Any) -> Any:
 #: Dagster's run-level terminal events (their event_type_value: Dagster still spells them PIPELINE_*)
 _RUN_FAILURE, _RUN_ENDS = "PIPELINE_FAILURE", ("PIPELINE_SUCCESS", "PIPELINE_FAILURE", "PIPELINE_CANCELED")
 #: How long the caller waits, after the run returned, for the event listener to deliver the run's last events
-RUN_EVENTS_WAIT_SECONDS = 15.0
+RUN_EVENTS_WAIT_SECONDS = 60.0  # a busy machine delays the watcher thread (15 s was missed under load)
 
 
 class Progress:

@@ -183,3 +183,28 @@ def test_a_policy_only_change_replans_from_the_cached_forecast(small_warehouse: 
         pipeline_policy(con, replay_forecast_config({**CHEAP_FORECAST, "n_samples": 100}), PolicyConfig(), as_of,
                         tmp_path)
         assert calls == [1]  # another forecast setting does
+
+
+def test_the_match_can_pool_several_lead_time_draws(net, small_warehouse: Path, tmp_path: Path) -> None:
+    """With replay_seeds = 2 every policy the match compares is replayed under two lead-time draws: fills pooled,
+    inventory the mean of the two, the bootstrap over products with both their replays."""
+    from ml.simulation.network import simulate_network
+    from ml.simulation.network_backtest import network_outcome, run_network_study
+
+    cfg = BacktestConfig(days=60, history_days=150, n_boot=20, z_grid=(0.0, 1.0, 2.0, 3.0), replay_seeds=2,
+                         dc_z_grid=(1.0, 2.0), max_z=5.0, include_perfect_foresight=False)
+    study = run_network_study(small_warehouse, net, cfg, forecast_config=replay_forecast_config(CHEAP_FORECAST),
+                              policy_config=PolicyConfig(), cache_dir=tmp_path)
+    ss, ds = study.schedules["stockturn"]
+    st, dc = net.stores, net.dc
+    outs = [network_outcome(simulate_network(st.demand, net.parent, ss, ds, st.lead_times, dc.lead_times,
+                                             st.initial, dc.initial, store_costs=st.costs, dc_costs=dc.costs,
+                                             rng_seed=seed)) for seed in (cfg.rng_seed, cfg.rng_seed + 1)]
+    m = study.match
+    assert m.candidate_inventory == pytest.approx(np.mean([o.inventory.sum() for o in outs]), rel=1e-9)
+    assert m.candidate_fill_volume == pytest.approx(
+        sum(o.served.sum() for o in outs) / sum(o.demanded.sum() for o in outs), rel=1e-9)
+    # the two draws differ (else pooling would be pointless), and the reported run is the first draw
+    assert outs[0].inventory.sum() != pytest.approx(outs[1].inventory.sum(), rel=1e-6)
+    assert study.runs["stockturn"].stores.served.sum() == pytest.approx(outs[0].served.sum())
+    assert m.grid.height >= 4 and np.isfinite(m.grid["avg_inventory_value"].to_numpy()).all()

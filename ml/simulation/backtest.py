@@ -137,6 +137,8 @@ class BacktestConfig:
     #: the promise is also measured from this replay day on (network study); None: once the plan's first supplier
     #: orders can have arrived (``network_backtest.warmup_days``)
     promise_warmup_days: int | None = None
+    #: lead-time draws the network match pools (``network_backtest`` module doc); 1 = one replay
+    replay_seeds: int = 1
 
 
 # ================================================================================================================
@@ -749,7 +751,7 @@ def _run_network_backtest(warehouse, net, config: BacktestConfig, fcfg, pcfg,
                                "dc": int(fcfg.review_period_supplier_days)},
         "demand_basis": net.demand_basis, "planning_dates": len({s["day"] for s in study.planner_stats}),
         "target_fill_rate_volume": target_volume, "target_fill_rate_item_avg": target_item,
-        "fill_sensitivity": match.fill_sensitivity(),
+        "fill_sensitivity": match.fill_sensitivity(), "replay_seeds": max(1, int(config.replay_seeds)),
         "stockturn_fill_volume": match.candidate_fill_volume, "stockturn_fill_item_avg": match.candidate_fill_item,
         "matched_z": match.matched_param, "matched_z_dc": z_dc, "z_volume": match.param_volume,
         "z_item": match.param_item, "binding": match.binding, "inventory_reduction_pct": red,

@@ -23,6 +23,13 @@ the cheapest. The DC grid (``BacktestConfig.dc_z_grid``) is extended by 0.5 at a
 DC factor matches or while the cheapest match is at the top of what was scanned. The CI is the product bootstrap
 at that DC factor (it does not include the choice of the DC factor).
 
+Replay seeds (``BacktestConfig.replay_seeds``, default 1): the lead-time draws are random, and at the high fills
+both policies reach, the textbook's curve is steep enough that one draw can move the matched comparison by many
+points (docs/backtest.md). With ``replay_seeds = n`` every policy the match compares is replayed under the draws
+of seeds ``rng_seed .. rng_seed + n - 1``: fills are pooled over the n replays, inventory is their mean, and the
+bootstrap resamples a product with all its replays. The per-category, per-series and promise tables are those
+of the first draw.
+
 Also reported: bullwhip per echelon (store requests / customer demand; DC supplier orders / customer demand of
 its stores), inventory by echelon and category, the promise (stockturn's expected fill per store series, averaged
 over planning dates) against the delivered fill by segment, and the perfect-foresight bound (stores with perfect
@@ -240,10 +247,22 @@ def run_network_study(warehouse: Path | str, net: NetworkReplayInputs, config, *
         return schedule_from_planner(plan_days, observed, planner, n_history=inputs.n_history,
                                      lead_times=inputs.lead_times, start=inputs.start, rule="s_S", name=name)
 
-    def sim(ss: PolicySchedule, ds: PolicySchedule, stores=st_in, dc=dc_in) -> NetworkResult:
+    def sim(ss: PolicySchedule, ds: PolicySchedule, stores=st_in, dc=dc_in, seed: int | None = None) -> NetworkResult:
         return simulate_network(stores.demand, net.parent, ss, ds, stores.lead_times, dc.lead_times,
                                 stores.initial, dc.initial, store_costs=stores.costs, dc_costs=dc.costs,
-                                rng_seed=config.rng_seed)
+                                rng_seed=config.rng_seed if seed is None else seed)
+
+    # the match pools the replays of several lead-time draws (module doc: ``replay_seeds``); the runs reported
+    # per category and series are those of the first draw
+    seeds = [int(config.rng_seed) + k for k in range(max(1, int(getattr(config, "replay_seeds", 1))))]
+
+    def pooled(ss: PolicySchedule, ds: PolicySchedule, first: NetworkResult | None = None) -> Outcome:
+        outs = [network_outcome(first if (first is not None and k == 0) else sim(ss, ds, seed=seed))
+                for k, seed in enumerate(seeds)]
+        if len(outs) == 1:
+            return outs[0]
+        return Outcome(np.concatenate([o.demanded for o in outs]), np.concatenate([o.served for o in outs]),
+                       np.concatenate([o.inventory for o in outs]) / len(outs))
 
     # ---------------------------------------------------------------- stockturn, as written
     t = time.perf_counter()
@@ -257,7 +276,7 @@ def run_network_study(warehouse: Path | str, net: NetworkReplayInputs, config, *
     timings["stockturn_planning_s"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
     st = sim(*st_sched)
-    st_out = network_outcome(st)
+    st_out = pooled(*st_sched, first=st)
     timings["simulate_stockturn_s"] = round(time.perf_counter() - t, 2)
 
     # ---------------------------------------------------------------- classical DC x store grid
@@ -275,7 +294,7 @@ def run_network_study(warehouse: Path | str, net: NetworkReplayInputs, config, *
             d_scheds[z] = sched(dc_classical(z), net.dc_observed, dc_in, f"classical_d{z:g}")
         return d_scheds[z]
 
-    clusters = st_in.keys["product_id"].to_numpy()
+    clusters = np.tile(st_in.keys["product_id"].to_numpy(), len(seeds))  # a product's replays resample together
     dc_grid = tuple(float(z) for z in getattr(config, "dc_z_grid", DC_Z_GRID))
     scans: dict[float, dict[float, Outcome]] = {}
     choice_rows = []
@@ -284,11 +303,11 @@ def run_network_study(warehouse: Path | str, net: NetworkReplayInputs, config, *
         """Scan the store factor at DC factor ``zd``; the matched network inventory (NaN: not reached)."""
         scan: dict[float, Outcome] = {}
         for zs in config.z_grid:
-            scan[float(zs)] = network_outcome(sim(s_sched(float(zs)), d_sched(zd)))
+            scan[float(zs)] = pooled(s_sched(float(zs)), d_sched(zd))
         z = float(max(config.z_grid))
         while z < config.max_z and not reaches(scan[z], st_out):
             z = round(z + 0.5, 2)
-            scan[z] = network_outcome(sim(s_sched(z), d_sched(zd)))
+            scan[z] = pooled(s_sched(z), d_sched(zd))
         scans[zd] = scan
         m = match_service(st_out, scan, clusters, n_boot=0)
         choice_rows.append({"dc_z": zd, "store_z": m.matched_param, "inventory": m.baseline_inventory,
