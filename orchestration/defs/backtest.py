@@ -32,6 +32,9 @@ class BacktestRunConfig(dg.Config):
     days: int = Field(default=365, description="Days to replay (the last ones of the data).")
     history_days: int = Field(default=365, description="History before the replay.")
     n_boot: int = Field(default=1000, description="Bootstrap resamples over products for the CI.")
+    replay_seeds: int = Field(default=1, ge=1, description="Network replay: pool the match over this many "
+                              "lead-time draws (at high fill one draw can swing the comparison by several points; "
+                              "each draw adds the simulations, not the planning).")
     settings_file: str | None = Field(default=None, description="Planning settings TOML file ([forecast] and "
                                       "[policy], as for demand_planning). Default: stockturn.toml beside the "
                                       "warehouse when there is one.")
@@ -68,7 +71,7 @@ def run_policy_backtest(context: dg.OpExecutionContext, config: BacktestRunConfi
     except SettingsError as exc:
         raise dg.Failure(description=str(exc)) from exc
     cfg = BacktestConfig(days=config.days, history_days=config.history_days, n_boot=config.n_boot,
-                         forecast=dict(settings.forecast))
+                         forecast=dict(settings.forecast), replay_seeds=config.replay_seeds)
     scenarios = [(config.scenario, dict(config.params))] if config.scenario else []
     result = run_backtest(paths.warehouse_path, paths.landing_path, cfg, scenarios=scenarios,
                           policy_config=policy_config)
