@@ -109,6 +109,107 @@
 {%- endmacro %}
 
 
+{#- Pre-hook of fct_inventory_turnover_monthly: delete the months this build rewrites (the model then appends the
+    history's months the table does not hold). A month is rewritten when a daily row of it was written by this
+    build (fct_inventory_daily, fct_sales_daily), when its stored product-location days are not the grid's (a
+    product-location gone or starting on another day: the daily facts' pre-hooks deleted its rows), when its length
+    or partial flag moved with the history bounds, and when a product in it changed category; months outside the
+    history go. -#}
+{% macro turnover_months_to_rewrite_delete() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where month_start_date in (
+            with bounds as (
+                select
+                    history_start_date,
+                    as_of_date
+                from {{ ref('int_calendar_bounds') }}
+            ),
+
+            history_months as (
+                select
+                    cast(unnest(generate_series(
+                        date_trunc('month', bounds.history_start_date),
+                        cast(bounds.as_of_date as timestamp),
+                        interval 1 month
+                    )) as date) as month_start_date
+                from bounds
+            ),
+
+            grid_days as (
+                -- the product-location days fct_inventory_daily holds in each month: its grid runs from each
+                -- product-location's history start to the as-of date
+                select
+                    history_months.month_start_date,
+                    product_locations.product_id,
+                    product_locations.location_id,
+                    cast(
+                        least(last_day(history_months.month_start_date), bounds.as_of_date)
+                        - greatest(history_months.month_start_date, product_locations.history_start_date)
+                        + 1 as bigint
+                    ) as product_location_days
+                from {{ ref('int_product_locations') }} as product_locations
+                cross join bounds
+                inner join history_months
+                    on last_day(history_months.month_start_date) >= product_locations.history_start_date
+                where product_locations.history_start_date <= bounds.as_of_date
+            ),
+
+            stored_product_locations as (
+                select
+                    month_start_date,
+                    product_id,
+                    location_id,
+                    product_location_days
+                from {{ this }}
+                where grain = 'product_location'
+            )
+
+            select cast(date_trunc('month', date_day) as date)
+            from {{ ref('fct_inventory_daily') }}
+            where _built_at = {{ build_stamp() }}
+            union
+            select cast(date_trunc('month', date_day) as date)
+            from {{ ref('fct_sales_daily') }}
+            where _built_at = {{ build_stamp() }}
+            union
+            select coalesce(grid_days.month_start_date, stored_product_locations.month_start_date)
+            from grid_days
+            full outer join stored_product_locations
+                on
+                    grid_days.month_start_date = stored_product_locations.month_start_date
+                    and grid_days.product_id = stored_product_locations.product_id
+                    and grid_days.location_id = stored_product_locations.location_id
+            where grid_days.product_location_days is distinct from stored_product_locations.product_location_days
+            union
+            select stored.month_start_date
+            from {{ this }} as stored
+            cross join bounds
+            where
+                stored.grain = 'company'
+                and (
+                    stored.month_start_date > bounds.as_of_date
+                    or last_day(stored.month_start_date) < bounds.history_start_date
+                    or stored.period_days <> cast(
+                        least(last_day(stored.month_start_date), bounds.as_of_date)
+                        - greatest(stored.month_start_date, bounds.history_start_date)
+                        + 1 as integer
+                    )
+                    or stored.is_partial_month <> (
+                        stored.month_start_date < bounds.history_start_date
+                        or last_day(stored.month_start_date) > bounds.as_of_date
+                    )
+                )
+            union
+            select stored.month_start_date
+            from {{ this }} as stored
+            left join {{ ref('dim_product') }} as products on stored.product_id = products.product_id
+            where stored.grain = 'product' and products.category is distinct from stored.category
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+
 {#- Post-hook of int_product_price_lists: the products no longer in the master. -#}
 {% macro product_price_lists_gone_delete() -%}
     {%- if is_incremental() -%}
@@ -131,6 +232,7 @@
             'int_product_days': {'_built_at': none},
             'fct_inventory_daily': {'product_location_key': 'UBIGINT', '_built_at': none},
             'fct_days_of_supply': {'_built_at': none},
+            'fct_inventory_turnover_monthly': {'_built_at': none},
             'fct_sales_daily': {'product_location_key': 'UBIGINT', '_built_at': none},
             'stg_sales__sales_lines__validated': {'_file_sha256': none, '_rules': none, '_built_at': none},
             'stg_finance__cogs_ledger__validated': {'_file_sha256': none, '_rules': none, '_built_at': none},
