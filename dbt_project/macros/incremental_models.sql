@@ -109,6 +109,19 @@
 {%- endmacro %}
 
 
+{#- The first day of every month of the history, from a relation `bounds` with history_start_date and as_of_date
+    (int_calendar_bounds), as column month_start_date. -#}
+{% macro history_month_starts(bounds) -%}
+    select
+        cast(unnest(generate_series(
+            date_trunc('month', {{ bounds }}.history_start_date),
+            cast({{ bounds }}.as_of_date as timestamp),
+            interval 1 month
+        )) as date) as month_start_date
+    from {{ bounds }}
+{%- endmacro %}
+
+
 {#- Pre-hook of fct_inventory_turnover_monthly: delete the months this build rewrites (the model then appends the
     history's months the table does not hold). A month is rewritten when a daily row of it was written by this
     build (fct_inventory_daily, fct_sales_daily), when its stored product-location days are not the grid's (a
@@ -127,13 +140,7 @@
             ),
 
             history_months as (
-                select
-                    cast(unnest(generate_series(
-                        date_trunc('month', bounds.history_start_date),
-                        cast(bounds.as_of_date as timestamp),
-                        interval 1 month
-                    )) as date) as month_start_date
-                from bounds
+                {{ history_month_starts('bounds') }}
             ),
 
             grid_days as (

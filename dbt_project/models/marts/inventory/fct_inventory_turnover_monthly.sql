@@ -55,13 +55,7 @@ products as (
 dirty_months as (
     -- the months this build writes: the pre-hook deleted the months to rewrite, so they are the history's months
     -- the table does not hold
-    select
-        cast(unnest(generate_series(
-            date_trunc('month', bounds.history_start_date),
-            cast(bounds.as_of_date as timestamp),
-            interval 1 month
-        )) as date) as month_start_date
-    from bounds
+    {{ history_month_starts('bounds') }}
     except
     select month_start_date from {{ this }}
 ),
