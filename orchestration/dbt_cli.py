@@ -66,6 +66,37 @@ def dbt_environment(warehouse: Path) -> dict[str, str]:
     return env
 
 
+#: File beside dbt's partial_parse.msgpack naming the project content that wrote it (orchestration.dbt_manifest).
+PROJECT_STAMP_FILE = "stockturn_project_fingerprint"
+
+
+def discard_stale_partial_parse(target: Path) -> bool:
+    """Delete ``target``'s ``partial_parse.msgpack`` when it was written for another content of the dbt project.
+
+    dbt's partial parsing re-reads the files that changed, but not every node that depends on them: after an
+    upgrade that made ``fct_inventory_turnover_monthly`` incremental (its SQL gained a ``depends_on`` hint and its
+    unit tests an input), the per-warehouse state kept the unit tests as the previous version had them, and the
+    next build failed ("depends on a node named 'int_product_locations' which was not found"); a full parse
+    passed. So a target folder is parsed in full once after the project's files change (a new stockturn version,
+    an edited model), and partially afterwards. Returns whether a state file was discarded.
+    """
+    from orchestration.dbt_manifest import project_fingerprint
+
+    target = Path(target)
+    fingerprint = project_fingerprint()
+    stamp = target / PROJECT_STAMP_FILE
+    if stamp.exists() and stamp.read_text(encoding="utf-8").strip() == fingerprint:
+        return False
+    state = target / "partial_parse.msgpack"
+    discarded = state.exists()
+    state.unlink(missing_ok=True)
+    target.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint + "\n", encoding="utf-8")
+    if discarded:
+        log.info("the dbt project changed since %s was last parsed: dbt parses it in full this once", target)
+    return discarded
+
+
 def target_path_for(warehouse: Path) -> Path:
     """dbt's target/ and logs/ live beside the warehouse, so builds of different warehouses never collide."""
     warehouse = Path(warehouse).resolve()
@@ -82,6 +113,7 @@ def run_dbt(
 ) -> DbtResult:
     """Run ``dbt <args>`` in the project directory against ``warehouse``; raise :class:`DbtError` on failure."""
     target = target_path_for(warehouse)
+    discard_stale_partial_parse(target / "target")
     cmd = [
         dbt_executable(),
         *args,

@@ -210,6 +210,25 @@ def test_manifest_fingerprint_follows_the_project_content(tmp_path: Path) -> Non
     assert project_fingerprint(project) != edited
 
 
+def test_a_partial_parse_state_written_for_other_project_content_is_discarded(tmp_path: Path) -> None:
+    """dbt's partial parsing kept unit tests of the previous project version after an upgrade (the build then failed;
+    a full parse passed): a per-warehouse target folder is parsed in full once when the project's content changed."""
+    from orchestration.dbt_cli import PROJECT_STAMP_FILE, discard_stale_partial_parse
+
+    target = tmp_path / "target"
+    state = target / "partial_parse.msgpack"
+    assert discard_stale_partial_parse(target) is False  # nothing to discard; the content is recorded
+    assert (target / PROJECT_STAMP_FILE).read_text().strip() == project_fingerprint()
+    state.write_bytes(b"state")
+    assert discard_stale_partial_parse(target) is False and state.exists()  # same content: partial parsing
+    (target / PROJECT_STAMP_FILE).write_text("written-by-another-version\n")
+    assert discard_stale_partial_parse(target) is True and not state.exists()
+    assert (target / PROJECT_STAMP_FILE).read_text().strip() == project_fingerprint()
+    state.write_bytes(b"state")
+    (target / PROJECT_STAMP_FILE).unlink()  # a state file from before the stamp existed
+    assert discard_stale_partial_parse(target) is True and not state.exists()
+
+
 # ------------------------------------------------------------------------------------------------ sensor
 
 

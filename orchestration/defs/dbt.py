@@ -26,7 +26,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from ml.settings import DBT_PROJECT_DIR
 from ml.warehouse import open_duckdb
-from orchestration.dbt_cli import target_path_for
+from orchestration.dbt_cli import discard_stale_partial_parse, target_path_for
 from orchestration.dbt_manifest import ensure_manifest
 from orchestration.dbt_tests import record_test_results
 from orchestration.defs.resources import WAREHOUSE_POOL, StockturnPaths, warehouse_env
@@ -99,6 +99,7 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         warehouse = paths.warehouse_path
         warehouse.parent.mkdir(parents=True, exist_ok=True)
         target = run_target_path(warehouse)
+        discard_stale_partial_parse(target)
         # claim the warehouse for this run's process (waiting for another writer, bounded): dbt, its child, is
         # not blocked by the claim, and no other writer gets in between this step and the next
         open_duckdb(warehouse, claim=True).close()
