@@ -51,14 +51,12 @@ def _written_by_the_last_build(wh: Path, table: str) -> tuple[int, int]:
             f"from {table}").fetchall()[0]
 
 
-def _months_written(wh: Path, table: str, last_day: bool = False):
-    """The months of the rows the latest build wrote to an incremental table (``last_day``: the table's last day)."""
+def _months_written(wh: Path, table: str, month: str = "cast(date_trunc('month', date_day) as date)") -> set:
+    """The months (``month``: the table's month expression) of the rows the latest build wrote to an incremental
+    table."""
     with duckdb.connect(str(wh), read_only=True) as con:
-        if last_day:
-            return con.execute(f"select max(date_day) from {table}").fetchall()[0][0]
-        column = "month_start_date" if "monthly" in table else "cast(date_trunc('month', date_day) as date)"
         return {m for (m,) in con.execute(
-            f"select distinct {column} from {table} where _built_at = (select max(_built_at) from {table})"
+            f"select distinct {month} from {table} where _built_at = (select max(_built_at) from {table})"
         ).fetchall()}
 
 
@@ -149,7 +147,7 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     assert 0 < sales_written < sales_rows / 2, (sales_written, sales_rows)
     # the monthly turnover rewrites (at least) the months of the daily rows written tonight, every grain of each
     assert _months_written(wh, "marts.fct_inventory_daily") <= _months_written(
-        wh, "marts.fct_inventory_turnover_monthly")
+        wh, "marts.fct_inventory_turnover_monthly", month="month_start_date")
     turnover_written = _written_by_the_last_build(wh, "marts.fct_inventory_turnover_monthly")
     # staging validates the new files' lines (and the earlier lines sharing their transactions), not all lines
     for validated in ("staging.stg_sales__sales_lines__validated", "staging.stg_finance__cogs_ledger__validated",
@@ -170,7 +168,8 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     assert _written_by_the_last_build(wh, "marts.fct_inventory_turnover_monthly") == turnover_written
 
     # a night with one more sale on the last day: the monthly turnover rewrites that day's month only
-    last_day = _months_written(wh, "marts.fct_inventory_daily", last_day=True)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        last_day = con.execute("select max(date_day) from marts.fct_inventory_daily").fetchall()[0][0]
     (landing / "sales" / f"sales_lines_{LAST_QUARTER}-extra.csv").write_text("\n".join(
         [twice[0], ",".join(["EXTRA-1", "1", last_day.isoformat(), own_sale[3], own_sale[4], "1", "1.00", "sale",
                              ""])]) + "\n", encoding="utf-8")
@@ -178,7 +177,8 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     with duckdb.connect(str(wh), read_only=True) as con:
         months = con.execute("select count(distinct month_start_date) from marts.fct_inventory_turnover_monthly"
                              ).fetchall()[0][0]
-    assert _months_written(wh, "marts.fct_inventory_turnover_monthly") == {last_day.replace(day=1)} and months > 3
+    assert _months_written(wh, "marts.fct_inventory_turnover_monthly", month="month_start_date") == {
+        last_day.replace(day=1)} and months > 3
 
     # night 3: corrections anywhere in the history
     sales = landing / "sales" / "sales_lines_2023q3.csv"
