@@ -19,7 +19,9 @@ Prints, with the settings a user would give (``--horizon-days``, ``--grain``):
    horizon the last origin's window is the last 6 months;
 2. calibration: coverage of the 80/95% per-period intervals (plain, and with ties on a bound split:
    ``metrics.interval_tie_coverage``), the scaled pinball loss of the quantiles, and the coverage of the
-   lead-time-demand quantiles, overall and per segment;
+   lead-time-demand quantiles, overall and per segment; and the lead-time demand in units
+   (``ltd_level_ratio``: realised over predicted; ``ltd_shortage_ratio_p90/p95``: realised demand beyond the
+   predicted quantile over what the samples expected beyond it, the unit loss a fill rate is computed from);
 3. the plan: safety stock and expected average inventory against the classical columns beside them, the guards'
    counts (``ml.policy.guards``, the collapsed-level guard), reorder points above 5x the classical one;
 4. the policy backtest (``ml.simulation.backtest.run_backtest``) on the recorded sales: stockturn's policy as the
@@ -78,7 +80,8 @@ def accuracy_table(bt: pl.DataFrame) -> list[dict]:
                 row[f"{model}_{k}"] = m.get(k)
             if model == "selected":
                 for k in ("coverage_80", "coverage_95", "coverage_tie_80", "coverage_tie_95", "spl",
-                          "ltd_coverage_p80", "ltd_coverage_p90", "ltd_coverage_p95"):
+                          "ltd_coverage_p80", "ltd_coverage_p90", "ltd_coverage_p95", "ltd_level_ratio",
+                          "ltd_shortage_ratio_p90", "ltd_shortage_ratio_p95"):
                     row[k] = m.get(k)
         out.append(row)
     return out
@@ -134,7 +137,9 @@ def main() -> int:
               "metrics.interval_tie_coverage)")
         print(f"{'segment':<13}{'n':>7} {'MASE sel/sn/sba':>22} {'RMSSE sel/sn/sba':>22} {'bias sel':>9} "
               f"{'cov80':>6} {'cov95':>6} {'tie80':>6} {'tie95':>6} {'SPL':>6} {'ltd80':>6} {'ltd90':>6} "
-              f"{'ltd95':>6}")
+              f"{'ltd95':>6} {'level':>6} {'sh90':>6} {'sh95':>6}")
+        print("(level = realised / predicted lead-time demand; sh90 / sh95 = realised / predicted demand beyond the "
+              "p90 / p95 quantile)")
         for r in result["accuracy"]:
             if r["selected_n_series"] is None:
                 continue
@@ -143,7 +148,9 @@ def main() -> int:
                   f"{_f(r['selected_rmsse'])}/{_f(r['seasonal_naive_rmsse'])}/{_f(r['croston_sba_rmsse']):>6} "
                   f"{_f(r['selected_bias']):>9} {_f(r['coverage_80']):>6} {_f(r['coverage_95']):>6} "
                   f"{_f(r['coverage_tie_80']):>6} {_f(r['coverage_tie_95']):>6} {_f(r['spl']):>6} "
-                  f"{_f(r['ltd_coverage_p80']):>6} {_f(r['ltd_coverage_p90']):>6} {_f(r['ltd_coverage_p95']):>6}")
+                  f"{_f(r['ltd_coverage_p80']):>6} {_f(r['ltd_coverage_p90']):>6} {_f(r['ltd_coverage_p95']):>6} "
+                  f"{_f(r['ltd_level_ratio']):>6} {_f(r['ltd_shortage_ratio_p90']):>6} "
+                  f"{_f(r['ltd_shortage_ratio_p95']):>6}")
         pl_ = result["plan"]
         print(f"plan: safety stock {pl_['safety_stock_value']:,.0f} vs classical "
               f"{pl_['classical_safety_stock_value']:,.0f} (before the guards "

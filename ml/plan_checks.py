@@ -21,6 +21,13 @@ forecast never replaces the last good plan. ``orchestration.defs.checks`` report
 * ``interval_coverage`` (warning): hold-out coverage of the central forecast intervals (``coverage_80`` ...) and of
   the lead-time-demand quantiles (``ltd_coverage_p90`` ...: what safety stock is sized from) within
   ``COVERAGE_TOLERANCE`` of nominal.
+* ``lead_time_demand_in_units`` (warning): what pooled coverage cannot see, in units: the hold-out
+  ``ltd_level_ratio`` (realised protection-interval demand / the samples' mean: the level reorder points and
+  cycle stock stand on) within ``LEVEL_RATIO_TOLERANCE`` of 1, and ``ltd_shortage_ratio_p90`` / ``_p95``
+  (realised demand beyond the predicted quantile / what the samples expected beyond it: the unit loss fill rates
+  are computed from) within a factor ``SHORTAGE_RATIO_FACTOR`` of 1. Coverage can be right while a few lumps
+  far beyond the quantile carry most of the shortage (promised fill too high) or while the tail is far wider
+  than the shortages that come (safety stock bought for nothing).
 * ``beats_seasonal_naive`` (warning): the selected forecasts' hold-out MASE and RMSSE are below seasonal naive's.
 
 A failed blocking check stops the run before the write-back: the previous plan stays in ``ml.*``, the run fails
@@ -49,6 +56,11 @@ COVERAGE_TOLERANCE = 0.05
 #: Lead-time-demand quantiles held to the tolerance: the upper ones, which reorder points are set from (a biased
 #: median is a level error, which ``beats_seasonal_naive`` and the accuracy metadata show).
 LTD_CHECKED_FROM = 0.8
+#: |realised / expected - 1| allowed for the lead-time-demand level (0.15 = 15%).
+LEVEL_RATIO_TOLERANCE = 0.15
+#: realised / expected shortage beyond the p90 and p95 quantiles allowed between 1 / factor and factor.
+SHORTAGE_RATIO_FACTOR = 1.5
+SHORTAGE_CHECKED = ("ltd_shortage_ratio_p90", "ltd_shortage_ratio_p95")
 
 
 @dataclass(frozen=True)
@@ -199,6 +211,37 @@ def check_interval_coverage(tables: Mapping[str, pl.DataFrame], summary: Mapping
         severity=WARN,
         metadata=metadata,
     )
+
+
+def check_lead_time_demand_in_units(tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any]
+                                    ) -> CheckOutcome:
+    pooled = _pooled_holdout(tables["forecast_backtest"]).filter(pl.col("model") == "selected")
+    values = {m: v for m, v in pooled.select("metric", "value").iter_rows()} if pooled.height else {}
+    if "ltd_level_ratio" not in values:
+        values = dict(summary.get("holdout_coverage") or {})
+    figures = {m: float(values[m]) for m in ("ltd_level_ratio", *SHORTAGE_CHECKED)
+               if values.get(m) is not None and math.isfinite(float(values[m]))}
+    off: dict[str, str] = {}
+    level = figures.get("ltd_level_ratio")
+    if level is not None and abs(level - 1.0) > LEVEL_RATIO_TOLERANCE:
+        off["ltd_level_ratio"] = (f"realised demand was {level:.2f}x the samples' mean (reorder points and order "
+                                  f"quantities stand on a level {'too low' if level > 1 else 'too high'})")
+    for metric in SHORTAGE_CHECKED:
+        r = figures.get(metric)
+        if r is not None and not 1.0 / SHORTAGE_RATIO_FACTOR <= r <= SHORTAGE_RATIO_FACTOR:
+            level_name = metric.removeprefix("ltd_shortage_ratio_")
+            off[metric] = (f"demand beyond the {level_name} quantile was {r:.2f}x what the samples expected "
+                           + ("(the promised fill is too high)" if r > 1 else "(safety stock guards against "
+                              "shortages that did not come)"))
+    description = (f"hold-out lead-time demand in units: level within {LEVEL_RATIO_TOLERANCE:.0%} of realised, "
+                   f"shortage beyond p90 / p95 within {SHORTAGE_RATIO_FACTOR:g}x of realised")
+    if off:
+        description += ": " + "; ".join(off.values())
+    metadata: dict[str, Any] = {"evaluated": bool(figures), "level_tolerance": LEVEL_RATIO_TOLERANCE,
+                                "shortage_factor": SHORTAGE_RATIO_FACTOR,
+                                **{m: round(v, 4) for m, v in sorted(figures.items())}}
+    return CheckOutcome("lead_time_demand_in_units", "forecast_backtest", not off, description, severity=WARN,
+                        metadata=metadata)
 
 
 def _error_vs_naive(backtest: pl.DataFrame, summary: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
@@ -352,6 +395,10 @@ FORECAST_CHECKS: tuple[ForecastCheck, ...] = (
     ForecastCheck("interval_coverage", "forecast_backtest",
                   f"Backtest interval coverage within {COVERAGE_TOLERANCE:.0%} of nominal.", False,
                   check_interval_coverage),
+    ForecastCheck("lead_time_demand_in_units", "forecast_backtest",
+                  f"Backtest lead-time demand in units: level within {LEVEL_RATIO_TOLERANCE:.0%}, shortage beyond "
+                  f"p90 / p95 within {SHORTAGE_RATIO_FACTOR:g}x of realised.", False,
+                  check_lead_time_demand_in_units),
     ForecastCheck("beats_seasonal_naive", "forecast_backtest",
                   "The selected forecasts beat the seasonal-naive baseline in the backtest.", False,
                   check_beats_seasonal_naive),

@@ -106,6 +106,10 @@ def test_full_run_on_a_synthetic_warehouse_is_complete_and_deterministic(daily_w
     metrics = set(pooled["metric"])
     assert {"mase", "rmsse", "wape", "bias", "spl", "coverage_80", "coverage_95"} <= metrics
     assert {f"ltd_coverage_p{round(q * 100):02d}" for q in LTD_QUANTILE_LEVELS} <= metrics
+    money = {m: v for m, v in pooled.select("metric", "value").iter_rows() if m.startswith(("ltd_level", "ltd_short"))}
+    assert set(money) == {"ltd_level_ratio", "ltd_shortage_ratio_p80", "ltd_shortage_ratio_p90",
+                          "ltd_shortage_ratio_p95", "ltd_shortage_ratio_p98"}
+    assert 0.5 < money["ltd_level_ratio"] < 2.0 and money["ltd_shortage_ratio_p90"] >= 0
     assert set(bt["level"]) == {"series", "segment", "overall"}
     assert run.summary["beats_seasonal_naive"] in (True, False)
 

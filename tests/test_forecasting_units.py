@@ -336,6 +336,34 @@ def test_ltd_pit_coverage_splits_ties():
     assert same.mean() > 0.995
 
 
+def test_ltd_shortage_sees_a_thin_tail_that_coverage_misses():
+    """Samples of the right distribution expect the shortage that comes beyond their quantiles (ratio 1). Demand
+    with the same coverage but rare lumps far beyond the quantile (a spare part's one big order) comes out far
+    above 1, and an over-wide distribution below 1: what pooled coverage does not see, in units."""
+    rng = np.random.default_rng(11)
+    n, m = 6000, 2000
+    lam = np.where(np.arange(n) % 3 == 0, 0.5, 4.0)
+    samples = rng.poisson(lam[:, None], (n, m)).astype(np.float32)
+    levels = metrics.LTD_SHORTAGE_LEVELS
+
+    def ratio(y: np.ndarray, s: np.ndarray = samples) -> np.ndarray:
+        real, expected = metrics.ltd_shortage(y, s, levels)
+        assert real.shape == expected.shape == (n, len(levels)) and (real >= 0).all() and (expected >= 0).all()
+        return real.sum(axis=0) / expected.sum(axis=0)
+
+    right = rng.poisson(lam).astype(np.float64)
+    assert ratio(right)[:3] == pytest.approx(1.0, abs=0.12)  # p80, p90, p95 (p98 is noisier)
+    lumps = right.copy()
+    hit = rng.random(n) < 0.02  # 2% of the windows carry one order of 30 units on top
+    lumps[hit] += 30.0
+    cov_right = (right[:, None] <= np.quantile(samples, levels, axis=1, method="inverted_cdf").T).mean(axis=0)
+    cov_lumps = (lumps[:, None] <= np.quantile(samples, levels, axis=1, method="inverted_cdf").T).mean(axis=0)
+    assert np.abs(cov_lumps - cov_right).max() < 0.03  # coverage barely moves ...
+    assert (ratio(lumps)[1:] > 2.0).all()  # ... the shortage beyond p90 and above is more than twice the promise
+    wide = samples * 2.0  # twice the spread and level: shortages expected that never come
+    assert (ratio(right, wide) < 0.5).all()
+
+
 def test_ltd_calibration_with_random_lead_times_and_ties_within_two_points():
     """Known demand (negative binomial, a third of the series mostly zero) and a known lead-time distribution: the
     calibrator built from 3 origins' errors of the true-mean forecast gives lead-time-demand quantiles whose

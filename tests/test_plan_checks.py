@@ -21,7 +21,8 @@ def _backtest(rows: dict[tuple[str, str], float]) -> pl.DataFrame:
 
 GOOD_BACKTEST = {("selected", "coverage_80"): 0.78, ("selected", "coverage_95"): 0.94,
                  ("selected", "ltd_coverage_p90"): 0.91, ("selected", "rmsse"): 0.8, ("seasonal_naive", "rmsse"): 1.0,
-                 ("selected", "mase"): 0.7, ("seasonal_naive", "mase"): 1.0}
+                 ("selected", "mase"): 0.7, ("seasonal_naive", "mase"): 1.0, ("selected", "ltd_level_ratio"): 1.05,
+                 ("selected", "ltd_shortage_ratio_p90"): 1.2, ("selected", "ltd_shortage_ratio_p95"): 0.8}
 
 
 def _tables(**overrides: pl.DataFrame) -> dict[str, pl.DataFrame]:
@@ -72,6 +73,13 @@ def test_forecast_checks_catch_problems() -> None:
     worse = _backtest({**GOOD_BACKTEST, ("selected", "mase"): 1.1})
     out = _outcomes(_tables(forecast_backtest=worse))["beats_seasonal_naive"]
     assert not out.passed and out.severity == checks.WARN
+    for metric, value, words in (("ltd_shortage_ratio_p95", 1.9, "promised fill is too high"),
+                                 ("ltd_shortage_ratio_p90", 0.3, "shortages that did not come"),
+                                 ("ltd_level_ratio", 0.8, "level too high")):
+        out = _outcomes(_tables(forecast_backtest=_backtest({**GOOD_BACKTEST, ("selected", metric): value})))[
+            "lead_time_demand_in_units"]
+        assert not out.passed and out.severity == checks.WARN and words in out.description, out.description
+        assert out.metadata[metric] == pytest.approx(value)
     undercovered = _backtest({**GOOD_BACKTEST, ("selected", "ltd_coverage_p90"): 0.7})
     out = _outcomes(_tables(forecast_backtest=undercovered))["interval_coverage"]
     assert not out.passed and "ltd_coverage_p90" in out.metadata["worst"]
@@ -88,6 +96,8 @@ def test_backtest_checks_fall_back_to_the_summary() -> None:
     outcomes = _outcomes(bare, {})
     assert outcomes["interval_coverage"].metadata["evaluated"] is False
     assert outcomes["beats_seasonal_naive"].metadata["evaluated"] is False
+    assert outcomes["lead_time_demand_in_units"].passed
+    assert outcomes["lead_time_demand_in_units"].metadata["evaluated"] is False
 
 
 def test_safety_stock_check_blocks_a_plan_far_above_the_textbook() -> None:

@@ -172,6 +172,28 @@ def ltd_pit_coverage(realised: np.ndarray, samples: np.ndarray, levels: tuple[fl
     return np.where(width > 0, split, (f_lo[:, None] <= q).astype(np.float64))
 
 
+#: Quantile levels the lead-time-demand shortage is measured beyond: where reorder points sit.
+LTD_SHORTAGE_LEVELS: tuple[float, ...] = (0.8, 0.9, 0.95, 0.98)
+
+
+def ltd_shortage(realised: np.ndarray, samples: np.ndarray, levels: tuple[float, ...]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(realised, expected), each (n_series, n_levels): the demand of each window beyond the row's predicted
+    ``level`` quantile, ``max(y - q, 0)``, and what the samples expect of it, ``E[max(D - q, 0)]``.
+
+    This is the unit loss a reorder point at that quantile runs into: what a fill rate is computed from. Coverage
+    counts how often demand passes the quantile; this weighs by how far. Pooled, ``sum(realised) / sum(expected)``
+    is 1 for samples whose tail has the right size, above 1 when the tail is too thin (fill promised from the
+    samples is then too high) and below 1 when it is too fat (safety stock is bought against shortages that do
+    not come)."""
+    y = np.asarray(realised, dtype=np.float64)
+    s = samples.astype(np.float64)
+    q = np.quantile(s, levels, axis=1, method="inverted_cdf").T  # (n, n_levels)
+    real = np.maximum(y[:, None] - q, 0.0)
+    expected = np.stack([np.maximum(s - q[:, [j]], 0.0).mean(axis=1) for j in range(len(levels))], axis=1)
+    return real, expected
+
+
 def _tol(x: np.ndarray) -> np.ndarray:
     """Float32 round-off allowance when an integer actual meets a quantile computed to equal it."""
     return 1e-5 * np.maximum(1.0, np.abs(x))

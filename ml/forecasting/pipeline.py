@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -69,6 +70,10 @@ class _OriginEval:
     ltd_hits_le: np.ndarray | None = None  # (n_all, n_levels) share of windows at or below the quantile
     ltd_windows: np.ndarray | None = None  # (n_all,) windows evaluated per series
     ltd_windows_realised_lt: np.ndarray | None = None  # (n_all,) of which with the lead time that really followed
+    ltd_short_real: np.ndarray | None = None  # (n_all, n_shortage_levels) realised demand beyond the quantile, summed
+    ltd_short_expected: np.ndarray | None = None  # (n_all, n_shortage_levels) what the samples expected of it
+    ltd_level_real: np.ndarray | None = None  # (n_all,) realised protection-interval demand, summed over windows
+    ltd_level_expected: np.ndarray | None = None  # (n_all,) the samples' mean, summed over the same windows
     errors: OriginErrors | None = None
     sub_errors: list[OriginErrors] = field(default_factory=list)
     choice: sel.SelectionResult | None = None  # the model choice this origin was scored under
@@ -564,6 +569,9 @@ def _ltd_metrics(ev: _OriginEval, cal: Calibrator, ctx: _Context, config: Foreca
     le_sum = np.zeros((n, len(LTD_QUANTILE_LEVELS)))
     windows = np.zeros(n)
     realised_lt = np.zeros(n)
+    short_real = np.zeros((n, len(metrics.LTD_SHORTAGE_LEVELS)))
+    short_expected = np.zeros((n, len(metrics.LTD_SHORTAGE_LEVELS)))
+    level_real, level_expected = np.zeros(n), np.zeros(n)
     for j, fit in enumerate([ev.fit, *ev.fit.subs]):
         fc_date = _origin_date(panel, fit.cutoff)
         lead_times = lead_times_at(ctx.lead_time_data, panel.keys, config, fc_date)
@@ -599,11 +607,18 @@ def _ltd_metrics(ev: _OriginEval, cal: Calibrator, ctx: _Context, config: Foreca
         hits_sum[rows[ok]] += hits[ok]
         le_sum[rows[ok]] += metrics.ltd_hits(realised, qs)[ok]
         windows[rows[ok]] += 1
+        real_short, expected_short = metrics.ltd_shortage(realised, samples, metrics.LTD_SHORTAGE_LEVELS)
+        short_real[rows[ok]] += real_short[ok]
+        short_expected[rows[ok]] += expected_short[ok]
+        level_real[rows[ok]] += realised[ok]
+        level_expected[rows[ok]] += samples[ok].mean(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         ev.ltd_hits = np.where(windows[:, None] > 0, hits_sum / np.maximum(windows, 1)[:, None], np.nan)
         ev.ltd_hits_le = np.where(windows[:, None] > 0, le_sum / np.maximum(windows, 1)[:, None], np.nan)
     ev.ltd_windows = windows
     ev.ltd_windows_realised_lt = realised_lt
+    ev.ltd_short_real, ev.ltd_short_expected = short_real, short_expected
+    ev.ltd_level_real, ev.ltd_level_expected = level_real, level_expected
 
 
 # ------------------------------------------------------------------------------------------------ frames
@@ -654,6 +669,24 @@ def _aggregate_ltd(hits: np.ndarray, windows: np.ndarray, hits_le: np.ndarray | 
     return out
 
 
+def _aggregate_ltd_money(evals: list[_OriginEval], rows: Callable[[_OriginEval], np.ndarray]) -> dict[str, float]:
+    """What the lead-time-demand samples got right in units, pooled over the windows of ``rows``:
+    ``ltd_level_ratio`` = realised demand / the samples' mean (the level reorder points and cycle stock are built
+    on) and ``ltd_shortage_ratio_pXX`` = realised demand beyond each window's predicted quantile / what the
+    samples expected beyond it (``metrics.ltd_shortage``: the unit loss fill rates are computed from). Both are 1
+    when the samples are right; NaN where the samples expected nothing."""
+    def pooled(name: str) -> np.ndarray:
+        return np.sum([getattr(ev, name)[rows(ev)].sum(axis=0) for ev in evals], axis=0)
+
+    real, expected = pooled("ltd_level_real"), pooled("ltd_level_expected")
+    out = {"ltd_level_ratio": float(real / expected) if expected > 0 else float("nan")}
+    real_s, expected_s = pooled("ltd_short_real"), pooled("ltd_short_expected")
+    for j, level in enumerate(metrics.LTD_SHORTAGE_LEVELS):
+        ratio = real_s[j] / expected_s[j] if expected_s[j] > 0 else float("nan")
+        out[f"ltd_shortage_ratio_p{round(level * 100):02d}"] = float(ratio)
+    return out
+
+
 def _pooled_metrics(evals: list[_OriginEval], model: str, seg: str | None, config: ForecastConfig,
                     ) -> dict[str, float]:
     """Metrics of one model pooled over origins (per-series values of every origin, cells of every origin)."""
@@ -679,6 +712,7 @@ def _pooled_metrics(evals: list[_OriginEval], model: str, seg: str | None, confi
         out.update(_aggregate_ltd(hits, wins, hits_le))
         out["ltd_windows_realised_lead_time"] = float(sum(ev.ltd_windows_realised_lt[rows(ev)].sum()
                                                           for ev in evals))
+        out.update(_aggregate_ltd_money(evals, rows))
     return out
 
 
