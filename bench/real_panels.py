@@ -190,6 +190,13 @@ def main() -> int:
                   f"{_f(bb['baseline_fill_volume'])} / {_f(bb['baseline_fill_item_avg'])} holding "
                   f"{bb['baseline_inventory_value']:,.0f}; stockturn holds {-bb['inventory_reduction_pct']:+.1f}% "
                   f"(95% CI {-bb['ci_pct'][1]:+.1f}% .. {-bb['ci_pct'][0]:+.1f}%)")
+            result["backtest"]["promise"] = b.get("promise") or []
+            print("promise vs delivered by segment (stockturn; volume / item average):")
+            for row in result["backtest"]["promise"]:
+                print(f"  {row['segment']:<13} n={row['n_series']:>6,}  promised {row['promised_volume']:.3f} / "
+                      f"{row['promised_item_avg']:.3f}, delivered {row['delivered_volume']:.3f} / "
+                      f"{row['delivered_item_avg']:.3f}; {row['units_short']:,.0f} of {row['units_demanded']:,.0f} "
+                      "units short")
     result["peak_rss_gib"] = round(_peak_gib(), 2)
     if args.json:
         with args.json.open("a") as fh:

@@ -407,6 +407,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
               "the first one's)")
     if s.get("planner_mode") == "network_as_written":
         _print_network_summary(s)
+    elif s.get("promise"):
+        print("\n  promise vs delivered (stockturn; volume / item average):")
+        _print_promise_rows(s["promise"])
     if result.scenario_breaks.height:
         print("\nBreak first (extra lost margin against the same policy's base run):")
         for (study, policy), grp in result.scenario_breaks.group_by(["study", "policy"], maintain_order=True):
@@ -443,11 +446,15 @@ def _print_network_summary(s: dict) -> None:
     warm = s.get("warmup_days") or 0
     print("  promise vs delivered (stockturn; volume / item average)"
           + (f"; 'after day {warm}': once the plan's first supplier orders can have arrived" if warm else "") + ":")
-    for row in s["promise"]:
+    _print_promise_rows(s["promise"], warm)
+
+
+def _print_promise_rows(rows: list[dict], warm: int = 0) -> None:
+    for row in rows:
         late = row.get("delivered_volume_after_warmup")
-        print(f"    {row['echelon']:<6} {row['segment']:<13} n={row['n_series']:>6,}  promised "
+        print(f"    {row['echelon']:<8} {row['segment']:<13} n={row['n_series']:>6,}  promised "
               f"{row['promised_volume']:.3f} / {row['promised_item_avg']:.3f}, delivered {row['delivered_volume']:.3f}"
-              f" / {row['delivered_item_avg']:.3f}"
+              f" / {row['delivered_item_avg']:.3f}, {row['units_short']:,.0f} of {row['units_demanded']:,.0f} short"
               + (f", after day {warm} {late:.3f} / {row['delivered_item_avg_after_warmup']:.3f}"
                  if late is not None else ""))
 

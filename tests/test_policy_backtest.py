@@ -18,6 +18,7 @@ from ml.simulation.backtest import (
     _impute,
     backtest_tables,
     build_scenario,
+    promise_by_segment,
     replay_inputs,
     run_backtest,
     write_backtest,
@@ -108,6 +109,29 @@ def test_impute_replaces_stockout_days_with_the_local_mean() -> None:
     stockout = np.array([[False, False, True, False, False, True]])
     out = _impute(sales, stockout, half_window=1)
     assert out[0].tolist() == [2.0, 2.0, 3.0, 4.0, 4.0, 4.0]
+
+
+def test_the_promise_is_reported_against_delivery_by_demand_segment() -> None:
+    """Single-echelon replays (sales-only data, real panels) report promised vs delivered fill overall and per
+    Syntetos-Boylan segment of the series' history before the replay; a series without demand is left out."""
+    days = 120
+    smooth = np.full(days, 3.0)
+    intermittent = np.zeros(days)
+    intermittent[::15] = 2.0
+    history = np.stack([smooth, smooth, intermittent, intermittent])
+    rows = pl.DataFrame({
+        "series": [3, 2, 1, 0],  # any order: rows are matched to the history by series index
+        "units_demanded": [30.0, 0.0, 100.0, 300.0], "units_served": [15.0, 0.0, 90.0, 297.0],
+        "promised_fill": [0.97, 0.95, 0.98, 0.99], "daily_demand_forecast": [0.1, 0.1, 1.0, 3.0],
+    })
+    table = {r["segment"]: r for r in promise_by_segment(rows, history, "location").iter_rows(named=True)}
+    assert set(table) == {"all", "smooth", "intermittent"} and {r["echelon"] for r in table.values()} == {"location"}
+    assert table["smooth"]["n_series"] == 2 and table["intermittent"]["n_series"] == 1  # series 2 had no demand
+    assert table["smooth"]["delivered_volume"] == pytest.approx(387 / 400)
+    assert (table["smooth"]["units_demanded"], table["smooth"]["units_short"]) == (400.0, 13.0)
+    assert table["smooth"]["promised_volume"] == pytest.approx((0.99 * 3 + 0.98 * 1) / 4)
+    assert table["intermittent"]["delivered_item_avg"] == pytest.approx(0.5)
+    assert table["all"]["n_series"] == 3 and table["all"]["delivered_item_avg"] == pytest.approx((0.99 + 0.9 + 0.5) / 3)
 
 
 def test_named_scenarios_take_parameters_and_reject_unknown_ones(small_landing: Path, small_warehouse: Path) -> None:

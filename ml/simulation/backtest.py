@@ -53,7 +53,7 @@ import numpy as np
 import polars as pl
 
 from ml.simulation.engine import CostParams, InitialState, LeadTimeModel, PolicySchedule, SimulationResult, simulate
-from ml.simulation.kpis import rollup, series_kpis
+from ml.simulation.kpis import promise_row, rollup, series_kpis
 from ml.simulation.matching import MatchResult, Outcome, match_service, reaches
 from ml.simulation.planning import month_start_days, schedule_from_planner
 from ml.simulation.scenarios import (
@@ -474,6 +474,24 @@ def _scenario_comparison_row(study: str, so: Mapping, sb: Mapping, *, target_vol
     }
 
 
+def promise_by_segment(stockturn: pl.DataFrame, history: np.ndarray, echelon: str) -> pl.DataFrame:
+    """Promised vs delivered fill of stockturn's replayed series (``series_kpis`` rows joined with
+    ``promised_fill`` and ``daily_demand_forecast``), overall and per demand segment (Syntetos-Boylan, from each
+    series' recorded history before the replay, its last 365 days at most); series without demand are left out."""
+    from ml.forecasting.segments import classify
+
+    hist = np.asarray(history, dtype=np.float64)
+    window = max(1, min(365, hist.shape[1]))
+    segment = classify(hist, np.ones_like(hist), window) if hist.shape[1] else np.full(hist.shape[0], "zero")
+    frame = stockturn.sort("series").with_columns(pl.Series("segment", segment.astype(str))).filter(
+        (pl.col("units_demanded") > 0) & pl.col("promised_fill").is_not_null())
+    groups = [("all", frame), *sorted(((str(k[0]), g) for k, g in frame.group_by("segment")), key=lambda t: t[0])]
+    rows = [{"echelon": echelon, "segment": seg, **promise_row(
+        g["promised_fill"].to_numpy(), g["daily_demand_forecast"].fill_null(0.0).to_numpy(),
+        g["units_demanded"].to_numpy(), g["units_served"].to_numpy())} for seg, g in groups if g.height]
+    return pl.DataFrame(rows)
+
+
 def run_backtest(
     warehouse: Path | str,
     landing: Path | str | None = None,
@@ -598,6 +616,8 @@ def run_backtest(
     def overall(name: str) -> dict:
         return rollup(series.filter(pl.col("policy") == name)).row(0, named=True) if name in runs else {}
 
+    promise = promise_by_segment(series.filter(pl.col("policy") == "stockturn"),
+                                 rep.observed[:, : inp.n_history], "store" if not rep.single_echelon else "location")
     o_st, o_b = overall("stockturn"), overall("classical_matched")
     red = match.inventory_difference_pct
     comp_rows = [_main_comparison_row(
@@ -640,6 +660,7 @@ def run_backtest(
         "inventory_reduction_pct": red, "ci_pct": [match.ci_pct_low, match.ci_pct_high],
         "stockturn_inventory_value": match.candidate_inventory, "baseline_inventory_value": match.baseline_inventory,
         "planner_stats": planner.stats, "grid": match.grid.to_dicts(), "timings_s": timings,
+        "promise": promise.to_dicts(),
     }
     log.log(level, "backtest: stockturn fill %.4f (volume) / %.4f (item avg) vs its target %.4f / %.4f; "
             "inventory %.0f vs classical at matched z=%.3f %.0f: reduction %.1f%% (95%% CI %.1f .. %.1f)",

@@ -143,3 +143,17 @@ def compare(results: Mapping[str, SimulationResult] | Sequence[SimulationResult]
     items = results.items() if isinstance(results, Mapping) else ((r.policy, r) for r in results)
     frames = [series_kpis(r, keys).with_columns(pl.lit(name).alias("policy")) for name, r in items]
     return rollup(pl.concat(frames), by)
+
+
+def promise_row(promised: np.ndarray, forecast: np.ndarray, demanded: np.ndarray, served: np.ndarray) -> dict:
+    """stockturn's promise against what a replay delivered, for one group of series with demand: the promised
+    fill (``expected_fill_rate``, mean over the plans) weighted by the forecast and as an item average, the
+    delivered fill by volume and as an item average, and the units demanded and short (where the gap sits)."""
+    w = np.asarray(forecast, dtype=np.float64)
+    ef = np.asarray(promised, dtype=np.float64)
+    dem, srv = np.asarray(demanded, dtype=np.float64), np.asarray(served, dtype=np.float64)
+    return {"n_series": len(ef), "units_demanded": float(dem.sum()), "units_short": float(dem.sum() - srv.sum()),
+            "promised_volume": float((ef * w).sum() / w.sum()) if w.sum() > 0 else float(ef.mean()),
+            "delivered_volume": float(srv.sum() / dem.sum()),
+            "promised_item_avg": float(ef.mean()), "delivered_item_avg": float((srv / dem).mean())}
+

@@ -50,7 +50,7 @@ import numpy as np
 import polars as pl
 
 from ml.simulation.engine import PolicySchedule, SimulationResult, simulate
-from ml.simulation.kpis import rollup, series_kpis
+from ml.simulation.kpis import promise_row, rollup, series_kpis
 from ml.simulation.matching import MatchResult, Outcome, match_service, reaches
 from ml.simulation.network import NetworkResult, simulate_network
 from ml.simulation.network_inputs import NetworkReplayInputs
@@ -492,13 +492,9 @@ def promise_table(study: NetworkStudy, net: NetworkReplayInputs, warmup: int = 0
         if echelon == "store":
             groups += [(str(key[0]), g) for key, g in frame.group_by("segment")]
         for seg, grp in groups:
-            w = grp["daily_demand_forecast"].to_numpy()
-            ef = grp["expected_fill_rate"].to_numpy()
-            dem, srv = grp["demanded"].to_numpy(), grp["served"].to_numpy()
-            row = {"echelon": echelon, "segment": seg, "n_series": grp.height,
-                   "promised_volume": float((ef * w).sum() / w.sum()) if w.sum() > 0 else float(ef.mean()),
-                   "delivered_volume": float(srv.sum() / dem.sum()),
-                   "promised_item_avg": float(ef.mean()), "delivered_item_avg": float((srv / dem).mean())}
+            row = {"echelon": echelon, "segment": seg, **promise_row(
+                grp["expected_fill_rate"].to_numpy(), grp["daily_demand_forecast"].to_numpy(),
+                grp["demanded"].to_numpy(), grp["served"].to_numpy())}
             if "demanded_late" in grp.columns:
                 late = grp.filter(pl.col("demanded_late") > 0)
                 d_l, s_l = late["demanded_late"].to_numpy(), late["served_late"].to_numpy()
