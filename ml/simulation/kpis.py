@@ -156,4 +156,3 @@ def promise_row(promised: np.ndarray, forecast: np.ndarray, demanded: np.ndarray
             "promised_volume": float((ef * w).sum() / w.sum()) if w.sum() > 0 else float(ef.mean()),
             "delivered_volume": float(srv.sum() / dem.sum()),
             "promised_item_avg": float(ef.mean()), "delivered_item_avg": float((srv / dem).mean())}
-
