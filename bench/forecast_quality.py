@@ -72,7 +72,8 @@ def report_run(summary: dict, backtest: pl.DataFrame) -> str:
                   f"which {int(cov.get('ltd_windows_realised_lead_time', 0)):,} with the lead time that really "
                   "followed; ltd_coverage = ties split (randomised PIT), ltd_at_or_below = plain share; "
                   "coverage_XX = plain share of periods inside the interval, coverage_tie_XX = ties on a bound "
-                  "split)",
+                  "split; ltd_level_ratio = realised / predicted lead-time demand, ltd_shortage_ratio_pXX = "
+                  "realised / predicted demand beyond the pXX quantile, 1 = right)",
               _table(rows, ["metric", "empirical"])]
     seg_rows = backtest.filter(level="segment", split="holdout").filter(pl.col("origin").is_null())
     sel = seg_rows.filter(model="selected")

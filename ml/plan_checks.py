@@ -23,7 +23,7 @@ forecast never replaces the last good plan. ``orchestration.defs.checks`` report
   ``COVERAGE_TOLERANCE`` of nominal.
 * ``lead_time_demand_in_units`` (warning): what pooled coverage cannot see, in units: the hold-out
   ``ltd_level_ratio`` (realised protection-interval demand / the samples' mean: the level reorder points and
-  cycle stock stand on) within ``LEVEL_RATIO_TOLERANCE`` of 1, and ``ltd_shortage_ratio_p90`` / ``_p95``
+  safety stock stand on) within ``LEVEL_RATIO_TOLERANCE`` of 1, and ``ltd_shortage_ratio_p90`` / ``_p95``
   (realised demand beyond the predicted quantile / what the samples expected beyond it: the unit loss fill rates
   are computed from) within a factor ``SHORTAGE_RATIO_FACTOR`` of 1. Coverage can be right while a few lumps
   far beyond the quantile carry most of the shortage (promised fill too high) or while the tail is far wider
@@ -224,8 +224,8 @@ def check_lead_time_demand_in_units(tables: Mapping[str, pl.DataFrame], summary:
     off: dict[str, str] = {}
     level = figures.get("ltd_level_ratio")
     if level is not None and abs(level - 1.0) > LEVEL_RATIO_TOLERANCE:
-        off["ltd_level_ratio"] = (f"realised demand was {level:.2f}x the samples' mean (reorder points and order "
-                                  f"quantities stand on a level {'too low' if level > 1 else 'too high'})")
+        off["ltd_level_ratio"] = (f"realised demand was {level:.2f}x the samples' mean (reorder points stand on a "
+                                  f"level {'too low' if level > 1 else 'too high'})")
     for metric in SHORTAGE_CHECKED:
         r = figures.get(metric)
         if r is not None and not 1.0 / SHORTAGE_RATIO_FACTOR <= r <= SHORTAGE_RATIO_FACTOR:

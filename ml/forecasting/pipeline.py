@@ -671,8 +671,8 @@ def _aggregate_ltd(hits: np.ndarray, windows: np.ndarray, hits_le: np.ndarray | 
 
 def _aggregate_ltd_money(evals: list[_OriginEval], rows: Callable[[_OriginEval], np.ndarray]) -> dict[str, float]:
     """What the lead-time-demand samples got right in units, pooled over the windows of ``rows``:
-    ``ltd_level_ratio`` = realised demand / the samples' mean (the level reorder points and cycle stock are built
-    on) and ``ltd_shortage_ratio_pXX`` = realised demand beyond each window's predicted quantile / what the
+    ``ltd_level_ratio`` = realised demand / the samples' mean (the level reorder points and safety stock are
+    built on) and ``ltd_shortage_ratio_pXX`` = realised demand beyond each window's predicted quantile / what the
     samples expected beyond it (``metrics.ltd_shortage``: the unit loss fill rates are computed from). Both are 1
     when the samples are right; NaN where the samples expected nothing."""
     def pooled(name: str) -> np.ndarray:
