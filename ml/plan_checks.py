@@ -174,13 +174,21 @@ def _pooled_holdout(backtest: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _selected_holdout_values(backtest: pl.DataFrame, summary: Mapping[str, Any], prefixes: tuple[str, ...]
+                             ) -> dict[str, Any]:
+    """Metric -> value of the selected forecasts' pooled hold-out rows, or the summary's ``holdout_coverage``
+    when the backtest has no metric starting with one of ``prefixes``."""
+    pooled = _pooled_holdout(backtest).filter(pl.col("model") == "selected")
+    values = {m: v for m, v in pooled.select("metric", "value").iter_rows()} if pooled.height else {}
+    if not any(m.startswith(prefixes) for m in values):
+        values = dict(summary.get("holdout_coverage") or {})
+    return values
+
+
 def _coverage_figures(backtest: pl.DataFrame, summary: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
     """Metric -> (nominal, empirical): central-interval coverage ``coverage_80`` ... and lead-time-demand quantile
     coverage ``ltd_coverage_p90`` ... of the selected forecasts, from the backtest or else the summary."""
-    pooled = _pooled_holdout(backtest).filter(pl.col("model") == "selected")
-    values = {m: v for m, v in pooled.select("metric", "value").iter_rows()} if pooled.height else {}
-    if not any(m.startswith(("coverage_", "ltd_coverage_p")) for m in values):
-        values = dict(summary.get("holdout_coverage") or {})
+    values = _selected_holdout_values(backtest, summary, ("coverage_", "ltd_coverage_p"))
     figures: dict[str, tuple[float, float]] = {}
     for metric, value in values.items():
         digits = metric.removeprefix("ltd_coverage_p").removeprefix("coverage_")
@@ -215,10 +223,7 @@ def check_interval_coverage(tables: Mapping[str, pl.DataFrame], summary: Mapping
 
 def check_lead_time_demand_in_units(tables: Mapping[str, pl.DataFrame], summary: Mapping[str, Any]
                                     ) -> CheckOutcome:
-    pooled = _pooled_holdout(tables["forecast_backtest"]).filter(pl.col("model") == "selected")
-    values = {m: v for m, v in pooled.select("metric", "value").iter_rows()} if pooled.height else {}
-    if "ltd_level_ratio" not in values:
-        values = dict(summary.get("holdout_coverage") or {})
+    values = _selected_holdout_values(tables["forecast_backtest"], summary, ("ltd_level_ratio",))
     figures = {m: float(values[m]) for m in ("ltd_level_ratio", *SHORTAGE_CHECKED)
                if values.get(m) is not None and math.isfinite(float(values[m]))}
     off: dict[str, str] = {}

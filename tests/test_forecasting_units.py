@@ -347,7 +347,7 @@ def test_ltd_shortage_sees_a_thin_tail_that_coverage_misses():
     levels = metrics.LTD_SHORTAGE_LEVELS
 
     def ratio(y: np.ndarray, s: np.ndarray = samples) -> np.ndarray:
-        real, expected = metrics.ltd_shortage(y, s, levels)
+        real, expected = metrics.ltd_shortage(y, s, np.quantile(s, levels, axis=1, method="inverted_cdf").T)
         assert real.shape == expected.shape == (n, len(levels)) and (real >= 0).all() and (expected >= 0).all()
         return real.sum(axis=0) / expected.sum(axis=0)
 

@@ -172,14 +172,15 @@ def ltd_pit_coverage(realised: np.ndarray, samples: np.ndarray, levels: tuple[fl
     return np.where(width > 0, split, (f_lo[:, None] <= q).astype(np.float64))
 
 
-#: Quantile levels the lead-time-demand shortage is measured beyond: where reorder points sit.
+#: Quantile levels the lead-time-demand shortage is measured beyond: where reorder points sit (a subset of
+#: ``ml.demand_distribution.LTD_QUANTILE_LEVELS``, whose quantiles the backtest computes once per window).
 LTD_SHORTAGE_LEVELS: tuple[float, ...] = (0.8, 0.9, 0.95, 0.98)
 
 
-def ltd_shortage(realised: np.ndarray, samples: np.ndarray, levels: tuple[float, ...]
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def ltd_shortage(realised: np.ndarray, samples: np.ndarray, quantiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(realised, expected), each (n_series, n_levels): the demand of each window beyond the row's predicted
-    ``level`` quantile, ``max(y - q, 0)``, and what the samples expect of it, ``E[max(D - q, 0)]``.
+    quantiles ``quantiles`` (n_series, n_levels), ``max(y - q, 0)``, and what the samples expect of it,
+    ``E[max(D - q, 0)]``.
 
     This is the unit loss a reorder point at that quantile runs into: what a fill rate is computed from. Coverage
     counts how often demand passes the quantile; this weighs by how far. Pooled, ``sum(realised) / sum(expected)``
@@ -188,9 +189,9 @@ def ltd_shortage(realised: np.ndarray, samples: np.ndarray, levels: tuple[float,
     not come)."""
     y = np.asarray(realised, dtype=np.float64)
     s = samples.astype(np.float64)
-    q = np.quantile(s, levels, axis=1, method="inverted_cdf").T  # (n, n_levels)
+    q = np.asarray(quantiles, dtype=np.float64)
     real = np.maximum(y[:, None] - q, 0.0)
-    expected = np.stack([np.maximum(s - q[:, [j]], 0.0).mean(axis=1) for j in range(len(levels))], axis=1)
+    expected = np.stack([np.maximum(s - q[:, [j]], 0.0).mean(axis=1) for j in range(q.shape[1])], axis=1)
     return real, expected
 
 

@@ -555,6 +555,10 @@ def _quantile_metrics(ev: _OriginEval, cal: Calibrator, panel: Panel, actuals: b
     ev.quantile_metrics = metrics.series_quantile_metrics(q, iv, cells, mask, mae_s, cdf)
 
 
+#: columns of the LTD_QUANTILE_LEVELS quantiles that the shortage is measured beyond
+_SHORTAGE_COLUMNS = [LTD_QUANTILE_LEVELS.index(level) for level in metrics.LTD_SHORTAGE_LEVELS]
+
+
 def _ltd_metrics(ev: _OriginEval, cal: Calibrator, ctx: _Context, config: ForecastConfig) -> None:
     """Coverage of the lead-time-demand quantiles: realised demand over a realised protection interval (the lead
     time of the first order really placed within ``REALISED_LEAD_TIME_DAYS`` after the forecast date, else a draw
@@ -607,7 +611,7 @@ def _ltd_metrics(ev: _OriginEval, cal: Calibrator, ctx: _Context, config: Foreca
         hits_sum[rows[ok]] += hits[ok]
         le_sum[rows[ok]] += metrics.ltd_hits(realised, qs)[ok]
         windows[rows[ok]] += 1
-        real_short, expected_short = metrics.ltd_shortage(realised, samples, metrics.LTD_SHORTAGE_LEVELS)
+        real_short, expected_short = metrics.ltd_shortage(realised, samples, qs[:, _SHORTAGE_COLUMNS])
         short_real[rows[ok]] += real_short[ok]
         short_expected[rows[ok]] += expected_short[ok]
         level_real[rows[ok]] += realised[ok]

@@ -53,7 +53,7 @@ import numpy as np
 import polars as pl
 
 from ml.simulation.engine import CostParams, InitialState, LeadTimeModel, PolicySchedule, SimulationResult, simulate
-from ml.simulation.kpis import promise_row, rollup, series_kpis
+from ml.simulation.kpis import history_segments, promise_row, rollup, series_kpis
 from ml.simulation.matching import MatchResult, Outcome, match_service, reaches
 from ml.simulation.planning import month_start_days, schedule_from_planner
 from ml.simulation.scenarios import (
@@ -477,12 +477,8 @@ def _scenario_comparison_row(study: str, so: Mapping, sb: Mapping, *, target_vol
 def promise_by_segment(stockturn: pl.DataFrame, history: np.ndarray, echelon: str) -> pl.DataFrame:
     """Promised vs delivered fill of stockturn's replayed series (``series_kpis`` rows joined with
     ``promised_fill`` and ``daily_demand_forecast``), overall and per demand segment (Syntetos-Boylan, from each
-    series' recorded history before the replay, its last 365 days at most); series without demand are left out."""
-    from ml.forecasting.segments import classify
-
-    hist = np.asarray(history, dtype=np.float64)
-    window = max(1, min(365, hist.shape[1]))
-    segment = classify(hist, np.ones_like(hist), window) if hist.shape[1] else np.full(hist.shape[0], "zero")
+    series' recorded history before the replay, ``kpis.history_segments``); series without demand are left out."""
+    segment = history_segments(history)
     frame = stockturn.sort("series").with_columns(pl.Series("segment", segment.astype(str))).filter(
         (pl.col("units_demanded") > 0) & pl.col("promised_fill").is_not_null())
     groups = [("all", frame), *sorted(((str(k[0]), g) for k, g in frame.group_by("segment")), key=lambda t: t[0])]

@@ -156,3 +156,15 @@ def promise_row(promised: np.ndarray, forecast: np.ndarray, demanded: np.ndarray
             "promised_volume": float((ef * w).sum() / w.sum()) if w.sum() > 0 else float(ef.mean()),
             "delivered_volume": float(srv.sum() / dem.sum()),
             "promised_item_avg": float(ef.mean()), "delivered_item_avg": float((srv / dem).mean())}
+
+
+def history_segments(history: np.ndarray) -> np.ndarray:
+    """Demand segment (Syntetos-Boylan) of each series from its recorded daily history before a replay (the last
+    365 days at most); a series without history is 'zero'."""
+    from ml.forecasting.segments import classify
+
+    hist = np.asarray(history, dtype=np.float64)
+    if hist.shape[1] == 0:
+        return np.full(hist.shape[0], "zero", dtype=object)
+    return classify(hist, np.ones_like(hist), min(365, hist.shape[1]))
+

@@ -50,7 +50,7 @@ import numpy as np
 import polars as pl
 
 from ml.simulation.engine import PolicySchedule, SimulationResult, simulate
-from ml.simulation.kpis import promise_row, rollup, series_kpis
+from ml.simulation.kpis import history_segments, promise_row, rollup, series_kpis
 from ml.simulation.matching import MatchResult, Outcome, match_service, reaches
 from ml.simulation.network import NetworkResult, simulate_network
 from ml.simulation.network_inputs import NetworkReplayInputs
@@ -431,14 +431,6 @@ def _levels(stores: pl.DataFrame, dc: pl.DataFrame, bullwhip: Mapping[str, Mappi
     ], how="diagonal_relaxed")
 
 
-def _segments(net: NetworkReplayInputs) -> np.ndarray:
-    """Demand segment (Syntetos-Boylan) of each store series from its recorded history before the replay."""
-    from ml.forecasting.segments import classify
-
-    hist = np.asarray(net.store_observed[:, : net.stores.n_history], dtype=np.float64)
-    return classify(hist, np.ones_like(hist), min(365, hist.shape[1]))
-
-
 def warmup_days(net: NetworkReplayInputs, dc_review_days: int) -> int:
     """Days before an order the plan places on the first day can be on the DC's shelf for most items: the 90th
     percentile of the DC series' mean supplier lead times plus the DC's review period (0 without DC series).
@@ -481,8 +473,10 @@ def promise_table(study: NetworkStudy, net: NetworkReplayInputs, warmup: int = 0
         if tg is None or tg.is_empty():
             continue
         per = tg.group_by("series").agg(pl.col("expected_fill_rate").mean(), pl.col("daily_demand_forecast").mean())
+        segment = (history_segments(net.store_observed[:, : net.stores.n_history]) if echelon == "store"
+                   else np.full(keys.height, "all"))
         cols = {"series": np.arange(keys.height), "demanded": res.demanded, "served": res.served,
-                "segment": _segments(net) if echelon == "store" else np.full(keys.height, "all")}
+                "segment": segment}
         if echelon in daily:
             dem_d, short_d = daily[echelon]
             cols["demanded_late"] = dem_d[:, warmup:].sum(axis=1)
