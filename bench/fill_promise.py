@@ -1,19 +1,19 @@
 """Does the fill rate stockturn promises hold when the demand distribution is known exactly?
 
 Known demand processes (no forecasting at all): for every series the lead-time-demand samples are drawn from the
-true process, the reorder point is set for a fill-rate target exactly as the pipeline sets it
-(``ml.policy.inventory_math.reorder_points``, order quantity Q given in days of mean demand), and the promise is
-the one the pipeline writes to ``ml.inventory_policy.expected_fill_rate``
-(``inventory_math.fill_rate_from_samples``: the continuous-review (r, Q) formula on the demand over lead time +
-review period). The policy is then replayed day by day (``ml.simulation.engine.simulate``: periodic review every
-R days, order up to r + Q, or the smallest n Q above r, fixed lead time L, lost sales) and the delivered volume
-fill is compared with the promise.
+true process with the pipeline's timing (reviewed at the close of a day, received at the opening: an order covers
+``L + R - 1`` days, ``L - 1`` of them before it arrives; ``ml.forecasting.lead_time.exposure_days``), the reorder
+point is set for a fill-rate target exactly as the pipeline sets it (``ml.policy.inventory_math.reorder_points``
+with the demand before arrival, order quantity Q given in days of mean demand), and the promise is the one the
+pipeline writes to ``ml.inventory_policy.expected_fill_rate`` (``periodic_fill_rate_from_samples``: the
+periodic-review (R, s, S) fill rate with the long-run undershoot of the position at a review; the target raised,
+and the promise lowered, by ``fill_rate_sampling_optimism``, as ``ml.policy.run`` does). The policy is then
+replayed day by day (``ml.simulation.engine.simulate``: periodic review every R days, order up to r + Q, fixed
+lead time L, lost sales) and the delivered volume fill is compared with the promise.
 
-For reference it also prints the textbook periodic-review (R, s, nQ) promise (Hadley & Whitin; Silver, Pyke &
-Thomas, ch. 7): shortage per review period ``B = [G2_{L+R}(s) - G2_{L+R}(s+Q) - G2_L(s) + G2_L(s+Q)] / Q`` with
-``G2`` the second-order loss function of the samples, fill = 1 - B / E[D_R] (backorders), and its lost-sales
-form 1 - B / (E[D_R] + B). It needs samples of the demand over the lead time alone, which the pipeline does not
-keep today.
+Columns: ``promised`` (as the pipeline writes it), ``fresh`` (the same r judged on independent draws),
+``optimism`` (the cross-fitted sampling optimism taken off the promise), the delivered fill, and the
+continuous-review (r, Q) formula ``1 - E[min((D - r)+, Q)] / Q`` that stockturn promised with before policy-1.6.
 
     python bench/fill_promise.py --lead-time 30 --review 7
     python bench/fill_promise.py --lead-time 2 --review 1 --target 0.97 --q-days 14
@@ -47,11 +47,6 @@ PROCESSES: dict[str, Generator] = {
 }
 
 
-def g2(samples: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Second-order loss E[((D - x)+)^2] / 2 per row of samples."""
-    return (np.maximum(samples - x[:, None], 0.0) ** 2).mean(axis=1) / 2
-
-
 def replay(demand: np.ndarray, r: np.ndarray, q: np.ndarray, lead_time: int, review: int, rule: str,
            warm_up: int) -> float:
     n = demand.shape[0]
@@ -63,6 +58,14 @@ def replay(demand: np.ndarray, r: np.ndarray, q: np.ndarray, lead_time: int, rev
     return float(res.served.sum() / res.demanded.sum())
 
 
+def draws(draw: Generator, rng: np.random.Generator, n: int, n_samples: int, lead_time: int, review: int,
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """(demand over L + R - 1 days, demand over the first L - 1 of them) from the same daily draws."""
+    before = np.stack([draw(rng, (n, lead_time - 1)).sum(axis=1) for _ in range(n_samples)], axis=1)
+    after = np.stack([draw(rng, (n, review)).sum(axis=1) for _ in range(n_samples)], axis=1)
+    return before + after, before
+
+
 def study(lead_time: int, review: int, target: float, q_days: float, n_series: int, n_samples: int, days: int,
           seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
@@ -70,23 +73,27 @@ def study(lead_time: int, review: int, target: float, q_days: float, n_series: i
     out = []
     for name, draw in PROCESSES.items():
         demand = draw(rng, (n_series, days))
-        over_lead = np.stack([draw(rng, (n_series, lead_time)).sum(axis=1) for _ in range(n_samples)], axis=1)
-        over_review = np.stack([draw(rng, (n_series, review)).sum(axis=1) for _ in range(n_samples)], axis=1)
-        protection = over_lead + over_review  # demand over lead time + review period, as the pipeline samples it
+        protection, before = draws(draw, rng, n_series, n_samples, lead_time, review)
+        fresh, fresh_before = draws(draw, rng, n_series, n_samples, lead_time, review)
         mean_daily = demand[:, warm_up:].mean(axis=1)
         q = np.maximum(np.ceil(mean_daily * q_days), 1.0)
-        r, _ = im.reorder_points(protection, is_fill_rate=np.ones(n_series, bool), target=np.full(n_series, target),
-                                 q=q, csl_floor=0.0)
+        t = np.full(n_series, target)
+        under = im.review_undershoot(protection - before, q)
+        optimism = np.asarray(im.fill_rate_sampling_optimism(protection, before, t, q, undershoot=under))
+        r, _ = im.reorder_points(protection, is_fill_rate=np.ones(n_series, bool), target=np.minimum(t + optimism, 1),
+                                 q=q, csl_floor=0.0, lead_samples=before, undershoot=under)
         weight = np.maximum(mean_daily, 1e-12)
-        promise = float(np.sum(im.fill_rate_from_samples(protection, r, q) * weight) / weight.sum())
-        b = (g2(protection, r) - g2(protection, r + q) - g2(over_lead, r) + g2(over_lead, r + q)) / q
-        per_review = np.maximum(over_review.mean(axis=1), 1e-12)
-        hw_back = float(np.sum((1 - b / per_review) * weight) / weight.sum())
-        hw_lost = float(np.sum((1 - b / (per_review + b)) * weight) / weight.sum())
-        out.append({"process": name, "promise": promise, "delivered_s_S": replay(demand, r, q, lead_time, review,
-                                                                                   "s_S", warm_up),
-                    "delivered_s_nQ": replay(demand, r, q, lead_time, review, "s_nQ", warm_up),
-                    "periodic_backorders": hw_back, "periodic_lost_sales": hw_lost})
+
+        def weighted(x: np.ndarray, weight: np.ndarray = weight) -> float:
+            return float(np.sum(np.asarray(x) * weight) / weight.sum())
+
+        out.append({"process": name,
+                    "promise": weighted(np.asarray(im.periodic_fill_rate_from_samples(protection, before, r, q,
+                                                                                      undershoot=under)) - optimism),
+                    "optimism": weighted(optimism),
+                    "fresh": weighted(im.periodic_fill_rate_from_samples(fresh, fresh_before, r, q)),
+                    "delivered_s_S": replay(demand, r, q, lead_time, review, "s_S", warm_up),
+                    "continuous_rq": weighted(im.fill_rate_from_samples(protection, r, q))})
     return out
 
 
@@ -104,10 +111,10 @@ def main() -> int:
     rows = study(a.lead_time, a.review, a.target, a.q_days, a.series, a.samples, a.days, a.seed)
     print(f"lead time {a.lead_time} d, review every {a.review} d, fill target {a.target:.0%}, Q = {a.q_days:g} days "
           f"of mean demand; {a.series} series per process, volume fill")
-    print(f"{'process':<36}{'promised':>9}{'(s,S)':>8}{'(s,nQ)':>8}   periodic formula: backorders / lost sales")
+    print(f"{'process':<36}{'promised':>9}{'fresh':>8}{'optimism':>9}{'(s,S)':>8}   (r, Q) formula before policy-1.6")
     for r in rows:
-        print(f"{r['process']:<36}{r['promise']:>9.3f}{r['delivered_s_S']:>8.3f}{r['delivered_s_nQ']:>8.3f}"
-              f"   {r['periodic_backorders']:.3f} / {r['periodic_lost_sales']:.3f}")
+        print(f"{r['process']:<36}{r['promise']:>9.3f}{r['fresh']:>8.3f}{r['optimism']:>9.3f}{r['delivered_s_S']:>8.3f}"
+              f"   {r['continuous_rq']:.3f}")
     return 0
 
 

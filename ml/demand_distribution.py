@@ -7,6 +7,11 @@ The protection interval of a product at a location is its replenishment lead tim
 time between deciding to order and the next chance to order again after the goods arrive. Its demand is a random
 sum (random daily demand over a random lead time), so it is carried as Monte Carlo samples, one row per series.
 Summing per-step forecast quantiles would not give a quantile of the sum; sample paths do.
+
+Timing (``ml.forecasting.lead_time.exposure_days``): reviewed at the close of a day, a receipt on the shelf at the
+opening of its date, so an order is exposed to ``L - 1`` days of demand before it arrives and the interval it
+protects is ``L + R - 1`` days. The demand before arrival, cut from the same draws, is carried next to the
+samples: the periodic-review fill rate needs both.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ class LeadTimeDemand:
         empirical_samples: optional (n_series, n_empirical) draws of the series' own demand over past protection
             intervals (a bootstrap of its history, ``ml.forecasting.ltd.empirical_lead_time_demand``): the
             evidence the policy's guards compare the forecast-based reorder points with. None: no guard on it.
+        lead_samples: optional (n_series, n_samples) the demand before the order arrives (``L - 1`` days), from
+            the same draws as ``samples`` (so never above them). None: :meth:`lead_only` approximates it.
+        empirical_lead_samples: optional, the same for ``empirical_samples``.
     """
 
     keys: pl.DataFrame
@@ -48,6 +56,8 @@ class LeadTimeDemand:
     review_period_days: np.ndarray
     lead_time_source: np.ndarray
     empirical_samples: np.ndarray | None = None
+    lead_samples: np.ndarray | None = None
+    empirical_lead_samples: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self.keys.height
@@ -65,6 +75,38 @@ class LeadTimeDemand:
                 self.empirical_samples.ndim != 2 or self.empirical_samples.shape[0] != n
                 or np.any(self.empirical_samples < 0) or not np.all(np.isfinite(self.empirical_samples))):
             raise ValueError(f"empirical_samples must be finite, non-negative and (n_series={n}, k)")
+        for name, like in (("lead_samples", self.samples), ("empirical_lead_samples", self.empirical_samples)):
+            lead = getattr(self, name)
+            if lead is None:
+                continue
+            if like is None or lead.shape != like.shape:
+                raise ValueError(f"{name} must have the shape of the samples it is cut from")
+            if np.any(lead < 0) or not np.all(np.isfinite(lead)) or np.any(lead > like + 1e-6 * (1 + like)):
+                raise ValueError(f"{name} must be finite, non-negative and at most the samples they are cut from")
+
+    @staticmethod
+    def lead_fraction(lead_time_days: np.ndarray, review_period_days: np.ndarray) -> np.ndarray:
+        """(L - 1) / (L + R - 1) per series with L and R at least 1 day (a position is reviewed at most daily):
+        the share of the protection interval before an order arrives."""
+        lt = np.maximum(np.asarray(lead_time_days, dtype=np.float64), 1.0)
+        total = lt + np.maximum(np.asarray(review_period_days, dtype=np.float64), 1.0) - 1.0
+        return (lt - 1.0) / total
+
+    def lead_only(self) -> np.ndarray:
+        """The demand before the order arrives: ``lead_samples`` where the forecast kept them, else the samples
+        scaled by :meth:`lead_fraction` of the mean lead time (a distribution handed over without them, e.g. by
+        a test or a plan written before they were kept)."""
+        if self.lead_samples is not None:
+            return self.lead_samples
+        f = self.lead_fraction(self.lead_time_mean_days, self.review_period_days)
+        return self.samples * f[:, None]
+
+    def empirical_lead_only(self) -> np.ndarray | None:
+        """:meth:`lead_only` for the empirical samples (None without them)."""
+        if self.empirical_samples is None or self.empirical_lead_samples is not None:
+            return self.empirical_lead_samples
+        f = self.lead_fraction(self.lead_time_mean_days, self.review_period_days)
+        return self.empirical_samples * f[:, None]
 
     @property
     def n_series(self) -> int:
@@ -111,10 +153,10 @@ class LeadTimeDemand:
             pl.DataFrame({"samples": pl.Series(np.asarray(self.samples, dtype=np.float64).reshape(n, k),
                                                dtype=pl.Array(pl.Float64, k))}),
         ]
-        if self.empirical_samples is not None:
-            e = np.asarray(self.empirical_samples, dtype=np.float64)
-            columns.append(pl.DataFrame({"empirical_samples": pl.Series(
-                e, dtype=pl.Array(pl.Float64, e.shape[1]))}))
+        for name in ("lead_samples", "empirical_samples", "empirical_lead_samples"):
+            if getattr(self, name) is not None:
+                e = np.asarray(getattr(self, name), dtype=np.float64)
+                columns.append(pl.DataFrame({name: pl.Series(e, dtype=pl.Array(pl.Float64, e.shape[1]))}))
         return pl.concat(columns, how="horizontal")
 
     @classmethod
@@ -128,9 +170,11 @@ class LeadTimeDemand:
                 return np.asarray(column.to_list(), dtype=np.float64).reshape(frame.height, -1)
             return column.to_numpy().reshape(frame.height, width).astype(np.float64, copy=False)
 
-        empirical = None
-        if "empirical_samples" in frame.columns and frame["empirical_samples"].null_count() < frame.height:
-            empirical = matrix("empirical_samples")
+        def optional(name: str) -> np.ndarray | None:
+            if name in frame.columns and frame[name].null_count() < frame.height:
+                return matrix(name)
+            return None
+
         return cls(
             keys=frame.select("product_id", "location_id"),
             samples=matrix("samples"),
@@ -139,5 +183,7 @@ class LeadTimeDemand:
             lead_time_p90_days=frame["lead_time_p90_days"].to_numpy().astype(np.float64),
             review_period_days=frame["review_period_days"].to_numpy().astype(np.float64),
             lead_time_source=frame["lead_time_source"].to_numpy().astype(object),
-            empirical_samples=empirical,
+            empirical_samples=optional("empirical_samples"),
+            lead_samples=optional("lead_samples"),
+            empirical_lead_samples=optional("empirical_lead_samples"),
         )

@@ -105,12 +105,13 @@ def test_empirical_lead_time_demand_reproduces_the_series_own_history():
     lumpy = np.zeros(n_hist)
     lumpy[::50] = 100.0  # one order of 100 every 50 periods, nothing else
     history[2] = lumpy
-    lt = _fixed_lead_times(3, 5.0)
-    out = empirical_lead_time_demand(history, np.array([200, 3, 200]), lt, days_per_period=1.0, n_samples=4000,
-                                     rng=rng)
-    assert out.shape == (3, 4000) and out.dtype == np.float32
-    assert np.allclose(out[0], 10.0)
-    lt7 = _fixed_lead_times(3, 7.0)
+    lt = _fixed_lead_times(3, 5.0, review=1.0)  # L + R - 1 = 5 periods, 4 of them before the order arrives
+    out, before = empirical_lead_time_demand(history, np.array([200, 3, 200]), lt, days_per_period=1.0,
+                                             n_samples=4000, rng=rng, return_lead=True)
+    assert out.shape == before.shape == (3, 4000) and out.dtype == np.float32
+    assert np.allclose(out[0], 10.0) and np.allclose(before[0], 8.0)
+    assert np.all(before <= out)
+    lt7 = _fixed_lead_times(3, 7.0, review=1.0)
     out7 = empirical_lead_time_demand(history, np.array([200, 3, 200]), lt7, days_per_period=1.0, n_samples=500,
                                       rng=rng)
     assert set(np.unique(out7[1]).tolist()) == {13.0, 14.0, 15.0}  # 2 x (1 + 2 + 3) + the start period's value

@@ -10,7 +10,7 @@ import pytest
 from ml.forecasting import baselines, censoring, metrics, segments
 from ml.forecasting.calibration import Calibrator, origin_errors
 from ml.forecasting.config import ForecastConfig
-from ml.forecasting.lead_time import LeadTimeData, LeadTimes, lead_times_at
+from ml.forecasting.lead_time import LeadTimeData, LeadTimes, exposure_days, lead_times_at
 from ml.forecasting.ltd import realised_demand, sample_lead_time_demand
 
 WEEKDAY = np.arange(700) % 7
@@ -140,38 +140,44 @@ def _lead_times(values: list[list[float]], weights: list[list[float]] | None = N
 
 
 def test_ltd_constant_demand_fixed_lead_time():
+    """Reviewed at the close, received at the opening: an order covers L + R - 1 days, L - 1 of them before it
+    arrives (lead_time.exposure_days)."""
     d, lead, review = 3.0, 5.0, 2.0
     lt = _lead_times([[lead], [lead]], review=review)
     fc = np.full((2, 30), d, dtype=np.float32)
     paths = np.zeros((1, 31), np.float32)
-    s = sample_lead_time_demand(fc, np.ones(2), np.zeros(2, int), np.ones(2, int), paths, lt, x0=0.0,
-                                days_per_period=1.0, tail_periods=7, n_samples=200,
-                                rng=np.random.default_rng(0))
-    assert s.shape == (2, 200)
-    assert np.allclose(s, d * (lead + review))
+    s, before = sample_lead_time_demand(fc, np.ones(2), np.zeros(2, int), np.ones(2, int), paths, lt, x0=0.0,
+                                        days_per_period=1.0, tail_periods=7, n_samples=200,
+                                        rng=np.random.default_rng(0), return_lead=True)
+    assert s.shape == before.shape == (2, 200)
+    assert np.allclose(s, d * (lead + review - 1)) and np.allclose(before, d * (lead - 1))
+    assert exposure_days(np.array([0.0, 1.0, 4.0]), np.array([1.0, 1.0, 7.0]))[0].tolist() == [1.0, 1.0, 10.0]
 
 
 def test_ltd_random_lead_time_mixture_moments():
     d = 2.0
-    lt = _lead_times([[2.0, 10.0]], weights=[[1.0, 1.0]])  # L = 2 or 10 with probability 1/2
+    lt = _lead_times([[2.0, 10.0]], weights=[[1.0, 1.0]], review=1.0)  # L = 2 or 10 with probability 1/2
     fc = np.full((1, 20), d, dtype=np.float32)
     paths = np.zeros((1, 21), np.float32)
-    s = sample_lead_time_demand(fc, np.ones(1), np.zeros(1, int), np.ones(1, int), paths, lt, x0=0.0,
-                                days_per_period=1.0, tail_periods=7, n_samples=40_000,
-                                rng=np.random.default_rng(1))[0]
+    s, before = sample_lead_time_demand(fc, np.ones(1), np.zeros(1, int), np.ones(1, int), paths, lt, x0=0.0,
+                                        days_per_period=1.0, tail_periods=7, n_samples=40_000,
+                                        rng=np.random.default_rng(1), return_lead=True)
+    s, before = s[0], before[0]
     assert s.mean() == pytest.approx(d * 6.0, rel=0.02)
     assert s.var() == pytest.approx(d**2 * 16.0, rel=0.05)
     assert set(np.unique(s)) == {4.0, 20.0}
+    assert np.all(s - before == d)  # the same lead-time draw: one review day after the arrival
     # beyond the horizon the forecast continues at its tail mean
-    long = _lead_times([[25.0]])
+    long = _lead_times([[25.0]], review=1.0)
     s2 = sample_lead_time_demand(fc, np.ones(1), np.zeros(1, int), np.ones(1, int), paths, long, x0=0.0,
                                  days_per_period=1.0, tail_periods=7, n_samples=10, rng=np.random.default_rng(2))
     assert np.allclose(s2, d * 25.0)
 
 
 def test_ltd_fractional_periods_at_week_grain():
-    # 7 units per week, lead time 10 days + review 4 = 2 weeks -> 14 units; starting half-way into the week: same
-    lt = _lead_times([[10.0]], review=4.0)
+    # 7 units per week, lead time 10 days + review 5 - 1 = 2 weeks -> 14 units; starting half-way into the week:
+    # same
+    lt = _lead_times([[10.0]], review=5.0)
     fc = np.full((1, 8), 7.0, dtype=np.float32)
     paths = np.zeros((1, 9), np.float32)
     for x0 in (0.0, 0.5):
@@ -181,7 +187,7 @@ def test_ltd_fractional_periods_at_week_grain():
     assert realised_demand(np.array([[1.0, 2.0, 3.0]]), np.array([1.5]))[0] == pytest.approx(2.0)
     # a relative error of +50% (Z = 0.5 from the first period on) over half a week: 3.5 + half of the first
     # week's error 3.5 -> 5.25 (the error, not Z and its scale separately, is interpolated inside a period)
-    half = _lead_times([[3.5]])
+    half = _lead_times([[3.5]], review=1.0)
     paths = np.full((1, 9), 0.5, np.float32)
     paths[:, 0] = 0.0
     s = sample_lead_time_demand(fc, np.ones(1), np.zeros(1, int), np.ones(1, int), paths, half, x0=0.0,
@@ -235,7 +241,7 @@ def test_calibration_covers_a_known_distribution():
         s = sample_lead_time_demand(fc, mean, start, count, cal.paths, lt, x0=0.0, days_per_period=1.0,
                                     tail_periods=7, n_samples=500, rng=rng)
         qs = np.quantile(s, [0.8, 0.95], axis=1).T
-        x = lt.sample(rng, 1)[:, 0] + 1.0
+        x = lt.sample(rng, 1)[:, 0]  # L + R - 1 days with R = 1
         ltd_hits.append(metrics.ltd_hits(realised_demand(y, x), qs))
     ltd = np.concatenate(ltd_hits).mean(axis=0)
     assert hits80 == pytest.approx(0.80, abs=0.025)
@@ -391,7 +397,7 @@ def test_ltd_calibration_with_random_lead_times_and_ties_within_two_points():
         y = draw(h)
         s = sample_lead_time_demand(fc, mean, start, count, cal.paths, lt, x0=0.0, days_per_period=1.0,
                                     tail_periods=7, n_samples=500, rng=rng)
-        realised = realised_demand(y, lt.sample(rng, 1)[:, 0] + 1.0)
+        realised = realised_demand(y, lt.sample(rng, 1)[:, 0])  # L + R - 1 days with R = 1
         cover.append(metrics.ltd_pit_coverage(realised, s, levels))
     cov = np.concatenate(cover).mean(axis=0)
     assert cov == pytest.approx(levels, abs=0.02)

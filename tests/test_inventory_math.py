@@ -559,8 +559,8 @@ def test_reorder_points_by_rule_and_stockout_over_lead_time():
     assert np.all(worse < 0.97)
 
     pos = np.array([5.0, -3.0, np.nan, 10.0])
-    f = np.array([0.5, 0.5, 0.5, 0.0])
-    p_out, short = im.stockout_over_lead_time(d[:4], pos, f)
+    lead = d[:4] * np.array([0.5, 0.5, 0.5, 0.0])[:, None]
+    p_out, short = im.stockout_over_lead_time(lead, pos)
     assert p_out[0] == np.mean(0.5 * d[0] > 5.0)
     assert short[0] == pytest.approx(np.mean(np.maximum(0.5 * d[0] - 5.0, 0.0)), rel=1e-12)
     assert (p_out[1], short[1]) == (1.0, pytest.approx(np.mean(np.maximum(0.5 * d[1] + 3.0, 0.0)), rel=1e-12))

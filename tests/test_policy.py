@@ -181,16 +181,25 @@ def test_deterministic_demand_and_lead_time_give_zero_safety_stock(db, tmp_path)
 
 
 def test_fill_rate_target_uses_the_exact_sample_fill_rate_with_a_csl_floor(db, tmp_path):
-    """Fill rate 98.5% with Q = 468 on a constant LTD of 70: the exact (r, Q) fill rate allows a shortage of
-    0.015 x 468 = 7.02 units per cycle, so r = 63 (below the mean: the stack-notes trap). The 0.80 cycle-service
-    floor lifts it back to the 80% quantile, 70."""
+    """Fill rate 98.5% with Q = 468 on a constant demand of 70 over the protection interval, 50 of it before the
+    order arrives, so 20 per review. The position at a review cycles through r + Q - 20 k, k = 0..23 (the
+    undershoot chain: 480 >= Q orders again), each state 1/24 of the reviews; with S = r + Q only k = 23 runs
+    short, by 70 + 460 - S. The periodic-review fill rate allows 0.015 x 20 = 0.3 units short per review: r = 55
+    (S = 523) gives 7 / 24 = 0.29 (fill 0.9854), r = 54 gives 8 / 24 = 0.33. Below the mean (the stack-notes
+    trap): the 0.80 cycle-service floor lifts it back to the 80% quantile, 70."""
+    ltd = crafted_ltd()
+    lead = ltd.lead_only().copy()
+    det = ltd.keys.with_row_index("i").filter(pl.col("product_id") == "PDET")["i"][0]
+    lead[det] = 50.0
+    ltd = replace(ltd, lead_samples=lead)
     config = seeds(tmp_path, FILL_SEED)
-    floored = row(run_policy(db, crafted_ltd(), None, config, as_of=AS_OF).inventory_policy, "PDET", "DC1")
+    floored = row(run_policy(db, ltd, None, config, as_of=AS_OF).inventory_policy, "PDET", "DC1")
     assert floored["reorder_point"] == 70 and floored["reorder_point_basis"] == "fill_rate_csl_floor"
-    bare = row(run_policy(db, crafted_ltd(), None, replace(config, min_cycle_service_level=0.0),
+    bare = row(run_policy(db, ltd, None, replace(config, min_cycle_service_level=0.0),
                           as_of=AS_OF).inventory_policy, "PDET", "DC1")
-    assert bare["reorder_point"] == 63 and bare["reorder_point_basis"] == "fill_rate"
-    assert bare["safety_stock"] == -7 and bare["expected_fill_rate"] >= 0.985
+    assert bare["reorder_point"] == 55 and bare["reorder_point_basis"] == "fill_rate"
+    assert bare["safety_stock"] == -15
+    assert bare["expected_fill_rate"] == pytest.approx(1 - 7 / 24 / 20, abs=2e-3)
 
 
 def test_order_quantity_rounds_to_moq_and_pack_for_suppliers_and_units_for_stores(db, tmp_path):
@@ -509,8 +518,9 @@ def test_planner_overrides_are_applied_with_an_audit_trail_and_problems_reported
     assert store["order_quantity"] == 30 and store["order_quantity_before_override"] == 49
     assert store["overridden_fields"] == "order_quantity,service_target"
     assert row(p, "PPACK", "DC1")["min_order_qty"] == 100 and row(p, "PPACK", "DC1")["order_quantity"] == 108
-    lt = row(p, "PLT", "DC1")  # deterministic 10/day: r = 10 x (14 + 2) for both policies
-    assert (lt["lead_time_days"], lt["lead_time_source"], lt["reorder_point"]) == (14, "override", 160)
+    # deterministic 70 over L + R - 1 = 6 days, stretched to 14 + 2 - 1 = 15 days: r = 175
+    lt = row(p, "PLT", "DC1")
+    assert (lt["lead_time_days"], lt["lead_time_source"], lt["reorder_point"]) == (14, "override", 175)
     assert (lt["classical_lead_time_days"], lt["classical_reorder_point"]) == (14, 160)
     assert row(p, "PCLS", "DC1")["order_quantity"] == 20  # the last row wins
     excl = row(p, "PEXCL", "S1")

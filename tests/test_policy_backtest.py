@@ -48,7 +48,7 @@ def test_lead_time_demand_over_the_simulation_interval_has_the_stated_moments(di
     ltd, rows = lead_time_demand_for_simulation(snap, keys, lt, np.full(2, review), AS_OF, n_samples=200_000,
                                                 seed=1, dispersion=dispersion)
     assert rows.tolist() == [0]  # the series without a forecast is left to the fallback
-    m = rate * (lead + review)
+    m = rate * (lead + review - 1)  # reviewed at the close, received at the opening (lead_time.exposure_days)
     var = m + cv2 * m**2 if dispersion == "quadratic" else phi * m
     s = ltd.samples[0]
     assert abs(s.mean() - m) < 0.05
@@ -69,7 +69,7 @@ def test_mixed_dispersion_adds_daily_noise_linearly_and_the_level_error_quadrati
     ltd, _ = lead_time_demand_for_simulation(ForecastSnapshot(snap.forecast, disp), keys, LeadTimeModel.fixed(2, lead),
                                              np.full(2, review), AS_OF, n_samples=200_000, seed=3,
                                              dispersion="mixed", history=hist)
-    m = rate * (lead + review)
+    m = rate * (lead + review - 1)
     s = ltd.samples[0]
     assert abs(s.mean() - m) / m < 0.01
     # the flat history bounds the level error by the naive forecast's (only the noise of its 28-day level
@@ -100,7 +100,7 @@ def test_lead_time_demand_follows_the_forecast_path_and_extends_it() -> None:
     lt = LeadTimeModel.fixed(2, 14)
     ltd, _ = lead_time_demand_for_simulation(ForecastSnapshot(f, snap.dispersion), keys, lt, np.ones(2), AS_OF,
                                              n_samples=50_000, seed=2)
-    expected = 3 * 1.0 + 7 * 3.0 + 5 * np.mean([1.0] * 3 + [3.0] * 7)  # 15 days: 10 forecast + 5 extended
+    expected = 3 * 1.0 + 7 * 3.0 + 4 * np.mean([1.0] * 3 + [3.0] * 7)  # 14 days: 10 forecast + 4 extended
     assert abs(ltd.samples[0].mean() - expected) / expected < 0.01
 
 

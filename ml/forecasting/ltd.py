@@ -4,9 +4,9 @@ protection interval.
 For series ``i`` and sample ``b``:
 
 1. draw a lead time ``L_b`` from the series' distribution (``lead_time.LeadTimes``) and add the review period
-   ``R_i``: the protection interval ``PI_b = L_b + R_i`` days, i.e. ``x_b = x0 + PI_b / days_per_period``
-   periods after the start of the first forecast period (``x0`` > 0 only at month grain when the as-of date is
-   inside a month);
+   ``R_i``: the protection interval ``PI_b = L_b + R_i - 1`` days (``lead_time.exposure_days``: reviewed at the
+   close of a day, received at the opening), i.e. ``x_b = x0 + PI_b / days_per_period`` periods after the start
+   of the first forecast period (``x0`` > 0 only at month grain when the as-of date is inside a month);
 2. draw one whole relative cumulative error path ``Z_j`` from the series' calibration pool
    (``calibration.Calibrator``; ``Z(k)`` = cumulative error / cumulative forecast after k periods);
 3. ``LTD_b = max(0, C(x_b) - C(x0) + S(x_b) Z_j(x_b) - S(x0) Z_j(x0))`` where ``C`` is the cumulative point
@@ -23,6 +23,10 @@ order in a calibration window (an error of hundreds of times its forecast) would
 slow series that draws that path. The same empirical distribution is handed to the policy as the reference its
 guards compare with.
 
+The same path and lead-time draw cut at the order's arrival (``L_b - 1`` days) give the demand before the order
+arrives (``return_lead=True``; at most the sample itself): the periodic-review fill rate of the policy needs both
+(``ml.policy.inventory_math.periodic_fill_rate_from_samples``).
+
 Beyond the forecast horizon the forecast continues at the mean of its last 28 days and the relative error stays at
 its value at the horizon; the horizon is chosen to cover the 99th lead-time percentile, so this only touches the
 far tail. Work is done in chunks of series to bound memory (n_samples float32 per series).
@@ -33,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from ml.forecasting.calibration import path_scale
-from ml.forecasting.lead_time import LeadTimes
+from ml.forecasting.lead_time import LeadTimes, exposure_days
 
 CHUNK = 2048
 TAIL_DAYS = 28
@@ -93,30 +97,41 @@ def sample_lead_time_demand(
     n_samples: int,
     rng: np.random.Generator,
     lead_time_draws: np.ndarray | None = None,
-) -> np.ndarray:
-    """(n_series, n_samples) float32 samples of demand over lead time + review period.
+    return_lead: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """(n_series, n_samples) float32 samples of demand over the protection interval (lead time + review period
+    - 1 day, module doc), and with ``return_lead`` also the demand before the order arrives from the same draws.
 
     ``lead_time_draws`` (n_series, n_samples) replaces the random lead times (tests, fixed-interval evaluation).
     """
     n = forecast.shape[0]
     out = np.empty((n, n_samples), dtype=np.float32)
+    lead_out = np.empty((n, n_samples), dtype=np.float32) if return_lead else None
     for a in range(0, n, CHUNK):
         b = min(a + CHUNK, n)
         rows = np.arange(a, b)
         lt = lead_times.sample(rng, n_samples, rows) if lead_time_draws is None else lead_time_draws[a:b]
-        x = x0 + (lt + lead_times.review_days[rows, None]) / days_per_period
+        protection, before = exposure_days(lt, lead_times.review_days[rows, None])
+        x = x0 + protection / days_per_period
         need = int(np.ceil(x.max())) + 1 if x.size else 1
         cum = extend_cumulative(forecast[a:b], need, tail_periods)
         err_scale = np.concatenate([np.zeros((b - a, 1)), path_scale(cum[:, 1:], scale[a:b])], axis=1)
         pth = extend_paths(paths, need)
         local = np.broadcast_to(np.arange(b - a)[:, None], x.shape)
         at0 = np.full(x.shape, x0)
-        mean_part = _interp(cum, local, x) - _interp(cum, local, at0)
         j = pool_start[a:b, None] + np.floor(rng.random((b - a, n_samples)) * pool_count[a:b, None]).astype(np.int64)
-        err = _interp_error(pth, j, err_scale, local, x) - _interp_error(pth, j, err_scale, local, at0)
-        ltd = mean_part + err
-        out[a:b] = np.maximum(ltd, 0.0)
-    return out
+        base = _interp(cum, local, at0) + _interp_error(pth, j, err_scale, local, at0)
+
+        def demand_until(v: np.ndarray, cum: np.ndarray = cum, local: np.ndarray = local, j: np.ndarray = j,
+                         pth: np.ndarray = pth, err_scale: np.ndarray = err_scale,
+                         base: np.ndarray = base) -> np.ndarray:
+            return np.maximum(_interp(cum, local, v) + _interp_error(pth, j, err_scale, local, v) - base, 0.0)
+
+        ltd = demand_until(x)
+        out[a:b] = ltd
+        if lead_out is not None:
+            lead_out[a:b] = np.minimum(demand_until(x0 + before / days_per_period), ltd)
+    return (out, lead_out) if lead_out is not None else out
 
 
 def realised_demand(actual_path: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -134,8 +149,10 @@ def empirical_lead_time_demand(
     days_per_period: float,
     n_samples: int,
     rng: np.random.Generator,
-) -> np.ndarray:
-    """(n_series, n_samples) float32: the series' own demand over past protection intervals.
+    return_lead: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """(n_series, n_samples) float32: the series' own demand over past protection intervals (and with
+    ``return_lead`` over the part of each before the order arrives, as :func:`sample_lead_time_demand`).
 
     ``history`` (n, W) holds each series' (censoring-corrected) demand per period, its last ``n_observed`` periods
     being the series' observed history (earlier cells are ignored). For sample ``b`` a protection interval
@@ -146,6 +163,7 @@ def empirical_lead_time_demand(
     """
     n, w = history.shape
     out = np.zeros((n, n_samples), dtype=np.float32)
+    lead_out = np.zeros((n, n_samples), dtype=np.float32) if return_lead else None
     n_obs = np.clip(np.asarray(n_observed, dtype=np.int64), 0, w)
     cum = np.concatenate([np.zeros((n, 1)), np.cumsum(np.nan_to_num(history, nan=0.0), axis=1, dtype=np.float64)],
                          axis=1)
@@ -159,7 +177,8 @@ def empirical_lead_time_demand(
             continue
         length = np.maximum(n_obs[rows], 1).astype(np.float64)[:, None]
         lt = lead_times.sample(rng, n_samples, rows)
-        x = (lt + lead_times.review_days[rows, None]) / days_per_period
+        protection, before = exposure_days(lt, lead_times.review_days[rows, None])
+        x = protection / days_per_period
         u = np.floor(rng.random((b - a, n_samples)) * length)
 
         def cum_at(v: np.ndarray, rows: np.ndarray = rows, length: np.ndarray = length) -> np.ndarray:
@@ -172,9 +191,12 @@ def empirical_lead_time_demand(
             hi = cum[rows[:, None], base + 1]
             return laps * total[rows, None] + lo + frac * (hi - lo) - cum[rows, offset[rows]][:, None]
 
-        ltd = np.maximum(cum_at(u + x) - cum_at(u), 0.0)
-        out[a:b] = np.where(has[:, None], ltd, 0.0)
-    return out
+        start = cum_at(u)
+        ltd = np.where(has[:, None], np.maximum(cum_at(u + x) - start, 0.0), 0.0)
+        out[a:b] = ltd
+        if lead_out is not None:
+            lead_out[a:b] = np.minimum(np.maximum(cum_at(u + before / days_per_period) - start, 0.0), ltd)
+    return (out, lead_out) if lead_out is not None else out
 
 
 def cap_to_evidence(samples: np.ndarray, empirical: np.ndarray, expected: np.ndarray, factor: float) -> np.ndarray:

@@ -23,6 +23,7 @@ from ml.forecasting.config import ForecastConfig
 from ml.forecasting.lead_time import (
     LeadTimeData,
     LeadTimes,
+    exposure_days,
     lead_times_at,
     read_lead_time_data,
     realised_lead_times,
@@ -44,7 +45,7 @@ BACKTEST_LTD_SAMPLES = 400
 #: days after the forecast date (``lead_time.realised_lead_times``), else a draw from the distribution known then.
 REALISED_LEAD_TIME_DAYS = 28
 #: Stamped on the ml tables (``RunInfo.model_version``): bump when the method changes what it produces.
-MODEL_VERSION = "forecasting-1.12"
+MODEL_VERSION = "forecasting-1.13"
 
 
 @dataclass
@@ -392,18 +393,23 @@ def run_forecasting(con: duckdb.DuckDBPyConnection, config: ForecastConfig | Non
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
     rows = np.flatnonzero(out)
     lt_out = _subset_lead_times(full_ctx.lead_times, rows)
-    samples = sample_lead_time_demand(
+    samples, lead = sample_lead_time_demand(
         point[rows], final.scale[rows], start[rows], count[rows], cal.paths, lt_out, x0=panel.x0,
         days_per_period=PERIOD_DAYS[panel.grain], tail_periods=panel.periods(28), n_samples=config.n_samples,
-        rng=rng,
+        rng=rng, return_lead=True,
     )
-    empirical = _empirical_ltd(panel, config, final.history.target, final.history_periods, rows, lt_out,
-                               np.random.default_rng(np.random.SeedSequence([config.seed, 6])))
-    samples = _bounded_by_evidence(samples, empirical, point[rows], lt_out, final.segment[rows], panel, config)
+    empirical, empirical_lead = _empirical_ltd(
+        panel, config, final.history.target, final.history_periods, rows, lt_out,
+        np.random.default_rng(np.random.SeedSequence([config.seed, 6])), return_lead=True)
+    blend = np.isin(final.segment[rows].astype(str), config.empirical_blend_segments)
+    samples = _bounded_by_evidence(samples, empirical, point[rows], lt_out, blend, panel, config)
+    lead = blend_with_empirical(np.minimum(lead, samples), empirical_lead, blend, config.empirical_blend_weight)
     ltd = LeadTimeDemand(
         keys=panel.keys[rows].select("product_id", "location_id"),
         samples=samples,
+        lead_samples=np.minimum(lead, samples),
         empirical_samples=empirical,
+        empirical_lead_samples=empirical_lead,
         daily_demand_mean=(point[rows].sum(axis=1) / (horizon * PERIOD_DAYS[panel.grain])).astype(np.float64),
         lead_time_mean_days=lt_out.mean(),
         lead_time_p90_days=lt_out.quantile(0.9),
@@ -436,24 +442,24 @@ def run_forecasting(con: duckdb.DuckDBPyConnection, config: ForecastConfig | Non
 
 def _empirical_ltd(panel: Panel, config: ForecastConfig, target: np.ndarray, history_periods: np.ndarray,
                    rows: np.ndarray, lead_times: LeadTimes, rng: np.random.Generator,
-                   n_samples: int | None = None) -> np.ndarray:
+                   n_samples: int | None = None, *, return_lead: bool = False,
+                   ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The series' own demand over past protection intervals (``ltd.empirical_lead_time_demand``) from the last
     ``empirical_window_days`` of ``target`` (corrected history ending at the cutoff), for ``rows``."""
     window = target[rows][:, -panel.periods(config.empirical_window_days):]
     n_obs = np.minimum(history_periods[rows], window.shape[1])
     return empirical_lead_time_demand(window, n_obs, lead_times, days_per_period=PERIOD_DAYS[panel.grain],
-                                      n_samples=n_samples or config.n_samples, rng=rng)
+                                      n_samples=n_samples or config.n_samples, rng=rng, return_lead=return_lead)
 
 
 def _bounded_by_evidence(samples: np.ndarray, empirical: np.ndarray, forecast: np.ndarray, lead_times: LeadTimes,
-                         segment: np.ndarray, panel: Panel, config: ForecastConfig) -> np.ndarray:
-    """Forecast-based LTD samples capped by the series' own history, then blended with it for the sparse
-    segments (``ltd.cap_to_evidence``, ``ltd.blend_with_empirical``)."""
+                         blend: np.ndarray, panel: Panel, config: ForecastConfig) -> np.ndarray:
+    """Forecast-based LTD samples capped by the series' own history, then blended with it for the ``blend``
+    series (the sparse segments; ``ltd.cap_to_evidence``, ``ltd.blend_with_empirical``)."""
     days = PERIOD_DAYS[panel.grain]
     daily = forecast.sum(axis=1) / max(forecast.shape[1] * days, 1e-12)
-    expected = daily * (lead_times.mean() + lead_times.review_days)
+    expected = daily * (lead_times.mean() + lead_times.review_days - 1.0)
     capped = cap_to_evidence(samples, empirical, expected, config.ltd_cap_factor)
-    blend = np.isin(segment.astype(str), config.empirical_blend_segments)
     return blend_with_empirical(capped, empirical, blend, config.empirical_blend_weight)
 
 
@@ -598,12 +604,13 @@ def _ltd_metrics(ev: _OriginEval, cal: Calibrator, ctx: _Context, config: Foreca
         empirical = _empirical_ltd(panel, config, hist.target, fit.history_periods, rows, lt_rows, rng,
                                    BACKTEST_LTD_SAMPLES)
         samples = _bounded_by_evidence(samples, empirical, fit.forecasts["selected"][rows], lt_rows,
-                                       fit.segment[rows], panel, config)
+                                       np.isin(fit.segment[rows].astype(str), config.empirical_blend_segments),
+                                       panel, config)
         qs = np.quantile(samples, LTD_QUANTILE_LEVELS, axis=1, method="inverted_cdf").T
         drawn = lt_rows.sample(rng, 1)[:, 0]
         real = realised_lead_times(ctx.lead_time_data, panel.keys[rows], fc_date, REALISED_LEAD_TIME_DAYS)
         lt_real = np.where(np.isnan(real), drawn, real)
-        x = (lt_real + lt_rows.review_days) / PERIOD_DAYS[panel.grain]
+        x = exposure_days(lt_real, lt_rows.review_days)[0] / PERIOD_DAYS[panel.grain]
         ok = x <= seen
         realised_lt[rows[ok]] += ~np.isnan(real[ok])
         realised = realised_demand(path[rows], x)

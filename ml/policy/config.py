@@ -161,9 +161,10 @@ class PolicyConfig:
             placement, 1.3% less without it.
         dc_demand_in_store_lots: True
             A DC's lead-time-demand samples are read as its stores' requests: each store's whole order lots add
-            their rounding variance, and the DC's reorder point the undershoot of a lumpy request
-            (``ml.policy.echelon.with_store_order_lots``), so the DC's reorder point and its promise
-            (``expected_fill_rate``) are set for the requests it gets, not its stores' customer units. Measured
+            their rounding variance (``ml.policy.echelon.with_store_order_lots``), so the DC's reorder point and
+            its promise (``expected_fill_rate``) are set for the requests it gets, not its stores' customer units.
+            Since policy-1.6 the undershoot of the DC's position is the periodic-review fill rate's own
+            (``inventory_math.review_undershoot``) and is no longer added to the samples. Measured
             (docs/backtest.md, 2026-12-06): the DC's volume promise 0.974 against 0.934 delivered before, 0.953
             against 0.950 after, on the default demo; network inventory against the matched textbook 6.4% ->
             12.3% less there, 9.8% -> 8.4% less on the second demo company.

@@ -18,9 +18,11 @@ point per product to meet the stores' targets at the least holding cost, with th
    ``peak_ratio`` x its demand: the busiest 4 weeks (``PEAK_WINDOW_DAYS``) of its forecast that start within its
    protection interval, over the interval's rate, at least 1 (``ml.policy.run._peak_ratio``): the demand the
    orders the DC places before the next plans can arrive have to meet. Flat demand: ratio 1, plain METRIC.
-3. Each store fed by that DC sees its replenishment lead time grow from ``P = L + R`` to ``P + W``. Its lead-time
-   demand samples are stretched by ``(P + W) / P`` (mean and spread both scaled: a conservative stand-in for the
-   variability of the wait, which METRIC's mean leaves out) and its reorder point re-set at its own target.
+3. Each store fed by that DC sees its replenishment lead time grow from ``P`` to ``P + W``. Its lead-time
+   demand samples are stretched to ``(P + W) / P`` intervals (``inventory_math.stretched_interval``: the added
+   days drawn as whole independent intervals of its own draws, before the arrival, so a customer order keeps
+   its size) and its reorder point re-set at its own target. Without the demand before arrival
+   (``lead_samples``) the samples are scaled by the factor instead.
 4. The DC's ``r`` minimises ``h_dc r + sum_stores h_s r_s(W(r))`` (holding cost per unit at each location:
    unit cost x holding rate). Ties go to the larger DC reorder point.
 
@@ -179,6 +181,7 @@ def place_safety_stock(
     candidate_levels: tuple[float, ...] = CANDIDATE_LEVELS,
     fixed: NDArray[np.bool_] | None = None,
     peak_ratio: FloatArray | None = None,
+    lead_samples: FloatArray | None = None,
 ) -> Placement:
     """Place safety stock between each DC and its stores (module doc).
 
@@ -195,6 +198,9 @@ def place_safety_stock(
         fixed: rows whose reorder point was set on purpose rather than from their samples (the safety-stock
             guard's fallback): a store among them is scaled by the stretch instead of re-set on its samples, and a
             DC among them keeps its reorder point.
+        lead_samples: (n, k) the demand before arrival from the same draws as ``samples`` (None: the stores are
+            re-set with the continuous-review fill rate). A store's wait at the DC is added before arrival
+            (``inventory_math.stretched_interval``).
         peak_ratio: per row, >= 1: the busiest ``PEAK_WINDOW_DAYS`` of its forecast that start within its
             protection interval, over the interval's rate (``ml.policy.run._peak_ratio``; None: 1). A DC's
             backorders and wait are evaluated at that rate (its samples and its demand rate scaled by it).
@@ -248,8 +254,13 @@ def place_safety_stock(
     moved = np.flatnonzero(f_store > 1.0 + 1e-9)
     if moved.size:
         rows_s = store[moved]
-        r_s, _ = im.reorder_points(s[rows_s] * f_store[moved, None], is_fill_rate=is_fill_rate[rows_s],
-                                   target=np.asarray(target)[rows_s], q=np.asarray(q)[rows_s], csl_floor=csl_floor)
+        lead = None
+        if lead_samples is None:
+            stretched = s[rows_s] * f_store[moved, None]
+        else:
+            stretched, lead = im.stretched_interval(s[rows_s], np.asarray(lead_samples)[rows_s], f_store[moved])
+        r_s, _ = im.reorder_points(stretched, is_fill_rate=is_fill_rate[rows_s], target=np.asarray(target)[rows_s],
+                                   q=np.asarray(q)[rows_s], csl_floor=csl_floor, lead_samples=lead)
         scaled = im.ceil_units(r0[rows_s] * f_store[moved])
         out_r[rows_s] = np.where(fx[rows_s], scaled, np.maximum(r_s, r0[rows_s]))
         changed[rows_s] = True

@@ -69,13 +69,18 @@ def apply_guards(
     classical_reorder_point: FloatArray,
     classical_safety_stock: FloatArray,
     factor: float,
+    empirical_lead: NDArray | None = None,
 ) -> GuardResult:
-    """Apply the two rules of the module docstring; ``factor <= 0`` disables them (references still reported)."""
+    """Apply the two rules of the module docstring; ``factor <= 0`` disables them (references still reported).
+    ``empirical_lead``: the empirical demand before arrival (same draws), for the periodic-review fill rate of
+    the empirical reference, as the forecast-based reorder point uses."""
     n = len(r)
     r0 = np.asarray(r, dtype=np.float64)
     if empirical is not None and empirical.shape[0] == n and empirical.shape[1] > 0:
         emp = np.asarray(empirical, dtype=np.float64)
-        r_emp, _ = im.reorder_points(emp, is_fill_rate=is_fill_rate, target=target, q=q, csl_floor=csl_floor)
+        lead = None if empirical_lead is None else np.asarray(empirical_lead, dtype=np.float64)
+        r_emp, _ = im.reorder_points(emp, is_fill_rate=is_fill_rate, target=target, q=q, csl_floor=csl_floor,
+                                     lead_samples=lead)
         ss_emp = r_emp - emp.mean(axis=1)
     else:
         r_emp = np.full(n, np.nan)

@@ -15,7 +15,8 @@ Fields and values:
 ``min_order_qty``         units >= 0; replaces the MOQ before rounding (both policies).
 ``pack_size``             units > 0; replaces the order multiple before rounding (both policies).
 ``lead_time_days``        days >= 0; replaces the lead time (both policies). The lead-time demand samples are
-                          rescaled by (L' + R) / (L + R): right for the mean, an approximation for the spread.
+                          stretched to (L' + R - 1) / (L + R - 1) intervals (``inventory_math.stretched_interval``):
+                          right for the mean, an approximation for the spread.
 ``exclude``               true/false (yes/no, 1/0): excluded series get no proposal and no exceptions.
 ========================  =========================================================================================
 

@@ -3,8 +3,9 @@ product x location of a :class:`~ml.demand_distribution.LeadTimeDemand`, beside 
 
 What it reads (all bounded by ``as_of``; nothing after it is used, so a simulator can call it at past dates):
 
-- ``ltd`` (from forecasting): the protection-interval (lead time + review period) demand samples, the forecast
-  mean daily demand, lead-time mean/p90 and review period per series. The series planned are exactly its keys.
+- ``ltd`` (from forecasting): the protection-interval demand samples and, from the same draws, the demand before
+  an order arrives (``LeadTimeDemand.lead_only``), the forecast mean daily demand, lead-time mean/p90 and review
+  period per series. The series planned are exactly its keys.
 - ``forecast`` (ml.demand_forecast): only product_id, location_id, a date column (period_start, date, ds, ...),
   a mean column (forecast, forecast_mean, mean, ...) and, if present, period_end; names are detected or set in
   the config. Its mean demand per day over the first ``forecast_window_days`` after as_of (rows weighted by
@@ -14,6 +15,11 @@ What it reads (all bounded by ``as_of``; nothing after it is used, so a simulato
   as_of), fct_sales_daily (list prices), fct_inventory_discrepancies (cycle counts), planning.service_levels and
   planning.planner_overrides (else the seeds' CSV files, logged), ml.inventory_policy (previous run, if its as_of is
   not later) and ml.proposal_decisions.
+
+Fill-rate targets use the periodic-review (R, s, S) fill rate
+(``inventory_math.periodic_fill_rate_from_samples``), with the target raised by the sampling optimism of
+choosing r on the same draws (``inventory_math.fill_rate_sampling_optimism``); ``expected_fill_rate`` is that
+fill rate less the optimism, so it is what independent draws would say (bench/fill_promise.py, docs/backtest.md).
 
 Inventory position = max(on hand, 0) + on order + in transit on as_of (``position_basis``): a negative book means a
 movement is missing from the exports, not stock owed, so it counts as zero ('negative_book_as_zero'); missing
@@ -72,7 +78,7 @@ from ml.warehouse import RunInfo, read_frame, write_tables_atomically
 
 log = logging.getLogger("stockturn.policy")
 
-POLICY_MODEL_VERSION = "policy-1.4"
+POLICY_MODEL_VERSION = "policy-1.6"
 _FORECAST_DATE_COLUMNS = ("date", "ds", "date_day", "forecast_date", "period", "period_start", "target_date")
 _FORECAST_MEAN_COLUMNS = ("forecast_mean", "mean", "yhat", "forecast", "demand_mean", "y_hat", "forecast_units")
 #: reorder_point_basis of a planner's reorder point (the rules' own: inventory_math.BASIS_*, guards.BASIS_GUARD,
@@ -238,6 +244,18 @@ def _rate_between(f: pl.DataFrame | None, n: int, start_days: np.ndarray, window
     return out
 
 
+def _effective_interval(samples: np.ndarray, lead: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The joint samples over each row's effective interval: stretched by ``scale`` where it is not 1 (a
+    planner's lead time, a store's wait at its DC; ``inventory_math.stretched_interval``), as they are elsewhere
+    (no copy when no row is stretched)."""
+    rows = np.flatnonzero(scale != 1.0)
+    if not rows.size:
+        return samples, lead
+    s_eff, lead_eff = samples.copy(), lead.copy()
+    s_eff[rows], lead_eff[rows] = im.stretched_interval(samples[rows], lead[rows], scale[rows])
+    return s_eff, lead_eff
+
+
 def _peak_ratio(f: pl.DataFrame | None, n: int, protection_days: np.ndarray, *, rows: np.ndarray,
                 window_days: int = echelon.PEAK_WINDOW_DAYS, step_days: int = 7) -> np.ndarray:
     """Per row (``rows`` only; 1 elsewhere): the busiest ``window_days`` of the forecast that start within the
@@ -313,6 +331,7 @@ def run_policy(
         raise ValueError(f"as_of {as_of} is after the last day of history {latest}")
     n = ltd.n_series
     S = np.asarray(ltd.samples, dtype=np.float64)
+    S_lead = np.asarray(ltd.lead_only(), dtype=np.float64)  # the demand before an order arrives, same draws
     keys = ltd.keys.select(pl.col("product_id").cast(pl.String), pl.col("location_id").cast(pl.String)
                            ).with_row_index("_i")
 
@@ -413,10 +432,10 @@ def run_policy(
     ov_lt = _override_array(overrides, "lead_time_days", n)
     has_lt = ~np.isnan(ov_lt)
     lt_eff = np.where(has_lt, ov_lt, lt)
-    # samples are rescaled to the planner's lead time (not possible for a zero-length interval: kept as they are)
-    scale = np.where(has_lt & (lt + rp > 0),
-                     np.maximum((lt_eff + rp) / np.where(lt + rp > 0, lt + rp, 1.0), 1e-9), 1.0)
-    lead_fraction = np.where(lt + rp > 0, lt_eff / np.where(lt + rp > 0, lt + rp, 1.0), 0.0)
+    # samples are stretched to the planner's lead time, in protection intervals of L + R - 1 days
+    # (lead_time.exposure_days; not possible for a zero-length interval: kept as they are)
+    span, span_eff = np.maximum(lt, 1.0) + rp - 1.0, np.maximum(lt_eff, 1.0) + rp - 1.0
+    scale = np.where(has_lt & (span > 0), np.maximum(span_eff / np.where(span > 0, span, 1.0), 1e-9), 1.0)
     nominal = _arr(df, "nominal_lead_time_days")
     use_nominal = is_supplier & np.isfinite(nominal)
     lt_classical = np.where(~np.isnan(ov_lt), ov_lt, np.where(use_nominal, nominal, lt))
@@ -445,13 +464,25 @@ def run_policy(
     q_before = q.copy()
     q = np.where(np.isnan(ov_q), q, ov_q)
     if c.dc_demand_in_store_lots:  # a DC's requests are its stores' whole order lots, not their customers' units
-        S = echelon.with_store_order_lots(df.select("product_id", "location_id", "replenished_from"), S, q,
-                                          daily_demand=d_fc)
-    r, basis = im.reorder_points(S, is_fill_rate=is_fill, target=target, q=q, csl_floor=c.min_cycle_service_level)
+        # (the rounding of the lots only: where the position sits at a review is the undershoot chain's part)
+        in_lots = echelon.with_store_order_lots(df.select("product_id", "location_id", "replenished_from"), S, q)
+        S_lead = np.clip(S_lead + (in_lots - S), 0.0, in_lots)  # the same requests shift both windows
+        S = in_lots
+    undershoot = im.review_undershoot(S - S_lead, q)
+    # fill-rate rows: the target raised by what choosing r on these draws overstates (taken off the promise below)
+    optimism = np.zeros(n)
+    fill_rows = np.flatnonzero(is_fill)
+    if fill_rows.size:
+        optimism[fill_rows] = im.fill_rate_sampling_optimism(S[fill_rows], S_lead[fill_rows], target[fill_rows],
+                                                             q[fill_rows], undershoot=undershoot[fill_rows])
+    target_r = np.where(is_fill, np.minimum(target + optimism, 1.0), target)
+    r, basis = im.reorder_points(S, is_fill_rate=is_fill, target=target_r, q=q, csl_floor=c.min_cycle_service_level,
+                                 lead_samples=S_lead, undershoot=undershoot)
     scaled = np.flatnonzero(scale != 1.0)
     if scaled.size:  # planner lead times: rescaled samples for those few rows
-        r_s, b_s = im.reorder_points(S[scaled] * scale[scaled, None], is_fill_rate=is_fill[scaled],
-                                     target=target[scaled], q=q[scaled], csl_floor=c.min_cycle_service_level)
+        s_s, lead_s = im.stretched_interval(S[scaled], S_lead[scaled], scale[scaled])
+        r_s, b_s = im.reorder_points(s_s, is_fill_rate=is_fill[scaled], target=target_r[scaled], q=q[scaled],
+                                     csl_floor=c.min_cycle_service_level, lead_samples=lead_s)
         r[scaled], basis[scaled] = r_s, b_s
     ltd_mean = S.mean(axis=1) * scale
     ltd_std = (S.std(axis=1, ddof=1) if S.shape[1] > 1 else np.zeros(n)) * scale
@@ -468,13 +499,14 @@ def run_policy(
     lap("classical_policy")
 
     # ---------------------------------------------------------------- guards, then planner overrides
-    emp = ltd.empirical_samples
+    emp, emp_lead = ltd.empirical_samples, ltd.empirical_lead_only()
     if emp is not None and scaled.size:
-        emp = np.array(emp, dtype=np.float64)
-        emp[scaled] *= scale[scaled, None]
+        emp, emp_lead = np.array(emp, dtype=np.float64), np.array(emp_lead, dtype=np.float64)
+        emp[scaled], emp_lead[scaled] = im.stretched_interval(emp[scaled], emp_lead[scaled], scale[scaled])
     guard = guards.apply_guards(r, basis, ltd_mean, emp, is_fill_rate=is_fill, target=target, q=q,
                                 csl_floor=c.min_cycle_service_level, classical_reorder_point=cl.reorder_point,
-                                classical_safety_stock=cl.safety_stock, factor=c.guard_factor)
+                                classical_safety_stock=cl.safety_stock, factor=c.guard_factor,
+                                empirical_lead=emp_lead)
     r, basis = guard.reorder_point, guard.basis
     lap("guards")
 
@@ -482,12 +514,15 @@ def run_policy(
     r_before_placement = r.copy()
     wait = np.full(n, np.nan)
     if c.multi_echelon:
+        s_sc, lead_sc = _effective_interval(S, S_lead, scale)
         placed = echelon.place_safety_stock(
-            df.select("product_id", "location_id", "replenished_from"), S * scale[:, None], r, q,
-            daily_demand=d_fc, protection_days=lt_eff + rp, holding_cost=unit_cost * holding_rate,
-            is_fill_rate=is_fill, target=target, csl_floor=c.min_cycle_service_level,
+            df.select("product_id", "location_id", "replenished_from"), s_sc, r, q,
+            daily_demand=d_fc, protection_days=span_eff, holding_cost=unit_cost * holding_rate,
+            is_fill_rate=is_fill, target=target_r, csl_floor=c.min_cycle_service_level,
             min_level=c.echelon_min_dc_level, fixed=guard.safety_stock_capped,
-            peak_ratio=_peak_ratio(forecast_rows, n, lt_eff + rp, rows=np.flatnonzero(is_supplier)))
+            peak_ratio=_peak_ratio(forecast_rows, n, lt_eff + rp, rows=np.flatnonzero(is_supplier)),
+            lead_samples=lead_sc)
+        del s_sc, lead_sc
         r = placed.reorder_point
         basis = np.where(placed.changed & ~guard.safety_stock_capped, echelon.BASIS_PLACEMENT, basis)
         scale = scale * placed.stretch  # stores: their samples now cover the expected wait at the DC
@@ -501,15 +536,18 @@ def run_policy(
     basis = np.where(np.isnan(ov_r), basis, BASIS_OVERRIDE)
 
     # ---------------------------------------------------------------- both evaluated on the samples
-    inv_scale = 1.0 / scale
-    csl_model = np.asarray(im.cycle_service_from_samples(S, r * inv_scale), dtype=np.float64)
-    csl_cl = np.asarray(im.cycle_service_from_samples(S, cl.reorder_point * inv_scale), dtype=np.float64)
-    fill_model = np.asarray(im.fill_rate_from_samples(S, r * inv_scale, q * inv_scale), dtype=np.float64)
-    fill_cl = np.asarray(im.fill_rate_from_samples(S, cl.reorder_point * inv_scale, q_cl * inv_scale),
+    S_eff, lead_eff = _effective_interval(S, S_lead, scale)
+    csl_model = np.asarray(im.cycle_service_from_samples(S_eff, r), dtype=np.float64)
+    csl_cl = np.asarray(im.cycle_service_from_samples(S_eff, cl.reorder_point), dtype=np.float64)
+    # the review-period demand (S_eff - lead_eff) is the unstretched one, so the undershoot of q still holds
+    fill_model = np.clip(np.asarray(im.periodic_fill_rate_from_samples(S_eff, lead_eff, r, q, undershoot=undershoot),
+                                    dtype=np.float64) - optimism, 0.0, 1.0)
+    fill_cl = np.asarray(im.periodic_fill_rate_from_samples(S_eff, lead_eff, cl.reorder_point, q_cl),
                          dtype=np.float64)
     on_hand = _arr(df, "on_hand_units")
     position = np.maximum(on_hand, 0.0) + _arr(df, "on_order_units", 0.0) + _arr(df, "in_transit_units", 0.0)
-    p_out, short = im.stockout_over_lead_time(S, position, lead_fraction)
+    p_out, short = im.stockout_over_lead_time(lead_eff, position)
+    del S_eff, lead_eff
     lap("evaluate_on_samples")
 
     # ---------------------------------------------------------------- assemble the policy frame

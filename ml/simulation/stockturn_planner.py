@@ -328,7 +328,7 @@ def lead_time_demand_for_simulation(
         sel = group[rows] == g
         lt[sel] = np.searchsorted(cdf[g], u[sel], side="right")
     lt = np.maximum(lt, 1)
-    p = np.minimum(lt + review_period[rows, None].astype(np.int64), max_p)
+    p = np.clip(lt + review_period[rows, None].astype(np.int64) - 1, 1, max_p)  # lead_time.exposure_days
     cum = np.cumsum(daily[rows], axis=1)
     m = np.take_along_axis(cum, p - 1, axis=1)
     m = np.maximum(m, 0.0)
@@ -487,9 +487,11 @@ class StockturnPlanner:
                                              days_per_year=pcfg.days_per_year)
         is_fill = (pol["service_metric"].fill_null("cycle_service_level") == "fill_rate").to_numpy()
         target = pol["service_target"].fill_null(pcfg.default_service_target).to_numpy()
+        lead = ltd.lead_only()
         r, _ = inventory_math.reorder_points(ltd.samples, is_fill_rate=is_fill, target=target, q=q,
-                                             csl_floor=pcfg.min_cycle_service_level)
-        expected_fill = np.asarray(inventory_math.fill_rate_from_samples(ltd.samples, r, q), dtype=np.float64)
+                                             csl_floor=pcfg.min_cycle_service_level, lead_samples=lead)
+        expected_fill = np.asarray(inventory_math.periodic_fill_rate_from_samples(ltd.samples, lead, r, q),
+                                   dtype=np.float64)
         s_all = np.zeros(n)
         big_all = np.zeros(n)
         missing = np.setdiff1d(np.arange(n), rows)
