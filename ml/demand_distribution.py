@@ -138,9 +138,17 @@ class LeadTimeDemand:
 
     def to_samples_frame(self) -> pl.DataFrame:
         """Everything the policy reads, losslessly, one row per series (``ml.lead_time_demand_samples``): the keys,
-        the per-series arrays and the draws as fixed-size lists of doubles, in sample order (so draws that are
-        summed across series, as a DC's over its stores, stay aligned). :meth:`from_samples_frame` inverts it."""
-        n, k = self.samples.shape
+        the per-series arrays and the draws as fixed-size lists in sample order (so draws that are summed across
+        series, as a DC's over its stores, stay aligned). Draws held as float32 (forecasting's) are stored as
+        float32, others as doubles: both exactly, and the four draw matrices of a forecast take the room two
+        matrices of doubles took. :meth:`from_samples_frame` inverts it."""
+
+        def draws(name: str, values: np.ndarray) -> pl.DataFrame:
+            kind = pl.Float32 if values.dtype == np.float32 else pl.Float64
+            arr = values if values.dtype == np.float32 else np.asarray(values, dtype=np.float64)
+            return pl.DataFrame({name: pl.Series(arr.reshape(arr.shape[0], -1), dtype=pl.Array(kind, arr.shape[1]))})
+
+
         columns = [
             self.keys.select(pl.col("product_id").cast(pl.String), pl.col("location_id").cast(pl.String)),
             pl.DataFrame({
@@ -150,13 +158,11 @@ class LeadTimeDemand:
                 "review_period_days": np.asarray(self.review_period_days, dtype=np.float64),
                 "lead_time_source": pl.Series(self.lead_time_source, dtype=pl.String),
             }),
-            pl.DataFrame({"samples": pl.Series(np.asarray(self.samples, dtype=np.float64).reshape(n, k),
-                                               dtype=pl.Array(pl.Float64, k))}),
+            draws("samples", np.asarray(self.samples)),
         ]
         for name in ("lead_samples", "empirical_samples", "empirical_lead_samples"):
             if getattr(self, name) is not None:
-                e = np.asarray(getattr(self, name), dtype=np.float64)
-                columns.append(pl.DataFrame({name: pl.Series(e, dtype=pl.Array(pl.Float64, e.shape[1]))}))
+                columns.append(draws(name, np.asarray(getattr(self, name))))
         return pl.concat(columns, how="horizontal")
 
     @classmethod
@@ -168,7 +174,8 @@ class LeadTimeDemand:
             width = column.dtype.size if isinstance(column.dtype, pl.Array) else None
             if width is None:  # a list column (as DuckDB may return it): all rows the same length
                 return np.asarray(column.to_list(), dtype=np.float64).reshape(frame.height, -1)
-            return column.to_numpy().reshape(frame.height, width).astype(np.float64, copy=False)
+            values = column.to_numpy().reshape(frame.height, width)
+            return values if values.dtype == np.float32 else values.astype(np.float64, copy=False)
 
         def optional(name: str) -> np.ndarray | None:
             if name in frame.columns and frame[name].null_count() < frame.height:

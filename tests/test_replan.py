@@ -39,3 +39,26 @@ def test_lead_time_demand_survives_the_warehouse_round_trip(tmp_path: Path) -> N
         else:
             assert back.empirical_samples is None
         assert back.to_frame().equals(ltd.to_frame())
+
+
+def test_forecasting_draws_keep_their_precision_and_the_demand_before_arrival(tmp_path: Path) -> None:
+    """Forecasting's float32 draws (and the demand before arrival cut from them) are stored as float32 and come
+    back identical, so the four draw matrices take the room two of doubles took; float64 draws stay doubles."""
+    from dataclasses import replace
+
+    base = _ltd()
+    s32 = base.samples.astype(np.float32)
+    e32 = base.empirical_samples.astype(np.float32)
+    ltd = replace(base, samples=s32, lead_samples=(s32 * np.float32(0.5)), empirical_samples=e32,
+                  empirical_lead_samples=np.floor(e32 / 2))
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        write_tables_atomically(con, {"lead_time_demand_samples": ltd.to_samples_frame()})
+        types = dict(con.sql("select column_name, data_type from information_schema.columns "
+                             "where table_name = 'lead_time_demand_samples'").fetchall())
+        back = LeadTimeDemand.from_samples_frame(con.sql("select * from ml.lead_time_demand_samples").pl())
+    assert types["samples"].startswith("FLOAT[") and types["lead_samples"].startswith("FLOAT[")
+    for name in ("samples", "lead_samples", "empirical_samples", "empirical_lead_samples"):
+        got, want = getattr(back, name), getattr(ltd, name)
+        assert got.dtype == np.float32 and np.array_equal(got, want), name
+    assert np.array_equal(back.lead_only(), ltd.lead_only())
+    assert back.to_frame().equals(ltd.to_frame())
