@@ -2,7 +2,7 @@
 
 Known demand processes (no forecasting at all): for every series the lead-time-demand samples are drawn from the
 true process with the pipeline's timing (reviewed at the close of a day, received at the opening: an order covers
-``L + R - 1`` days, ``L - 1`` of them before it arrives; ``ml.forecasting.lead_time.exposure_days``), the reorder
+``L + R - 1`` days, ``L - 1`` of them before it arrives; ``ml.demand_distribution.exposure_days``), the reorder
 point is set for a fill-rate target exactly as the pipeline sets it (``ml.policy.inventory_math.reorder_points``
 with the demand before arrival, order quantity Q given in days of mean demand), and the promise is the one the
 pipeline writes to ``ml.inventory_policy.expected_fill_rate`` (``periodic_fill_rate_from_samples``: the
@@ -77,11 +77,11 @@ def study(lead_time: int, review: int, target: float, q_days: float, n_series: i
         fresh, fresh_before = draws(draw, rng, n_series, n_samples, lead_time, review)
         mean_daily = demand[:, warm_up:].mean(axis=1)
         q = np.maximum(np.ceil(mean_daily * q_days), 1.0)
-        t = np.full(n_series, target)
         under = im.review_undershoot(protection - before, q)
-        optimism = np.asarray(im.fill_rate_sampling_optimism(protection, before, t, q, undershoot=under))
-        r, _ = im.reorder_points(protection, is_fill_rate=np.ones(n_series, bool), target=np.minimum(t + optimism, 1),
-                                 q=q, csl_floor=0.0, lead_samples=before, undershoot=under)
+        raised, optimism = im.raised_fill_targets(protection, before, is_fill_rate=np.ones(n_series, bool),
+                                                  target=np.full(n_series, target), q=q, undershoot=under)
+        r, _ = im.reorder_points(protection, is_fill_rate=np.ones(n_series, bool), target=raised, q=q,
+                                 csl_floor=0.0, lead_samples=before, undershoot=under)
         weight = np.maximum(mean_daily, 1e-12)
 
         def weighted(x: np.ndarray, weight: np.ndarray = weight) -> float:

@@ -8,7 +8,7 @@ time between deciding to order and the next chance to order again after the good
 sum (random daily demand over a random lead time), so it is carried as Monte Carlo samples, one row per series.
 Summing per-step forecast quantiles would not give a quantile of the sum; sample paths do.
 
-Timing (``ml.forecasting.lead_time.exposure_days``): reviewed at the close of a day, a receipt on the shelf at the
+Timing (:func:`exposure_days`): reviewed at the close of a day, a receipt on the shelf at the
 opening of its date, so an order is exposed to ``L - 1`` days of demand before it arrives and the interval it
 protects is ``L + R - 1`` days. The demand before arrival, cut from the same draws, is carried next to the
 samples: the periodic-review fill rate needs both.
@@ -20,6 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+
+
+def exposure_days(lead_time: np.ndarray, review_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(protection interval, days before arrival) of an order placed at a review: ``max(L, 1) + R - 1`` and
+    ``max(L, 1) - 1`` days (module doc)."""
+    lt = np.maximum(np.asarray(lead_time, dtype=np.float64), 1.0)
+    return lt + np.asarray(review_days, dtype=np.float64) - 1.0, lt - 1.0
+
 
 #: Quantile levels written to ``ml.lead_time_demand``.
 LTD_QUANTILE_LEVELS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99)
@@ -88,25 +96,25 @@ class LeadTimeDemand:
     def lead_fraction(lead_time_days: np.ndarray, review_period_days: np.ndarray) -> np.ndarray:
         """(L - 1) / (L + R - 1) per series with L and R at least 1 day (a position is reviewed at most daily):
         the share of the protection interval before an order arrives."""
-        lt = np.maximum(np.asarray(lead_time_days, dtype=np.float64), 1.0)
-        total = lt + np.maximum(np.asarray(review_period_days, dtype=np.float64), 1.0) - 1.0
-        return (lt - 1.0) / total
+        total, before = exposure_days(lead_time_days, np.maximum(np.asarray(review_period_days, dtype=np.float64), 1.0))
+        return before / total
 
     def lead_only(self) -> np.ndarray:
         """The demand before the order arrives: ``lead_samples`` where the forecast kept them, else the samples
         scaled by :meth:`lead_fraction` of the mean lead time (a distribution handed over without them, e.g. by
         a test or a plan written before they were kept)."""
-        if self.lead_samples is not None:
-            return self.lead_samples
-        f = self.lead_fraction(self.lead_time_mean_days, self.review_period_days)
-        return self.samples * f[:, None]
+        return self._before_arrival(self.samples, self.lead_samples)
 
     def empirical_lead_only(self) -> np.ndarray | None:
         """:meth:`lead_only` for the empirical samples (None without them)."""
-        if self.empirical_samples is None or self.empirical_lead_samples is not None:
-            return self.empirical_lead_samples
-        f = self.lead_fraction(self.lead_time_mean_days, self.review_period_days)
-        return self.empirical_samples * f[:, None]
+        if self.empirical_samples is None:
+            return None
+        return self._before_arrival(self.empirical_samples, self.empirical_lead_samples)
+
+    def _before_arrival(self, samples: np.ndarray, kept: np.ndarray | None) -> np.ndarray:
+        if kept is not None:
+            return kept
+        return samples * self.lead_fraction(self.lead_time_mean_days, self.review_period_days)[:, None]
 
     @property
     def n_series(self) -> int:

@@ -38,11 +38,11 @@ def _promise_and_delivery(process: str, lead_time: int, review: int, target: flo
     demand = draw(rng, (n, days))
     samples, before = _draws(draw, rng, n, 1000, lead_time, review)
     q = np.maximum(np.ceil(demand[:, warm_up:].mean(axis=1) * 14), 1.0)
-    t = np.full(n, target)
     under = im.review_undershoot(samples - before, q)
-    optimism = np.asarray(im.fill_rate_sampling_optimism(samples, before, t, q, undershoot=under))
-    r, _ = im.reorder_points(samples, is_fill_rate=np.ones(n, bool), target=np.minimum(t + optimism, 1.0), q=q,
-                             csl_floor=0.0, lead_samples=before, undershoot=under)
+    raised, optimism = im.raised_fill_targets(samples, before, is_fill_rate=np.ones(n, bool),
+                                              target=np.full(n, target), q=q, undershoot=under)
+    r, _ = im.reorder_points(samples, is_fill_rate=np.ones(n, bool), target=raised, q=q, csl_floor=0.0,
+                             lead_samples=before, undershoot=under)
     weight = demand[:, warm_up:].sum(axis=1)
     fill = np.asarray(im.periodic_fill_rate_from_samples(samples, before, r, q, undershoot=under)) - optimism
     promise = float(np.sum(fill * weight) / weight.sum())

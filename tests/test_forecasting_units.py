@@ -7,10 +7,11 @@ from datetime import date
 import numpy as np
 import pytest
 
+from ml.demand_distribution import exposure_days
 from ml.forecasting import baselines, censoring, metrics, segments
 from ml.forecasting.calibration import Calibrator, origin_errors
 from ml.forecasting.config import ForecastConfig
-from ml.forecasting.lead_time import LeadTimeData, LeadTimes, exposure_days, lead_times_at
+from ml.forecasting.lead_time import LeadTimeData, LeadTimes, lead_times_at
 from ml.forecasting.ltd import realised_demand, sample_lead_time_demand
 
 WEEKDAY = np.arange(700) % 7
@@ -141,7 +142,7 @@ def _lead_times(values: list[list[float]], weights: list[list[float]] | None = N
 
 def test_ltd_constant_demand_fixed_lead_time():
     """Reviewed at the close, received at the opening: an order covers L + R - 1 days, L - 1 of them before it
-    arrives (lead_time.exposure_days)."""
+    arrives (demand_distribution.exposure_days)."""
     d, lead, review = 3.0, 5.0, 2.0
     lt = _lead_times([[lead], [lead]], review=review)
     fc = np.full((2, 30), d, dtype=np.float32)

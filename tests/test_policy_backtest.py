@@ -48,7 +48,7 @@ def test_lead_time_demand_over_the_simulation_interval_has_the_stated_moments(di
     ltd, rows = lead_time_demand_for_simulation(snap, keys, lt, np.full(2, review), AS_OF, n_samples=200_000,
                                                 seed=1, dispersion=dispersion)
     assert rows.tolist() == [0]  # the series without a forecast is left to the fallback
-    m = rate * (lead + review - 1)  # reviewed at the close, received at the opening (lead_time.exposure_days)
+    m = rate * (lead + review - 1)  # reviewed at the close, received at the opening (demand_distribution.exposure_days)
     var = m + cv2 * m**2 if dispersion == "quadratic" else phi * m
     s = ltd.samples[0]
     assert abs(s.mean() - m) < 0.05

@@ -33,11 +33,11 @@ from the replenishing location to this one (``'transfers'``, each transfer one o
 Review period: ``review_period_store_days`` for locations replenished by transfer, ``review_period_supplier_days``
 for locations that buy from suppliers.
 
-Timing (:func:`exposure_days`): the position is reviewed at the close of a day and a receipt dated ``L`` days after
-its order is on the shelf at that day's opening (``L`` is receipt date minus order date; 0 counts as 1). An order
-placed at a review is therefore exposed to ``L - 1`` days of demand before it arrives, and the demand it must
-cover runs until the next order arrives: ``L + R - 1`` days (the protection interval). The replay
-(``ml.simulation.engine``) follows the same timing.
+Timing (``ml.demand_distribution.exposure_days``): the position is reviewed at the close of a day and a receipt
+dated ``L`` days after its order is on the shelf at that day's opening (``L`` is receipt date minus order date; 0
+counts as 1). An order placed at a review is therefore exposed to ``L - 1`` days of demand before it arrives, and
+the demand it must cover runs until the next order arrives: ``L + R - 1`` days (the protection interval). The
+replay (``ml.simulation.engine``) follows the same timing.
 
 Empirical distributions are kept as one sorted array of (distinct) values with cumulative weights, and a
 [start, end) slice per series, so sampling and quantiles are vectorised over series.
@@ -54,13 +54,6 @@ import polars as pl
 
 from ml.forecasting.config import ForecastConfig
 from ml.warehouse import read_frame
-
-
-def exposure_days(lead_time: np.ndarray, review_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(protection interval, days before arrival) of an order placed at a review: ``max(L, 1) + R - 1`` and
-    ``max(L, 1) - 1`` days (module doc, "Timing")."""
-    lt = np.maximum(np.asarray(lead_time, dtype=np.float64), 1.0)
-    return lt + np.asarray(review_days, dtype=np.float64) - 1.0, lt - 1.0
 
 
 @dataclass(frozen=True)

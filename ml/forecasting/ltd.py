@@ -4,9 +4,9 @@ protection interval.
 For series ``i`` and sample ``b``:
 
 1. draw a lead time ``L_b`` from the series' distribution (``lead_time.LeadTimes``) and add the review period
-   ``R_i``: the protection interval ``PI_b = L_b + R_i - 1`` days (``lead_time.exposure_days``: reviewed at the
-   close of a day, received at the opening), i.e. ``x_b = x0 + PI_b / days_per_period`` periods after the start
-   of the first forecast period (``x0`` > 0 only at month grain when the as-of date is inside a month);
+   ``R_i``: the protection interval ``PI_b = L_b + R_i - 1`` days (``demand_distribution.exposure_days``:
+   reviewed at the close of a day, received at the opening), i.e. ``x_b = x0 + PI_b / days_per_period`` periods
+   after the start of the first forecast period (``x0`` > 0 only at month grain when the as-of date is inside a month);
 2. draw one whole relative cumulative error path ``Z_j`` from the series' calibration pool
    (``calibration.Calibrator``; ``Z(k)`` = cumulative error / cumulative forecast after k periods);
 3. ``LTD_b = max(0, C(x_b) - C(x0) + S(x_b) Z_j(x_b) - S(x0) Z_j(x0))`` where ``C`` is the cumulative point
@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ml.demand_distribution import exposure_days
 from ml.forecasting.calibration import path_scale
-from ml.forecasting.lead_time import LeadTimes, exposure_days
+from ml.forecasting.lead_time import LeadTimes
 
 CHUNK = 2048
 TAIL_DAYS = 28

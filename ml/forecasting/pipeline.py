@@ -13,7 +13,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from ml.demand_distribution import LTD_QUANTILE_LEVELS, LeadTimeDemand
+from ml.demand_distribution import LTD_QUANTILE_LEVELS, LeadTimeDemand, exposure_days
 from ml.forecasting import backtest as bt
 from ml.forecasting import gbm, metrics
 from ml.forecasting import selection as sel
@@ -23,7 +23,6 @@ from ml.forecasting.config import ForecastConfig
 from ml.forecasting.lead_time import (
     LeadTimeData,
     LeadTimes,
-    exposure_days,
     lead_times_at,
     read_lead_time_data,
     realised_lead_times,
@@ -403,7 +402,7 @@ def run_forecasting(con: duckdb.DuckDBPyConnection, config: ForecastConfig | Non
         np.random.default_rng(np.random.SeedSequence([config.seed, 6])), return_lead=True)
     blend = np.isin(final.segment[rows].astype(str), config.empirical_blend_segments)
     samples = _bounded_by_evidence(samples, empirical, point[rows], lt_out, blend, panel, config)
-    lead = blend_with_empirical(np.minimum(lead, samples), empirical_lead, blend, config.empirical_blend_weight)
+    lead = blend_with_empirical(lead, empirical_lead, blend, config.empirical_blend_weight)
     ltd = LeadTimeDemand(
         keys=panel.keys[rows].select("product_id", "location_id"),
         samples=samples,

@@ -87,6 +87,7 @@ __all__ = [
     "periodic_fill_rate_from_samples",
     "poisson_loss",
     "reorder_point_for_fill_rate_from_samples",
+    "raised_fill_targets",
     "reorder_point_for_periodic_fill_rate",
     "reorder_point_from_samples",
     "reorder_points",
@@ -762,6 +763,23 @@ def fill_rate_sampling_optimism(samples: ArrayLike, lead_samples: ArrayLike, fil
         on_judge = _f64(periodic_fill_rate_from_samples(s[:, judge], ld[:, judge], r, qq, undershoot=u[:, judge]))
         gap += np.nan_to_num(on_fit - on_judge, nan=0.0) / 2.0
     return _row_result(np.maximum(gap, 0.0) / math.sqrt(2.0), single)
+
+
+def raised_fill_targets(samples: ArrayLike, lead_samples: ArrayLike, *, is_fill_rate: BoolArray, target: ArrayLike,
+                        q: ArrayLike, undershoot: ArrayLike | None = None) -> tuple[FloatArray, FloatArray]:
+    """(target to set the reorder point with, optimism) per row: a fill-rate row's target raised by its
+    :func:`fill_rate_sampling_optimism` (at most 1), which the promise then loses; other rows keep their target
+    and an optimism of 0."""
+    s, ld, _ = _joint_rows(samples, lead_samples)
+    n = s.shape[0]
+    t, qq = _per_row(target, n, "target"), _per_row(q, n, "q")
+    fill = np.asarray(is_fill_rate, dtype=bool)
+    optimism = np.zeros(n)
+    rows = np.flatnonzero(fill)
+    if rows.size:
+        u = None if undershoot is None else _as_rows(undershoot)[0][rows]
+        optimism[rows] = fill_rate_sampling_optimism(s[rows], ld[rows], t[rows], qq[rows], undershoot=u)
+    return np.where(fill, np.minimum(t + optimism, 1.0), t), optimism
 
 
 def stretched_interval(samples: ArrayLike, lead_samples: ArrayLike, factor: ArrayLike, *,

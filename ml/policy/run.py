@@ -52,7 +52,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from ml.demand_distribution import LeadTimeDemand
+from ml.demand_distribution import LeadTimeDemand, exposure_days
 from ml.policy import echelon, guards
 from ml.policy import inventory_math as im
 from ml.policy.classify import classify_abc, classify_xyz, load_service_levels
@@ -433,8 +433,8 @@ def run_policy(
     has_lt = ~np.isnan(ov_lt)
     lt_eff = np.where(has_lt, ov_lt, lt)
     # samples are stretched to the planner's lead time, in protection intervals of L + R - 1 days
-    # (lead_time.exposure_days; not possible for a zero-length interval: kept as they are)
-    span, span_eff = np.maximum(lt, 1.0) + rp - 1.0, np.maximum(lt_eff, 1.0) + rp - 1.0
+    # (demand_distribution.exposure_days; not possible for a zero-length interval: kept as they are)
+    span, span_eff = exposure_days(lt, rp)[0], exposure_days(lt_eff, rp)[0]
     scale = np.where(has_lt & (span > 0), np.maximum(span_eff / np.where(span > 0, span, 1.0), 1e-9), 1.0)
     nominal = _arr(df, "nominal_lead_time_days")
     use_nominal = is_supplier & np.isfinite(nominal)
@@ -470,12 +470,8 @@ def run_policy(
         S = in_lots
     undershoot = im.review_undershoot(S - S_lead, q)
     # fill-rate rows: the target raised by what choosing r on these draws overstates (taken off the promise below)
-    optimism = np.zeros(n)
-    fill_rows = np.flatnonzero(is_fill)
-    if fill_rows.size:
-        optimism[fill_rows] = im.fill_rate_sampling_optimism(S[fill_rows], S_lead[fill_rows], target[fill_rows],
-                                                             q[fill_rows], undershoot=undershoot[fill_rows])
-    target_r = np.where(is_fill, np.minimum(target + optimism, 1.0), target)
+    target_r, optimism = im.raised_fill_targets(S, S_lead, is_fill_rate=is_fill, target=target, q=q,
+                                                undershoot=undershoot)
     r, basis = im.reorder_points(S, is_fill_rate=is_fill, target=target_r, q=q, csl_floor=c.min_cycle_service_level,
                                  lead_samples=S_lead, undershoot=undershoot)
     scaled = np.flatnonzero(scale != 1.0)

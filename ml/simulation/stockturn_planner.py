@@ -328,7 +328,7 @@ def lead_time_demand_for_simulation(
         sel = group[rows] == g
         lt[sel] = np.searchsorted(cdf[g], u[sel], side="right")
     lt = np.maximum(lt, 1)
-    p = np.clip(lt + review_period[rows, None].astype(np.int64) - 1, 1, max_p)  # lead_time.exposure_days
+    p = np.clip(lt + review_period[rows, None].astype(np.int64) - 1, 1, max_p)  # demand_distribution.exposure_days
     cum = np.cumsum(daily[rows], axis=1)
     m = np.take_along_axis(cum, p - 1, axis=1)
     m = np.maximum(m, 0.0)
