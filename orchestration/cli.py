@@ -374,7 +374,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     config = BacktestConfig(days=args.days, history_days=args.history_days, n_boot=args.n_boot,
                             start=args.start, cache_dir=Path(args.cache_dir) if args.cache_dir else None,
                             dispersion=args.dispersion, forecast=dict(settings.forecast),
-                            replay_seeds=args.replay_seeds)
+                            replay_seeds=args.replay_seeds, replan_every_days=args.replan_every_days)
     try:
         result = run_backtest(args.warehouse, args.landing, config, scenarios=scenarios,
                               policy_config=settings.policy_config())
@@ -689,6 +689,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="network replay: pool the match over N lead-time draws (default 1); at high fill one draw "
                    "can swing the comparison by several points, and N multiplies the simulation time, not the "
                    "planning")
+    p.add_argument("--replan-every-days", type=int, default=7, metavar="N",
+                   help="re-plan every N days between the monthly forecasts from the latest one, as the nightly "
+                   "plan does (default 7; 0: plan on the forecast days only)")
     p.add_argument("--dispersion", choices=("mixed", "quadratic", "linear"), default="mixed",
                    help="how stockturn's lead-time demand is re-expressed over the supplier lead time: day-to-day "
                    "noise from the recorded history + the pipeline's remaining variance as a persistent level error "

@@ -157,3 +157,68 @@ def test_write_decide_and_rerun_on_a_copy(warehouse_copy: Path):
         assert status == "approved"
         n = con.execute("select count(*) from ml.proposal_decisions").fetchall()[0][0]
         assert n == 1
+
+
+def test_the_level_shift_follows_the_forecast_over_the_interval_that_starts_on_the_plans_day() -> None:
+    from datetime import date, timedelta
+
+    from ml.policy.run import MAX_LEVEL_SHIFT, _forecast_rows, forecast_level_shift
+
+    made = date(2025, 3, 1)
+    days = [made + timedelta(days=k) for k in range(1, 61)]
+    # row 0 flat at 10; row 1 10 a day, then 30 from day 21 on; row 2 falls from 50 to 1 (a season ending);
+    # row 3 without a forecast
+    level = {"A": [10.0] * 60, "B": [10.0] * 20 + [30.0] * 40, "C": [50.0] * 10 + [1.0] * 50}
+    forecast = pl.DataFrame({
+        "product_id": [p for p in level for _ in days], "location_id": ["S1"] * 180, "period_start": days * 3,
+        "forecast": [v for p in level for v in level[p]]})
+    keys = pl.DataFrame({"product_id": ["A", "B", "C", "D"], "location_id": ["S1"] * 4}).with_row_index("_i")
+    cfg = PolicyConfig()
+    window = np.full(4, 10.0)
+
+    def shift(as_of: date, made_on: date | None = made) -> np.ndarray:
+        return forecast_level_shift(forecast, keys, made_on, as_of, _forecast_rows(forecast, keys, as_of, cfg),
+                                    window, cfg)
+
+    later = shift(made + timedelta(days=20))  # the interval of days 21..30 against that of days 1..10
+    assert later[0] == pytest.approx(1.0)
+    assert later[1] == pytest.approx(3.0)
+    assert later[2] == pytest.approx(1.0 / MAX_LEVEL_SHIFT)  # 1/50, bounded
+    assert later[3] == 1.0
+    np.testing.assert_array_equal(shift(made), 1.0)  # a plan on the forecast's own day
+    np.testing.assert_array_equal(shift(made + timedelta(days=20), None), 1.0)  # no forecast day given
+    assert shift(made + timedelta(days=15))[1] == pytest.approx((5 * 10 + 5 * 30) / 10 / 10.0)
+
+
+def test_a_re_plan_from_an_older_forecast_moves_the_reorder_points_with_its_level(small_warehouse: Path) -> None:
+    """``run_policy(forecast_as_of=...)``: the plan made a week after the forecast protects the interval that
+    starts on its own day. A forecast that doubles from then on doubles the draws; a flat one changes nothing."""
+    from datetime import timedelta
+
+    with duckdb.connect(str(small_warehouse), read_only=True) as con:
+        (as_of,) = con.execute("select max(date_day) from marts.fct_inventory_daily").fetchall()[0]
+        made = as_of - timedelta(days=7)
+        ltd = naive_lead_time_demand(con, made, n_samples=300)
+        keys = ltd.keys.select("product_id", "location_id")
+        days = [made + timedelta(days=k) for k in range(1, 200)]
+        base = np.maximum(ltd.daily_demand_mean, 0.01)
+
+        def frame(after_day_7: float) -> pl.DataFrame:
+            return pl.DataFrame({
+                "product_id": np.repeat(keys["product_id"].to_numpy(), len(days)),
+                "location_id": np.repeat(keys["location_id"].to_numpy(), len(days)),
+                "period_start": days * keys.height,
+                "forecast": np.concatenate([[b] * 7 + [b * after_day_7] * (len(days) - 7) for b in base])})
+
+        cfg = PolicyConfig(multi_echelon=False)  # the stores' draws as they come, without the wait at their DC
+        flat = run_policy(con, ltd, frame(1.0), cfg, as_of=as_of, forecast_as_of=made)
+        same = run_policy(con, ltd, frame(1.0), cfg, as_of=as_of)
+        up = run_policy(con, ltd, frame(2.0), cfg, as_of=as_of, forecast_as_of=made)
+    r_flat = flat.inventory_policy["ltd_mean"].to_numpy()
+    np.testing.assert_allclose(r_flat, same.inventory_policy["ltd_mean"].to_numpy())
+    r_up = up.inventory_policy["ltd_mean"].to_numpy()
+    # the stores' interval (a few days) that starts a week later lies wholly in the doubled part: their mean
+    # doubles (a DC's draws are its stores' lots, which a doubled forecast also resizes)
+    stores = (up.inventory_policy["location_type"] == "store").to_numpy() & (r_flat > 0)
+    np.testing.assert_allclose(r_up[stores], 2.0 * r_flat[stores], rtol=1e-9)
+    assert (up.inventory_policy["reorder_point"].to_numpy() >= flat.inventory_policy["reorder_point"].to_numpy()).all()

@@ -210,6 +210,16 @@ def test_month_start_days() -> None:
     assert month_start_days(date(2025, 1, 15), 60).tolist() == [0, 17, 45]
 
 
+def test_replan_days_add_the_re_plans_between_the_forecasts() -> None:
+    from ml.simulation.planning import forecast_day, replan_days
+
+    days = replan_days(date(2025, 1, 15), 60, 7)
+    assert days.tolist() == [0, 7, 14, 17, 21, 28, 35, 42, 45, 49, 56]
+    assert replan_days(date(2025, 1, 15), 60, 0).tolist() == [0, 17, 45]  # the forecast days only
+    forecasts = month_start_days(date(2025, 1, 15), 60)
+    assert [forecast_day(d, forecasts) for d in (0, 16, 17, 44, 45, 59)] == [0, 0, 17, 17, 45, 45]
+
+
 # ================================================================================================================
 # matching
 # ================================================================================================================

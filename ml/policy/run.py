@@ -78,7 +78,7 @@ from ml.warehouse import RunInfo, read_frame, write_tables_atomically
 
 log = logging.getLogger("stockturn.policy")
 
-POLICY_MODEL_VERSION = "policy-1.6"
+POLICY_MODEL_VERSION = "policy-1.7"
 _FORECAST_DATE_COLUMNS = ("date", "ds", "date_day", "forecast_date", "period", "period_start", "target_date")
 _FORECAST_MEAN_COLUMNS = ("forecast_mean", "mean", "yhat", "forecast", "demand_mean", "y_hat", "forecast_units")
 #: reorder_point_basis of a planner's reorder point (the rules' own: inventory_math.BASIS_*, guards.BASIS_GUARD,
@@ -244,6 +244,43 @@ def _rate_between(f: pl.DataFrame | None, n: int, start_days: np.ndarray, window
     return out
 
 
+#: a re-plan between forecasts moves a series' draws by at most this factor either way (``forecast_level_shift``):
+#: beyond it the forecast's shape over the window has changed too much for a level shift to stand for it
+MAX_LEVEL_SHIFT = 4.0
+
+
+def forecast_level_shift(forecast: pl.DataFrame | None, keys: pl.DataFrame, forecast_as_of: date | None,
+                         as_of: date, rows_now: pl.DataFrame | None, window_days: np.ndarray,
+                         config: PolicyConfig) -> np.ndarray:
+    """Per row of ``keys``: the forecast's mean daily demand over the protection interval starting at ``as_of``
+    over its mean over the interval starting at ``forecast_as_of`` (1 where either is unknown or the forecast is
+    as of the plan's day).
+
+    The lead-time-demand draws are made for the interval that starts on the day the forecast was made. A re-plan a
+    week later (the nightly plan from the weekly forecast, ``stockturn replan``) protects the interval that starts
+    on its own day: for a season that rises or ends within the lead time, that interval's demand differs from the
+    first one's. The forecast itself says by how much; the draws are scaled by it (a level shift that keeps the
+    relative spread of the draws, as the pipeline's relative error paths do), bounded by ``MAX_LEVEL_SHIFT``.
+    ``rows_now``: the forecast rows after ``as_of`` (``_forecast_rows``)."""
+    n = keys.height
+    out = np.ones(n)
+    if forecast is None or forecast_as_of is None or forecast_as_of >= as_of or rows_now is None:
+        return out
+    window = np.maximum(np.asarray(window_days, dtype=np.float64), 1.0)
+    then = _rate_between(_forecast_rows(forecast, keys, forecast_as_of, config), n, np.zeros(n), window)
+    now = _rate_between(rows_now, n, np.zeros(n), window)
+    ok = np.isfinite(then) & np.isfinite(now) & (then > 0)
+    out[ok] = np.clip(now[ok] / then[ok], 1.0 / MAX_LEVEL_SHIFT, MAX_LEVEL_SHIFT)
+    moved = np.abs(out - 1.0) > 0.005
+    if moved.any():
+        log.info("re-plan %d days after the forecast of %s: %d of %d series' draws moved with the forecast's level "
+                 "(median x%.2f, %d at the bound of x%g either way)", (as_of - forecast_as_of).days, forecast_as_of,
+                 int(moved.sum()), n, float(np.median(out[moved])),
+                 int(np.sum(np.isclose(out, MAX_LEVEL_SHIFT) | np.isclose(out, 1.0 / MAX_LEVEL_SHIFT))),
+                 MAX_LEVEL_SHIFT)
+    return out
+
+
 def _effective_interval(samples: np.ndarray, lead: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The joint samples over each row's effective interval: stretched by ``scale`` where it is not 1 (a
     planner's lead time, a store's wait at its DC; ``inventory_math.stretched_interval``), as they are elsewhere
@@ -307,10 +344,15 @@ def run_policy(
     config: PolicyConfig = PolicyConfig(),  # noqa: B008 (frozen, immutable default)
     *,
     as_of: date | None = None,
+    forecast_as_of: date | None = None,
 ) -> PolicyRun:
     """Compute the recommended and the classical policy for every series of ``ltd``, the proposals and the
     exceptions, as of ``as_of`` (default: the latest day of marts.fct_inventory_daily). Nothing is written: pass
-    the result to :func:`write_policy_run`."""
+    the result to :func:`write_policy_run`.
+
+    ``forecast_as_of``: the day ``ltd`` and ``forecast`` were made as of, when the plan is made later from them (a
+    re-plan without forecasting again): the draws then move with the forecast's level over the interval that
+    starts on ``as_of`` (:func:`forecast_level_shift`). None: the forecast is taken as made on ``as_of``."""
     timings: dict[str, float] = {}
     t_start = t = time.perf_counter()
 
@@ -440,6 +482,11 @@ def run_policy(
     use_nominal = is_supplier & np.isfinite(nominal)
     lt_classical = np.where(~np.isnan(ov_lt), ov_lt, np.where(use_nominal, nominal, lt))
     lt_classical_basis = np.where(~np.isnan(ov_lt), "override", np.where(use_nominal, "nominal", "mean"))
+
+    # ---------------------------------------------------------------- a re-plan between forecasts
+    level_shift = forecast_level_shift(forecast, keys, forecast_as_of, as_of, forecast_rows, span, c)
+    if np.any(level_shift != 1.0):
+        S, S_lead = S * level_shift[:, None], S_lead * level_shift[:, None]
 
     # ---------------------------------------------------------------- recommended policy
     d_fc = np.maximum(np.asarray(ltd.daily_demand_mean, dtype=np.float64), 0.0)

@@ -9,10 +9,13 @@ Study (``study = 'matched_service'``)
    days imputed (:func:`warehouse_inputs`; the output says so in ``demand_basis``). The truth is evaluation input
    only: the planners never see it.
 2. Planners see the *recorded* sales (what the company saw) up to each planning date; plans are re-made on the
-   first of every month (``month_start_days``) with nothing after the day before:
+   first of every month (``month_start_days``) and every ``replan_every_days`` (7) days in between
+   (``planning.replan_days``), with nothing after the day before:
 
    * ``stockturn``: :class:`ml.simulation.stockturn_planner.StockturnPlanner` (forecasting + policy as of the
-     planning date);
+     first of the month; on the days in between the policy re-planned from that forecast, as the nightly plan
+     does between the weekly forecasts: ``run_policy(forecast_as_of=...)`` moves the draws with the forecast's
+     level over the interval that starts on the re-plan's day);
    * ``classical`` (z = 1.645, the textbook 95 % cycle service) and the scan: normal reorder point from the
      trailing ``classical_window_days`` of recorded sales and the measured lead-time mean/sd,
      ``s = mu (L + R) + z sigma``, order up to ``s + Q`` with ``Q`` from the same EOQ rule, supplier ordering cost,
@@ -55,7 +58,7 @@ import polars as pl
 from ml.simulation.engine import CostParams, InitialState, LeadTimeModel, PolicySchedule, SimulationResult, simulate
 from ml.simulation.kpis import history_segments, promise_row, rollup, series_kpis
 from ml.simulation.matching import MatchResult, Outcome, match_service, reaches
-from ml.simulation.planning import month_start_days, schedule_from_planner
+from ml.simulation.planning import month_start_days, replan_days, schedule_from_planner
 from ml.simulation.scenarios import (
     Scenario,
     SimulationInputs,
@@ -139,6 +142,10 @@ class BacktestConfig:
     promise_warmup_days: int | None = None
     #: lead-time draws the network match pools (``network_backtest`` module doc); 1 = one replay
     replay_seeds: int = 1
+    #: stockturn forecasts on the first of every month and re-plans from that forecast every this many days in
+    #: between, as the nightly plan does between the weekly forecasts (``run_policy(forecast_as_of=...)``); the
+    #: classical baseline re-plans on the same days. 0: plans on the forecast days only (before 2026-12-07)
+    replan_every_days: int = 7
 
 
 # ================================================================================================================
@@ -528,7 +535,8 @@ def run_backtest(
     timings["inputs_s"] = round(time.perf_counter() - t0, 2)
     log.log(level, "backtest: %d product-locations x %d days from %s (%s); history %d days",
             n, inp.n_days, inp.start, rep.demand_basis, inp.n_history)
-    plan_days = month_start_days(inp.start, inp.n_days)
+    forecast_days = month_start_days(inp.start, inp.n_days)
+    plan_days = replan_days(inp.start, inp.n_days, config.replan_every_days)
     cache = config.cache_dir or Path(warehouse).resolve().parent / ".backtest_cache"
 
     def classical(z: float) -> object:
@@ -546,9 +554,10 @@ def run_backtest(
     t = time.perf_counter()
     planner = StockturnPlanner(warehouse, inp.keys, inp.start, forecast_config=fcfg, policy_config=pcfg,
                                review_period=review, fallback=classical(config.classical_z),
-                               cache_dir=cache, dispersion=config.dispersion, direct=rep.single_echelon)
-    log.log(level, "backtest: stockturn planner at %d planning dates (forecasting + policy as of each)",
-            len(plan_days))
+                               cache_dir=cache, dispersion=config.dispersion, direct=rep.single_echelon,
+                               forecast_days=tuple(int(d) for d in forecast_days))
+    log.log(level, "backtest: stockturn planner at %d planning dates (forecasting at %d of them, the policy "
+            "re-planned from the latest forecast at the others)", len(plan_days), len(forecast_days))
     st_sched = sched(planner, "stockturn")
     timings["stockturn_planning_s"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()

@@ -29,8 +29,10 @@ __all__ = [
     "PlanParams",
     "PlanningContext",
     "classical_planner",
+    "forecast_day",
     "month_start_days",
     "plan_days_every",
+    "replan_days",
     "schedule_from_planner",
 ]
 
@@ -89,6 +91,22 @@ def month_start_days(start: date, n_days: int) -> NDArray[np.int64]:
         if d.day == 1:
             days.append(t)
     return np.array(days, dtype=np.int64)
+
+
+def replan_days(start: date, n_days: int, every: int) -> NDArray[np.int64]:
+    """The days a plan is made: every first of a month (a forecast, :func:`month_start_days`) and, with ``every``
+    >= 1, every ``every`` days in between (a re-plan from the latest forecast, as the nightly plan does between the
+    weekly forecasts). ``every`` = 0: the forecast days only."""
+    months = month_start_days(start, n_days)
+    if every < 1:
+        return months
+    return np.union1d(months, plan_days_every(n_days, every)).astype(np.int64)
+
+
+def forecast_day(day: int, forecast_days: ArrayLike) -> int:
+    """The latest forecast day at or before ``day`` (``forecast_days`` sorted, the first one 0)."""
+    fd = np.asarray(forecast_days, dtype=np.int64)
+    return int(fd[np.searchsorted(fd, int(day), side="right") - 1])
 
 
 def schedule_from_planner(

@@ -51,7 +51,7 @@ import polars as pl
 
 from ml.demand_distribution import LeadTimeDemand
 from ml.simulation.engine import LeadTimeModel
-from ml.simulation.planning import PlanningContext, PlanParams
+from ml.simulation.planning import PlanningContext, PlanParams, forecast_day
 
 log = logging.getLogger("stockturn.simulation")
 
@@ -92,12 +92,14 @@ class ForecastSnapshot:
 SNAPSHOT_VERSION = 2
 
 
-def _cache_key(load_id: str, as_of: date, config_dict: dict) -> str:
+def _cache_key(load_id: str, as_of: date, config_dict: dict, *, policy: bool = True) -> str:
+    """Cache key of a study's stored run: the load, the day, the configuration and the code's versions (the
+    forecasting's only, for a run without the policy: a new policy version re-plans without forecasting again)."""
     from ml.forecasting.pipeline import MODEL_VERSION
     from ml.policy.run import POLICY_MODEL_VERSION
 
-    payload = json.dumps({"snapshot": SNAPSHOT_VERSION, "code": [MODEL_VERSION, POLICY_MODEL_VERSION],
-                          "load": load_id, "as_of": as_of.isoformat(),
+    code = [MODEL_VERSION, POLICY_MODEL_VERSION] if policy else [MODEL_VERSION]
+    payload = json.dumps({"snapshot": SNAPSHOT_VERSION, "code": code, "load": load_id, "as_of": as_of.isoformat(),
                           "config": config_dict}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -106,7 +108,7 @@ def forecast_snapshot(con, config, as_of: date, cache_dir: Path | None) -> Forec
     """Run forecasting at ``as_of`` (or read the cached run)."""
     from ml.forecasting import run_forecasting
 
-    key = _cache_key(_load_id(con), as_of, config.to_dict())
+    key = _cache_key(_load_id(con), as_of, config.to_dict(), policy=False)
     if cache_dir is not None:
         fpath, dpath = cache_dir / f"forecast_{key}.parquet", cache_dir / f"dispersion_{key}.parquet"
         if fpath.exists() and dpath.exists():
@@ -146,20 +148,27 @@ NETWORK_POLICY_COLUMNS = (*POLICY_CACHE_COLUMNS, "location_type", "min_order_qty
 
 
 def pipeline_policy(con, forecast_config, policy_config, as_of: date, cache_dir: Path | None,
-                    columns: tuple[str, ...] = POLICY_CACHE_COLUMNS) -> tuple[pl.DataFrame, float]:
+                    columns: tuple[str, ...] = POLICY_CACHE_COLUMNS, *, forecast_as_of: date | None = None,
+                    ) -> tuple[pl.DataFrame, float]:
     """(the policy rows ``run_forecasting`` + ``run_policy`` write to ``ml.inventory_policy`` at ``as_of``, wall
-    seconds; 0 when read from the cache). Cached like the forecast snapshots, keyed by both configurations."""
+    seconds; 0 when read from the cache). Cached like the forecast snapshots, keyed by both configurations.
+
+    ``forecast_as_of`` (before ``as_of``): re-plan on ``as_of`` from the forecast made on that earlier day, as the
+    nightly plan does between the weekly forecasts (``run_policy(forecast_as_of=...)``)."""
     from ml.policy import run_policy
 
+    later = forecast_as_of is not None and forecast_as_of < as_of
     key = _cache_key(_load_id(con), as_of, {"forecast": forecast_config.to_dict(),
                                             "policy": policy_config.to_dict(), "mode": "as_written",
-                                            **({} if columns == POLICY_CACHE_COLUMNS else {"columns": list(columns)})})
+                                            **({} if columns == POLICY_CACHE_COLUMNS else {"columns": list(columns)}),
+                                            **({"forecast_as_of": forecast_as_of.isoformat()} if later else {})})
     path = cache_dir / f"policy_{key}.parquet" if cache_dir is not None else None
     if path is not None and path.exists():
         return pl.read_parquet(path), 0.0
     t0 = time.perf_counter()
-    ltd, forecast = forecast_run(con, forecast_config, as_of, cache_dir)
-    pol = run_policy(con, ltd, forecast, policy_config, as_of=as_of).inventory_policy
+    ltd, forecast = forecast_run(con, forecast_config, forecast_as_of if later else as_of, cache_dir)
+    pol = run_policy(con, ltd, forecast, policy_config, as_of=as_of,
+                     forecast_as_of=forecast_as_of if later else None).inventory_policy
     pol = pol.select(*[c for c in columns if c in pol.columns])
     if path is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -173,7 +182,8 @@ def forecast_run(con, forecast_config, as_of: date, cache_dir: Path | None) -> t
     configuration only, so a study that changes only the policy settings re-plans without forecasting again."""
     from ml.forecasting import run_forecasting
 
-    key = _cache_key(_load_id(con), as_of, {"forecast": forecast_config.to_dict(), "mode": "forecast_run"})
+    key = _cache_key(_load_id(con), as_of, {"forecast": forecast_config.to_dict(), "mode": "forecast_run"},
+                     policy=False)
     paths = (cache_dir / f"ltd_{key}.parquet", cache_dir / f"demand_{key}.parquet") if cache_dir is not None else None
     if paths is not None and all(p.exists() for p in paths):
         return LeadTimeDemand.from_samples_frame(pl.read_parquet(paths[0])), pl.read_parquet(paths[1])
@@ -415,6 +425,10 @@ class StockturnPlanner:
     stats: list[dict] = field(default_factory=list)
     targets: list[pl.DataFrame] = field(default_factory=list)
     direct: bool = False
+    #: the days forecasting runs (sorted, the first 0). On another day the plan as written (``direct``) is
+    #: re-planned from the latest of them; the re-expressed plan is kept from it
+    forecast_days: tuple[int, ...] = (0,)
+    _kept: dict[int, PlanParams] = field(default_factory=dict)
 
     def _replay_as_written(self, ctx: PlanningContext, pol: pl.DataFrame, as_of: date, seconds: float,
                            t0: float) -> PlanParams:
@@ -461,12 +475,16 @@ class StockturnPlanner:
         pcfg = self.policy_config or PolicyConfig()
         k_order = pcfg.ordering_cost_per_line if self.ordering_cost is None else self.ordering_cost
         as_of = self.start + timedelta(days=ctx.day - 1)
+        made_day = forecast_day(ctx.day, self.forecast_days)
         n = self.keys.height
         t0 = time.perf_counter()
         if self.direct:
             with connect(self.warehouse, read_only=True) as con:
-                pol, seconds = pipeline_policy(con, fcfg, pcfg, as_of, self.cache_dir)
+                pol, seconds = pipeline_policy(con, fcfg, pcfg, as_of, self.cache_dir,
+                                               forecast_as_of=self.start + timedelta(days=made_day - 1))
             return self._replay_as_written(ctx, pol, as_of, seconds, t0)
+        if made_day != ctx.day and made_day in self._kept:
+            return self._kept[made_day]
         with connect(self.warehouse, read_only=True) as con:
             snap = forecast_snapshot(con, fcfg, as_of, self.cache_dir)
             review = np.full(n, float(self.review_period))
@@ -514,7 +532,8 @@ class StockturnPlanner:
         log.info("stockturn plan as of %s: %d series (%d fallback), forecasting %.0f s%s, total %.0f s", as_of,
                  rows.size, missing.size, snap.seconds, " (cached)" if snap.seconds == 0 else "",
                  time.perf_counter() - t0)
-        return PlanParams(reorder_point=s_all, order_up_to=big_all,
-                          moq=self.keys["supplier_moq"].to_numpy().astype(np.float64),
-                          pack_size=self.keys["supplier_pack_size"].to_numpy().astype(np.float64),
-                          review_period=self.review_period)
+        self._kept[ctx.day] = PlanParams(reorder_point=s_all, order_up_to=big_all,
+                                         moq=self.keys["supplier_moq"].to_numpy().astype(np.float64),
+                                         pack_size=self.keys["supplier_pack_size"].to_numpy().astype(np.float64),
+                                         review_period=self.review_period)
+        return self._kept[ctx.day]

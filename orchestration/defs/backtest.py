@@ -35,6 +35,9 @@ class BacktestRunConfig(dg.Config):
     replay_seeds: int = Field(default=1, ge=1, description="Network replay: pool the match over this many "
                               "lead-time draws (at high fill one draw can swing the comparison by several points; "
                               "each draw adds the simulations, not the planning).")
+    replan_every_days: int = Field(default=7, ge=0, description="Re-plan every this many days between the monthly "
+                                   "forecasts from the latest one, as the nightly plan does (0: plan on the "
+                                   "forecast days only).")
     settings_file: str | None = Field(default=None, description="Planning settings TOML file ([forecast] and "
                                       "[policy], as for demand_planning). Default: stockturn.toml beside the "
                                       "warehouse when there is one.")
@@ -71,7 +74,8 @@ def run_policy_backtest(context: dg.OpExecutionContext, config: BacktestRunConfi
     except SettingsError as exc:
         raise dg.Failure(description=str(exc)) from exc
     cfg = BacktestConfig(days=config.days, history_days=config.history_days, n_boot=config.n_boot,
-                         forecast=dict(settings.forecast), replay_seeds=config.replay_seeds)
+                         forecast=dict(settings.forecast), replay_seeds=config.replay_seeds,
+                         replan_every_days=config.replan_every_days)
     scenarios = [(config.scenario, dict(config.params))] if config.scenario else []
     result = run_backtest(paths.warehouse_path, paths.landing_path, cfg, scenarios=scenarios,
                           policy_config=policy_config)

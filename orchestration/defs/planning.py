@@ -220,10 +220,12 @@ def build_policy_asset(input_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
             forecast = read_forecast_run(con)
             timings = {"read_forecast_seconds": time.perf_counter() - t0}
             # the policy plans as of the day the forecasts start from, unless configured (a date, or the latest day
-            # of the marts: the nightly re-plan from the last weekly forecast)
+            # of the marts: the nightly re-plan from the last weekly forecast, whose draws then move with the
+            # forecast's level over the interval that starts on the plan's day)
             as_of = config.as_of() or (None if config.plan_as_of_latest_data else forecast.run_info.as_of_date)
             t0 = time.perf_counter()
-            policy = run_policy(con, forecast.lead_time_demand, forecast.demand_forecast, policy_config, as_of=as_of)
+            policy = run_policy(con, forecast.lead_time_demand, forecast.demand_forecast, policy_config, as_of=as_of,
+                                forecast_as_of=forecast.run_info.as_of_date)
             if as_of is None:
                 as_of = policy.run_info.as_of_date if getattr(policy, "run_info", None) else _latest_day(con)
             timings["policy_seconds"] = time.perf_counter() - t0
