@@ -122,7 +122,12 @@ def fake_run_forecasting(con, config, *, as_of=None):
                                                      "rmsse": 0.9, "by_model": {"lightgbm": 0.9}})
 
 
-def fake_run_policy(con, ltd, forecast, config, *, as_of=None):
+#: what each call of the fake policy was asked (the plan's day and the forecast's day)
+POLICY_CALLS: list[dict] = []
+
+
+def fake_run_policy(con, ltd, forecast, config, *, as_of=None, forecast_as_of=None):
+    POLICY_CALLS.append({"as_of": as_of, "forecast_as_of": forecast_as_of})
     if config.values.get("fail"):
         raise RuntimeError("policy failed on purpose")
     keys = ltd.keys
@@ -395,9 +400,9 @@ def test_run_pipeline_honours_the_settings_file_and_the_flags(
         seen["forecast"] = dict(config.values)
         return fake_run_forecasting(con, config, as_of=as_of)
 
-    def recording_policy(con, ltd, forecast, config, *, as_of=None):
+    def recording_policy(con, ltd, forecast, config, *, as_of=None, forecast_as_of=None):
         seen["policy"] = dict(config.values)
-        return fake_run_policy(con, ltd, forecast, config, as_of=as_of)
+        return fake_run_policy(con, ltd, forecast, config, as_of=as_of, forecast_as_of=forecast_as_of)
 
     monkeypatch.setattr(forecasting, "run_forecasting", recording_forecasting)
     monkeypatch.setattr(policy, "run_policy", recording_policy)
@@ -428,9 +433,13 @@ def test_the_nightly_policy_plans_from_the_stored_forecast_as_of_the_latest_day(
     assert query(warehouse, "select min(as_of_date) from ml.inventory_policy")[0][0] == week_ago
     nightly = {"ops": {"replenishment_policy": {"config": {"plan_as_of_latest_data": True}}}}
     policy_keys = [planning.ML_KEYS[name] for name in planning.POLICY_TABLES]
+    POLICY_CALLS.clear()
     assert _materialize_planning(warehouse, tmp_path, nightly, selection=policy_keys).success
     assert query(warehouse, "select min(as_of_date), max(as_of_date) from ml.inventory_policy")[0] == (latest, latest)
     assert query(warehouse, "select min(run_id), min(as_of_date) from ml.demand_forecast") == forecast_before
+    # the policy is told which day the forecast was made, so its draws move with the forecast's level to today
+    calls = list(POLICY_CALLS)
+    assert calls == [{"as_of": None, "forecast_as_of": week_ago}]
 
 
 def test_the_nightly_job_keeps_its_policy_date_when_a_settings_file_is_given(
@@ -455,15 +464,16 @@ def test_the_nightly_job_keeps_its_policy_date_when_a_settings_file_is_given(
     seen: dict[str, object] = {}
     policy = sys.modules["ml.policy"]
 
-    def recording_policy(con, ltd, forecast, config, *, as_of=None):
-        seen.update(as_of=as_of, values=dict(config.values))
-        return fake_run_policy(con, ltd, forecast, config, as_of=as_of)
+    def recording_policy(con, ltd, forecast, config, *, as_of=None, forecast_as_of=None):
+        seen.update(as_of=as_of, forecast_as_of=forecast_as_of, values=dict(config.values))
+        return fake_run_policy(con, ltd, forecast, config, as_of=as_of, forecast_as_of=forecast_as_of)
 
     monkeypatch.setattr(policy, "run_policy", recording_policy)
     lines: list[str] = []
     report, _ = run_pipeline(small_landing, warehouse, tmp_path / "r", job="stockturn_nightly", ephemeral=True,
                              planning_overrides={"policy": {}}, echo=lines.append, definitions=defs)
     assert report.success, "\n".join(lines)
-    assert seen == {"as_of": None, "values": {"ordering_cost_per_line": 40.0}}  # None: the latest day of the marts
+    # as_of None: the latest day of the marts, re-planned from last week's forecast
+    assert seen == {"as_of": None, "forecast_as_of": date(2024, 1, 10), "values": {"ordering_cost_per_line": 40.0}}
     (latest,) = query(warehouse, "select max(date_day) from marts.fct_inventory_daily")[0]
     assert query(warehouse, "select min(as_of_date) from ml.inventory_policy")[0][0] == latest
