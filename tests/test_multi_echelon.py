@@ -445,7 +445,9 @@ def test_a_dc_facing_a_peak_keeps_more_protection_than_one_facing_flat_demand() 
     from ml.policy.echelon import place_safety_stock
 
     keys, s, r0, q, common = _one_dc_two_stores()
-    common["holding_cost"] = np.array([1.0, 2.0, 2.0])  # a unit costs twice as much to hold at a store
+    # a unit costs three times as much to hold at a store (at twice, the stores' cheaper cover of the peak's wait,
+    # mean x f plus safety stock x sqrt(f), keeps the DC at its lowest level in both cases)
+    common["holding_cost"] = np.array([1.0, 3.0, 3.0])
     flat = place_safety_stock(keys, s, r0, q, **common)
     same = place_safety_stock(keys, s, r0, q, peak_ratio=np.ones(3), **common)
     peak = place_safety_stock(keys, s, r0, q, peak_ratio=np.array([2.0, 1.0, 1.0]), **common)
@@ -504,3 +506,30 @@ def test_a_dcs_samples_carry_its_stores_order_lots() -> None:
     expected_shift = 0.75 * (60.0 - 1.0) / 2.0 + 0.25 * (30.0 - 1.0) / 2.0
     assert under[0].mean() - s[0].mean() == pytest.approx(expected_shift, rel=0.05)
     assert under[0].var() > out[0].var()  # and its spread on top of the rounding's
+
+
+def test_slow_stores_waiting_at_the_dc_do_not_buy_the_dc_a_years_stock() -> None:
+    """A slow part: five stores selling a unit now and then hold one unit each, and their reorder point stays one
+    unit even when they wait a week at the DC. Reading their reorder point as growing with the interval (one unit
+    over a 1-day interval = seven units over a week) made the DC keep its top quantile, a draw at the forecast's
+    cap (36 units for 3 expected); the store's reorder point is its mean, which grows with the interval, plus its
+    safety stock, which grows with the square root."""
+    import polars as pl
+
+    from ml.policy.echelon import place_safety_stock
+
+    rng = np.random.default_rng(2)
+    k = 2000
+    dc = rng.poisson(3.0, k).astype(float)
+    dc[rng.random(k) < 0.015] = 36.0  # the DC's draws: 3 units expected, a few at the cap
+    stores = (rng.random((5, k)) < 0.02).astype(float)
+    keys = pl.DataFrame({"product_id": ["P"] * 6, "location_id": ["DC", "S1", "S2", "S3", "S4", "S5"],
+                         "replenished_from": [None] + ["DC"] * 5})
+    placed = place_safety_stock(
+        keys, np.vstack([dc, stores]), np.array([8.0, 1, 1, 1, 1, 1]), np.array([4.0, 1, 1, 1, 1, 1]),
+        daily_demand=np.array([0.08] + [0.02] * 5), protection_days=np.array([38.0] + [1.0] * 5),
+        holding_cost=np.full(6, 76.0), is_fill_rate=np.zeros(6, dtype=bool), target=np.full(6, 0.92),
+        csl_floor=0.8, min_level=0.9)
+    assert placed.reorder_point[0] <= np.quantile(dc, 0.9, method="higher") + 1  # not the 36 at the cap
+    np.testing.assert_array_equal(placed.reorder_point[1:], 1.0)  # the stores' own re-set: still one unit
+    assert placed.wait_days[1] > 3.0  # they do wait

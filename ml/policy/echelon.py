@@ -24,7 +24,12 @@ point per product to meet the stores' targets at the least holding cost, with th
    its size) and its reorder point re-set at its own target. Without the demand before arrival
    (``lead_samples``) the samples are scaled by the factor instead.
 4. The DC's ``r`` minimises ``h_dc r + sum_stores h_s r_s(W(r))`` (holding cost per unit at each location:
-   unit cost x holding rate). Ties go to the larger DC reorder point.
+   unit cost x holding rate), with a store's reorder point over the stretched interval estimated as
+   ``mu f + (r_s - mu) sqrt(f)`` (``mu`` its mean demand over its interval, ``f = (P + W) / P``): the mean grows
+   with the interval, the safety stock with its square root. Until policy-1.7 it was ``r_s f``, which for a
+   slow store item (one unit of stock for a sale a month, a reorder point that stays one unit over a week's wait)
+   counted seven units for a week's wait and made DCs keep their top quantile, up to a year of a $300 spare
+   part's demand on the default demo. Ties go to the larger DC reorder point.
 
 On by default (``PolicyConfig.multi_echelon``), with the DC never below the 0.9 quantile of its lead-time
 demand (``echelon_min_dc_level``: METRIC's mean wait leaves out the wait's spread), and the DC's samples read as
@@ -227,12 +232,17 @@ def place_safety_stock(
     n_c = cand.shape[1]
     cost = np.zeros((dcs.size, n_c))
     waits = np.zeros((dcs.size, n_c))
+    # a store's reorder point over an interval stretched by f: its mean demand grows with f, its safety stock
+    # (what r0 holds above the mean) with sqrt(f), as for demand that adds up independently over the days
+    mu_store = s[store].mean(axis=1)
+    ss_store = np.maximum(r0[store] - mu_store, 0.0)
     for j in range(n_c):
         eb = expected_backorders_from_samples(s[dcs] * rho[:, None], cand[:, j], np.asarray(q, dtype=np.float64)[dcs])
         w = np.where(lam > 0, eb / np.where(lam > 0, lam, 1.0), 0.0)
         waits[:, j] = w
         f = (p_store + w[dc_pos]) / p_store
-        store_cost = np.bincount(dc_pos, weights=h[store] * r0[store] * f, minlength=dcs.size)
+        r_store = mu_store * f + ss_store * np.sqrt(f)
+        store_cost = np.bincount(dc_pos, weights=h[store] * r_store, minlength=dcs.size)
         cost[:, j] = h[dcs] * cand[:, j] + store_cost
     # least cost; ties (within a cent a year) to the larger DC reorder point
     best_cost = cost.min(axis=1, keepdims=True)

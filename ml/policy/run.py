@@ -78,7 +78,7 @@ from ml.warehouse import RunInfo, read_frame, write_tables_atomically
 
 log = logging.getLogger("stockturn.policy")
 
-POLICY_MODEL_VERSION = "policy-1.7"
+POLICY_MODEL_VERSION = "policy-1.8"
 _FORECAST_DATE_COLUMNS = ("date", "ds", "date_day", "forecast_date", "period", "period_start", "target_date")
 _FORECAST_MEAN_COLUMNS = ("forecast_mean", "mean", "yhat", "forecast", "demand_mean", "y_hat", "forecast_units")
 #: reorder_point_basis of a planner's reorder point (the rules' own: inventory_math.BASIS_*, guards.BASIS_GUARD,
