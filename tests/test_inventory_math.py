@@ -700,3 +700,26 @@ def test_many_series_at_once():
     assert np.all(im.fill_rate_from_samples(d, r, q) >= 0.95)
     k = im.safety_factor_for_fill_rate(rng.uniform(0.8, 0.99, n), q, rng.uniform(0.5, 20, n), exact=True)
     assert np.asarray(k.k).shape == (n,) and np.all(np.isfinite(k.k))
+
+
+def test_a_level_shift_adds_customers_not_larger_orders():
+    """``level_shifted_interval``: a level above 1 adds independent intervals of the row's own draws (whole, and a
+    share of one more), so the mean moves by the factor and a slow item's one-unit sale stays one unit; below 1
+    the draws are scaled; 1 leaves them as they are."""
+    rng = np.random.default_rng(0)
+    s = (rng.random((4, 40_000)) < 0.05).astype(float)  # a slow item: one unit now and then
+    lead = s * (rng.random((4, 40_000)) < 0.5)
+    f = np.array([1.0, 1.2, 2.5, 0.5])
+    out, out_lead = im.level_shifted_interval(s, lead, f)
+    np.testing.assert_array_equal(out[0], s[0])
+    np.testing.assert_array_equal(out_lead[0], lead[0])
+    np.testing.assert_allclose(out.mean(axis=1), f * s.mean(axis=1), rtol=0.05)
+    np.testing.assert_allclose(out_lead.mean(axis=1), f * lead.mean(axis=1), rtol=0.07)
+    assert (out_lead <= out + 1e-12).all()
+    # a 20% higher level: more than one unit in an interval only when the added share of an interval sold too
+    # (5% x 5%), where scaled draws make every sale 1.2 units
+    assert (out[1] > 1.0).mean() < 0.01  # more than one unit only when the added interval sold too (5% x 5%)
+    assert ((1.2 * s[1]) > 1.0).mean() > 0.04
+    # a row's result does not depend on the other rows
+    alone, _ = im.level_shifted_interval(s[2:3], lead[2:3], f[2:3])
+    np.testing.assert_array_equal(alone[0], out[2])

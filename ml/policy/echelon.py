@@ -26,7 +26,7 @@ point per product to meet the stores' targets at the least holding cost, with th
 4. The DC's ``r`` minimises ``h_dc r + sum_stores h_s r_s(W(r))`` (holding cost per unit at each location:
    unit cost x holding rate), with a store's reorder point over the stretched interval estimated as
    ``mu f + (r_s - mu) sqrt(f)`` (``mu`` its mean demand over its interval, ``f = (P + W) / P``): the mean grows
-   with the interval, the safety stock with its square root. Until policy-1.7 it was ``r_s f``, which for a
+   with the interval, the safety stock with its square root. Through policy-1.7 it was ``r_s f``, which for a
    slow store item (one unit of stock for a sale a month, a reorder point that stays one unit over a week's wait)
    counted seven units for a week's wait and made DCs keep their top quantile, up to a year of a $300 spare
    part's demand on the default demo. Ties go to the larger DC reorder point.

@@ -95,6 +95,7 @@ __all__ = [
     "round_to_pack",
     "safety_factor_for_fill_rate",
     "stockout_over_lead_time",
+    "level_shifted_interval",
     "stretched_interval",
 ]
 
@@ -816,6 +817,40 @@ def stretched_interval(samples: ArrayLike, lead_samples: ArrayLike, factor: Arra
         added = s[rows][:, cols] * part[rows, None]
         out_s[rows] += added
         out_l[rows] += added
+        k += 1
+    if single:
+        return out_s[0], out_l[0]
+    return out_s, out_l
+
+
+def level_shifted_interval(samples: ArrayLike, lead_samples: ArrayLike, factor: ArrayLike, *,
+                           seed: int = UNDERSHOOT_SEED) -> tuple[FloatArray, FloatArray]:
+    """Joint samples of the same interval with its demand level moved by ``factor`` per row (a re-plan between
+    forecasts: ``ml.policy.run.forecast_level_shift``).
+
+    A level above 1 comes as more customers, not larger orders: ``floor(f - 1)`` independent intervals of the
+    row's own draws (other draws, shuffled, with their own demand before arrival) are added, and ``frac(f - 1)``
+    times one more, so ``E = f E[D]``. A slow item's one-unit sale stays one unit (the added draws are mostly
+    zero), where scaling the draws by 1.2 would make every single sale 1.2 units, a reorder point of 2 for an
+    item that sells one at a time; a fast item gets the smooth 20% more it should. A level below 1 scales the
+    draws (the whole-unit rounding of the fill rate then thins them). One shuffle per added interval, seeded: a
+    row's result does not depend on the others."""
+    s, single = _as_rows(samples)
+    ld = _as_rows(lead_samples)[0]
+    f = _per_row(factor, s.shape[0], "factor")
+    down = np.minimum(f, 1.0)[:, None]
+    out_s, out_l = s * down, ld * down
+    extra = np.maximum(f - 1.0, 0.0)
+    m = s.shape[1]
+    k = 0
+    while True:
+        part = np.clip(extra - k, 0.0, 1.0)
+        rows = np.flatnonzero(part > 0)
+        if not rows.size:
+            break
+        cols = np.random.default_rng(np.random.SeedSequence([seed, m, k, 1])).permutation(m)
+        out_s[rows] += s[rows][:, cols] * part[rows, None]
+        out_l[rows] += ld[rows][:, cols] * part[rows, None]
         k += 1
     if single:
         return out_s[0], out_l[0]

@@ -78,7 +78,7 @@ from ml.warehouse import RunInfo, read_frame, write_tables_atomically
 
 log = logging.getLogger("stockturn.policy")
 
-POLICY_MODEL_VERSION = "policy-1.8"
+POLICY_MODEL_VERSION = "policy-1.9"
 _FORECAST_DATE_COLUMNS = ("date", "ds", "date_day", "forecast_date", "period", "period_start", "target_date")
 _FORECAST_MEAN_COLUMNS = ("forecast_mean", "mean", "yhat", "forecast", "demand_mean", "y_hat", "forecast_units")
 #: reorder_point_basis of a planner's reorder point (the rules' own: inventory_math.BASIS_*, guards.BASIS_GUARD,
@@ -259,8 +259,8 @@ def forecast_level_shift(forecast: pl.DataFrame | None, keys: pl.DataFrame, fore
     The lead-time-demand draws are made for the interval that starts on the day the forecast was made. A re-plan a
     week later (the nightly plan from the weekly forecast, ``stockturn replan``) protects the interval that starts
     on its own day: for a season that rises or ends within the lead time, that interval's demand differs from the
-    first one's. The forecast itself says by how much; the draws are scaled by it (a level shift that keeps the
-    relative spread of the draws, as the pipeline's relative error paths do), bounded by ``MAX_LEVEL_SHIFT``.
+    first one's. The forecast itself says by how much, bounded by ``MAX_LEVEL_SHIFT``; the draws move by it as
+    more (or fewer) customers, not larger orders (``inventory_math.level_shifted_interval``).
     ``rows_now``: the forecast rows after ``as_of`` (``_forecast_rows``)."""
     n = keys.height
     out = np.ones(n)
@@ -486,7 +486,7 @@ def run_policy(
     # ---------------------------------------------------------------- a re-plan between forecasts
     level_shift = forecast_level_shift(forecast, keys, forecast_as_of, as_of, forecast_rows, span, c)
     if np.any(level_shift != 1.0):
-        S, S_lead = S * level_shift[:, None], S_lead * level_shift[:, None]
+        S, S_lead = im.level_shifted_interval(S, S_lead, level_shift)
 
     # ---------------------------------------------------------------- recommended policy
     d_fc = np.maximum(np.asarray(ltd.daily_demand_mean, dtype=np.float64), 0.0)
