@@ -783,6 +783,24 @@ def raised_fill_targets(samples: ArrayLike, lead_samples: ArrayLike, *, is_fill_
     return np.where(fill, np.minimum(t + optimism, 1.0), t), optimism
 
 
+def _add_own_intervals(out_s: FloatArray, out_l: FloatArray, s: FloatArray, lead_of_added: FloatArray,
+                       extra: FloatArray, *, seed: int, tag: tuple[int, ...] = ()) -> None:
+    """Add to ``out_s`` (and ``lead_of_added``'s part to ``out_l``), in place, ``floor(extra)`` whole intervals of
+    each row's own draws and ``frac(extra)`` times one more, every added interval the draws shuffled. The k-th
+    shuffle is the same for every row, so a row's result does not depend on the others."""
+    m = s.shape[1]
+    k = 0
+    while True:
+        part = np.clip(extra - k, 0.0, 1.0)  # share of the k-th added interval (1: whole, < 1: fraction)
+        rows = np.flatnonzero(part > 0)
+        if not rows.size:
+            return
+        cols = np.random.default_rng(np.random.SeedSequence([seed, m, k, *tag])).permutation(m)
+        out_s[rows] += s[rows][:, cols] * part[rows, None]
+        out_l[rows] += lead_of_added[rows][:, cols] * part[rows, None]
+        k += 1
+
+
 def stretched_interval(samples: ArrayLike, lead_samples: ArrayLike, factor: ArrayLike, *,
                        seed: int = UNDERSHOOT_SEED) -> tuple[FloatArray, FloatArray]:
     """Joint samples of a protection interval stretched by ``factor`` per row (a wait for the goods at the DC, a
@@ -803,21 +821,8 @@ def stretched_interval(samples: ArrayLike, lead_samples: ArrayLike, factor: Arra
     if shrink.size:
         out_s[shrink] = s[shrink] * f[shrink, None]
         out_l[shrink] = np.clip(ld[shrink] + s[shrink] * (f[shrink, None] - 1.0), 0.0, out_s[shrink])
-    extra_days = np.where(f > 1.0, f - 1.0, 0.0)
-    m = s.shape[1]
-    k = 0
-    while True:
-        part = np.clip(extra_days - k, 0.0, 1.0)  # share of the k-th added interval (1: whole, < 1: fraction)
-        rows = np.flatnonzero(part > 0)
-        if not rows.size:
-            break
-        # the k-th shuffle is the same for every row (a row's result does not depend on the others)
-        rng = np.random.default_rng(np.random.SeedSequence([seed, m, k]))
-        cols = rng.permutation(m)
-        added = s[rows][:, cols] * part[rows, None]
-        out_s[rows] += added
-        out_l[rows] += added
-        k += 1
+    # the added days come before the arrival: their demand is added to the demand before arrival whole
+    _add_own_intervals(out_s, out_l, s, s, np.where(f > 1.0, f - 1.0, 0.0), seed=seed)
     if single:
         return out_s[0], out_l[0]
     return out_s, out_l
@@ -840,18 +845,8 @@ def level_shifted_interval(samples: ArrayLike, lead_samples: ArrayLike, factor: 
     f = _per_row(factor, s.shape[0], "factor")
     down = np.minimum(f, 1.0)[:, None]
     out_s, out_l = s * down, ld * down
-    extra = np.maximum(f - 1.0, 0.0)
-    m = s.shape[1]
-    k = 0
-    while True:
-        part = np.clip(extra - k, 0.0, 1.0)
-        rows = np.flatnonzero(part > 0)
-        if not rows.size:
-            break
-        cols = np.random.default_rng(np.random.SeedSequence([seed, m, k, 1])).permutation(m)
-        out_s[rows] += s[rows][:, cols] * part[rows, None]
-        out_l[rows] += ld[rows][:, cols] * part[rows, None]
-        k += 1
+    # more customers over the same interval: each added interval keeps its own demand before arrival
+    _add_own_intervals(out_s, out_l, s, ld, np.maximum(f - 1.0, 0.0), seed=seed, tag=(1,))
     if single:
         return out_s[0], out_l[0]
     return out_s, out_l
