@@ -148,12 +148,16 @@ def with_store_order_lots(keys: pl.DataFrame, samples: FloatArray, q: FloatArray
     use = lots > 1.0
     f = rng.random((int(use.sum()), k))
     b = rng.random((int(use.sum()), k)) < f
-    err = np.zeros_like(s)
-    np.add.at(err, dc[use], lots[use][:, None] * (b - f))
-    rows = np.unique(dc[use])
+    # each DC row's sum of its stores' lot errors, in the stores' order (a sorted, segmented sum)
+    rows, member_of = np.unique(dc[use], return_inverse=True)
+    by_dc = np.argsort(member_of, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(member_of[by_dc]) != 0])
+    err_rows = np.add.reduceat((lots[use][:, None] * (b - f))[by_dc], starts, axis=0)
+    del f, b
     if daily_demand is not None:
         d = np.maximum(np.asarray(daily_demand, dtype=np.float64)[store], 0.0)
-        under = np.zeros_like(s)
+        under = np.zeros((rows.size, k))
+        row_of = {int(x): j for j, x in enumerate(rows)}
         order = np.argsort(dc, kind="stable")
         bounds = np.flatnonzero(np.r_[True, np.diff(dc[order]) != 0, True])
         for a, z in zip(bounds[:-1], bounds[1:], strict=True):  # one DC row (its stores) at a time
@@ -163,10 +167,10 @@ def with_store_order_lots(keys: pl.DataFrame, samples: FloatArray, q: FloatArray
                 continue
             pick = members[np.minimum(np.searchsorted(np.cumsum(w) / w.sum(), rng.random(k), side="right"),
                                       members.size - 1)]
-            under[dc[members[0]]] = np.floor(np.maximum(lots[pick], 1.0) * rng.random(k))
-        err += under
+            under[row_of[int(dc[members[0]])]] = np.floor(np.maximum(lots[pick], 1.0) * rng.random(k))
+        err_rows += under
     out = s.copy()
-    out[rows] = np.maximum(s[rows] + err[rows], 0.0)
+    out[rows] = np.maximum(s[rows] + err_rows, 0.0)
     return out
 
 

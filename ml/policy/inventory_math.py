@@ -640,6 +640,8 @@ def reorder_point_for_fill_rate_from_samples(
 UNDERSHOOT_SEED = 20240917
 #: Steps the undershoot chain runs before it is recorded (it starts anywhere in the cycle, uniform on [0, Q)).
 _UNDERSHOOT_BURN_IN = 256
+#: Rows the undershoot chain runs at once (a block's draws fit in the cache; the result does not depend on it).
+_UNDERSHOOT_BLOCK_ROWS = 1024
 
 
 def review_undershoot(review_demand: ArrayLike, q: ArrayLike, *, whole_units: bool = True,
@@ -672,15 +674,18 @@ def review_undershoot(review_demand: ArrayLike, q: ArrayLike, *, whole_units: bo
     if whole_units:
         u = np.floor(u)
     out = np.empty((n, m))
-    for k in range(_UNDERSHOOT_BURN_IN + m):
-        step = d[:, picks[k]]
-        if whole_units:
-            whole = np.floor(step)
-            step = whole + (coins[k] < step - whole)
-        u += step
-        u[u >= qq] = 0.0
-        if k >= _UNDERSHOOT_BURN_IN:
-            out[:, k - _UNDERSHOOT_BURN_IN] = u
+    for a in range(0, n, _UNDERSHOOT_BLOCK_ROWS):  # a block of rows at a time: its draws stay in the cache
+        rows = slice(a, a + _UNDERSHOOT_BLOCK_ROWS)
+        d_b, q_b, u_b, out_b = d[rows], qq[rows], u[rows], out[rows]
+        for k in range(_UNDERSHOOT_BURN_IN + m):
+            step = d_b[:, picks[k]]
+            if whole_units:
+                whole = np.floor(step)
+                step = whole + (coins[k] < step - whole)
+            u_b += step
+            u_b[u_b >= q_b] = 0.0
+            if k >= _UNDERSHOOT_BURN_IN:
+                out_b[:, k - _UNDERSHOOT_BURN_IN] = u_b
     return out
 
 
@@ -788,7 +793,7 @@ def _add_own_intervals(out_s: FloatArray, out_l: FloatArray, s: FloatArray, lead
     """Add to ``out_s`` (and ``lead_of_added``'s part to ``out_l``), in place, ``floor(extra)`` whole intervals of
     each row's own draws and ``frac(extra)`` times one more, every added interval the draws shuffled. The k-th
     shuffle is the same for every row, so a row's result does not depend on the others."""
-    m = s.shape[1]
+    n, m = s.shape
     k = 0
     while True:
         part = np.clip(extra - k, 0.0, 1.0)  # share of the k-th added interval (1: whole, < 1: fraction)
@@ -796,8 +801,17 @@ def _add_own_intervals(out_s: FloatArray, out_l: FloatArray, s: FloatArray, lead
         if not rows.size:
             return
         cols = np.random.default_rng(np.random.SeedSequence([seed, m, k, *tag])).permutation(m)
-        out_s[rows] += s[rows][:, cols] * part[rows, None]
-        out_l[rows] += lead_of_added[rows][:, cols] * part[rows, None]
+        every_row, whole = rows.size == n, bool(np.all(part[rows] == 1.0))
+        added = None
+        for src, out in ((s, out_s), (lead_of_added, out_l)):
+            if added is None or src is not s:  # one gather when the added lead part is the draws themselves
+                added = src[np.ix_(rows, cols)]
+                if not whole:
+                    added *= part[rows, None]
+            if every_row:
+                out += added
+            else:
+                out[rows] += added
         k += 1
 
 

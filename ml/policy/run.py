@@ -285,12 +285,9 @@ def _effective_interval(samples: np.ndarray, lead: np.ndarray, scale: np.ndarray
     """The joint samples over each row's effective interval: stretched by ``scale`` where it is not 1 (a
     planner's lead time, a store's wait at its DC; ``inventory_math.stretched_interval``), as they are elsewhere
     (no copy when no row is stretched)."""
-    rows = np.flatnonzero(scale != 1.0)
-    if not rows.size:
+    if not np.any(scale != 1.0):
         return samples, lead
-    s_eff, lead_eff = samples.copy(), lead.copy()
-    s_eff[rows], lead_eff[rows] = im.stretched_interval(samples[rows], lead[rows], scale[rows])
-    return s_eff, lead_eff
+    return im.stretched_interval(samples, lead, scale)  # rows at 1 are copied as they are
 
 
 def _peak_ratio(f: pl.DataFrame | None, n: int, protection_days: np.ndarray, *, rows: np.ndarray,
