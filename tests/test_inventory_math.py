@@ -723,3 +723,36 @@ def test_a_level_shift_adds_customers_not_larger_orders():
     # a row's result does not depend on the other rows
     alone, _ = im.level_shifted_interval(s[2:3], lead[2:3], f[2:3])
     np.testing.assert_array_equal(alone[0], out[2])
+
+
+def test_the_undershoot_chain_of_a_row_does_not_depend_on_the_rows_beside_it():
+    """``review_undershoot`` runs its chain a block of rows at a time (for the cache): a row's draws are the same
+    whether it is passed alone or among 2,100 rows, on either side of a block's edge, and stay in [0, Q)."""
+    rng = np.random.default_rng(3)
+    n = 2 * im._UNDERSHOOT_BLOCK_ROWS + 52
+    d = rng.gamma(0.4, 4.0, size=(n, 200))
+    q = rng.integers(1, 40, n).astype(float)
+    together = im.review_undershoot(d, q)
+    assert together.shape == d.shape
+    assert (together >= 0).all() and (together < q[:, None]).all()
+    edge = im._UNDERSHOOT_BLOCK_ROWS
+    for i in (0, edge - 1, edge, 2 * edge, n - 1):
+        np.testing.assert_array_equal(im.review_undershoot(d[i:i + 1], q[i:i + 1])[0], together[i])
+
+
+def test_stretched_draws_of_a_row_do_not_depend_on_which_rows_are_stretched():
+    """``stretched_interval`` over every row with a factor of 1 where nothing is stretched gives the stretched rows
+    exactly as stretching those rows alone does, and leaves the others as they are (the policy stretches all
+    rows in one call instead of copying the stretched rows out and back)."""
+    rng = np.random.default_rng(4)
+    s = rng.poisson(3.0, size=(6, 500)).astype(float)
+    lead = np.floor(s * rng.random((6, 500)))
+    f = np.array([1.0, 1.7, 1.0, 3.2, 0.6, 1.0])
+    all_rows, all_lead = im.stretched_interval(s, lead, f)
+    moved = np.flatnonzero(f != 1.0)
+    some, some_lead = im.stretched_interval(s[moved], lead[moved], f[moved])
+    np.testing.assert_array_equal(all_rows[moved], some)
+    np.testing.assert_array_equal(all_lead[moved], some_lead)
+    kept = np.flatnonzero(f == 1.0)
+    np.testing.assert_array_equal(all_rows[kept], s[kept])
+    np.testing.assert_array_equal(all_lead[kept], lead[kept])

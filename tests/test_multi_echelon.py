@@ -508,6 +508,26 @@ def test_a_dcs_samples_carry_its_stores_order_lots() -> None:
     assert under[0].var() > out[0].var()  # and its spread on top of the rounding's
 
 
+def test_each_dc_gets_its_own_stores_lot_rounding_when_rows_interleave() -> None:
+    """The lot errors are summed per DC row whatever the rows' order: stores of two DCs listed between them, each
+    DC's added variance is its own stores' q^2 / 6, the stores are unchanged."""
+    import polars as pl
+
+    from ml.policy.echelon import with_store_order_lots
+
+    keys = pl.DataFrame({"product_id": ["Q", "P", "P", "Q", "P", "Q"],
+                         "location_id": ["S1", "S2", "DC", "DC", "S1", "S2"],
+                         "replenished_from": ["DC", "DC", None, None, "DC", "DC"]})
+    rng = np.random.default_rng(2)
+    s = np.vstack([rng.poisson(5.0, 20_000), rng.poisson(10.0, 20_000), rng.normal(500.0, 30.0, 20_000),
+                   rng.normal(300.0, 20.0, 20_000), rng.poisson(10.0, 20_000), rng.poisson(5.0, 20_000)])
+    q = np.array([12.0, 30.0, 200.0, 100.0, 60.0, 24.0])
+    out = with_store_order_lots(keys, s, q)
+    np.testing.assert_array_equal(out[[0, 1, 4, 5]], s[[0, 1, 4, 5]])
+    assert out[2].var() - s[2].var() == pytest.approx((60.0**2 + 30.0**2) / 6.0, rel=0.08)
+    assert out[3].var() - s[3].var() == pytest.approx((12.0**2 + 24.0**2) / 6.0, rel=0.1)
+
+
 def test_slow_stores_waiting_at_the_dc_do_not_buy_the_dc_a_years_stock() -> None:
     """A slow part: five stores selling a unit now and then hold one unit each, and their reorder point stays one
     unit even when they wait a week at the DC. Reading their reorder point as growing with the interval (one unit
