@@ -659,8 +659,40 @@ def test_a_reorder_point_far_above_both_references_is_never_silent(db, tmp_path)
     assert ex["product_id"].to_list() == ["PCLS"] and ex["money_at_stake"][0] > 0
 
 
+def test_a_location_selling_without_a_series_gets_a_no_forecast_exception(db, tmp_path):
+    """A plan made after its forecast (the nightly re-plan) has no series for a product-location that began to sell
+    since: it is named with its location and the recent sales at cost, ranked by that money, not silently missing
+    from the plan; a product-location with a series raises nothing of the kind."""
+    base = crafted_ltd()
+    gone = base.keys.rows()[0]
+    keep = [k for k in base.keys.rows() if k != gone]
+    idx = [base.keys.rows().index(k) for k in keep]
+    ltd = make_ltd(keep, base.samples[idx], daily_mean=base.daily_demand_mean[idx],
+                   lead_time=base.lead_time_mean_days[idx], review=base.review_period_days[idx])
+    window = PolicyConfig().forecast_window_days
+    (units, value) = db.execute(
+        """select sum(coalesce(units_sold, 0) + coalesce(transfers_out_units, 0)),
+                  sum((coalesce(units_sold, 0) + coalesce(transfers_out_units, 0)) * coalesce(unit_cost, 0))
+           from marts.fct_inventory_daily where product_id = ? and location_id = ?
+             and date_day <= ? and date_day > ?::date - ?::integer""",
+        [gone[0], gone[1], AS_OF, AS_OF, window]).fetchone()
+    assert units > 0  # the crafted series sells in the window
+    run = run_policy(db, ltd, None, seeds(tmp_path), as_of=AS_OF)
+    ex = run.exceptions.filter((pl.col("exception_type") == "no_forecast") & pl.col("location_id").is_not_null())
+    assert ex.select("product_id", "location_id").rows() == [gone]
+    assert ex["metric_value"][0] == pytest.approx(units)
+    assert ex["money_at_stake"][0] == pytest.approx(value)
+    assert "no forecast at this location" in ex["reason"][0]
+    assert run.summary["locations_without_forecast"] == 1
+    full = run_policy(db, base, None, seeds(tmp_path), as_of=AS_OF)
+    assert full.exceptions.filter(pl.col("location_id").is_not_null()
+                                  & (pl.col("exception_type") == "no_forecast")).height == 0
+    assert full.summary["locations_without_forecast"] == 0
+
+
 def test_a_product_without_sales_gets_a_no_forecast_exception(db, tmp_path):
     """An active stock product with no series (never sold) is named, not silently missing from the plan."""
+    db.execute("delete from marts.fct_inventory_daily where product_id = 'PEXC'")  # never sold, anywhere
     base = crafted_ltd()
     keep = [k for k in base.keys.rows() if k[0] != "PEXC"]
     idx = [base.keys.rows().index(k) for k in keep]

@@ -253,7 +253,8 @@ def guarded_plan() -> duckdb.DuckDBPyConnection:
         select row_number() over (order by money_at_stake desc nulls last) as rank, *, 'why' as reason
         from (values
             ('no_forecast', 'N1', null, null, null), ('no_forecast', 'N2', null, null, null),
-            ('no_forecast', 'N3', null, null, null), ('safety_stock_guard', 'A', 'L1', 12000.0, 2.0),
+            ('no_forecast', 'N3', null, null, null), ('no_forecast', 'N4', 'L2', 730.0, null),
+            ('safety_stock_guard', 'A', 'L1', 12000.0, 2.0),
             ('safety_stock_guard', 'B', 'L1', 1250.0, 2.0),
             ('reorder_point_above_references', 'C', 'L1', 16000.0, 2.0), ('stockout_risk', 'D', 'L2', 50.0, 0.5))
         t(exception_type, product_id, location_id, money_at_stake, threshold)""")
@@ -270,6 +271,7 @@ def test_safeguards_query_counts_and_values_what_each_guard_caught(guarded_plan:
     assert g["classical_safety_stock_value"] == pytest.approx(12_000)
     assert g["evidence_safety_stock_value"] == pytest.approx(40_000)
     assert (g["level_guard_series"], g["forecast_series"], g["no_forecast"]) == (1_500, 2_000, 3)
+    assert (g["no_forecast_locations"], g["no_forecast_locations_value"]) == (1, pytest.approx(730.0))
     assert g["guard_factor"] == 2.0
 
 

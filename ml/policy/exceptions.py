@@ -26,6 +26,9 @@ Types (thresholds in :class:`PolicyConfig`), and how money at stake is valued:
   protection interval of demand at cost.
 - ``no_forecast``: an active stock product (launched, not discontinued) with no sales history at any location,
   so no series, forecast or reorder point exists for it. Money: none (ranked last, with the override issues).
+  With a location: a product that sold or shipped there in the last ``forecast_window_days`` but has no series
+  there, typically a plan made after its forecast (the nightly re-plan) for a product that began to sell at the
+  location since. Money: that window's sales and shipments at cost (what runs unplanned until the next forecast).
 - ``override_issue``: a planner override that could not be applied (unknown product or field, invalid value,
   superseded). Money: none (ranked last).
 
@@ -61,9 +64,12 @@ def _select(frame: pl.DataFrame, kind: str, metric: pl.Expr, threshold: float | 
 
 
 def build_exceptions(pf: pl.DataFrame, issues: pl.DataFrame, as_of: date, config: PolicyConfig,
-                     unplanned: pl.DataFrame | None = None) -> pl.DataFrame:
+                     unplanned: pl.DataFrame | None = None,
+                     unforecast_locations: pl.DataFrame | None = None) -> pl.DataFrame:
     """All exceptions, ranked. ``pf`` is the internal policy frame built by run_policy; ``issues`` the override
-    issues; ``unplanned`` the active stock products without any forecast series (product_id)."""
+    issues; ``unplanned`` the active stock products without any forecast series (product_id);
+    ``unforecast_locations`` the product-locations selling without a series (``inputs.read_unforecast_locations``:
+    product_id, location_id, units, value_at_cost)."""
     c = config
     live = pf.filter(~pl.col("is_excluded"))
     margin = (pl.col("unit_price") - pl.col("unit_cost")).clip(lower_bound=0.0)
@@ -243,6 +249,22 @@ def build_exceptions(pf: pl.DataFrame, issues: pl.DataFrame, as_of: date, config
             pl.lit(None, dtype=pl.Float64).alias("metric_value"), pl.lit(None, dtype=pl.Float64).alias("threshold"),
             pl.format("active stock product with no sales up to {}: no forecast, no reorder point and no proposal "
                       "anywhere; it is planned once it sells. Until then its stock is the planner's call",
+                      pl.lit(as_of.isoformat())).alias("reason"),
+        ))
+
+    # product-locations that sell but have no series (they began to sell after the forecast was made)
+    if unforecast_locations is not None and unforecast_locations.height:
+        parts.append(unforecast_locations.select(
+            pl.lit("no_forecast").alias("exception_type"), pl.col("product_id").cast(pl.String),
+            pl.col("location_id").cast(pl.String), pl.lit(None, dtype=pl.String).alias("abc_class"),
+            pl.lit(None, dtype=pl.String).alias("xyz_class"), pl.lit(None, dtype=pl.String).alias("proposal_id"),
+            pl.col("value_at_cost").cast(pl.Float64).alias("money_at_stake"),
+            pl.lit(f"the last {c.forecast_window_days} days' sales and shipments at cost").alias("money_basis"),
+            pl.col("units").cast(pl.Float64).alias("metric_value"), pl.lit(None, dtype=pl.Float64).alias("threshold"),
+            pl.format("sold or shipped {} units here in the {} days to {} but has no forecast at this location (it "
+                      "began to sell here after the forecast this plan uses was made): no reorder point and no "
+                      "proposal until the next forecast; until then its stock is the planner's call, or re-run "
+                      "the forecast", units(pl.col("units")), pl.lit(c.forecast_window_days),
                       pl.lit(as_of.isoformat())).alias("reason"),
         ))
 

@@ -62,6 +62,35 @@ def read_unplanned_products(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame, 
             order by 1""", {"as_of": as_of})
 
 
+def read_unforecast_locations(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame, as_of: date,
+                              window_days: int) -> pl.DataFrame:
+    """Product-locations of active stock products that sold or shipped in the ``window_days`` up to ``as_of`` and
+    have no series among ``keys`` (product_id, location_id, units, value_at_cost): a plan made after its forecast
+    (the nightly re-plan) has no draws for a product that began to sell at a location since the forecast was made.
+    ``units``: sales plus transfers out in the window; ``value_at_cost``: the same at the day's unit cost."""
+    with registered_keys(con, keys) as rel:
+        return read_frame(con, f"""
+            with recent as (
+                select product_id, location_id,
+                       sum(coalesce(units_sold, 0) + coalesce(transfers_out_units, 0)) as units,
+                       sum((coalesce(units_sold, 0) + coalesce(transfers_out_units, 0))
+                           * coalesce(unit_cost, 0)) as value_at_cost
+                from marts.fct_inventory_daily
+                where date_day <= $as_of::date and date_day > $as_of::date - $window::integer
+                group by all
+                having sum(coalesce(units_sold, 0) + coalesce(transfers_out_units, 0)) > 0
+            )
+            select r.product_id, r.location_id, r.units::double as units, r.value_at_cost::double as value_at_cost
+            from recent as r
+            inner join marts.dim_product as p on r.product_id = p.product_id
+            where coalesce(p.product_type, 'stock') = 'stock'
+              and (p.discontinued_date is null or p.discontinued_date > $as_of::date)
+              and not exists (select 1 from {rel} as k
+                              where k.product_id = r.product_id and k.location_id = r.location_id)
+            order by r.value_at_cost desc, r.product_id, r.location_id""",
+            {"as_of": as_of, "window": window_days})
+
+
 def latest_history_date(con: duckdb.DuckDBPyConnection) -> date | None:
     return con.execute("select max(date_day) from marts.fct_inventory_daily").fetchall()[0][0]
 

@@ -67,6 +67,7 @@ from ml.policy.inputs import (
     read_previous_policy,
     read_prices,
     read_silence,
+    read_unforecast_locations,
     read_unplanned_products,
     registered_keys,
     table_exists,
@@ -688,11 +689,19 @@ def run_policy(
     lap("assemble")
 
     proposals = build_proposals(df, as_of, decisions)
-    unplanned = read_unplanned_products(con, keys, as_of)
+    unforecast = read_unforecast_locations(con, keys, as_of, c.forecast_window_days)
+    # a product selling since the forecast is named at its locations, not as a product that never sold
+    unplanned = read_unplanned_products(con, keys, as_of).join(unforecast.select("product_id").unique(),
+                                                               on="product_id", how="anti")
     if unplanned.height:
         log.warning("%s active stock products have no sales history and so no forecast or policy (exception "
                     "'no_forecast'), e.g. %s", f"{unplanned.height:,}", ", ".join(unplanned["product_id"][:5]))
-    exceptions = build_exceptions(df, overrides.issues, as_of, c, unplanned)
+    if unforecast.height:
+        log.warning("%s product-locations sold in the %d days to %s but have no forecast there (exception "
+                    "'no_forecast' with a location; %s at cost), e.g. %s", f"{unforecast.height:,}",
+                    c.forecast_window_days, as_of, f"{unforecast['value_at_cost'].sum():,.0f}",
+                    ", ".join(f"{p}@{loc}" for p, loc in unforecast.select("product_id", "location_id").rows()[:5]))
+    exceptions = build_exceptions(df, overrides.issues, as_of, c, unplanned, unforecast)
     lap("proposals_exceptions")
 
     policy = df.select([pl.col(k).cast(v) for k, v in POLICY_COLUMNS.items()])
@@ -771,7 +780,10 @@ def summarise(policy: pl.DataFrame, proposals: pl.DataFrame, exceptions: pl.Data
         "overrides": {"source": overrides.source, "applied": overrides.applied.height,
                       "issues": overrides.issues.height, "by_field": counts(overrides.applied, "field")},
         "not_orderable": counts(p.filter(pl.col("not_orderable_reason").is_not_null()), "not_orderable_reason"),
-        "products_without_forecast": int((exceptions["exception_type"] == "no_forecast").sum()),
+        "products_without_forecast": int(((exceptions["exception_type"] == "no_forecast")
+                                          & exceptions["location_id"].is_null()).sum()),
+        "locations_without_forecast": int(((exceptions["exception_type"] == "no_forecast")
+                                           & exceptions["location_id"].is_not_null()).sum()),
         "guards": {
             "safety_stock_guard": int(p["is_safety_stock_guarded"].sum()),
             "reorder_point_above_references": int(p["is_above_references"].sum()),

@@ -37,8 +37,10 @@ def safeguards(con: duckdb.DuckDBPyConnection, ctx: Context) -> dict | None:
       and sum(guard_reference_safety_stock x unit cost), the evidence the guard caps to;
     - ``level_guard_series`` / ``forecast_series``: distinct product-locations of ml.demand_forecast whose model
       is 'level_guard', of all (None without that table or its model column);
-    - ``no_forecast``: ``no_forecast`` exceptions (None without ml.exceptions); ``guard_factor``: the threshold the
-      guard exceptions carry (None when none was raised).
+    - ``no_forecast``: ``no_forecast`` exceptions of a product (no location; None without ml.exceptions);
+      ``no_forecast_locations`` / ``no_forecast_locations_value``: those of a product-location selling without a
+      series, and their money at stake; ``guard_factor``: the threshold the guard exceptions carry (None when
+      none was raised).
     """
     cols = set(columns(con, "ml", "inventory_policy"))
     if not set(GUARD_COLUMNS) <= cols:
@@ -62,7 +64,8 @@ def safeguards(con: duckdb.DuckDBPyConnection, ctx: Context) -> dict | None:
         from ml.inventory_policy
         """,
     ).row(0, named=True)
-    out |= {"level_guard_series": None, "forecast_series": None, "no_forecast": None, "guard_factor": None}
+    out |= {"level_guard_series": None, "forecast_series": None, "no_forecast": None, "no_forecast_locations": None,
+            "no_forecast_locations_value": None, "guard_factor": None}
     if "demand_forecast" in ctx.ml_tables and {"model", "product_id", "location_id"} <= set(
             columns(con, "ml", "demand_forecast")):
         out |= frame(
@@ -83,7 +86,12 @@ def safeguards(con: duckdb.DuckDBPyConnection, ctx: Context) -> dict | None:
         out |= frame(
             con,
             f"""
-            select count(*) filter (where exception_type = 'no_forecast') as no_forecast, {factor} as guard_factor
+            select count(*) filter (where exception_type = 'no_forecast' and location_id is null) as no_forecast,
+                   count(*) filter (where exception_type = 'no_forecast' and location_id is not null)
+                       as no_forecast_locations,
+                   sum(money_at_stake) filter (where exception_type = 'no_forecast' and location_id is not null)
+                       as no_forecast_locations_value,
+                   {factor} as guard_factor
             from ml.exceptions
             """,
         ).row(0, named=True)
@@ -105,7 +113,7 @@ def add_safeguards(report: Report, section: Section) -> None:
             section.status, section.detail = "partial", "safeguards not available for this plan"
         return
     items = int(g["product_locations"] or 0)
-    if items == 0 and not g["no_forecast"]:
+    if items == 0 and not g["no_forecast"] and not g["no_forecast_locations"]:
         return
     plan, classical, evidence = (g["plan_safety_stock_value"], g["classical_safety_stock_value"],
                                  g["evidence_safety_stock_value"])
@@ -143,6 +151,12 @@ def add_safeguards(report: Report, section: Section) -> None:
          "meaning": "Active stock products with no sales yet: no forecast, reorder point or proposal; their "
                     "stock is the planner's call until they sell."
          if g["no_forecast"] is not None else unavailable + "the run wrote no ml.exceptions."},
+        {"guard": "Product-locations selling without a forecast", "items": g["no_forecast_locations"],
+         "money": g["no_forecast_locations_value"],
+         "meaning": "Sold or shipped in the last weeks at a location where the forecast has no series (they began "
+                    "to sell there after the forecast this plan uses was made): no reorder point or proposal "
+                    "until the next forecast. Money: those weeks' sales and shipments at cost."
+         if g["no_forecast_locations"] is not None else unavailable + "the run wrote no ml.exceptions."},
     ]
     section.blocks.append(TableBlock(
         f"Safeguards: what each guard caught among {plural(items, 'planned product-location')}",
