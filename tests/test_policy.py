@@ -659,16 +659,33 @@ def test_a_reorder_point_far_above_both_references_is_never_silent(db, tmp_path)
     assert ex["product_id"].to_list() == ["PCLS"] and ex["money_at_stake"][0] > 0
 
 
-def test_a_location_selling_without_a_series_gets_a_no_forecast_exception(db, tmp_path):
-    """A plan made after its forecast (the nightly re-plan) has no series for a product-location that began to sell
-    since: it is named with its location and the recent sales at cost, ranked by that money, not silently missing
-    from the plan; a product-location with a series raises nothing of the kind."""
+def _without_first_series():
+    """The crafted draws without their first series (PDET at DC1, 10 units a day): as a plan made after its
+    forecast sees a product that began to sell at a location since."""
     base = crafted_ltd()
     gone = base.keys.rows()[0]
     keep = [k for k in base.keys.rows() if k != gone]
     idx = [base.keys.rows().index(k) for k in keep]
-    ltd = make_ltd(keep, base.samples[idx], daily_mean=base.daily_demand_mean[idx],
-                   lead_time=base.lead_time_mean_days[idx], review=base.review_period_days[idx])
+    return base, gone, make_ltd(keep, base.samples[idx], daily_mean=base.daily_demand_mean[idx],
+                                lead_time=base.lead_time_mean_days[idx], review=base.review_period_days[idx])
+
+
+def _with_lead_time_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """The procurement and logistics tables the lead times are read from, empty (lead times then come from the
+    product master's nominal lead time, as forecasting reads them)."""
+    con.execute("create schema if not exists staging")
+    con.execute("create table marts.dim_supplier (supplier_id varchar, nominal_lead_time_days integer)")
+    con.execute("""create table marts.fct_purchase_receipts (product_id varchar, supplier_id varchar, po_id varchar,
+                   po_line integer, received_date date, lead_time_days integer, quantity_received double)""")
+    con.execute("""create table staging.stg_logistics__transfers (from_location_id varchar, to_location_id varchar,
+                   received_date date, ordered_date date)""")
+
+
+def test_a_location_selling_without_a_series_gets_a_no_forecast_exception(db, tmp_path):
+    """With the cold start off: a product-location that sells but has no series is named with its location and
+    the recent sales at cost, ranked by that money, not silently missing from the plan; a plan whose series cover
+    every selling product-location raises nothing of the kind."""
+    base, gone, ltd = _without_first_series()
     window = PolicyConfig().forecast_window_days
     (units, value) = db.execute(
         """select sum(coalesce(units_sold, 0) + coalesce(transfers_out_units, 0)),
@@ -677,17 +694,59 @@ def test_a_location_selling_without_a_series_gets_a_no_forecast_exception(db, tm
              and date_day <= ? and date_day > ?::date - ?::integer""",
         [gone[0], gone[1], AS_OF, AS_OF, window]).fetchone()
     assert units > 0  # the crafted series sells in the window
-    run = run_policy(db, ltd, None, seeds(tmp_path), as_of=AS_OF)
+    run = run_policy(db, ltd, None, replace(seeds(tmp_path), plan_cold_start=False), as_of=AS_OF)
+    assert gone not in run.inventory_policy.select("product_id", "location_id").rows()
     ex = run.exceptions.filter((pl.col("exception_type") == "no_forecast") & pl.col("location_id").is_not_null())
     assert ex.select("product_id", "location_id").rows() == [gone]
     assert ex["metric_value"][0] == pytest.approx(units)
     assert ex["money_at_stake"][0] == pytest.approx(value)
-    assert "no forecast at this location" in ex["reason"][0]
+    assert "no forecast at this location" in ex["reason"][0] and "no reorder point" in ex["reason"][0]
     assert run.summary["locations_without_forecast"] == 1
     full = run_policy(db, base, None, seeds(tmp_path), as_of=AS_OF)
     assert full.exceptions.filter(pl.col("location_id").is_not_null()
                                   & (pl.col("exception_type") == "no_forecast")).height == 0
     assert full.summary["locations_without_forecast"] == 0
+
+
+def test_a_location_selling_without_a_series_is_planned_on_its_own_usage(db, tmp_path):
+    """The cold start (default): the product-location is planned on its own usage since its first sale and its
+    own lead time (here the master's nominal 5 days, no receipts yet): 10 units a day every day gives draws of
+    exactly 10 x (L + R - 1) units, a reorder point at that demand, the order demand basis says how, and the
+    exception says it is planned. A warehouse without the lead-time tables leaves it unplanned, named."""
+    from ml.forecasting import ForecastConfig
+    from ml.forecasting.cold_start import COLD_START_BASIS
+
+    _, gone, ltd = _without_first_series()
+    unplanned = run_policy(db, ltd, None, seeds(tmp_path), as_of=AS_OF)  # no procurement or logistics tables
+    assert gone not in unplanned.inventory_policy.select("product_id", "location_id").rows()
+    _with_lead_time_tables(db)
+    run = run_policy(db, ltd, None, seeds(tmp_path), as_of=AS_OF)
+    p = run.inventory_policy.filter((pl.col("product_id") == gone[0]) & (pl.col("location_id") == gone[1]))
+    assert p.height == 1
+    r = p.row(0, named=True)
+    review = ForecastConfig().review_period_supplier_days
+    assert (r["lead_time_days"], r["lead_time_source"], r["review_period_days"]) == (5.0, "nominal", review)
+    assert r["ltd_mean"] == pytest.approx(10.0 * (5.0 + review - 1.0))
+    assert r["reorder_point"] >= r["ltd_mean"] and r["order_demand_basis"] == COLD_START_BASIS
+    assert r["daily_demand_forecast"] == pytest.approx(10.0)
+    ex = run.exceptions.filter((pl.col("exception_type") == "no_forecast") & pl.col("location_id").is_not_null())
+    assert ex.select("product_id", "location_id").rows() == [gone] and "planned on its own usage" in ex["reason"][0]
+    assert (run.inventory_policy["order_demand_basis"] == COLD_START_BASIS).sum() == 1
+
+
+def test_a_launch_days_ago_is_planned_on_at_least_two_weeks(db, tmp_path):
+    """A product listed at a store three days ago (6 units a day since) is planned on its usage spread over the
+    cold start's minimum of 14 days, not on three launch days read as a rate: 18 units over 14 days."""
+    _with_lead_time_tables(db)
+    launch = series_days("PFC", "S1", [6.0, 6.0, 6.0], AS_OF, on_hand=5, unit_cost=2.0)
+    db.register("__launch", launch.to_arrow())
+    db.execute("insert into marts.fct_inventory_daily by name select * from __launch")
+    db.unregister("__launch")
+    run = run_policy(db, crafted_ltd(), None, seeds(tmp_path), as_of=AS_OF)
+    r = row(run.inventory_policy, "PFC", "S1")
+    assert r["daily_demand_forecast"] == pytest.approx(18.0 / 14.0)
+    assert r["lead_time_source"] == "default"  # no transfers recorded into S1 yet: forecasting's default
+    assert r["reorder_point"] > 0
 
 
 def test_a_product_without_sales_gets_a_no_forecast_exception(db, tmp_path):

@@ -125,7 +125,13 @@ class PolicyConfig:
         forecast_window_days: 28
             The forecast daily demand used for excess days of supply and the forecast-vs-actuals check is the
             forecast mean over the first 28 days after as_of (four full weeks), compared with the same length
-            of trailing actuals.
+            of trailing actuals. It is also the window in which a product-location that sells without a
+            forecast series is found (exception ``no_forecast`` with a location).
+        plan_cold_start: True
+            A product-location that sold in that window but has no forecast series (it began to sell after the
+            forecast the plan uses was made: the nightly re-plan) is planned on its own usage since its first
+            sale, its own lead times (``ml.forecasting.cold_start``), until the next forecast; False: named in
+            the exceptions only, no reorder point.
 
     Exceptions
         stockout_probability_threshold: 0.25
@@ -262,6 +268,7 @@ class PolicyConfig:
     forecast_date_column: str | None = None
     forecast_mean_column: str | None = None
     forecast_window_days: int = 28
+    plan_cold_start: bool = True
     # exceptions
     stockout_probability_threshold: float = 0.25
     excess_days_of_supply: float = 180.0

@@ -28,7 +28,8 @@ Types (thresholds in :class:`PolicyConfig`), and how money at stake is valued:
   so no series, forecast or reorder point exists for it. Money: none (ranked last, with the override issues).
   With a location: a product that sold or shipped there in the last ``forecast_window_days`` but has no series
   there, typically a plan made after its forecast (the nightly re-plan) for a product that began to sell at the
-  location since. Money: that window's sales and shipments at cost (what runs unplanned until the next forecast).
+  location since; it is planned on its own usage since its first sale (``ml.forecasting.cold_start``) unless
+  ``plan_cold_start`` is off. Money: that window's sales and shipments at cost.
 - ``override_issue``: a planner override that could not be applied (unknown product or field, invalid value,
   superseded). Money: none (ranked last).
 
@@ -262,10 +263,13 @@ def build_exceptions(pf: pl.DataFrame, issues: pl.DataFrame, as_of: date, config
             pl.lit(f"the last {c.forecast_window_days} days' sales and shipments at cost").alias("money_basis"),
             pl.col("units").cast(pl.Float64).alias("metric_value"), pl.lit(None, dtype=pl.Float64).alias("threshold"),
             pl.format("sold or shipped {} units here in the {} days to {} but has no forecast at this location (it "
-                      "began to sell here after the forecast this plan uses was made): no reorder point and no "
-                      "proposal until the next forecast; until then its stock is the planner's call, or re-run "
-                      "the forecast", units(pl.col("units")), pl.lit(c.forecast_window_days),
-                      pl.lit(as_of.isoformat())).alias("reason"),
+                      "began to sell here after the forecast this plan uses was made): {}",
+                      units(pl.col("units")), pl.lit(c.forecast_window_days), pl.lit(as_of.isoformat()),
+                      pl.when(pl.col("planned") if "planned" in unforecast_locations.columns else pl.lit(False))
+                      .then(pl.lit("planned on its own usage since its first sale until the next forecast (order "
+                                   "demand basis 'own_usage_since_first_sale'); check its reorder point"))
+                      .otherwise(pl.lit("no reorder point and no proposal until the next forecast; until then its "
+                                        "stock is the planner's call, or re-run the forecast"))).alias("reason"),
         ))
 
     # override rows that could not be applied

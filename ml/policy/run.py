@@ -79,7 +79,7 @@ from ml.warehouse import RunInfo, read_frame, write_tables_atomically
 
 log = logging.getLogger("stockturn.policy")
 
-POLICY_MODEL_VERSION = "policy-1.9"
+POLICY_MODEL_VERSION = "policy-1.10"
 _FORECAST_DATE_COLUMNS = ("date", "ds", "date_day", "forecast_date", "period", "period_start", "target_date")
 _FORECAST_MEAN_COLUMNS = ("forecast_mean", "mean", "yhat", "forecast", "demand_mean", "y_hat", "forecast_units")
 #: reorder_point_basis of a planner's reorder point (the rules' own: inventory_math.BASIS_*, guards.BASIS_GUARD,
@@ -369,6 +369,22 @@ def run_policy(
     as_of = as_of or latest
     if as_of > latest:
         raise ValueError(f"as_of {as_of} is after the last day of history {latest}")
+    # product-locations selling without a series (they began to sell after the forecast was made): named in the
+    # exceptions, and planned on their own usage since their first sale until the next forecast
+    with_keys = ltd.keys.select(pl.col("product_id").cast(pl.String), pl.col("location_id").cast(pl.String)
+                                ).with_row_index("_i")
+    unforecast = read_unforecast_locations(con, with_keys, as_of, c.forecast_window_days)
+    is_cold = np.zeros(ltd.n_series, dtype=bool)
+    if c.plan_cold_start and unforecast.height:
+        from ml.forecasting.cold_start import cold_start_lead_time_demand, concat_lead_time_demand
+
+        extra = cold_start_lead_time_demand(
+            con, unforecast.select("product_id", "location_id"), as_of, n_samples=ltd.samples.shape[1],
+            n_empirical=None if ltd.empirical_samples is None else ltd.empirical_samples.shape[1])
+        if extra is not None:
+            ltd = concat_lead_time_demand(ltd, extra)
+            is_cold = np.r_[is_cold, np.ones(extra.n_series, dtype=bool)]
+    unforecast = unforecast.with_columns(pl.lit(bool(is_cold.any())).alias("planned"))
     n = ltd.n_series
     S = np.asarray(ltd.samples, dtype=np.float64)
     S_lead = np.asarray(ltd.lead_only(), dtype=np.float64)  # the demand before an order arrives, same draws
@@ -502,6 +518,10 @@ def run_policy(
         ok = np.isfinite(after)
         d_order = np.where(ok, np.maximum(after, 0.0), d_fc)
         d_order_basis = np.where(ok, "after_arrival", "horizon_mean")
+    if is_cold.any():
+        from ml.forecasting.cold_start import COLD_START_BASIS
+
+        d_order_basis = np.where(is_cold, COLD_START_BASIS, d_order_basis)
     eoq_units, q = im.order_quantity(
         d_order, unit_cost, k_order, annual_holding_rate=holding_rate, min_cover_days=c.min_order_cover_days,
         max_cover_days=c.max_order_cover_days, moq=moq, pack_size=pack, days_per_year=c.days_per_year)
@@ -689,7 +709,6 @@ def run_policy(
     lap("assemble")
 
     proposals = build_proposals(df, as_of, decisions)
-    unforecast = read_unforecast_locations(con, keys, as_of, c.forecast_window_days)
     # a product selling since the forecast is named at its locations, not as a product that never sold
     unplanned = read_unplanned_products(con, keys, as_of).join(unforecast.select("product_id").unique(),
                                                                on="product_id", how="anti")
@@ -698,8 +717,10 @@ def run_policy(
                     "'no_forecast'), e.g. %s", f"{unplanned.height:,}", ", ".join(unplanned["product_id"][:5]))
     if unforecast.height:
         log.warning("%s product-locations sold in the %d days to %s but have no forecast there (exception "
-                    "'no_forecast' with a location; %s at cost), e.g. %s", f"{unforecast.height:,}",
+                    "'no_forecast' with a location; %s at cost): %s, e.g. %s", f"{unforecast.height:,}",
                     c.forecast_window_days, as_of, f"{unforecast['value_at_cost'].sum():,.0f}",
+                    "planned on their own usage since their first sale" if is_cold.any()
+                    else "not planned (plan_cold_start is off)",
                     ", ".join(f"{p}@{loc}" for p, loc in unforecast.select("product_id", "location_id").rows()[:5]))
     exceptions = build_exceptions(df, overrides.issues, as_of, c, unplanned, unforecast)
     lap("proposals_exceptions")
