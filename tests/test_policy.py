@@ -734,19 +734,77 @@ def test_a_location_selling_without_a_series_is_planned_on_its_own_usage(db, tmp
     assert (run.inventory_policy["order_demand_basis"] == COLD_START_BASIS).sum() == 1
 
 
-def test_a_launch_days_ago_is_planned_on_at_least_two_weeks(db, tmp_path):
-    """A product listed at a store three days ago (6 units a day since) is planned on its usage spread over the
-    cold start's minimum of 14 days, not on three launch days read as a rate: 18 units over 14 days."""
+def test_a_part_listed_all_along_that_sells_once_is_not_read_as_a_launch(db, tmp_path):
+    """The cold start counts from the product-location's first day in the mart: a part listed for 100 days that
+    sold one unit yesterday is planned at 1/100 a day, not at a launch's 1/14."""
     _with_lead_time_tables(db)
-    launch = series_days("PFC", "S1", [6.0, 6.0, 6.0], AS_OF, on_hand=5, unit_cost=2.0)
+    once = series_days("PSTOCK", "S2", np.r_[np.zeros(99), 1.0], AS_OF, on_hand=3, unit_cost=2.0)
+    launch = series_days("PEXC", "S2", [0.0, 1.0], AS_OF, on_hand=np.array([0.0, 4.0]), unit_cost=3.0)
+    for frame in (once, launch):
+        db.register("__rows", frame.to_arrow())
+        db.execute("insert into marts.fct_inventory_daily by name select * from __rows")
+        db.unregister("__rows")
+    run = run_policy(db, crafted_ltd(), None, seeds(tmp_path), as_of=AS_OF)
+    assert row(run.inventory_policy, "PSTOCK", "S2")["daily_demand_forecast"] == pytest.approx(1.0 / 100.0)
+    assert row(run.inventory_policy, "PEXC", "S2")["daily_demand_forecast"] == pytest.approx(1.0 / 14.0)
+
+
+def test_a_series_the_forecast_saw_silent_is_planned_once_it_sells(db, tmp_path):
+    """A series whose forecast saw no demand (all draws zero: a product stocked before its launch) that sold
+    after the forecast was made is planned on its own usage at the re-plan (PFC at S2: 2 units a day since the
+    forecast); planned on the forecast's own day, the forecast stands (nothing new is known). A series forecast
+    to zero that sold before the forecast (an intermittent part between orders) keeps its forecast's zero plan
+    when it sells again."""
+    from ml.forecasting.cold_start import COLD_START_BASIS
+
+    _with_lead_time_tables(db)
+    made = AS_OF - timedelta(days=7)
+    db.execute("""update marts.fct_inventory_daily set units_sold = 0
+                  where product_id = 'PFC' and location_id = 'S2' and date_day <= ?""", [made])
+    db.execute("update marts.dim_product set launch_date = ? where product_id = 'PFC'", [made])  # launched then
+    intermittent = crafted_ltd()
+    j = intermittent.keys.rows().index(("PSTOCK", "S1"))
+    s_int = intermittent.samples.copy()
+    s_int[j] = 0.0
+    kept = run_policy(db, replace(intermittent, samples=s_int), None, seeds(tmp_path), as_of=AS_OF,
+                      forecast_as_of=made)
+    assert row(kept.inventory_policy, "PSTOCK", "S1")["order_demand_basis"] != COLD_START_BASIS
+    base = crafted_ltd()
+    i = base.keys.rows().index(("PFC", "S2"))
+    samples, daily = base.samples.copy(), base.daily_demand_mean.copy()
+    samples[i], daily[i] = 0.0, 0.0
+    silent = replace(base, samples=samples, daily_demand_mean=daily)
+    same_day = row(run_policy(db, silent, None, seeds(tmp_path), as_of=AS_OF).inventory_policy, "PFC", "S2")
+    assert same_day["reorder_point"] == 0 and same_day["order_demand_basis"] != COLD_START_BASIS
+    # the forecast the draws came from, zero for PFC at S2 after the day it was made
+    zero = pl.DataFrame({"product_id": "PFC", "location_id": "S2",
+                         "date": [AS_OF + timedelta(days=d) for d in range(-6, 120)], "forecast": 0.0})
+    later = run_policy(db, silent, zero, seeds(tmp_path), as_of=AS_OF, forecast_as_of=made)
+    r = row(later.inventory_policy, "PFC", "S2")
+    assert r["order_demand_basis"] == COLD_START_BASIS
+    assert r["daily_demand_forecast"] == pytest.approx(2.0 * 7 / 14) and r["reorder_point"] >= 1.0  # 14 days min
+    assert r["order_demand_daily"] == pytest.approx(1.0) and r["order_quantity"] > 1  # not sized on the zero
+    assert (later.inventory_policy["order_demand_basis"] == COLD_START_BASIS).sum() == 1
+
+
+def test_a_launch_is_planned_from_its_listing_or_launch_date_on_at_least_two_weeks(db, tmp_path):
+    """A product on a store's shelf for 20 days that sold 6 units a day for the last three: its rate counts from
+    its first day in the mart (18 units over 23 days). With the product's launch date three days ago in the master,
+    the days on the shelf before it are no evidence, and three launch days are not read as a rate either: 18
+    units over the cold start's minimum of 14 days."""
+    _with_lead_time_tables(db)
+    launch = series_days("PFC", "S1", np.r_[np.zeros(20), 6.0, 6.0, 6.0], AS_OF, on_hand=5, unit_cost=2.0)
     db.register("__launch", launch.to_arrow())
     db.execute("insert into marts.fct_inventory_daily by name select * from __launch")
     db.unregister("__launch")
     run = run_policy(db, crafted_ltd(), None, seeds(tmp_path), as_of=AS_OF)
     r = row(run.inventory_policy, "PFC", "S1")
-    assert r["daily_demand_forecast"] == pytest.approx(18.0 / 14.0)
+    assert r["daily_demand_forecast"] == pytest.approx(18.0 / 23.0)
     assert r["lead_time_source"] == "default"  # no transfers recorded into S1 yet: forecasting's default
     assert r["reorder_point"] > 0
+    db.execute("update marts.dim_product set launch_date = ?::date - 2 where product_id = 'PFC'", [AS_OF])
+    launched = row(run_policy(db, crafted_ltd(), None, seeds(tmp_path), as_of=AS_OF).inventory_policy, "PFC", "S1")
+    assert launched["daily_demand_forecast"] == pytest.approx(18.0 / 14.0)
 
 
 def test_a_product_without_sales_gets_a_no_forecast_exception(db, tmp_path):

@@ -1,15 +1,17 @@
 """Lead-time demand for product-locations that sell but have no forecast series yet.
 
 A plan made after its forecast (the nightly re-plan from the weekly forecast, ``stockturn replan``) has no draws
-for a product that began to sell at a location since the forecast was made. Until the next forecast, such a
-product-location is planned on its own demand since its first sale: the circular block bootstrap of
+for a product that began to sell at a location since the forecast was made, and only zero draws for a series the
+forecast saw silent (a product stocked before its launch: :func:`read_woken_series`). Until the next forecast,
+such a product-location is planned on its own demand: the circular block bootstrap of
 :func:`ml.forecasting.ltd.empirical_lead_time_demand` over its daily usage (sales plus transfers out) from its
-first usage in the last ``history_days`` days, at least ``min_days`` (a launch's first days are no interval's
-rate: zero days before the first sale count when it is more recent than that), over its own lead-time
-distribution (:func:`ml.forecasting.lead_time.load_lead_times`, the route's or supplier's receipts and transfers,
-as forecasting reads them). The draws serve as the evidence too (``empirical_samples``), so the guards see the
-same history. ``ml.policy.run.run_policy`` adds these rows and marks them (``order_demand_basis`` =
-``COLD_START_BASIS``).
+first day in the mart within the last ``history_days`` (365), and not before the product's launch date in the
+master, at least ``min_days`` (14: a launch's first days are no interval's rate, zero days before count when it
+is more recent than that; a part listed all year that sold once keeps the year's zeros), over its
+own lead-time distribution (:func:`ml.forecasting.lead_time.load_lead_times`, the route's or supplier's receipts
+and transfers, as forecasting reads them). The draws serve as the evidence too (``empirical_samples``), so the
+guards see the same history. ``ml.policy.run.run_policy`` adds these rows and marks them
+(``order_demand_basis`` = ``COLD_START_BASIS``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def cold_start_lead_time_demand(
     *,
     n_samples: int,
     n_empirical: int | None = None,
-    history_days: int = 56,
+    history_days: int = 365,
     min_days: int = 14,
     config: ForecastConfig | None = None,
 ) -> LeadTimeDemand | None:
@@ -64,16 +66,27 @@ def cold_start_lead_time_demand(
             inner join __cold_keys as k on d.product_id = k.product_id and d.location_id = k.location_id
             where d.date_day <= $as_of::date and d.date_day > $as_of::date - $days::integer""",
             {"as_of": as_of, "days": history_days})
+        launched = read_frame(con, """
+            select k._i, ($as_of::date - p.launch_date)::integer as launched_days_ago
+            from __cold_keys as k inner join marts.dim_product as p on k.product_id = p.product_id
+            where p.launch_date is not null""", {"as_of": as_of})
     finally:
         con.unregister("__cold_keys")
     n, w = k.height, history_days
     history = np.zeros((n, w))
+    available = np.zeros((n, w), dtype=bool)
     if usage.height:
         i = usage["_i"].to_numpy().astype(np.int64)
-        history[i, w - 1 - usage["age"].to_numpy().astype(np.int64)] = np.maximum(usage["usage"].to_numpy(), 0.0)
-    sold = history > 0
-    first = np.where(sold.any(axis=1), sold.argmax(axis=1), w)  # column of the first usage
-    n_observed = np.clip(w - first, min_days, w)  # days since the first usage, at least min_days
+        col = w - 1 - usage["age"].to_numpy().astype(np.int64)
+        history[i, col] = np.maximum(usage["usage"].to_numpy(), 0.0)
+        available[i, col] = True
+    # from the first day the product-location is in the mart: a part listed all year that sold once keeps the
+    # year's zeros; a new listing starts with its first activity (a transfer in, a snapshot, a sale)
+    first = np.where(available.any(axis=1), available.argmax(axis=1), w)
+    if launched.height:  # stock on the shelf before the product's launch date is no evidence of no demand
+        i = launched["_i"].to_numpy().astype(np.int64)
+        first[i] = np.maximum(first[i], w - 1 - launched["launched_days_ago"].to_numpy().astype(np.int64))
+    n_observed = np.clip(w - first, min_days, w)
     try:
         lead_times = load_lead_times(con, k.select("product_id", "location_id"), cfg, as_of)
     except duckdb.CatalogException as e:  # a warehouse without the procurement and logistics models
@@ -90,13 +103,73 @@ def cold_start_lead_time_demand(
         else:
             emp, emp_lead = empirical_lead_time_demand(history, n_observed, lead_times, days_per_period=1.0,
                                                        n_samples=n_empirical, rng=rng, return_lead=True)
-    daily = history.sum(axis=1) / n_observed
+    observed = np.arange(w)[None, :] >= (w - n_observed)[:, None]  # the days the draws are made from
+    daily = np.where(observed, history, 0.0).sum(axis=1) / n_observed
     return LeadTimeDemand(
         keys=k.select("product_id", "location_id"), samples=samples, daily_demand_mean=daily,
         lead_time_mean_days=lead_times.mean(), lead_time_p90_days=lead_times.quantile(0.9),
         review_period_days=lead_times.review_days.astype(np.float64),
         lead_time_source=lead_times.source.astype(object), empirical_samples=emp, lead_samples=lead,
         empirical_lead_samples=emp_lead)
+
+
+def read_woken_series(con: duckdb.DuckDBPyConnection, ltd: LeadTimeDemand, forecast_as_of: date,
+                      as_of: date, *, history_days: int = 365) -> np.ndarray:
+    """Rows of ``ltd`` whose draws are all zero and which had no usage in the ``history_days`` before
+    ``forecast_as_of`` (the forecast saw no demand at all: a product stocked before its launch), but which sold or
+    shipped after ``forecast_as_of`` and up to ``as_of``: the evidence the forecast did not have. A series that
+    sold before and was forecast to zero (an intermittent part between orders) is not woken by one more sale:
+    its forecast saw its history. Sorted row numbers."""
+    silent = np.flatnonzero(~np.asarray(ltd.samples > 0).any(axis=1))
+    if not silent.size or forecast_as_of >= as_of:
+        return np.zeros(0, dtype=np.int64)
+    k = ltd.keys.select(pl.col("product_id").cast(pl.String), pl.col("location_id").cast(pl.String))[silent]
+    k = k.with_columns(pl.Series("_i", silent, dtype=pl.Int64))
+    con.register("__silent_keys", k.to_arrow())
+    try:
+        woken = read_frame(con, """
+            with usage as (
+                select k._i, d.date_day, coalesce(d.units_sold, 0) + coalesce(d.transfers_out_units, 0) as units
+                from marts.fct_inventory_daily as d
+                inner join __silent_keys as k on d.product_id = k.product_id and d.location_id = k.location_id
+                where d.date_day > $made::date - $days::integer and d.date_day <= $as_of::date
+            )
+            select _i
+            from usage
+            group by _i
+            having sum(units) filter (where date_day > $made::date) > 0
+               and coalesce(sum(units) filter (where date_day <= $made::date), 0) = 0""",
+            {"made": forecast_as_of, "as_of": as_of, "days": history_days})
+    finally:
+        con.unregister("__silent_keys")
+    return np.sort(woken["_i"].to_numpy().astype(np.int64))
+
+
+def replace_rows(ltd: LeadTimeDemand, rows: np.ndarray, other: LeadTimeDemand) -> LeadTimeDemand:
+    """``ltd`` with its rows ``rows`` replaced by the rows of ``other`` (same keys in that order; same widths)."""
+    def put(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+        if a is None:
+            return None
+        out = np.array(a, copy=True)
+        out[rows] = np.asarray(b, dtype=out.dtype)
+        return out
+
+    if not rows.size:
+        return ltd
+    if other.samples.shape[1] != ltd.samples.shape[1]:
+        raise ValueError("draws of different widths cannot replace each other")
+    emp_other = other.empirical_samples if other.empirical_samples is not None else other.samples
+    emp_lead_other = (other.empirical_lead_only() if other.empirical_samples is not None else other.lead_only())
+    return LeadTimeDemand(
+        keys=ltd.keys, samples=put(ltd.samples, other.samples),
+        daily_demand_mean=put(ltd.daily_demand_mean, other.daily_demand_mean),
+        lead_time_mean_days=put(ltd.lead_time_mean_days, other.lead_time_mean_days),
+        lead_time_p90_days=put(ltd.lead_time_p90_days, other.lead_time_p90_days),
+        review_period_days=put(ltd.review_period_days, other.review_period_days),
+        lead_time_source=put(np.asarray(ltd.lead_time_source, dtype=object), other.lead_time_source),
+        empirical_samples=put(ltd.empirical_samples, emp_other),
+        lead_samples=put(ltd.lead_samples, other.lead_only()),
+        empirical_lead_samples=put(ltd.empirical_lead_samples, emp_lead_other))
 
 
 def concat_lead_time_demand(first: LeadTimeDemand, more: LeadTimeDemand) -> LeadTimeDemand:

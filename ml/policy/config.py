@@ -130,8 +130,9 @@ class PolicyConfig:
         plan_cold_start: True
             A product-location that sold in that window but has no forecast series (it began to sell after the
             forecast the plan uses was made: the nightly re-plan) is planned on its own usage since its first
-            sale, its own lead times (``ml.forecasting.cold_start``), until the next forecast; False: named in
-            the exceptions only, no reorder point.
+            sale, its own lead times (``ml.forecasting.cold_start``), until the next forecast; so is a series
+            whose forecast saw no demand (all its draws zero) when it sold after the forecast was made. False:
+            the first is named in the exceptions only, with no reorder point; the second keeps its zero plan.
 
     Exceptions
         stockout_probability_threshold: 0.25

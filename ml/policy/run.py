@@ -79,7 +79,7 @@ from ml.warehouse import RunInfo, read_frame, write_tables_atomically
 
 log = logging.getLogger("stockturn.policy")
 
-POLICY_MODEL_VERSION = "policy-1.10"
+POLICY_MODEL_VERSION = "policy-1.11"
 _FORECAST_DATE_COLUMNS = ("date", "ds", "date_day", "forecast_date", "period", "period_start", "target_date")
 _FORECAST_MEAN_COLUMNS = ("forecast_mean", "mean", "yhat", "forecast", "demand_mean", "y_hat", "forecast_units")
 #: reorder_point_basis of a planner's reorder point (the rules' own: inventory_math.BASIS_*, guards.BASIS_GUARD,
@@ -282,6 +282,39 @@ def forecast_level_shift(forecast: pl.DataFrame | None, keys: pl.DataFrame, fore
     return out
 
 
+def _with_cold_start(con: duckdb.DuckDBPyConnection, ltd: LeadTimeDemand, unforecast: pl.DataFrame, as_of: date,
+                     forecast_as_of: date | None, c: PolicyConfig) -> tuple[LeadTimeDemand, np.ndarray, bool]:
+    """``ltd`` with the cold-start draws (``ml.forecasting.cold_start``) of the product-locations selling without
+    a series appended (``unforecast``), and those of the series whose forecast saw no demand but which sold since
+    it was made (a re-plan only) replaced; which rows are planned that way; whether ``unforecast`` was appended."""
+    is_cold = np.zeros(ltd.n_series, dtype=bool)
+    if not c.plan_cold_start:
+        return ltd, is_cold, False
+    from ml.forecasting.cold_start import (
+        cold_start_lead_time_demand,
+        concat_lead_time_demand,
+        read_woken_series,
+        replace_rows,
+    )
+
+    widths = {"n_samples": ltd.samples.shape[1],
+              "n_empirical": None if ltd.empirical_samples is None else ltd.empirical_samples.shape[1]}
+    if forecast_as_of is not None and forecast_as_of < as_of:
+        woken = read_woken_series(con, ltd, forecast_as_of, as_of)
+        if woken.size:
+            fresh = cold_start_lead_time_demand(con, ltd.keys[woken], as_of, **widths)
+            if fresh is not None:
+                ltd = replace_rows(ltd, woken, fresh)
+                is_cold[woken] = True
+                log.info("%d series whose forecast of %s saw no demand sold since: planned on their own usage "
+                         "since their first sale", woken.size, forecast_as_of)
+    if unforecast.height:
+        extra = cold_start_lead_time_demand(con, unforecast.select("product_id", "location_id"), as_of, **widths)
+        if extra is not None:
+            return concat_lead_time_demand(ltd, extra), np.r_[is_cold, np.ones(extra.n_series, dtype=bool)], True
+    return ltd, is_cold, False
+
+
 def _effective_interval(samples: np.ndarray, lead: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The joint samples over each row's effective interval: stretched by ``scale`` where it is not 1 (a
     planner's lead time, a store's wait at its DC; ``inventory_math.stretched_interval``), as they are elsewhere
@@ -374,17 +407,8 @@ def run_policy(
     with_keys = ltd.keys.select(pl.col("product_id").cast(pl.String), pl.col("location_id").cast(pl.String)
                                 ).with_row_index("_i")
     unforecast = read_unforecast_locations(con, with_keys, as_of, c.forecast_window_days)
-    is_cold = np.zeros(ltd.n_series, dtype=bool)
-    if c.plan_cold_start and unforecast.height:
-        from ml.forecasting.cold_start import cold_start_lead_time_demand, concat_lead_time_demand
-
-        extra = cold_start_lead_time_demand(
-            con, unforecast.select("product_id", "location_id"), as_of, n_samples=ltd.samples.shape[1],
-            n_empirical=None if ltd.empirical_samples is None else ltd.empirical_samples.shape[1])
-        if extra is not None:
-            ltd = concat_lead_time_demand(ltd, extra)
-            is_cold = np.r_[is_cold, np.ones(extra.n_series, dtype=bool)]
-    unforecast = unforecast.with_columns(pl.lit(bool(is_cold.any())).alias("planned"))
+    ltd, is_cold, appended = _with_cold_start(con, ltd, unforecast, as_of, forecast_as_of, c)
+    unforecast = unforecast.with_columns(pl.lit(appended).alias("planned"))
     n = ltd.n_series
     S = np.asarray(ltd.samples, dtype=np.float64)
     S_lead = np.asarray(ltd.lead_only(), dtype=np.float64)  # the demand before an order arrives, same draws
@@ -515,7 +539,7 @@ def run_policy(
         cover = np.clip(np.where(d_fc > 0, eoq0 / np.where(d_fc > 0, d_fc, 1.0), rp), np.maximum(rp, 1.0),
                         c.max_order_cover_days)
         after = _rate_between(forecast_rows, n, np.ceil(lt_eff), np.ceil(cover))
-        ok = np.isfinite(after)
+        ok = np.isfinite(after) & ~is_cold  # a cold-start row's forecast (if any) saw no demand: its own usage
         d_order = np.where(ok, np.maximum(after, 0.0), d_fc)
         d_order_basis = np.where(ok, "after_arrival", "horizon_mean")
     if is_cold.any():
@@ -719,8 +743,8 @@ def run_policy(
         log.warning("%s product-locations sold in the %d days to %s but have no forecast there (exception "
                     "'no_forecast' with a location; %s at cost): %s, e.g. %s", f"{unforecast.height:,}",
                     c.forecast_window_days, as_of, f"{unforecast['value_at_cost'].sum():,.0f}",
-                    "planned on their own usage since their first sale" if is_cold.any()
-                    else "not planned (plan_cold_start is off)",
+                    "planned on their own usage since their first sale" if bool(unforecast["planned"][0])
+                    else "not planned (plan_cold_start is off, or their lead times cannot be read)",
                     ", ".join(f"{p}@{loc}" for p, loc in unforecast.select("product_id", "location_id").rows()[:5]))
     exceptions = build_exceptions(df, overrides.issues, as_of, c, unplanned, unforecast)
     lap("proposals_exceptions")
