@@ -66,11 +66,13 @@ def _select(frame: pl.DataFrame, kind: str, metric: pl.Expr, threshold: float | 
 
 def build_exceptions(pf: pl.DataFrame, issues: pl.DataFrame, as_of: date, config: PolicyConfig,
                      unplanned: pl.DataFrame | None = None,
-                     unforecast_locations: pl.DataFrame | None = None) -> pl.DataFrame:
+                     unforecast_locations: pl.DataFrame | None = None, *,
+                     unforecast_planned: bool = False) -> pl.DataFrame:
     """All exceptions, ranked. ``pf`` is the internal policy frame built by run_policy; ``issues`` the override
     issues; ``unplanned`` the active stock products without any forecast series (product_id);
     ``unforecast_locations`` the product-locations selling without a series (``inputs.read_unforecast_locations``:
-    product_id, location_id, units, value_at_cost)."""
+    product_id, location_id, units, value_at_cost) and ``unforecast_planned`` whether the plan covers them (the
+    cold start)."""
     c = config
     live = pf.filter(~pl.col("is_excluded"))
     margin = (pl.col("unit_price") - pl.col("unit_cost")).clip(lower_bound=0.0)
@@ -265,11 +267,11 @@ def build_exceptions(pf: pl.DataFrame, issues: pl.DataFrame, as_of: date, config
             pl.format("sold or shipped {} units here in the {} days to {} but has no forecast at this location (it "
                       "began to sell here after the forecast this plan uses was made): {}",
                       units(pl.col("units")), pl.lit(c.forecast_window_days), pl.lit(as_of.isoformat()),
-                      pl.when(pl.col("planned") if "planned" in unforecast_locations.columns else pl.lit(False))
-                      .then(pl.lit("planned on its own usage since its first sale until the next forecast (order "
-                                   "demand basis 'own_usage_since_first_sale'); check its reorder point"))
-                      .otherwise(pl.lit("no reorder point and no proposal until the next forecast; until then its "
-                                        "stock is the planner's call, or re-run the forecast"))).alias("reason"),
+                      pl.lit("planned on its own usage since its first sale until the next forecast (order "
+                             "demand basis 'own_usage_since_first_sale'); check its reorder point"
+                             if unforecast_planned else
+                             "no reorder point and no proposal until the next forecast; until then its stock is "
+                             "the planner's call, or re-run the forecast")).alias("reason"),
         ))
 
     # override rows that could not be applied

@@ -282,6 +282,12 @@ def forecast_level_shift(forecast: pl.DataFrame | None, keys: pl.DataFrame, fore
     return out
 
 
+def _row_keys(ltd: LeadTimeDemand) -> pl.DataFrame:
+    """The series' keys as strings with their row number (``_i``)."""
+    return ltd.keys.select(pl.col("product_id").cast(pl.String), pl.col("location_id").cast(pl.String)
+                           ).with_row_index("_i")
+
+
 def _with_cold_start(con: duckdb.DuckDBPyConnection, ltd: LeadTimeDemand, unforecast: pl.DataFrame, as_of: date,
                      forecast_as_of: date | None, c: PolicyConfig) -> tuple[LeadTimeDemand, np.ndarray, bool]:
     """``ltd`` with the cold-start draws (``ml.forecasting.cold_start``) of the product-locations selling without
@@ -404,16 +410,12 @@ def run_policy(
         raise ValueError(f"as_of {as_of} is after the last day of history {latest}")
     # product-locations selling without a series (they began to sell after the forecast was made): named in the
     # exceptions, and planned on their own usage since their first sale until the next forecast
-    with_keys = ltd.keys.select(pl.col("product_id").cast(pl.String), pl.col("location_id").cast(pl.String)
-                                ).with_row_index("_i")
-    unforecast = read_unforecast_locations(con, with_keys, as_of, c.forecast_window_days)
-    ltd, is_cold, appended = _with_cold_start(con, ltd, unforecast, as_of, forecast_as_of, c)
-    unforecast = unforecast.with_columns(pl.lit(appended).alias("planned"))
+    unforecast = read_unforecast_locations(con, _row_keys(ltd), as_of, c.forecast_window_days)
+    ltd, is_cold, unforecast_planned = _with_cold_start(con, ltd, unforecast, as_of, forecast_as_of, c)
     n = ltd.n_series
     S = np.asarray(ltd.samples, dtype=np.float64)
     S_lead = np.asarray(ltd.lead_only(), dtype=np.float64)  # the demand before an order arrives, same draws
-    keys = ltd.keys.select(pl.col("product_id").cast(pl.String), pl.col("location_id").cast(pl.String)
-                           ).with_row_index("_i")
+    keys = _row_keys(ltd)
 
     # ---------------------------------------------------------------- warehouse reads
     with registered_keys(con, keys):
@@ -743,10 +745,11 @@ def run_policy(
         log.warning("%s product-locations sold in the %d days to %s but have no forecast there (exception "
                     "'no_forecast' with a location; %s at cost): %s, e.g. %s", f"{unforecast.height:,}",
                     c.forecast_window_days, as_of, f"{unforecast['value_at_cost'].sum():,.0f}",
-                    "planned on their own usage since their first sale" if bool(unforecast["planned"][0])
+                    "planned on their own usage since their first sale" if unforecast_planned
                     else "not planned (plan_cold_start is off, or their lead times cannot be read)",
                     ", ".join(f"{p}@{loc}" for p, loc in unforecast.select("product_id", "location_id").rows()[:5]))
-    exceptions = build_exceptions(df, overrides.issues, as_of, c, unplanned, unforecast)
+    exceptions = build_exceptions(df, overrides.issues, as_of, c, unplanned, unforecast,
+                                  unforecast_planned=unforecast_planned)
     lap("proposals_exceptions")
 
     policy = df.select([pl.col(k).cast(v) for k, v in POLICY_COLUMNS.items()])
