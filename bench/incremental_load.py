@@ -44,6 +44,11 @@ def _night(landing: Path, last_part: Path | None) -> tuple[Path, int]:
     day = max(date.fromisoformat(str(d)[:10]) for d in lines["sold_at"].unique().to_list())
     last = lines.filter(pl.col("sold_at").cast(pl.String).str.slice(0, 10) == day.isoformat())
     nxt = day + timedelta(days=1)
+    if nxt > date.today() + timedelta(days=2):
+        # the build quarantines it as future_date (dbt var future_date_tolerance_days): the night would add nothing
+        raise SystemExit(f"the next night ({nxt}) is after today: the build would quarantine its lines as "
+                         "future_date and the night would measure nothing. Generate the company with --start so "
+                         "that its history ends before today.")
     night = last.with_columns(
         pl.col("sold_at").cast(pl.String).str.replace(day.isoformat(), nxt.isoformat()).alias("sold_at"),
         (pl.col("transaction_id").cast(pl.String) + f"-n{nxt:%Y%m%d}").alias("transaction_id"))

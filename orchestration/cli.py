@@ -32,6 +32,21 @@ def _setup_logging(verbose: bool) -> None:
 # ------------------------------------------------------------------------------------------------ commands
 
 
+def history_after_today_warning(start: date, days: int, today: date, tolerance_days: int = 2) -> str | None:
+    """A warning when a generated history runs past the load date: `stockturn build` quarantines transactions dated
+    more than ``tolerance_days`` (dbt var ``future_date_tolerance_days``) after the day it runs as ``future_date``,
+    so those days would never reach the mart. None when the history ends in time."""
+    last = start + timedelta(days=days - 1)
+    if last <= today + timedelta(days=tolerance_days):
+        return None
+    future = (last - today - timedelta(days=tolerance_days)).days
+    latest_start = today - timedelta(days=days - 1)
+    return (f"warning: the history runs to {last:%Y-%m-%d}, after today ({today:%Y-%m-%d}). `stockturn build` "
+            f"quarantines transactions dated more than {tolerance_days} days after the load date as future_date, so "
+            f"its last {future:,} days would not reach the mart. Pass --start {latest_start:%Y-%m-%d} (or earlier) "
+            f"to end the history today.")
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from ml.demo_company import generate
 
@@ -47,6 +62,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(summary.format())
+    warning = history_after_today_warning(args.start, args.days, date.today())
+    if warning:
+        print(warning, file=sys.stderr)
     return 0
 
 

@@ -39,6 +39,9 @@ SEVERITY_RULES: dict[str, tuple[str, str]] = {
                         "would double-count every join on it"),
     "unique_combination_of_columns": ("error", "grain: one row per key is what every sum over the model assumes; a "
                                                "repeated key is a defect (a join that fans out)"),
+    "unique_for_rows_written_by_the_last_build": ("error", "grain of an incremental table: a key the latest build "
+                                                           "wrote that another row holds is a defect (a join that "
+                                                           "fans out)"),
     "not_null": ("error", "key or required value: staging quarantines blank required values (missing_value), so a "
                           "null here is a defect"),
     "relationships": ("error", "reference: staging quarantines unknown products, locations and orders and nulls an "

@@ -345,3 +345,16 @@ def test_plausible_supply_returns_and_counts(plausible: GenerationSummary) -> No
     differs = (stores["book_qty"] != stores["counted_qty"]).mean()
     assert 0.05 < differs < 0.9
     assert (stores["counted_qty"] - stores["book_qty"]).sum() < 0  # shrinkage: the book overstates the shelf
+
+
+def test_a_history_running_past_today_is_warned_about() -> None:
+    from orchestration.cli import history_after_today_warning
+
+    today = date(2026, 12, 7)
+    # the M5-size company (1,941 days from the default start) runs into 2028: 503 days would be quarantined
+    warning = history_after_today_warning(date(2023, 1, 2), 1941, today)
+    assert warning is not None and "2028-04-25" in warning and "503 days" in warning
+    assert "--start 2021-08-15" in warning
+    assert history_after_today_warning(date(2021, 8, 15), 1941, today) is None  # ends today
+    assert history_after_today_warning(date(2021, 8, 17), 1941, today) is None  # within the 2-day tolerance
+    assert history_after_today_warning(date(2021, 8, 18), 1941, today) is not None

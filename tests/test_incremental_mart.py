@@ -2,8 +2,9 @@
 mart table row for row equal to a full rebuild of the same landing folder, and a night with new days rewrites only
 those days. The chain: new data with a duplicate of an earlier line, a line of a product the master lists only
 later and a product whose median line moves; a night with nothing new; a late sale, a corrected snapshot,
-transfers corrected away, a withdrawn ledger file, a corrected and a back-dated standard cost, a back-dated
-location price list, a corrected and a withdrawn promotion."""
+transfers corrected away, a withdrawn ledger file, a withdrawn count that corrected nothing and a corrected count,
+a corrected and a back-dated standard cost, a back-dated location price list, a corrected and a withdrawn
+promotion."""
 
 from __future__ import annotations
 
@@ -97,6 +98,13 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     product_rows = products.read_text(encoding="utf-8").splitlines()
     with open(products, "a", encoding="utf-8") as f:  # a product listed before it sells (its scale moves below)
         f.write(",".join(["P99998", "Slow starter", *product_rows[1].split(",")[2:]]) + "\n")
+    counts = landing / "inventory" / "cycle_counts.csv"
+    count_rows = counts.read_text(encoding="utf-8").splitlines()
+    confirming = [r for r in count_rows[1:] if r.split(",")[4] == r.split(",")[5]]
+    assert confirming, "the demo's counts include counts that confirm the book"
+    second_count = ",".join(["CC-SECOND", *confirming[0].split(",")[1:]])
+    with open(counts, "a", encoding="utf-8") as f:  # a second count of the same day that confirms the book again
+        f.write(second_count + "\n")
     wh = tmp_path / "nightly.duckdb"
     build_warehouse(landing, wh, progress=False)
     with duckdb.connect(str(wh), read_only=True) as con:
@@ -145,13 +153,17 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     assert 0 < dos_written < dos_rows / 2, (dos_written, dos_rows)
     sales_written, sales_rows = _written_by_the_last_build(wh, "marts.fct_sales_daily")
     assert 0 < sales_written < sales_rows / 2, (sales_written, sales_rows)
+    # the daily movements write the new days, not every day again
+    movements_written = _written_by_the_last_build(wh, "intermediate.int_stock_movements_daily")
+    assert 0 < movements_written[0] < movements_written[1] / 2, movements_written
     # the monthly turnover rewrites (at least) the months of the daily rows written tonight, every grain of each
     assert _months_written(wh, "marts.fct_inventory_daily") <= _months_written(
         wh, "marts.fct_inventory_turnover_monthly", month="month_start_date")
     turnover_written = _written_by_the_last_build(wh, "marts.fct_inventory_turnover_monthly")
     # staging validates the new files' lines (and the earlier lines sharing their transactions), not all lines
     for validated in ("staging.stg_sales__sales_lines__validated", "staging.stg_finance__cogs_ledger__validated",
-                      "staging.stg_sales__sales_lines", "staging.stg_finance__cogs_ledger"):
+                      "staging.stg_logistics__transfers__validated", "staging.stg_sales__sales_lines",
+                      "staging.stg_finance__cogs_ledger", "staging.stg_logistics__transfers"):
         lines_written, lines = _written_by_the_last_build(wh, validated)
         assert 0 < lines_written < lines / 2, (validated, lines_written, lines)
     with duckdb.connect(str(wh), read_only=True) as con:
@@ -166,6 +178,7 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     assert _written_by_the_last_build(wh, "marts.fct_inventory_daily") == (fact_written, fact_rows)
     assert _written_by_the_last_build(wh, "marts.fct_sales_daily") == (sales_written, sales_rows)
     assert _written_by_the_last_build(wh, "marts.fct_inventory_turnover_monthly") == turnover_written
+    assert _written_by_the_last_build(wh, "intermediate.int_stock_movements_daily") == movements_written
 
     # a night with one more sale on the last day: the monthly turnover rewrites that day's month only
     with duckdb.connect(str(wh), read_only=True) as con:
@@ -194,6 +207,16 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     lines = transfers[1].read_text(encoding="utf-8").splitlines()
     transfers[1].write_text("\n".join(lines[:-5]) + "\n", encoding="utf-8")  # five transfers corrected away
     sorted((landing / "finance").glob("cogs_ledger_*.csv"))[0].unlink()  # a withdrawn ledger file
+    count_rows = counts.read_text(encoding="utf-8").splitlines()
+    unchanged = [r for r in count_rows[1:] if r.split(",")[4] == r.split(",")[5]]
+    recounted = [r for r in count_rows[1:] if r.split(",")[4] != r.split(",")[5]]
+    assert recounted, "the demo's counts also correct the book"
+    # counts that corrected nothing withdrawn: one whose day has no other movement, and the second count of a day
+    # (the day's sums stay, its record count falls), and another count corrected
+    gone = {unchanged[len(unchanged) // 2], second_count}
+    counts.write_text("\n".join(r for r in count_rows if r not in gone) + "\n", encoding="utf-8")
+    fields = recounted[len(recounted) // 2].split(",")
+    _replace_line(counts, ",".join(fields), ",".join([*fields[:5], str(int(fields[5]) + 3)]))
     (landing / "sales" / "sales_lines_2023q3-correction.csv").unlink()  # a withdrawn sales file: its own sale goes
     moved_file = landing / "sales" / "sales_lines_2023q2.csv"  # a sale corrected to another day: its old day loses it
     moved = moved_file.read_text(encoding="utf-8").splitlines()[7].split(",")
@@ -239,7 +262,8 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     build_warehouse(landing, full, progress=False, full_refresh=True)
     nightly, rebuilt = _tables(wh), _tables(full)
     # the logs of what nightly builds withdrew: a full build withdraws nothing (checked above)
-    for log in ("staging.stg_sales__sales_lines__withdrawn", "staging.stg_finance__cogs_ledger__withdrawn"):
+    for log in ("staging.stg_sales__sales_lines__withdrawn", "staging.stg_finance__cogs_ledger__withdrawn",
+                "staging.stg_logistics__transfers__withdrawn"):
         assert rebuilt.pop(log) == [] and nightly.pop(log)
     assert set(nightly) == set(rebuilt)
     for table in rebuilt:

@@ -235,6 +235,7 @@
                 'product_location_key': 'UBIGINT', 'in_transit_change_units': none, 'movement_fingerprint': none,
                 '_built_at': none,
             },
+            'int_stock_movements_daily': {'stock_record_count': none, '_built_at': none},
             'int_source_availability': {'_built_at': none},
             'int_product_days': {'_built_at': none},
             'fct_inventory_daily': {'product_location_key': 'UBIGINT', '_built_at': none},
@@ -245,6 +246,8 @@
             'stg_finance__cogs_ledger__validated': {'_file_sha256': none, '_rules': none, '_built_at': none},
             'stg_sales__sales_lines': {'_file_sha256': none, '_built_at': none},
             'stg_finance__cogs_ledger': {'_file_sha256': none, '_built_at': none},
+            'stg_logistics__transfers__validated': {'_file_sha256': none, '_rules': none, '_built_at': none},
+            'stg_logistics__transfers': {'_file_sha256': none, '_built_at': none},
         } -%}
         {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name in required -%}
             {%- set relation = adapter.get_relation(node.database, node.schema, node.alias or node.name) -%}

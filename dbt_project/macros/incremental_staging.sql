@@ -98,10 +98,20 @@
       value, factor: a row's verdict changes with the scale when `value > scale * factor` does;
       flagged: the rows whose verdict names the scale (their detail text quotes it).
     `scale_inputs`: the columns the aggregates read; `key`: the column duplicates are decided within (a text column
-    of the row's natural key).
+    of the row's natural key, or its first column: every row sharing it is judged again);
+    `location_columns`: the row's location columns, each with the column recording whether the location was in
+    the master when the row was judged (a row of a location added or removed since is judged again).
 -#}
-{% macro incremental_staging_scope(scales, scale_inputs, key) -%}
+{% macro incremental_staging_scope(
+    scales, scale_inputs, key, location_columns=[('location_id', '_location_known')]
+) -%}
     {%- set scale_now, scale_before, scale_moved, rejudge = [], [], [], [] -%}
+    {%- set judged_locations, location_moved = [], [] -%}
+    {%- for column, known in location_columns -%}
+        {%- do judged_locations.append('select distinct ' ~ column ~ ' as location_id, ' ~ known
+            ~ ' as location_known from current_rows') -%}
+        {%- do location_moved.append(column ~ ' in (select locations_changed.location_id from locations_changed)') -%}
+    {%- endfor -%}
     {%- for sc in scales -%}
         {%- do scale_now.append(sc.aggregate | replace('{rows}', 'is_now') ~ ' as ' ~ sc.name) -%}
         {%- do scale_before.append(sc.aggregate | replace('{rows}', 'was_before') ~ ' as before_' ~ sc.name) -%}
@@ -194,13 +204,10 @@ products_state_changed as (
 locations_changed as (
     select judged.location_id
     from (
-        select distinct
-            location_id,
-            _location_known
-        from current_rows
+        {{ judged_locations | join(' union ') }}
     ) as judged
     left join locations on judged.location_id = locations.location_id
-    where judged._location_known is distinct from (locations.location_id is not null)
+    where judged.location_known is distinct from (locations.location_id is not null)
 ),
 
 seed_rows as (
@@ -212,7 +219,7 @@ seed_rows as (
     where
         reject_reason = 'future_date'
         or product_id in (select products_state_changed.product_id from products_state_changed)
-        or location_id in (select locations_changed.location_id from locations_changed)
+        or {{ location_moved | join(' or ') }}
     union
     select
         current_rows._source_file,
@@ -299,8 +306,12 @@ scope_rows as (
     follow): files_now (the landed files and their checksums), products and locations (the master data rows are
     judged against) and landed (the raw rows this build validates: all of them on a full build; on an
     incremental one the rows of new and changed files and the earlier rows whose verdict can change,
-    incremental_staging_scope). parse_columns: the columns whose parse failure rejects a row. -#}
-{% macro validated_landing_inputs(source_name, entity, columns, parse_columns, scales, scale_inputs, key) -%}
+    incremental_staging_scope). parse_columns: the columns whose parse failure rejects a row; key and
+    location_columns: see incremental_staging_scope. -#}
+{% macro validated_landing_inputs(
+    source_name, entity, columns, parse_columns, scales, scale_inputs, key,
+    location_columns=[('location_id', '_location_known')]
+) -%}
 files_now as (
     {{ landed_files(entity) }}
 ),
@@ -331,7 +342,7 @@ missing_parsed as (
     where l._source_file in (select new_files._source_file from new_files)
 ),
 
-{{ incremental_staging_scope(scales, scale_inputs, key) }},
+{{ incremental_staging_scope(scales, scale_inputs, key, location_columns) }},
 
 landed as not materialized (
     select l.*
@@ -360,9 +371,10 @@ landed as not materialized (
     or landed again with another checksum, and rows judged again and now rejected. The daily facts downstream
     rewrite these days, and the days of the rows staged since their last build, instead of comparing every day's
     amounts (fct_sales_daily). Append-only, stamped with the build (_built_at); a full build starts it empty (it
-    then withdraws nothing: the kept model is written whole). `date_column`: the kept model's day.
+    then withdraws nothing: the kept model is written whole). `date_column` and `location_column`: the kept
+    model's day and location (a row without that day, a transfer not yet received, withdraws none).
 -#}
-{% macro staged_rows_withdrawn(kept_model, validated_model, entity, date_column) -%}
+{% macro staged_rows_withdrawn(kept_model, validated_model, entity, date_column, location_column='location_id') -%}
     {%- set kept = none -%}
     {#- sqlfluff's templater has no adapter -#}
     {%- if is_incremental() and adapter is defined -%}
@@ -372,12 +384,15 @@ landed as not materialized (
         select distinct
             kept.{{ date_column }} as date_day,
             kept.product_id,
-            kept.location_id,
+            kept.{{ location_column }} as location_id,
             {{ build_stamp() }} as _built_at
         from {{ kept }} as kept
         where
-            not {{ staged_row_is_landed('kept', entity) }}
-            or {{ staged_row_now_rejected('kept', kept, validated_model) }}
+            kept.{{ date_column }} is not null
+            and (
+                not {{ staged_row_is_landed('kept', entity) }}
+                or {{ staged_row_now_rejected('kept', kept, validated_model) }}
+            )
     {%- else %}
         select
             cast(null as date) as date_day,

@@ -49,13 +49,11 @@ product_locations as (
     from {{ ref('int_product_locations') }}
 ),
 
-changes as (
+movement_days as (
     select
         product_locations.product_location_key,
         movements.date_day,
         movements.net_change_units,
-        0 as on_order_change_units,
-        0 as in_transit_change_units,
         -- the day's movement breakdown: a correction that leaves the net change as it was (one more unit sold,
         -- one more received) still changes the day's row in fct_inventory_daily
         hash(
@@ -71,14 +69,14 @@ changes as (
         on
             movements.product_id = product_locations.product_id
             and movements.location_id = product_locations.location_id
-    union all
+),
+
+order_book_days as (
     select
         product_locations.product_location_key,
         order_book.date_day,
-        0 as net_change_units,
         order_book.on_order_change_units,
-        order_book.in_transit_change_units,
-        null as movement_fingerprint
+        order_book.in_transit_change_units
     from {{ ref('int_order_book_changes_daily') }} as order_book
     inner join product_locations
         on
@@ -87,15 +85,20 @@ changes as (
 ),
 
 daily_changes as (
+    -- both inputs hold one row per product-location day (their key tests), so a full join pairs them: a quarter of
+    -- the time of grouping their union by day at M5 size
     select
-        product_location_key,
-        date_day,
-        sum(net_change_units) as net_change_units,
-        sum(on_order_change_units) as on_order_change_units,
-        sum(in_transit_change_units) as in_transit_change_units,
-        max(movement_fingerprint) as movement_fingerprint
-    from changes
-    group by all
+        coalesce(movement_days.product_location_key, order_book_days.product_location_key) as product_location_key,
+        coalesce(movement_days.date_day, order_book_days.date_day) as date_day,
+        coalesce(movement_days.net_change_units, 0) as net_change_units,
+        coalesce(order_book_days.on_order_change_units, 0) as on_order_change_units,
+        coalesce(order_book_days.in_transit_change_units, 0) as in_transit_change_units,
+        movement_days.movement_fingerprint
+    from movement_days
+    full outer join order_book_days
+        on
+            movement_days.product_location_key = order_book_days.product_location_key
+            and movement_days.date_day = order_book_days.date_day
 ),
 
 snapshot_days as (
@@ -325,6 +328,12 @@ spine as (
     from windows
 ),
 
+rebuilt_inputs as (
+    -- the inputs of the rebuilt days only: a nightly build joins a few days, not the history
+    select * from inputs
+    where date_day >= (select min(first_windows.rebuild_from) from windows as first_windows)
+),
+
 joined as (
     select
         spine.product_location_key,
@@ -336,7 +345,7 @@ joined as (
         inputs.anchor_qty,
         inputs.anchor_type
     from spine
-    left join inputs
+    left join rebuilt_inputs as inputs
         on
             spine.product_location_key = inputs.product_location_key
             and spine.date_day = inputs.date_day

@@ -1,5 +1,11 @@
 -- Every landed row, typed, with reject_reason / reject_detail for rows that cannot be used (computed once,
 -- read by the staging model and its __rejected quarantine).
+--
+-- Incremental (delete+insert on the file and row): a nightly build validates the rows of new and changed files
+-- and judges again only the earlier rows whose verdict can have changed (macros/incremental_staging.sql; every
+-- row sharing a transfer_id with them, since duplicates are decided per transfer and product). Each row records
+-- what it was judged against (file checksum, master states, settings).
+-- sqlfluff:indentation:template_blocks_indent:False
 {%- set columns = [
     ('transfer_id', 'text', true),
     ('product_id', 'text', true),
@@ -11,17 +17,28 @@
     ('quantity', 'decimal', true),
 ] %}
 
-with landed as not materialized (
-    select * from {{ source('logistics', 'transfers') }}
-),
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['_source_file', '_source_row'],
+    on_schema_change='fail',
+    pre_hook="{{ staging_rules_changed_delete() }}",
+    post_hook="{{ staged_rows_gone_delete('transfers') }}",
+) }}
+{%- set scales = [
+    {
+        'name': '_quantity_scale',
+        'aggregate': "case when count(*) filter (where _parsed and {rows}) > 0 then greatest(median(abs(quantity)) filter (where _parsed and {rows}), 1) end",
+        'value': 'abs(current_rows.quantity)',
+        'factor': var('implausible_quantity_factor', 1000),
+        'flagged': "current_rows.reject_reason = 'implausible_quantity'",
+    },
+] %}
 
-products as (
-    select product_id from {{ ref('stg_master__products') }}
-),
-
-locations as (
-    select location_id from {{ ref('stg_master__locations') }}
-),
+with {{ validated_landing_inputs(
+    'logistics', 'transfers', columns, columns, scales, ['quantity', '_parsed'], 'transfer_id',
+    [('from_location_id', '_from_location_known'), ('to_location_id', '_to_location_known')]
+) }}
 
 parsed as not materialized (
     select
@@ -32,14 +49,29 @@ parsed as not materialized (
     from landed
 ),
 
-{# a transfer far above the product's median transfer is implausible (scale-free) -#}
+{# a transfer far above the product's median transfer is implausible (scale-free): the product's scale over all
+    its rows as they stand after this build (incremental: earlier rows + new files) -#}
 product_scale as (
+    {%- if is_incremental() %}
+    select
+        product_id,
+        _quantity_scale as quantity_scale
+    from scales_now
+    {%- else %}
     {{ product_quantity_scale('quantity') }}
+    {%- endif %}
 ),
 
 checked as (
     select
         parsed.*,
+        files_now._file_sha256,
+        parsed.parse_failure is null as _parsed,
+        {{ product_master_state() }} as _product_state,
+        from_locations.location_id is not null as _from_location_known,
+        to_locations.location_id is not null as _to_location_known,
+        {{ staging_rules() }} as _rules,
+        {{ build_stamp() }} as _built_at,
         coalesce(
             parsed.parse_failure,
             case
@@ -84,6 +116,7 @@ checked as (
     left join locations as from_locations on parsed.from_location_id = from_locations.location_id
     left join locations as to_locations on parsed.to_location_id = to_locations.location_id
     left join product_scale on parsed.product_id = product_scale.product_id
+    left join files_now on parsed._source_file = files_now._source_file
 )
 
 {{ finish_validation(['transfer_id', 'product_id']) }}
