@@ -118,40 +118,48 @@ stored_stock as (
     where stock_record_count > 0
 ),
 
+staged_days as (
+    -- the days of every kept sales line and transfer, and of those the staging withdrew, with the build that
+    -- wrote or withdrew them
+    select
+        date_day,
+        product_id,
+        location_id,
+        _built_at
+    from sales_lines
+    union all
+    select
+        date_day,
+        product_id,
+        location_id,
+        _built_at
+    from transfer_records
+    union all
+    select
+        date_day,
+        product_id,
+        location_id,
+        _built_at
+    from {{ ref('stg_sales__sales_lines__withdrawn') }}
+    union all
+    select
+        date_day,
+        product_id,
+        location_id,
+        _built_at
+    from {{ ref('stg_logistics__transfers__withdrawn') }}
+),
+
 rewritten_days as (
     select
         date_day,
         product_id,
         location_id
-    from sales_lines
+    from staged_days
     where
         _built_at > (select last_build.built_at from last_build)
         or date_day > (select last_build.last_day from last_build)
         or (select restaged.is_whole from restaged)
-    union
-    select
-        date_day,
-        product_id,
-        location_id
-    from transfer_records
-    where
-        _built_at > (select last_build.built_at from last_build)
-        or date_day > (select last_build.last_day from last_build)
-        or (select restaged.is_whole from restaged)
-    union
-    select
-        date_day,
-        product_id,
-        location_id
-    from {{ ref('stg_sales__sales_lines__withdrawn') }}
-    where _built_at > (select last_build.built_at from last_build)
-    union
-    select
-        date_day,
-        product_id,
-        location_id
-    from {{ ref('stg_logistics__transfers__withdrawn') }}
-    where _built_at > (select last_build.built_at from last_build)
     union
     -- receipts and counts: the days whose sums or records are not the stored ones
     select
