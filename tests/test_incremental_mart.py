@@ -2,7 +2,8 @@
 mart table row for row equal to a full rebuild of the same landing folder, and a night with new days rewrites only
 those days. The chain: new data with a duplicate of an earlier line, a line of a product the master lists only
 later and a product whose median line moves; a night with nothing new; a late sale, a corrected snapshot,
-transfers corrected away, a withdrawn ledger file, a withdrawn count that corrected nothing and a corrected count,
+transfers corrected away and one requested earlier, an open purchase-order line cancelled and a receipt corrected,
+a withdrawn ledger file, a withdrawn count that corrected nothing and a corrected count,
 a corrected and a back-dated standard cost, a back-dated location price list, a corrected and a withdrawn
 promotion."""
 
@@ -156,6 +157,8 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     # the daily movements write the new days, not every day again
     movements_written = _written_by_the_last_build(wh, "intermediate.int_stock_movements_daily")
     assert 0 < movements_written[0] < movements_written[1] / 2, movements_written
+    order_book_written = _written_by_the_last_build(wh, "intermediate.int_order_book_changes_daily")
+    assert 0 < order_book_written[0] < order_book_written[1] / 2, order_book_written
     # the monthly turnover rewrites (at least) the months of the daily rows written tonight, every grain of each
     assert _months_written(wh, "marts.fct_inventory_daily") <= _months_written(
         wh, "marts.fct_inventory_turnover_monthly", month="month_start_date")
@@ -179,6 +182,7 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     assert _written_by_the_last_build(wh, "marts.fct_sales_daily") == (sales_written, sales_rows)
     assert _written_by_the_last_build(wh, "marts.fct_inventory_turnover_monthly") == turnover_written
     assert _written_by_the_last_build(wh, "intermediate.int_stock_movements_daily") == movements_written
+    assert _written_by_the_last_build(wh, "intermediate.int_order_book_changes_daily") == order_book_written
 
     # a night with one more sale on the last day: the monthly turnover rewrites that day's month only
     with duckdb.connect(str(wh), read_only=True) as con:
@@ -206,6 +210,17 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     transfers = sorted((landing / "logistics").glob("transfers_*.csv"))
     lines = transfers[1].read_text(encoding="utf-8").splitlines()
     transfers[1].write_text("\n".join(lines[:-5]) + "\n", encoding="utf-8")  # five transfers corrected away
+    # a transfer corrected in place: requested a week earlier (the order book's old and new request days change)
+    requested = lines[3].split(",")
+    requested[4] = (date.fromisoformat(requested[4]) - timedelta(days=7)).isoformat()
+    _replace_line(transfers[1], lines[3], ",".join(requested))
+    # the purchase orders: an open line cancelled (its order and receipt days lose it) and a receipt corrected
+    order_lines = landing / "procurement" / "purchase_order_lines.csv"
+    open_line = next(r for r in order_lines.read_text(encoding="utf-8").splitlines()[1:] if r.endswith(",open"))
+    _replace_line(order_lines, open_line, open_line[: -len("open")] + "cancelled")
+    receipts = landing / "procurement" / "receipts.csv"
+    receipt = receipts.read_text(encoding="utf-8").splitlines()[40].split(",")
+    _replace_line(receipts, ",".join(receipt), ",".join([*receipt[:4], str(int(receipt[4]) + 2)]))
     sorted((landing / "finance").glob("cogs_ledger_*.csv"))[0].unlink()  # a withdrawn ledger file
     count_rows = counts.read_text(encoding="utf-8").splitlines()
     unchanged = [r for r in count_rows[1:] if r.split(",")[4] == r.split(",")[5]]

@@ -236,6 +236,7 @@
                 '_built_at': none,
             },
             'int_stock_movements_daily': {'stock_record_count': none, '_built_at': none},
+            'int_order_book_changes_daily': {'purchase_order_change_units': none, '_built_at': none},
             'int_source_availability': {'_built_at': none},
             'int_product_days': {'_built_at': none},
             'fct_inventory_daily': {'product_location_key': 'UBIGINT', '_built_at': none},

@@ -14,8 +14,9 @@
 -- Incremental (dbt incremental, delete+insert on product_location_key x date_day). A nightly build rebuilds each
 -- product-location only from the first day whose inputs (net movement and its breakdown, order-book change,
 -- anchor) differ from the stored ones, or from the first new day; the running sums restart from the stored close
--- of the day before. Every row written carries the build's start time (_built_at): fct_inventory_daily rewrites
--- exactly those days.
+-- of the day before. The changed product-locations are found by summing a hash of each input day, as it is and as
+-- the stored rows hold it (one scan of each table); only theirs are compared day by day. Every row written
+-- carries the build's start time (_built_at): fct_inventory_daily rewrites exactly those days.
 -- That restart is exact only when the stored day before is governed by an earlier anchor (or has no anchor at
 -- all, and none arrives): otherwise the product-location is rebuilt from its first day, because a new first
 -- anchor changes the days before it. The pre-hook removes every stored row that is no longer on the grid (a
@@ -84,23 +85,6 @@ order_book_days as (
             and order_book.location_id = product_locations.location_id
 ),
 
-daily_changes as (
-    -- both inputs hold one row per product-location day (their key tests), so a full join pairs them: a quarter of
-    -- the time of grouping their union by day at M5 size
-    select
-        coalesce(movement_days.product_location_key, order_book_days.product_location_key) as product_location_key,
-        coalesce(movement_days.date_day, order_book_days.date_day) as date_day,
-        coalesce(movement_days.net_change_units, 0) as net_change_units,
-        coalesce(order_book_days.on_order_change_units, 0) as on_order_change_units,
-        coalesce(order_book_days.in_transit_change_units, 0) as in_transit_change_units,
-        movement_days.movement_fingerprint
-    from movement_days
-    full outer join order_book_days
-        on
-            movement_days.product_location_key = order_book_days.product_location_key
-            and movement_days.date_day = order_book_days.date_day
-),
-
 snapshot_days as (
     select distinct
         location_id,
@@ -154,78 +138,130 @@ anchors as (
             and snapshot_anchors.date_day = count_anchors.date_day
 ),
 
-inputs as (
-    -- every product-location day with a movement, an order-book change or an anchor
-    select
-        coalesce(daily_changes.product_location_key, anchors.product_location_key) as product_location_key,
-        coalesce(daily_changes.date_day, anchors.date_day) as date_day,
-        coalesce(daily_changes.net_change_units, 0) as net_change_units,
-        coalesce(daily_changes.on_order_change_units, 0) as on_order_change_units,
-        coalesce(daily_changes.in_transit_change_units, 0) as in_transit_change_units,
-        daily_changes.movement_fingerprint,
-        anchors.anchor_qty,
-        anchors.anchor_type
-    from daily_changes
-    full outer join anchors
-        on
-            daily_changes.product_location_key = anchors.product_location_key
-            and daily_changes.date_day = anchors.date_day
+{% if is_incremental() %}
+stored_bounds as (
+    select max(date_day) as last_stored_day from {{ this }}
 ),
 
-{% if is_incremental() %}
-stored_inputs as (
+-- Change detection. Each input day (a movement, an order-book change, an anchor) up to the last stored day is
+-- hashed, as it is and as the stored row holds it; a product-location whose sum of hashes differs has changed
+-- (a scan per table instead of joining every stored day with every input day), and only for those are the days
+-- compared, to find the first one that changed.
+new_day_hashes as not materialized (
     select
         product_location_key,
         date_day,
-        net_change_units,
-        on_order_change_units,
-        in_transit_change_units,
-        movement_fingerprint,
-        anchor_qty,
-        anchor_type
-    from {{ this }}
-    where
-        net_change_units <> 0
-        or on_order_change_units <> 0
-        or in_transit_change_units <> 0
-        or movement_fingerprint is not null
-        or anchor_qty is not null
-),
-
-new_inputs as (
-    select * from inputs
-    where
-        net_change_units <> 0
-        or on_order_change_units <> 0
-        or in_transit_change_units <> 0
-        or movement_fingerprint is not null
-        or anchor_qty is not null
-),
-
-changed_inputs as (
-    -- per product-location, the first day whose inputs are not the stored ones (new, changed or gone)
+        hash('movement', date_day, net_change_units, movement_fingerprint) as day_hash
+    from movement_days
+    where date_day <= (select stored_bounds.last_stored_day from stored_bounds)
+    union all
     select
-        coalesce(new_inputs.product_location_key, stored_inputs.product_location_key) as product_location_key,
-        min(coalesce(new_inputs.date_day, stored_inputs.date_day)) as changed_from
-    from new_inputs
-    full outer join stored_inputs
-        on
-            new_inputs.product_location_key = stored_inputs.product_location_key
-            and new_inputs.date_day = stored_inputs.date_day
+        product_location_key,
+        date_day,
+        hash('order_book', date_day, on_order_change_units, in_transit_change_units) as day_hash
+    from order_book_days
     where
-        new_inputs.product_location_key is null
-        or stored_inputs.product_location_key is null
-        or new_inputs.net_change_units <> stored_inputs.net_change_units
-        or new_inputs.on_order_change_units <> stored_inputs.on_order_change_units
-        or new_inputs.in_transit_change_units <> stored_inputs.in_transit_change_units
-        or new_inputs.movement_fingerprint is distinct from stored_inputs.movement_fingerprint
-        or new_inputs.anchor_qty is distinct from stored_inputs.anchor_qty
-        or new_inputs.anchor_type is distinct from stored_inputs.anchor_type
+        date_day <= (select stored_bounds.last_stored_day from stored_bounds)
+        and (on_order_change_units <> 0 or in_transit_change_units <> 0)
+    union all
+    select
+        product_location_key,
+        date_day,
+        hash('anchor', date_day, anchor_qty, anchor_type) as day_hash
+    from anchors
+    where
+        date_day <= (select stored_bounds.last_stored_day from stored_bounds)
+        and anchor_qty is not null
+),
+
+stored_day_hashes as not materialized (
+    -- the same hashes from the stored rows: a movement day has a fingerprint, an order-book day a change
+    select
+        product_location_key,
+        date_day,
+        hash('movement', date_day, net_change_units, movement_fingerprint) as day_hash
+    from {{ this }}
+    where movement_fingerprint is not null
+    union all
+    select
+        product_location_key,
+        date_day,
+        hash('order_book', date_day, on_order_change_units, in_transit_change_units) as day_hash
+    from {{ this }}
+    where on_order_change_units <> 0 or in_transit_change_units <> 0
+    union all
+    select
+        product_location_key,
+        date_day,
+        hash('anchor', date_day, anchor_qty, anchor_type) as day_hash
+    from {{ this }}
+    where anchor_qty is not null
+),
+
+new_sums as (
+    select
+        product_location_key,
+        sum(day_hash) as hash_sum,
+        count(*) as day_count
+    from new_day_hashes
     group by 1
 ),
 
-stored_bounds as (
-    select max(date_day) as last_stored_day from {{ this }}
+stored_sums as (
+    select
+        product_location_key,
+        sum(day_hash) as hash_sum,
+        count(*) as day_count
+    from stored_day_hashes
+    group by 1
+),
+
+changed_locations as (
+    select coalesce(new_sums.product_location_key, stored_sums.product_location_key) as product_location_key
+    from new_sums
+    full outer join stored_sums on new_sums.product_location_key = stored_sums.product_location_key
+    where
+        new_sums.product_location_key is null
+        or stored_sums.product_location_key is null
+        or new_sums.hash_sum <> stored_sums.hash_sum
+        or new_sums.day_count <> stored_sums.day_count
+),
+
+new_days as (
+    select
+        product_location_key,
+        date_day,
+        sum(day_hash) as hash_sum
+    from new_day_hashes
+    where product_location_key in (select changed_locations.product_location_key from changed_locations)
+    group by all
+),
+
+stored_days as (
+    select
+        product_location_key,
+        date_day,
+        sum(day_hash) as hash_sum
+    from stored_day_hashes
+    where product_location_key in (select changed_locations.product_location_key from changed_locations)
+    group by all
+),
+
+changed_inputs as (
+    -- per changed product-location, the first day whose inputs are not the stored ones (new, changed or gone)
+    select
+        coalesce(new_days.product_location_key, stored_days.product_location_key) as product_location_key,
+        min(coalesce(new_days.date_day, stored_days.date_day)) as changed_from
+    from new_days
+    full outer join stored_days
+        on
+            new_days.product_location_key = stored_days.product_location_key
+            and new_days.date_day = stored_days.date_day
+    where
+        new_days.product_location_key is null
+        or stored_days.product_location_key is null
+        or new_days.hash_sum <> stored_days.hash_sum
+    group by 1
 ),
 
 candidates as (
@@ -303,6 +339,34 @@ windows as (
     from restarts
     where case when is_seeded then candidate_from else history_start_date end <= (select bounds.as_of_date from bounds)
 ),
+
+rebuilt_movement_days as (
+    -- the inputs of the rebuilt days only, read from each product-location's first rebuilt day
+    select movement_days.*
+    from movement_days
+    inner join windows
+        on
+            movement_days.product_location_key = windows.product_location_key
+            and movement_days.date_day >= windows.rebuild_from
+),
+
+rebuilt_order_book_days as (
+    select order_book_days.*
+    from order_book_days
+    inner join windows
+        on
+            order_book_days.product_location_key = windows.product_location_key
+            and order_book_days.date_day >= windows.rebuild_from
+),
+
+rebuilt_anchors as (
+    select anchors.*
+    from anchors
+    inner join windows
+        on
+            anchors.product_location_key = windows.product_location_key
+            and anchors.date_day >= windows.rebuild_from
+),
 {% else %}
 windows as (
     select
@@ -315,7 +379,54 @@ windows as (
         cast(null as varchar) as seed_anchored_from
     from product_locations
 ),
+
+rebuilt_movement_days as (
+    select * from movement_days
+),
+
+rebuilt_order_book_days as (
+    select * from order_book_days
+),
+
+rebuilt_anchors as (
+    select * from anchors
+),
 {% endif %}
+
+daily_changes as (
+    -- both inputs hold one row per product-location day (their key tests), so a full join pairs them: a quarter of
+    -- the time of grouping their union by day at M5 size
+    select
+        coalesce(movement_days.product_location_key, order_book_days.product_location_key) as product_location_key,
+        coalesce(movement_days.date_day, order_book_days.date_day) as date_day,
+        coalesce(movement_days.net_change_units, 0) as net_change_units,
+        coalesce(order_book_days.on_order_change_units, 0) as on_order_change_units,
+        coalesce(order_book_days.in_transit_change_units, 0) as in_transit_change_units,
+        movement_days.movement_fingerprint
+    from rebuilt_movement_days as movement_days
+    full outer join rebuilt_order_book_days as order_book_days
+        on
+            movement_days.product_location_key = order_book_days.product_location_key
+            and movement_days.date_day = order_book_days.date_day
+),
+
+inputs as (
+    -- every rebuilt product-location day with a movement, an order-book change or an anchor
+    select
+        coalesce(daily_changes.product_location_key, anchors.product_location_key) as product_location_key,
+        coalesce(daily_changes.date_day, anchors.date_day) as date_day,
+        coalesce(daily_changes.net_change_units, 0) as net_change_units,
+        coalesce(daily_changes.on_order_change_units, 0) as on_order_change_units,
+        coalesce(daily_changes.in_transit_change_units, 0) as in_transit_change_units,
+        daily_changes.movement_fingerprint,
+        anchors.anchor_qty,
+        anchors.anchor_type
+    from daily_changes
+    full outer join rebuilt_anchors as anchors
+        on
+            daily_changes.product_location_key = anchors.product_location_key
+            and daily_changes.date_day = anchors.date_day
+),
 
 spine as (
     select
@@ -326,12 +437,6 @@ spine as (
             interval 1 day
         )) as date) as date_day
     from windows
-),
-
-rebuilt_inputs as (
-    -- the inputs of the rebuilt days only: a nightly build joins a few days, not the history
-    select * from inputs
-    where date_day >= (select min(first_windows.rebuild_from) from windows as first_windows)
 ),
 
 joined as (
@@ -345,7 +450,7 @@ joined as (
         inputs.anchor_qty,
         inputs.anchor_type
     from spine
-    left join rebuilt_inputs as inputs
+    left join inputs
         on
             spine.product_location_key = inputs.product_location_key
             and spine.date_day = inputs.date_day
