@@ -60,6 +60,36 @@ def _night(landing: Path, last_part: Path | None) -> tuple[Path, int]:
     return out, night.height
 
 
+def _transfer_night(landing: Path) -> tuple[Path, int]:
+    """Write the transfers requested on the latest request day of the landing, moved one day on (new transfer ids),
+    as ``logistics/transfers_<day>.<ext>``: one night of store replenishment; (file, rows)."""
+    parts = sorted(p for p in (landing / "logistics").glob("transfers_*") if p.suffix in (".csv", ".parquet"))
+    if not parts:
+        raise SystemExit(f"no transfer files in {landing / 'logistics'}")
+    nights = [p for p in parts if re.fullmatch(r"transfers_\d{4}-\d{2}-\d{2}", p.stem)]
+    last_part = max(nights, key=lambda p: p.stem) if nights else parts[-1]
+    read = pl.read_parquet if last_part.suffix == ".parquet" else lambda p: pl.read_csv(p, infer_schema=False)
+    rows = read(last_part).with_columns(
+        pl.col(c).cast(pl.String) for c in ("ordered_date", "shipped_date", "received_date"))
+    day = max(date.fromisoformat(d[:10]) for d in rows["ordered_date"].drop_nulls().unique().to_list())
+    nxt = day + timedelta(days=1)
+    last = rows.filter(pl.col("ordered_date").str.slice(0, 10) == day.isoformat())
+
+    def moved(column: str) -> pl.Expr:
+        parsed = pl.col(column).str.slice(0, 10).str.to_date()
+        return (parsed + pl.duration(days=1)).cast(pl.String).alias(column)
+
+    night = last.with_columns(moved("ordered_date"), moved("shipped_date"), moved("received_date"),
+                              (pl.col("transfer_id").cast(pl.String).str.replace(r"-n\d{8}$", "") + f"-n{nxt:%Y%m%d}")
+                              .alias("transfer_id"))
+    out = landing / "logistics" / f"transfers_{nxt.isoformat()}{last_part.suffix}"
+    if last_part.suffix == ".parquet":
+        night.write_parquet(out)
+    else:
+        night.write_csv(out)
+    return out, night.height
+
+
 def _sales_rows(warehouse: Path) -> int:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute("select count(*) from raw.sales__sales_lines").fetchall()[0][0]

@@ -2,7 +2,7 @@
 rebuild of the mart (issue 11, section 1).
 
     python bench/nightly_build.py --landing /data/m5/landing --warehouse /data/m5/warehouse.duckdb \
-        --work /tmp/nightly [--nights 3] [--full]
+        --work /tmp/nightly [--nights 3] [--full] [--transfers]
 
 Copies the landing folder and the warehouse (already built by `stockturn build`) into ``--work``. ``--full`` first
 times `stockturn build --full-refresh`'s dbt part (every model from scratch, the landing unchanged). Then, night
@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from incremental_load import _night  # noqa: E402
+from incremental_load import _night, _transfer_night  # noqa: E402
 
 from orchestration.dbt_cli import run_dbt  # noqa: E402
 from orchestration.warehouse_build import ML_DOWNSTREAM_SELECTOR, build_warehouse  # noqa: E402
@@ -50,6 +50,8 @@ def main() -> None:
     p.add_argument("--work", type=Path, required=True, help="scratch folder (the landing and warehouse copies)")
     p.add_argument("--nights", type=int, default=3)
     p.add_argument("--full", action="store_true", help="also time a full rebuild of every dbt model first")
+    p.add_argument("--transfers", action="store_true",
+                   help="each night also lands the transfers requested on the latest request day, moved one day on")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     if args.work.exists():
@@ -71,14 +73,19 @@ def main() -> None:
     path = None
     for k in range(args.nights):
         path, rows = _night(landing, path)
+        transfers = ""
+        if args.transfers:
+            transfer_path, transfer_rows = _transfer_night(landing)
+            transfers = f" and {transfer_path.name} ({transfer_rows:,} transfers)"
         t0 = time.perf_counter()
         result = build_warehouse(landing, warehouse, progress=False)
         total = time.perf_counter() - t0
         loads.append(result.load.elapsed_seconds)
         dbts.append(result.dbt.seconds)
         totals.append(total)
-        print(f"night {k + 1}: {path.name} ({rows:,} lines): load {result.load.elapsed_seconds:,.1f} s + dbt "
-              f"{result.dbt.seconds:,.1f} s = {total:,.1f} s; {_slowest_models(result.dbt.target_path)}", flush=True)
+        print(f"night {k + 1}: {path.name} ({rows:,} lines){transfers}: load {result.load.elapsed_seconds:,.1f} s "
+              f"+ dbt {result.dbt.seconds:,.1f} s = {total:,.1f} s; {_slowest_models(result.dbt.target_path)}",
+              flush=True)
     print(f"median of {args.nights} nights: load {statistics.median(loads):,.1f} s, "
           f"dbt {statistics.median(dbts):,.1f} s, load + dbt {statistics.median(totals):,.1f} s")
 

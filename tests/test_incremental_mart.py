@@ -159,6 +159,9 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     assert 0 < movements_written[0] < movements_written[1] / 2, movements_written
     order_book_written = _written_by_the_last_build(wh, "intermediate.int_order_book_changes_daily")
     assert 0 < order_book_written[0] < order_book_written[1] / 2, order_book_written
+    # the counts on or after a day whose sales changed (their last sale may have moved), not every count again
+    counts_written = _written_by_the_last_build(wh, "marts.fct_inventory_discrepancies")
+    assert 0 < counts_written[0] < counts_written[1] / 2, counts_written
     # the monthly turnover rewrites (at least) the months of the daily rows written tonight, every grain of each
     assert _months_written(wh, "marts.fct_inventory_daily") <= _months_written(
         wh, "marts.fct_inventory_turnover_monthly", month="month_start_date")
@@ -183,6 +186,7 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     assert _written_by_the_last_build(wh, "marts.fct_inventory_turnover_monthly") == turnover_written
     assert _written_by_the_last_build(wh, "intermediate.int_stock_movements_daily") == movements_written
     assert _written_by_the_last_build(wh, "intermediate.int_order_book_changes_daily") == order_book_written
+    assert _written_by_the_last_build(wh, "marts.fct_inventory_discrepancies") == counts_written
 
     # a night with one more sale on the last day: the monthly turnover rewrites that day's month only
     with duckdb.connect(str(wh), read_only=True) as con:
@@ -205,7 +209,11 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
         f.write(",".join(late) + "\n")
     snapshots = landing / "inventory" / "stock_snapshots.csv"
     rows = snapshots.read_text(encoding="utf-8").splitlines()
-    middle = rows[len(rows) // 2].split(",")
+    # a recount at the last location, which the transfer edits below do not touch: only the changed anchor can
+    # tell the positions that this product-location changed (checked below)
+    last_location = max(r.split(",")[2] for r in rows[1:])
+    at_last = [r for r in rows[1:] if r.split(",")[2] == last_location]
+    middle = at_last[len(at_last) // 2].split(",")
     _replace_line(snapshots, ",".join(middle), ",".join([*middle[:3], str(int(middle[3]) + 7)]))  # recount
     transfers = sorted((landing / "logistics").glob("transfers_*.csv"))
     lines = transfers[1].read_text(encoding="utf-8").splitlines()
@@ -259,6 +267,11 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
                      for i in range(4))]) + "\n", encoding="utf-8")
     with open(products, "a", encoding="utf-8") as f:  # the master now lists the product sold on night 2
         f.write(",".join(["P99999", "Late-listed product", *product_rows[1].split(",")[2:]]) + "\n")
+    edited = {(r.split(",")[1], r.split(",")[3]) for r in [*lines[-5:], lines[3]]} | {  # transfers: receiving end
+        (r.split(",")[1], r.split(",")[2]) for r in [*lines[-5:], lines[3]]} | {
+        (r.split(",")[2], r.split(",")[3]) for r in [*gone, recounted[len(recounted) // 2]]} | {
+        (r[3], r[4]) for r in (late, moved, own_sale)}
+    assert (middle[1], middle[2]) not in edited, "the recount must be the only change of its product-location"
     build_warehouse(landing, wh, progress=False)
     with duckdb.connect(str(wh), read_only=True) as con:
         assert con.execute("select count(*) from staging.stg_sales__sales_lines where product_id = 'P99999'"

@@ -241,6 +241,7 @@
             'int_product_days': {'_built_at': none},
             'fct_inventory_daily': {'product_location_key': 'UBIGINT', '_built_at': none},
             'fct_days_of_supply': {'_built_at': none},
+            'fct_inventory_discrepancies': {'_built_at': none},
             'fct_inventory_turnover_monthly': {'_built_at': none},
             'fct_sales_daily': {'product_location_key': 'UBIGINT', '_built_at': none},
             'stg_sales__sales_lines__validated': {'_file_sha256': none, '_rules': none, '_built_at': none},
