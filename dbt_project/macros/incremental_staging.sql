@@ -372,27 +372,36 @@ landed as not materialized (
     rewrite these days, and the days of the rows staged since their last build, instead of comparing every day's
     amounts (fct_sales_daily). Append-only, stamped with the build (_built_at); a full build starts it empty (it
     then withdraws nothing: the kept model is written whole). `date_column` and `location_column`: the kept
-    model's day and location (a row without that day, a transfer not yet received, withdraws none).
+    model's day and location (a row without that day, a transfer not yet received, withdraws none); `more_days`
+    further (day, location) pairs of the same row, read in the same pass.
 -#}
-{% macro staged_rows_withdrawn(kept_model, validated_model, entity, date_column, location_column='location_id') -%}
+{% macro staged_rows_withdrawn(kept_model, validated_model, entity, date_column, location_column='location_id', more_days=[]) -%}
     {%- set kept = none -%}
     {#- sqlfluff's templater has no adapter -#}
     {%- if is_incremental() and adapter is defined -%}
         {%- set kept = adapter.get_relation(database=this.database, schema=this.schema, identifier=kept_model) -%}
     {%- endif -%}
+    {%- set named_days = [] -%}
+    {%- for day_column, day_location in [(date_column, location_column)] + more_days -%}
+        {%- do named_days.append("{'date_day': kept." ~ day_column ~ ", 'location_id': kept." ~ day_location ~ "}") -%}
+    {%- endfor -%}
     {%- if kept is not none %}
         select distinct
-            kept.{{ date_column }} as date_day,
-            kept.product_id,
-            kept.{{ location_column }} as location_id,
+            named_days.date_day,
+            named_days.product_id,
+            named_days.location_id,
             {{ build_stamp() }} as _built_at
-        from {{ kept }} as kept
-        where
-            kept.{{ date_column }} is not null
-            and (
+        from (
+            -- one pass over the kept rows, each withdrawn row naming each of its days
+            select
+                kept.product_id,
+                unnest([{{ named_days | join(', ') }}], recursive := true)
+            from {{ kept }} as kept
+            where
                 not {{ staged_row_is_landed('kept', entity) }}
                 or {{ staged_row_now_rejected('kept', kept, validated_model) }}
-            )
+        ) as named_days
+        where named_days.date_day is not null
     {%- else %}
         select
             cast(null as date) as date_day,

@@ -11,17 +11,8 @@
 ) }}
 
 {{ staged_rows_withdrawn(
-    'stg_logistics__transfers', 'stg_logistics__transfers__validated', 'transfers', 'shipped_date', 'from_location_id'
-) }}
-union all
-{{ staged_rows_withdrawn(
-    'stg_logistics__transfers', 'stg_logistics__transfers__validated', 'transfers', 'received_date', 'to_location_id'
-) }}
-union all
-{{ staged_rows_withdrawn(
-    'stg_logistics__transfers', 'stg_logistics__transfers__validated', 'transfers', 'ordered_date', 'to_location_id'
-) }}
-union all
-{{ staged_rows_withdrawn(
-    'stg_logistics__transfers', 'stg_logistics__transfers__validated', 'transfers', 'shipped_date', 'to_location_id'
+    'stg_logistics__transfers', 'stg_logistics__transfers__validated', 'transfers', 'shipped_date', 'from_location_id',
+    more_days=[
+        ('received_date', 'to_location_id'), ('ordered_date', 'to_location_id'), ('shipped_date', 'to_location_id')
+    ],
 ) }}
