@@ -15,7 +15,8 @@
 -- product-location only from the first day whose inputs (net movement and its breakdown, order-book change,
 -- anchor) differ from the stored ones, or from the first new day; the running sums restart from the stored close
 -- of the day before. The changed product-locations are found by summing a hash of each input day, as it is and as
--- the stored rows hold it (one scan of each table); only theirs are compared day by day. Every row written
+-- the stored rows hold it (one scan of each table); for theirs, the sums per month find the first changed month,
+-- and only that month is compared day by day. Every row written
 -- carries the build's start time (_built_at): fct_inventory_daily rewrites exactly those days.
 -- That restart is exact only when the stored day before is governed by an earlier anchor (or has no anchor at
 -- all, and none arrives): otherwise the product-location is rebuilt from its first day, because a new first
@@ -145,8 +146,8 @@ stored_bounds as (
 
 -- Change detection. Each input day (a movement, an order-book change, an anchor) up to the last stored day is
 -- hashed, as it is and as the stored row holds it; a product-location whose sum of hashes differs has changed
--- (a scan per table instead of joining every stored day with every input day), and only for those are the days
--- compared, to find the first one that changed.
+-- (a scan per table instead of joining every stored day with every input day). For those, the sums per month
+-- find the first month that changed, and only that month's days are compared, to find the first day that changed.
 new_day_hashes as not materialized (
     select
         product_location_key,
@@ -227,23 +228,73 @@ changed_locations as (
         or new_sums.day_count <> stored_sums.day_count
 ),
 
-new_days as (
+new_months as (
+    -- the changed product-locations' sums per month
     select
         product_location_key,
-        date_day,
-        sum(day_hash) as hash_sum
+        cast(date_trunc('month', date_day) as date) as month_start,
+        sum(day_hash) as hash_sum,
+        count(*) as day_count
     from new_day_hashes
     where product_location_key in (select changed_locations.product_location_key from changed_locations)
     group by all
 ),
 
-stored_days as (
+stored_months as (
     select
         product_location_key,
-        date_day,
-        sum(day_hash) as hash_sum
+        cast(date_trunc('month', date_day) as date) as month_start,
+        sum(day_hash) as hash_sum,
+        count(*) as day_count
     from stored_day_hashes
     where product_location_key in (select changed_locations.product_location_key from changed_locations)
+    group by all
+),
+
+changed_months as (
+    -- per changed product-location, the first month whose sums differ: its first changed day is in that month
+    select
+        coalesce(new_months.product_location_key, stored_months.product_location_key) as product_location_key,
+        min(coalesce(new_months.month_start, stored_months.month_start)) as month_start
+    from new_months
+    full outer join stored_months
+        on
+            new_months.product_location_key = stored_months.product_location_key
+            and new_months.month_start = stored_months.month_start
+    where
+        new_months.product_location_key is null
+        or stored_months.product_location_key is null
+        or new_months.hash_sum <> stored_months.hash_sum
+        or new_months.day_count <> stored_months.day_count
+    group by 1
+),
+
+new_days as (
+    -- the days of that first changed month only
+    select
+        new_day_hashes.product_location_key,
+        new_day_hashes.date_day,
+        sum(new_day_hashes.day_hash) as hash_sum
+    from new_day_hashes
+    inner join changed_months
+        on
+            new_day_hashes.product_location_key = changed_months.product_location_key
+            and new_day_hashes.date_day >= changed_months.month_start
+            and new_day_hashes.date_day < changed_months.month_start + interval 1 month
+    group by all
+),
+
+stored_days as (
+    select
+        stored_day_hashes.product_location_key,
+        stored_day_hashes.date_day,
+        sum(stored_day_hashes.day_hash) as hash_sum
+    from stored_day_hashes
+    inner join changed_months
+        on
+            stored_day_hashes.product_location_key = changed_months.product_location_key
+            and stored_day_hashes.date_day >= changed_months.month_start
+            and stored_day_hashes.date_day < changed_months.month_start + interval 1 month
     group by all
 ),
 
