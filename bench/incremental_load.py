@@ -60,34 +60,48 @@ def _night(landing: Path, last_part: Path | None) -> tuple[Path, int]:
     return out, night.height
 
 
-def _transfer_night(landing: Path) -> tuple[Path, int]:
-    """Write the transfers requested on the latest request day of the landing, moved one day on (new transfer ids),
-    as ``logistics/transfers_<day>.<ext>``: one night of store replenishment; (file, rows)."""
-    parts = sorted(p for p in (landing / "logistics").glob("transfers_*") if p.suffix in (".csv", ".parquet"))
+def _next_day_file(landing: Path, folder: str, prefix: str, day_column: str, date_columns: tuple[str, ...],
+                   id_column: str) -> tuple[Path, int]:
+    """Write the rows of the latest ``day_column`` day of ``<folder>/<prefix>_*`` moved one day on (every column in
+    ``date_columns``), with new ids, as ``<folder>/<prefix>_<day>.<ext>``: one more night of that export;
+    (file, rows)."""
+    parts = sorted(p for p in (landing / folder).glob(f"{prefix}_*") if p.suffix in (".csv", ".parquet"))
     if not parts:
-        raise SystemExit(f"no transfer files in {landing / 'logistics'}")
-    nights = [p for p in parts if re.fullmatch(r"transfers_\d{4}-\d{2}-\d{2}", p.stem)]
+        raise SystemExit(f"no {prefix} files in {landing / folder}")
+    nights = [p for p in parts if re.fullmatch(rf"{prefix}_\d{{4}}-\d{{2}}-\d{{2}}", p.stem)]
     last_part = max(nights, key=lambda p: p.stem) if nights else parts[-1]
     read = pl.read_parquet if last_part.suffix == ".parquet" else lambda p: pl.read_csv(p, infer_schema=False)
-    rows = read(last_part).with_columns(
-        pl.col(c).cast(pl.String) for c in ("ordered_date", "shipped_date", "received_date"))
-    day = max(date.fromisoformat(d[:10]) for d in rows["ordered_date"].drop_nulls().unique().to_list())
+    rows = read(last_part).with_columns(pl.col(c).cast(pl.String) for c in date_columns)
+    day = max(date.fromisoformat(d[:10]) for d in rows[day_column].drop_nulls().unique().to_list())
     nxt = day + timedelta(days=1)
-    last = rows.filter(pl.col("ordered_date").str.slice(0, 10) == day.isoformat())
+    last = rows.filter(pl.col(day_column).str.slice(0, 10) == day.isoformat())
 
     def moved(column: str) -> pl.Expr:
         parsed = pl.col(column).str.slice(0, 10).str.to_date()
         return (parsed + pl.duration(days=1)).cast(pl.String).alias(column)
 
-    night = last.with_columns(moved("ordered_date"), moved("shipped_date"), moved("received_date"),
-                              (pl.col("transfer_id").cast(pl.String).str.replace(r"-n\d{8}$", "") + f"-n{nxt:%Y%m%d}")
-                              .alias("transfer_id"))
-    out = landing / "logistics" / f"transfers_{nxt.isoformat()}{last_part.suffix}"
+    night = last.with_columns(*(moved(c) for c in date_columns),
+                              (pl.col(id_column).cast(pl.String).str.replace(r"-n\d{8}$", "") + f"-n{nxt:%Y%m%d}")
+                              .alias(id_column))
+    out = landing / folder / f"{prefix}_{nxt.isoformat()}{last_part.suffix}"
     if last_part.suffix == ".parquet":
         night.write_parquet(out)
     else:
         night.write_csv(out)
     return out, night.height
+
+
+def _transfer_night(landing: Path) -> tuple[Path, int]:
+    """The transfers requested on the latest request day of the landing, moved one day on (new transfer ids), as
+    ``logistics/transfers_<day>.<ext>``: one night of store replenishment; (file, rows)."""
+    return _next_day_file(landing, "logistics", "transfers", "ordered_date",
+                          ("ordered_date", "shipped_date", "received_date"), "transfer_id")
+
+
+def _ledger_night(landing: Path) -> tuple[Path, int]:
+    """The COGS postings of the latest posting day, moved one day on (new posting ids), as
+    ``finance/cogs_ledger_<day>.<ext>``: one night of the finance export; (file, rows)."""
+    return _next_day_file(landing, "finance", "cogs_ledger", "posting_date", ("posting_date",), "posting_id")
 
 
 def _sales_rows(warehouse: Path) -> int:

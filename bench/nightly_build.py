@@ -2,12 +2,13 @@
 rebuild of the mart (issue 11, section 1).
 
     python bench/nightly_build.py --landing /data/m5/landing --warehouse /data/m5/warehouse.duckdb \
-        --work /tmp/nightly [--nights 3] [--full] [--transfers]
+        --work /tmp/nightly [--nights 3] [--full] [--transfers] [--ledger]
 
 Copies the landing folder and the warehouse (already built by `stockturn build`) into ``--work``. ``--full`` first
 times `stockturn build --full-refresh`'s dbt part (every model from scratch, the landing unchanged). Then, night
 after night, it writes one new day of sales lines (``bench/incremental_load.py``'s night: the last day's lines
-moved one day on) and times `build_warehouse` on it: the incremental load, then `dbt build`, in which the daily
+moved one day on; with ``--transfers`` and ``--ledger`` also the transfers and the COGS postings of the latest
+day, moved one day on, as a nightly ERP export lands them) and times `build_warehouse` on it: the incremental load, then `dbt build`, in which the daily
 stock positions model adds only what changed. Prints each night's load, dbt and its slowest models, and the
 medians. Not part of the test suite.
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from incremental_load import _night, _transfer_night  # noqa: E402
+from incremental_load import _ledger_night, _night, _transfer_night  # noqa: E402
 
 from orchestration.dbt_cli import run_dbt  # noqa: E402
 from orchestration.warehouse_build import ML_DOWNSTREAM_SELECTOR, build_warehouse  # noqa: E402
@@ -52,6 +53,8 @@ def main() -> None:
     p.add_argument("--full", action="store_true", help="also time a full rebuild of every dbt model first")
     p.add_argument("--transfers", action="store_true",
                    help="each night also lands the transfers requested on the latest request day, moved one day on")
+    p.add_argument("--ledger", action="store_true",
+                   help="each night also lands the COGS postings of the latest posting day, moved one day on")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     if args.work.exists():
@@ -77,6 +80,9 @@ def main() -> None:
         if args.transfers:
             transfer_path, transfer_rows = _transfer_night(landing)
             transfers = f" and {transfer_path.name} ({transfer_rows:,} transfers)"
+        if args.ledger:
+            ledger_path, ledger_rows = _ledger_night(landing)
+            transfers += f" and {ledger_path.name} ({ledger_rows:,} postings)"
         t0 = time.perf_counter()
         result = build_warehouse(landing, warehouse, progress=False)
         total = time.perf_counter() - t0
