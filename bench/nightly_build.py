@@ -2,15 +2,15 @@
 rebuild of the mart (issue 11, section 1).
 
     python bench/nightly_build.py --landing /data/m5/landing --warehouse /data/m5/warehouse.duckdb \
-        --work /tmp/nightly [--nights 3] [--full] [--transfers] [--ledger]
+        --work /tmp/nightly [--nights 3] [--full] [--transfers] [--ledger] [--night-threads 2]
 
 Copies the landing folder and the warehouse (already built by `stockturn build`) into ``--work``. ``--full`` first
 times `stockturn build --full-refresh`'s dbt part (every model from scratch, the landing unchanged). Then, night
 after night, it writes one new day of sales lines (``bench/incremental_load.py``'s night: the last day's lines
 moved one day on; with ``--transfers`` and ``--ledger`` also the transfers and the COGS postings of the latest
-day, moved one day on, as a nightly ERP export lands them) and times `build_warehouse` on it: the incremental load, then `dbt build`, in which the daily
-stock positions model adds only what changed. Prints each night's load, dbt and its slowest models, and the
-medians. Not part of the test suite.
+day, moved one day on, as a nightly ERP export lands them) and times `build_warehouse` on it: the incremental
+load, then `dbt build`, in which the daily stock positions model adds only what changed. Prints each night's load,
+dbt and its slowest models, and the medians. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import statistics
 import sys
@@ -53,6 +54,8 @@ def main() -> None:
     p.add_argument("--full", action="store_true", help="also time a full rebuild of every dbt model first")
     p.add_argument("--transfers", action="store_true",
                    help="each night also lands the transfers requested on the latest request day, moved one day on")
+    p.add_argument("--night-threads", type=int, default=None,
+                   help="dbt threads for the nights only (STOCKTURN_DBT_THREADS; the first build keeps the default)")
     p.add_argument("--ledger", action="store_true",
                    help="each night also lands the COGS postings of the latest posting day, moved one day on")
     args = p.parse_args()
@@ -72,6 +75,8 @@ def main() -> None:
         full = run_dbt(["build", "--exclude", ML_DOWNSTREAM_SELECTOR, "--full-refresh"], warehouse)
         print(f"full rebuild (dbt build --full-refresh): {full.seconds:,.1f} s; {_slowest_models(full.target_path)}",
               flush=True)
+    if args.night_threads is not None:
+        os.environ["STOCKTURN_DBT_THREADS"] = str(args.night_threads)
     loads, dbts, totals = [], [], []
     path = None
     for k in range(args.nights):
