@@ -276,6 +276,30 @@
 {%- endmacro %}
 
 
+{#- The body of a CTE: per product_location_key, the first `period` (a day or a month) at which the rows of
+    `new_rows` and `stored_rows` (one row per key and period) differ in any of `compared` or exist on one side only,
+    as `first_changed`. -#}
+{% macro first_changed_period(new_rows, stored_rows, period, compared) -%}
+    {%- set differs = [] -%}
+    {%- for column in compared -%}
+        {%- do differs.append(new_rows ~ '.' ~ column ~ ' <> ' ~ stored_rows ~ '.' ~ column) -%}
+    {%- endfor %}
+    select
+        coalesce({{ new_rows }}.product_location_key, {{ stored_rows }}.product_location_key) as product_location_key,
+        min(coalesce({{ new_rows }}.{{ period }}, {{ stored_rows }}.{{ period }})) as first_changed
+    from {{ new_rows }}
+    full outer join {{ stored_rows }}
+        on
+            {{ new_rows }}.product_location_key = {{ stored_rows }}.product_location_key
+            and {{ new_rows }}.{{ period }} = {{ stored_rows }}.{{ period }}
+    where
+        {{ new_rows }}.product_location_key is null
+        or {{ stored_rows }}.product_location_key is null
+        or {{ differs | join(' or ') }}
+    group by 1
+{%- endmacro %}
+
+
 {#- The time this dbt invocation started, as a timestamp: every row an incremental model writes carries it in
     _built_at, so the models downstream (and the data tests) know which rows this build wrote. -#}
 {% macro build_stamp() -%}

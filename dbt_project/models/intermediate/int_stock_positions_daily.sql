@@ -253,20 +253,7 @@ stored_months as (
 
 changed_months as (
     -- per changed product-location, the first month whose sums differ: its first changed day is in that month
-    select
-        coalesce(new_months.product_location_key, stored_months.product_location_key) as product_location_key,
-        min(coalesce(new_months.month_start, stored_months.month_start)) as month_start
-    from new_months
-    full outer join stored_months
-        on
-            new_months.product_location_key = stored_months.product_location_key
-            and new_months.month_start = stored_months.month_start
-    where
-        new_months.product_location_key is null
-        or stored_months.product_location_key is null
-        or new_months.hash_sum <> stored_months.hash_sum
-        or new_months.day_count <> stored_months.day_count
-    group by 1
+    {{ first_changed_period('new_months', 'stored_months', 'month_start', ['hash_sum', 'day_count']) }}
 ),
 
 new_days as (
@@ -279,8 +266,8 @@ new_days as (
     inner join changed_months
         on
             new_day_hashes.product_location_key = changed_months.product_location_key
-            and new_day_hashes.date_day >= changed_months.month_start
-            and new_day_hashes.date_day < changed_months.month_start + interval 1 month
+            and new_day_hashes.date_day >= changed_months.first_changed
+            and new_day_hashes.date_day < changed_months.first_changed + interval 1 month
     group by all
 ),
 
@@ -293,26 +280,14 @@ stored_days as (
     inner join changed_months
         on
             stored_day_hashes.product_location_key = changed_months.product_location_key
-            and stored_day_hashes.date_day >= changed_months.month_start
-            and stored_day_hashes.date_day < changed_months.month_start + interval 1 month
+            and stored_day_hashes.date_day >= changed_months.first_changed
+            and stored_day_hashes.date_day < changed_months.first_changed + interval 1 month
     group by all
 ),
 
 changed_inputs as (
     -- per changed product-location, the first day whose inputs are not the stored ones (new, changed or gone)
-    select
-        coalesce(new_days.product_location_key, stored_days.product_location_key) as product_location_key,
-        min(coalesce(new_days.date_day, stored_days.date_day)) as changed_from
-    from new_days
-    full outer join stored_days
-        on
-            new_days.product_location_key = stored_days.product_location_key
-            and new_days.date_day = stored_days.date_day
-    where
-        new_days.product_location_key is null
-        or stored_days.product_location_key is null
-        or new_days.hash_sum <> stored_days.hash_sum
-    group by 1
+    {{ first_changed_period('new_days', 'stored_days', 'date_day', ['hash_sum']) }}
 ),
 
 candidates as (
@@ -320,7 +295,7 @@ candidates as (
         product_locations.product_location_key,
         product_locations.history_start_date,
         least(
-            coalesce(changed_inputs.changed_from, stored_bounds.last_stored_day + 1),
+            coalesce(changed_inputs.first_changed, stored_bounds.last_stored_day + 1),
             stored_bounds.last_stored_day + 1
         ) as candidate_from
     from product_locations
