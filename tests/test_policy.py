@@ -205,16 +205,31 @@ def test_fill_rate_target_uses_the_exact_sample_fill_rate_with_a_csl_floor(db, t
 def test_order_quantity_rounds_to_moq_and_pack_for_suppliers_and_units_for_stores(db, tmp_path):
     """PPACK, 1/day, cost 5: at the DC (K = 15) EOQ = sqrt(2 x 15 x 365 / 1.25) = 93.6, capped at 90 days = 90,
     rounded to MOQ 50 and packs of 12 -> 96; at a store (transfer, K = 4) EOQ = sqrt(2336) = 48.3 -> 49 units
-    (pack 1, no MOQ)."""
+    (pack 1, no MOQ). The DC's purchase order tops up its echelon position (its own and its empty store's, less
+    the store's planned stock), so it is larger than one on its own position."""
     run = run_policy(db, crafted_ltd(), None, seeds(tmp_path), as_of=AS_OF)
     dc, store = row(run.inventory_policy, "PPACK", "DC1"), row(run.inventory_policy, "PPACK", "S1")
     assert dc["eoq_units"] == pytest.approx(math.sqrt(2 * 15 * 365 / 1.25))
     assert (dc["order_quantity"], dc["min_order_qty"], dc["pack_size"]) == (96, 50, 12)
     assert (store["order_quantity"], store["min_order_qty"], store["pack_size"]) == (49, 0, 1)
     po, tr = row(run.purchase_proposals, "PPACK", "DC1"), row(run.purchase_proposals, "PPACK", "S1")
-    need = dc["order_up_to_level"] - 3
+    # the DC orders on its echelon position: its own 3 plus its store's 0, less the store's planned r + Q / 2
+    assert dc["inventory_position_units"] == 3 and dc["echelon_position_units"] == 3 + 0
+    assert dc["echelon_store_target_units"] == store["reorder_point"] + store["order_quantity"] / 2
+    assert dc["ordering_position_units"] == 3 - dc["echelon_store_target_units"]
+    need = dc["order_up_to_level"] - dc["ordering_position_units"]
     assert po["quantity"] % 12 == 0 and po["quantity"] >= max(50, need) and po["quantity"] - need < 12
+    assert "echelon position 3" in po["reason"]
     assert tr["quantity"] == store["order_up_to_level"] - 0
+    assert store["ordering_position_units"] == store["inventory_position_units"] == 0
+    assert store["echelon_store_target_units"] is None
+    # on its own position (echelon_dc_ordering off) the DC orders up to S from its own 3
+    own = run_policy(db, crafted_ltd(), None, replace(seeds(tmp_path), echelon_dc_ordering=False), as_of=AS_OF)
+    dc_own, po_own = row(own.inventory_policy, "PPACK", "DC1"), row(own.purchase_proposals, "PPACK", "DC1")
+    assert dc_own["ordering_position_units"] == 3 and dc_own["echelon_store_target_units"] is None
+    need_own = dc_own["order_up_to_level"] - 3
+    assert po_own["quantity"] % 12 == 0 and max(50, need_own) <= po_own["quantity"] < need_own + 12
+    assert po_own["quantity"] < po["quantity"]
     # direct: the rounding rule on its own
     _, q = im.order_quantity(np.array([1.0, 0.0]), np.array([5.0, 5.0]), np.array([15.0, 15.0]),
                              annual_holding_rate=0.25, min_cover_days=1, max_cover_days=90,
@@ -442,14 +457,19 @@ def test_proposals_types_ids_and_reasons(db, tmp_path):
     assert po["expected_arrival_date"] == AS_OF + timedelta(days=7) and tr["expected_arrival_date"] == AS_OF + \
         timedelta(days=2)
     assert po["value"] == pytest.approx(po["quantity"] * 5.0) and po["status"] == "proposed"
-    assert po["reason"].startswith(f"position 3 <= reorder point {po['reorder_point']:g}; order {po['quantity']:g}")
+    dc = row(run.inventory_policy, "PPACK", "DC1")
+    assert po["reason"].startswith(
+        f"echelon position 3 (own 3 + its stores' 0) less the stores' planned {dc['echelon_store_target_units']:g} = "
+        f"{dc['ordering_position_units']:g} <= reorder point {po['reorder_point']:g}; order {po['quantity']:g}")
+    assert tr["reason"].startswith(f"position 0 <= reorder point {tr['reorder_point']:g}")
     assert "packs of 12" in po["reason"] and "covers" in po["reason"]
     assert tr["days_covered"] == pytest.approx(tr["quantity"] / 1.0)
     assert "DC1 has only 3 on hand" in tr["reason"]  # the store asks for more than the DC holds
-    # every proposal: position at or below the reorder point, orderable, quantity reaches the order-up-to level
+    # every proposal: the position its rule reads (a DC's echelon position less its stores' planned stock) at or
+    # below the reorder point, orderable, quantity reaches the order-up-to level
     joined = props.join(run.inventory_policy, on=["product_id", "location_id"], suffix="_p")
-    assert (joined["inventory_position_units"] <= joined["reorder_point"]).all()
-    assert (joined["quantity"] + joined["inventory_position_units"] >= joined["order_up_to_level"] - 1e-9).all()
+    assert (joined["ordering_position_units"] <= joined["reorder_point"]).all()
+    assert (joined["quantity"] + joined["ordering_position_units"] >= joined["order_up_to_level"] - 1e-9).all()
     assert not set(props["product_id"]) & {"PDISC", "PNULL", "PDET"}
     # proposal ids are deterministic: a re-run gives the same ids
     again = run_policy(db, crafted_ltd(), None, seeds(tmp_path), as_of=AS_OF)

@@ -117,11 +117,26 @@ def test_proposals_respect_the_network_and_the_order_rules(planned):
     tr = props.filter(pl.col("proposal_type") == "transfer")
     assert (po["replenishment_source"] == "supplier").all() and po["supplier_id"].null_count() == 0
     assert (tr["replenishment_source"] == "transfer").all() and tr["source_location_id"].null_count() == 0
-    assert (props["inventory_position_units"] <= props["reorder_point"]).all()
+    assert (props["ordering_position_units"] <= props["reorder_point"]).all()
     assert ((props["quantity"] / props["pack_size"]).round(9) % 1 == 0).all()
     assert (props["quantity"] >= props["min_order_qty"]).all()
     assert (props["value"] - props["quantity"] * props["unit_cost"]).abs().max() < 1e-6
-    assert props["reason"].str.contains(r"^position [\d.]+ <= reorder point [\d.]+; order ").all()
+    # stores order on their own position; the DCs on their echelon position (theirs and their stores', less the
+    # stock the stores' plans hold)
+    assert tr["reason"].str.contains(r"^position [\d.,]+ <= reorder point [\d.,]+; order ").all()
+    assert po["reason"].str.contains(r"^echelon position [\d.,-]+ \(own [\d.,-]+ \+ its stores' [\d.,-]+\) less the "
+                                     r"stores' planned [\d.,]+ = [\d.,-]+ <= reorder point [\d.,]+; order ").all()
+    dc = run.inventory_policy.filter(pl.col("location_type") == "dc")
+    stores = run.inventory_policy.filter(pl.col("location_type") == "store")
+    by_dc = stores.group_by("product_id", pl.col("source_location_id").alias("location_id")).agg(
+        (pl.col("reorder_point") + pl.col("order_quantity") / 2).sum().alias("target"),
+        pl.col("inventory_position_units").sum().alias("stores_position"))
+    check = dc.join(by_dc, on=["product_id", "location_id"], how="inner")
+    assert check.height == dc.height > 0
+    assert (check["echelon_store_target_units"] - check["target"]).abs().max() < 1e-9
+    own_and_stores = check["inventory_position_units"] + check["stores_position"]
+    assert (check["echelon_position_units"] - own_and_stores).abs().max() < 1e-9
+    assert (check["ordering_position_units"] - (check["echelon_position_units"] - check["target"])).abs().max() < 1e-9
     assert run.summary["proposals"]["count"] == props.height
     assert run.summary["proposals"]["value"] == pytest.approx(props["value"].sum())
 

@@ -360,3 +360,30 @@ def test_input_validation() -> None:
     with pytest.raises(ValueError, match="record_daily"):
         simulate_network(*base, **args, record_daily=("nope",))
     assert "shipped" in NETWORK_DAILY_FIELDS and "owed" in NETWORK_DAILY_FIELDS
+
+
+def test_a_dc_on_its_echelon_position_orders_when_its_stores_run_low() -> None:
+    """Echelon stock (``PolicySchedule.echelon_offset``): the DC (r 20, S 40, daily review, 25 on hand) compares its
+    own position plus its stores' positions, less the offset, with its reorder point. Two stores hold 2 each and do
+    not order (no demand): on its own position (25 > 20) the DC does not order; with the stores planned to hold 10
+    each (offset 20) its echelon position is 25 + 4 - 20 = 9, so it orders 40 - 9 = 31 on day 0; with the offset
+    equal to what the stores hold (4) it behaves exactly as on its own position; NaN means its own position."""
+    days = 10
+    demand = np.zeros((2, days))
+    parent = np.zeros(2, dtype=np.int64)
+
+    def run(offset):
+        dc = PolicySchedule(plan_days=np.array([0]), reorder_point=np.array([20.0]), order_up_to=np.array([40.0]),
+                            rule="s_S", name="dc", echelon_offset=None if offset is None else np.array([offset]))
+        return simulate_network(demand, parent, _never(2), dc, LeadTimeModel.fixed(2, 1), LeadTimeModel.fixed(1, 5),
+                                InitialState(np.array([2.0, 2.0])), InitialState(np.array([25.0])),
+                                store_costs=_costs(2), dc_costs=_costs(1), rng_seed=0, record_daily=True).dc
+
+    own = run(None)
+    assert own.daily["orders"][0].sum() == 0  # 25 > 20 all along
+    echelon = run(20.0)
+    assert echelon.daily["orders"][0, 0] == 31 and echelon.daily["orders"][0, 1:].sum() == 0  # then 40 on order
+    assert echelon.daily["receipts"][0, 5] == 31
+    for same in (run(4.0), run(float("nan"))):
+        assert np.array_equal(same.daily["orders"], own.daily["orders"])
+        assert np.array_equal(same.daily["on_hand"], own.daily["on_hand"])

@@ -39,6 +39,18 @@ less with each location on its own target, 12.3% less with the placement (stores
 0.992 against 0.992 / 0.987 promised); the second demo company 8.9% less without, 8.4% less with it (0.989 /
 0.990 against 0.992 / 0.989).
 
+**How a DC orders** (``PolicyConfig.echelon_dc_ordering``, on by default; :func:`echelon_ordering_terms`): on its
+**echelon** inventory position [Clark and Scarf 1960; Axsater, *Inventory Control*, 3rd ed., ch. 5], its own
+position plus its stores', compared with its reorder point after the stock its stores' plans hold on average
+(``echelon_store_target_units``: each store's ``r + Q / 2``, the midpoint of its (s, S) cycle) is taken off. Its
+reorder point and order-up-to level are the ones placed above; what changes is the position they are read
+against. A DC on its own position sees its stores only when they order: after a season, a launch or a depleted
+start, stores run low together and empty the DC before its next order arrives. On the echelon position the DC
+orders as soon as its stores fall below their planned stock. Written to ``ml.inventory_policy`` as
+``echelon_position_units`` and ``ordering_position_units`` (the position the rule reads; the DC's own is still
+``inventory_position_units``); the purchase proposal tops ``ordering_position_units`` up to the order-up-to level,
+and its reason says so. The network replay reads the same column (``PolicySchedule.echelon_offset``).
+
 Stores keep their targets, so the customer service promised is unchanged; what moves is where the stock sits.
 The promise each store row then reports (``expected_fill_rate``) is evaluated on the stretched samples, so it
 includes the wait at the DC. The stretch and the wait are written to ``ml.inventory_policy``
@@ -56,7 +68,7 @@ from numpy.typing import NDArray
 
 from ml.policy import inventory_math as im
 
-__all__ = ["Placement", "expected_backorders_from_samples", "place_safety_stock"]
+__all__ = ["Placement", "echelon_ordering_terms", "expected_backorders_from_samples", "place_safety_stock"]
 
 FloatArray = NDArray[np.float64]
 
@@ -102,6 +114,25 @@ def expected_backorders_from_samples(samples: FloatArray, r: FloatArray, q: Floa
         y = r + np.where(qq > 1.0, 0.5 + qq * (k + 0.5) / points, 0.0)
         out += im.expected_shortage_from_samples(s, y)
     return out / points
+
+
+def echelon_ordering_terms(keys: pl.DataFrame, reorder_point: FloatArray, q: FloatArray, position: FloatArray
+                           ) -> tuple[FloatArray, FloatArray]:
+    """Per DC row with planned stores (NaN elsewhere): (the stock its stores' plans hold on average, the sum over
+    its stores of ``r + Q / 2``, the midpoint of their (s, S) cycle; its echelon position, its own inventory
+    position plus its stores'). A DC that orders on its echelon position compares ``echelon position - stores'
+    stock`` with its own reorder point [Clark and Scarf 1960]: its stores running low make it order before their
+    requests arrive. NaN position where the DC's or a store's position is unknown."""
+    n = keys.height
+    target, echelon_position = np.full(n, np.nan), np.full(n, np.nan)
+    store, dc = _dc_store_pairs(keys)
+    if store.size == 0:
+        return target, echelon_position
+    r, qq, pos = (np.asarray(a, dtype=np.float64) for a in (reorder_point, q, position))
+    dcs, dc_pos = np.unique(dc, return_inverse=True)
+    target[dcs] = np.bincount(dc_pos, weights=r[store] + qq[store] / 2.0, minlength=dcs.size)
+    echelon_position[dcs] = pos[dcs] + np.bincount(dc_pos, weights=pos[store], minlength=dcs.size)
+    return target, echelon_position
 
 
 #: seed of the lot draws :func:`with_store_order_lots` adds (the policy is deterministic)

@@ -191,7 +191,7 @@ def build_proposals(policy: pl.DataFrame, as_of: date, decisions: pl.DataFrame) 
     if rows.height == 0:
         return pl.DataFrame(schema=PROPOSAL_SCHEMA)
     qty = im.round_to_pack(
-        (rows["order_up_to_level"] - rows["inventory_position_units"]).to_numpy(),
+        (rows["order_up_to_level"] - rows["ordering_position_units"]).to_numpy(),
         rows["min_order_qty"].to_numpy(), rows["pack_size"].to_numpy())
     p = rows.with_columns(pl.Series("quantity", qty, dtype=pl.Float64))
     is_po = pl.col("replenishment_source") == "supplier"
@@ -215,8 +215,14 @@ def build_proposals(policy: pl.DataFrame, as_of: date, decisions: pl.DataFrame) 
     short_source = (pl.col("proposal_type") == "transfer") & pl.col("source_on_hand_units").is_not_null() & (
         pl.col("__requested_from_source") > pl.col("source_on_hand_units"))
     reason = pl.concat_str([
-        pl.format("position {} <= reorder point {}", units(pl.col("inventory_position_units")),
-                  units(pl.col("reorder_point"))),
+        pl.when(pl.col("echelon_position_units").is_not_null() & pl.col("echelon_store_target_units").is_not_null())
+        .then(pl.format("echelon position {} (own {} + its stores' {}) less the stores' planned {} = {} <= reorder "
+                        "point {}", units(pl.col("echelon_position_units")), units(pl.col("inventory_position_units")),
+                        units(pl.col("echelon_position_units") - pl.col("inventory_position_units")),
+                        units(pl.col("echelon_store_target_units")), units(pl.col("ordering_position_units")),
+                        units(pl.col("reorder_point"))))
+        .otherwise(pl.format("position {} <= reorder point {}", units(pl.col("inventory_position_units")),
+                             units(pl.col("reorder_point")))),
         pl.format("; order {} to reach {}", units(pl.col("quantity")), units(pl.col("order_up_to_level"))),
         pl.when(pl.col("pack_size") > 1).then(pl.format(" (packs of {})", units(pl.col("pack_size"))))
         .otherwise(pl.lit("")),

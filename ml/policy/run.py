@@ -79,7 +79,7 @@ from ml.warehouse import RunInfo, read_frame, write_tables_atomically
 
 log = logging.getLogger("stockturn.policy")
 
-POLICY_MODEL_VERSION = "policy-1.11"
+POLICY_MODEL_VERSION = "policy-1.12"
 _FORECAST_DATE_COLUMNS = ("date", "ds", "date_day", "forecast_date", "period", "period_start", "target_date")
 _FORECAST_MEAN_COLUMNS = ("forecast_mean", "mean", "yhat", "forecast", "demand_mean", "y_hat", "forecast_units")
 #: reorder_point_basis of a planner's reorder point (the rules' own: inventory_math.BASIS_*, guards.BASIS_GUARD,
@@ -128,6 +128,8 @@ POLICY_COLUMNS: dict[str, pl.DataType] = {
     "reorder_point_before_guard": pl.Float64(), "is_safety_stock_guarded": pl.Boolean(),
     "is_above_references": pl.Boolean(),
     "echelon_wait_days": pl.Float64(), "reorder_point_before_placement": pl.Float64(),
+    "echelon_store_target_units": pl.Float64(), "echelon_position_units": pl.Float64(),
+    "ordering_position_units": pl.Float64(),
 }
 
 
@@ -637,6 +639,13 @@ def run_policy(
     del S_eff, lead_eff
     lap("evaluate_on_samples")
 
+    # ---------------------------------------------------------------- DCs order on their echelon position
+    ech_target, ech_position = (echelon.echelon_ordering_terms(df.select("product_id", "location_id",
+                                                                          "replenished_from"), r, q, position)
+                                if c.echelon_dc_ordering else (np.full(n, np.nan), np.full(n, np.nan)))
+    ordering_position = np.where(np.isfinite(ech_target) & np.isfinite(ech_position), ech_position - ech_target,
+                                 position)
+
     # ---------------------------------------------------------------- assemble the policy frame
     ss = r - ltd_mean
     ss_cl = cl.safety_stock
@@ -692,6 +701,8 @@ def run_policy(
         pl.Series("delta_expected_avg_inventory_value", (avg_units - avg_units_cl) * unit_cost),
         pl.Series("delta_expected_turnover", turn - turn_cl),
         pl.Series("inventory_position_units", position),
+        pl.Series("echelon_store_target_units", ech_target), pl.Series("echelon_position_units", ech_position),
+        pl.Series("ordering_position_units", ordering_position),
         pl.when(pl.col("on_hand_units").is_null()).then(pl.lit("unavailable"))
         .when(pl.col("on_hand_units") < 0).then(pl.lit("negative_book_as_zero"))
         .otherwise(pl.lit("book")).alias("position_basis"),
@@ -727,7 +738,7 @@ def run_policy(
     df = df.with_columns(not_orderable.alias("not_orderable_reason")).with_columns(
         pl.col("not_orderable_reason").is_null().alias("is_orderable"),
     ).with_columns(
-        (pl.col("is_orderable") & (pl.col("inventory_position_units") <= pl.col("reorder_point"))).alias("needs_order"),
+        (pl.col("is_orderable") & (pl.col("ordering_position_units") <= pl.col("reorder_point"))).alias("needs_order"),
     )
     pid = stable_id(zip(df["product_id"], df["location_id"], [as_of.isoformat()] * n, strict=True))
     df = df.with_columns(pl.when(pl.col("needs_order")).then(pl.lit(pl.Series(pid, dtype=pl.String)))

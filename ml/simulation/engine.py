@@ -154,6 +154,10 @@ class PolicySchedule:
         review_offset: (n_series,) the series reviews on days ``t`` with ``(t - offset) % review_period == 0``.
         rule: ``"s_S"``, ``"s_nQ"`` or ``"perfect_foresight"``.
         name: label carried into the results.
+        echelon_offset: DC series only (:func:`ml.simulation.network.simulate_network`; the single-echelon engine
+            ignores it): a finite value makes the series order on its **echelon** position, its own position plus
+            its stores' positions minus this offset (the stores' stock its reorder point assumes); NaN or None:
+            its own position (installation stock).
     """
 
     plan_days: IntArray
@@ -166,6 +170,7 @@ class PolicySchedule:
     review_offset: FloatArray | None = None
     rule: Rule = "s_S"
     name: str = ""
+    echelon_offset: FloatArray | None = None
 
     def __post_init__(self) -> None:
         days = np.atleast_1d(np.asarray(self.plan_days)).astype(np.int64)
@@ -206,6 +211,8 @@ class PolicySchedule:
             raise ValueError("review_period must be whole days >= 1")
         set_(self, "review_period", r)
         set_(self, "review_offset", _per_series(self.review_offset, n, "review_offset", 0.0))
+        if self.echelon_offset is not None:
+            set_(self, "echelon_offset", _per_plan(self.echelon_offset, k, n, "echelon_offset", np.nan))
         for name in ("reorder_point", "order_up_to", "order_quantity", "moq", "pack_size"):
             arr = getattr(self, name)
             if arr is not None and self.rule != "perfect_foresight" and not np.all(np.isfinite(arr)):

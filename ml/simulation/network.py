@@ -40,7 +40,10 @@ One simulated day ``t``, in order
    transfer lead time drawn for (day ``t``, store series), the same convention as the engine's orders.
 5. **DC review**: a DC series whose review day it is looks at its position ``IP = on_hand + supplier pipeline -
    units owed to its stores`` and orders from the supplier by its own schedule (same rules, MOQ and packs); the
-   supplier lead time is drawn for (day, DC series).
+   supplier lead time is drawn for (day, DC series). A DC series whose schedule has an ``echelon_offset`` looks at
+   its **echelon** position instead: that ``IP`` plus its stores' positions (on hand + in transit + owed -
+   customer backorders; the owed units cancel) minus the offset, the stores' stock its plan assumes (Clark and
+   Scarf's echelon stock): a DC whose stores are running low orders before their requests reach it.
 
 With an infinitely stocked DC, every request ships the day it is made and step 3-4 is exactly the engine's
 order placed with the transfer lead time: the stores then reproduce :func:`~ml.simulation.engine.simulate`.
@@ -574,6 +577,7 @@ def _run_block(
 
     orders_s = _Orders(store_policy, gs, n_days)
     orders_d = _Orders(dc_policy, gd, n_days)
+    echelon = None if dc_policy.echelon_offset is None else dc_policy.echelon_offset[:, gd]
     rec_s, rec_d = _Recorder(n_s, keep), _Recorder(n_d, keep)
     ex_s = {k: np.zeros(n_s) for k in ("shipped", "owed_sum")}
     ex_d = {k: np.zeros(n_d) for k in ("shipped", "owed_sum", "cust_sum", "cust_sumsq", "week_cust_sum",
@@ -652,7 +656,13 @@ def _run_block(
             ring_s_flat[(a[due] % w_s) * n_s + sent[due]] += q[due]  # one shipment per store and day: unique
         # ---------------------------------------------------------------- 5. DC review -> supplier orders
         q_d.fill(0.0)
-        didx, dqty = orders_d.review(t, (d_on, d_pipe), d_owed)
+        if echelon is None:
+            didx, dqty = orders_d.review(t, (d_on, d_pipe), d_owed)
+        else:
+            # echelon position: the DC's own plus its stores' (owed units cancel), less the stores' planned stock
+            stores = np.bincount(par, weights=s_on + s_transit + s_owed - backlog, minlength=n_d)
+            off = echelon[orders_d.plan_of_day[t]]
+            didx, dqty = orders_d.review(t, (d_on, d_pipe, np.where(np.isnan(off), 0.0, stores - off)), d_owed)
         if didx.size:
             q_d[didx] = dqty
             d_pipe[didx] += dqty

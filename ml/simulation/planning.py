@@ -70,6 +70,8 @@ class PlanParams:
     moq: ArrayLike = 0.0
     pack_size: ArrayLike = 1.0
     review_period: ArrayLike = 1
+    #: DC series that order on their echelon position (see PolicySchedule.echelon_offset); NaN: installation
+    echelon_offset: ArrayLike | None = None
 
 
 Planner = Callable[[PlanningContext], PlanParams]
@@ -134,7 +136,7 @@ def schedule_from_planner(
     if lead_times is not None:
         visible_lt = LeadTimeModel(lead_times.pmf, lead_times.group, lead_times.group_names)
     fields: dict[str, list[FloatArray]] = {k: [] for k in ("reorder_point", "order_up_to", "order_quantity", "moq",
-                                                           "pack_size", "review_period")}
+                                                           "pack_size", "review_period", "echelon_offset")}
     n = obs.shape[0]
     for day in days:
         cut = n_history + int(day)
@@ -160,7 +162,8 @@ def schedule_from_planner(
 
     return PolicySchedule(days, stack("reorder_point"), order_up_to=stack("order_up_to"),
                           order_quantity=stack("order_quantity"), moq=stack("moq"), pack_size=stack("pack_size"),
-                          review_period=stack("review_period"), review_offset=review_offset, rule=rule, name=name)
+                          review_period=stack("review_period"), review_offset=review_offset, rule=rule, name=name,
+                          echelon_offset=stack("echelon_offset"))
 
 
 def classical_planner(

@@ -144,7 +144,7 @@ POLICY_CACHE_COLUMNS = ("product_id", "location_id", "reorder_point", "order_qua
                         "daily_demand_forecast", "service_metric", "service_target", "is_safety_stock_guarded")
 #: what the network replay needs on top (each location's own terms and review period as written)
 NETWORK_POLICY_COLUMNS = (*POLICY_CACHE_COLUMNS, "location_type", "min_order_qty", "pack_size",
-                          "review_period_days", "safety_stock")
+                          "review_period_days", "safety_stock", "echelon_store_target_units")
 
 
 def pipeline_policy(con, forecast_config, policy_config, as_of: date, cache_dir: Path | None,
