@@ -109,7 +109,7 @@ def test_classical_baseline_is_the_normal_formula(planned):
     assert dc.height and (dc["classical_lead_time_basis"] == "nominal").all()
 
 
-def test_proposals_respect_the_network_and_the_order_rules(planned):
+def test_proposals_respect_the_network_and_the_order_rules(planned, small_warehouse: Path):
     _, run = planned
     props = run.purchase_proposals.join(run.inventory_policy, on=["product_id", "location_id"], suffix="_p")
     assert props.height > 0
@@ -127,14 +127,22 @@ def test_proposals_respect_the_network_and_the_order_rules(planned):
     assert po["reason"].str.contains(r"^echelon position [\d.,-]+ \(own [\d.,-]+ \+ its stores' [\d.,-]+\) less the "
                                      r"stores' planned [\d.,]+ = [\d.,-]+ <= reorder point [\d.,]+; order ").all()
     dc = run.inventory_policy.filter(pl.col("location_type") == "dc")
-    stores = run.inventory_policy.filter(pl.col("location_type") == "store")
+    as_of = run.inventory_policy["as_of_date"][0]
+    with duckdb.connect(str(small_warehouse), read_only=True) as con:
+        book = pl.DataFrame(con.execute(
+            "select product_id, location_id, greatest(on_hand_units, 0) + in_transit_units as stock "
+            "from marts.fct_inventory_daily where date_day = ?", [as_of]).fetchall(),
+            schema=["product_id", "location_id", "stock"], orient="row")
+    stores = run.inventory_policy.filter(pl.col("location_type") == "store").join(
+        book, on=["product_id", "location_id"], how="left")
+    # the stores' stock in the echelon: on hand and in transit from the DC (not their requests it has not shipped)
     by_dc = stores.group_by("product_id", pl.col("source_location_id").alias("location_id")).agg(
         (pl.col("reorder_point") + pl.col("order_quantity") / 2).sum().alias("target"),
-        pl.col("inventory_position_units").sum().alias("stores_position"))
+        pl.col("stock").sum().alias("stores_stock"))
     check = dc.join(by_dc, on=["product_id", "location_id"], how="inner")
     assert check.height == dc.height > 0
     assert (check["echelon_store_target_units"] - check["target"]).abs().max() < 1e-9
-    own_and_stores = check["inventory_position_units"] + check["stores_position"]
+    own_and_stores = check["inventory_position_units"] + check["stores_stock"]
     assert (check["echelon_position_units"] - own_and_stores).abs().max() < 1e-9
     assert (check["ordering_position_units"] - (check["echelon_position_units"] - check["target"])).abs().max() < 1e-9
     assert run.summary["proposals"]["count"] == props.height

@@ -41,15 +41,16 @@ less with each location on its own target, 12.3% less with the placement (stores
 
 **How a DC orders** (``PolicyConfig.echelon_dc_ordering``, on by default; :func:`echelon_ordering_terms`): on its
 **echelon** inventory position [Clark and Scarf 1960; Axsater, *Inventory Control*, 3rd ed., ch. 5], its own
-position plus its stores', compared with its reorder point after the stock its stores' plans hold on average
-(``echelon_store_target_units``: each store's ``r + Q / 2``, the midpoint of its (s, S) cycle) is taken off. Its
-reorder point and order-up-to level are the ones placed above; what changes is the position they are read
-against. A DC on its own position sees its stores only when they order: after a season, a launch or a depleted
-start, stores run low together and empty the DC before its next order arrives. On the echelon position the DC
-orders as soon as its stores fall below their planned stock. Written to ``ml.inventory_policy`` as
-``echelon_position_units`` and ``ordering_position_units`` (the position the rule reads; the DC's own is still
-``inventory_position_units``); the purchase proposal tops ``ordering_position_units`` up to the order-up-to level,
-and its reason says so. The network replay reads the same column (``PolicySchedule.echelon_offset``).
+position plus its stores' stock (on hand and in transit), compared with its reorder point after the stock its
+stores' plans hold on average (``echelon_store_target_units``: each store's ``r + Q / 2``, the midpoint of its
+(s, S) cycle) is taken off. Its reorder point and order-up-to level are the ones placed above; what changes is the
+position they are read against. A DC on its own position sees its stores only when they order: after a season, a
+launch or a depleted start, stores run low together and empty the DC before its next order arrives. On the
+echelon position the DC orders as soon as its stores fall below their planned stock. Written to
+``ml.inventory_policy`` as ``echelon_position_units`` and ``ordering_position_units`` (the position the rule
+reads; the DC's own is still ``inventory_position_units``); the purchase proposal tops ``ordering_position_units``
+up to the order-up-to level, and its reason says so. The network replay reads the same column
+(``PolicySchedule.echelon_offset``).
 
 Stores keep their targets, so the customer service promised is unchanged; what moves is where the stock sits.
 The promise each store row then reports (``expected_fill_rate``) is evaluated on the stretched samples, so it
@@ -116,22 +117,23 @@ def expected_backorders_from_samples(samples: FloatArray, r: FloatArray, q: Floa
     return out / points
 
 
-def echelon_ordering_terms(keys: pl.DataFrame, reorder_point: FloatArray, q: FloatArray, position: FloatArray
-                           ) -> tuple[FloatArray, FloatArray]:
+def echelon_ordering_terms(keys: pl.DataFrame, reorder_point: FloatArray, q: FloatArray, position: FloatArray,
+                           stock: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Per DC row with planned stores (NaN elsewhere): (the stock its stores' plans hold on average, the sum over
     its stores of ``r + Q / 2``, the midpoint of their (s, S) cycle; its echelon position, its own inventory
-    position plus its stores'). A DC that orders on its echelon position compares ``echelon position - stores'
-    stock`` with its own reorder point [Clark and Scarf 1960]: its stores running low make it order before their
-    requests arrive. NaN position where the DC's or a store's position is unknown."""
+    position (``position``) plus its stores' ``stock``: on hand and in transit from the DC, not the requests it
+    has not shipped yet, which are still in its own stock). A DC that orders on its echelon position compares
+    ``echelon position - stores' stock`` with its own reorder point [Clark and Scarf 1960]: its stores running low
+    make it order before their requests arrive. NaN position where the DC's or a store's position is unknown."""
     n = keys.height
     target, echelon_position = np.full(n, np.nan), np.full(n, np.nan)
     store, dc = _dc_store_pairs(keys)
     if store.size == 0:
         return target, echelon_position
-    r, qq, pos = (np.asarray(a, dtype=np.float64) for a in (reorder_point, q, position))
+    r, qq, pos, held = (np.asarray(a, dtype=np.float64) for a in (reorder_point, q, position, stock))
     dcs, dc_pos = np.unique(dc, return_inverse=True)
     target[dcs] = np.bincount(dc_pos, weights=r[store] + qq[store] / 2.0, minlength=dcs.size)
-    echelon_position[dcs] = pos[dcs] + np.bincount(dc_pos, weights=pos[store], minlength=dcs.size)
+    echelon_position[dcs] = pos[dcs] + np.bincount(dc_pos, weights=held[store], minlength=dcs.size)
     return target, echelon_position
 
 

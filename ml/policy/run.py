@@ -640,8 +640,11 @@ def run_policy(
     lap("evaluate_on_samples")
 
     # ---------------------------------------------------------------- DCs order on their echelon position
+    # a store's stock in the echelon: on hand and in transit from its DC (its requests not shipped are still the DC's)
+    store_stock = np.maximum(on_hand, 0.0) + _arr(df, "in_transit_units", 0.0)
     ech_target, ech_position = (echelon.echelon_ordering_terms(df.select("product_id", "location_id",
-                                                                          "replenished_from"), r, q, position)
+                                                                          "replenished_from"), r, q, position,
+                                                               store_stock)
                                 if c.echelon_dc_ordering else (np.full(n, np.nan), np.full(n, np.nan)))
     ordering_position = np.where(np.isfinite(ech_target) & np.isfinite(ech_position), ech_position - ech_target,
                                  position)
