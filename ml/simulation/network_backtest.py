@@ -192,10 +192,7 @@ class NetworkStockturnPlanner:
         echelon_offset = None
         if echelon == "dc":
             # a DC row that orders on its echelon position carries its stores' planned stock (NaN: its own position)
-            target = (j["echelon_store_target_units"] if "echelon_store_target_units" in j.columns
-                      else pl.Series([None] * n, dtype=pl.Float64))
-            echelon_offset = np.full(n, np.nan)
-            echelon_offset[rows] = target.cast(pl.Float64).fill_null(np.nan).to_numpy()[rows]
+            echelon_offset = col("echelon_store_target_units", np.nan)
         return PlanParams(reorder_point=r, order_up_to=r + q, moq=moq, pack_size=pack, review_period=review,
                           echelon_offset=echelon_offset)
 
