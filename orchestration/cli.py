@@ -380,6 +380,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         raise CliError(f"warehouse {args.warehouse} does not exist: run `stockturn build` first")
     if args.param and not args.scenario:
         raise CliError("--param needs --scenario")
+    if args.forecast_workers is not None and args.forecast_workers < 1:
+        raise CliError(f"--forecast-workers must be at least 1, not {args.forecast_workers}")
     if args.scenario == "all":
         if args.param:
             raise CliError("--param needs a single --scenario, not 'all'")
@@ -392,7 +394,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     config = BacktestConfig(days=args.days, history_days=args.history_days, n_boot=args.n_boot,
                             start=args.start, cache_dir=Path(args.cache_dir) if args.cache_dir else None,
                             dispersion=args.dispersion, forecast=dict(settings.forecast),
-                            replay_seeds=args.replay_seeds, replan_every_days=args.replan_every_days)
+                            replay_seeds=args.replay_seeds, replan_every_days=args.replan_every_days,
+                            forecast_workers=args.forecast_workers)
     try:
         result = run_backtest(args.warehouse, args.landing, config, scenarios=scenarios,
                               policy_config=settings.policy_config())
@@ -703,6 +706,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=date.fromisoformat, help="first replayed day (default: last --days days)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples over products (default 1000)")
     p.add_argument("--cache-dir", help="forecast cache (default: .backtest_cache beside the warehouse)")
+    p.add_argument("--forecast-workers", type=int, default=None, metavar="N",
+                   help="processes the study's forecasting runs are made in, before the replay (default: one per "
+                   "core); 1 forecasts one planning date at a time. Each process holds one forecasting run in "
+                   "memory")
     p.add_argument("--replay-seeds", type=int, default=1, metavar="N",
                    help="network replay: pool the match over N lead-time draws (default 1); at high fill one draw "
                    "can swing the comparison by several points, and N multiplies the simulation time, not the "

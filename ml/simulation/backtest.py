@@ -146,6 +146,9 @@ class BacktestConfig:
     #: between, as the nightly plan does between the weekly forecasts (``run_policy(forecast_as_of=...)``); the
     #: classical baseline re-plans on the same days. 0: plans on the forecast days only (before 2026-12-07)
     replan_every_days: int = 7
+    #: processes the study's forecasting runs are made in before the replay (``prefetch_forecast_runs``);
+    #: None: one per core; 1: one run at a time, as the replay reaches each forecast day
+    forecast_workers: int | None = None
 
 
 # ================================================================================================================
@@ -506,7 +509,7 @@ def run_backtest(
 ) -> BacktestResult:
     """Run the matched-service study (and the named ``scenarios``) and return the write-back frames."""
     from ml.policy import PolicyConfig
-    from ml.simulation.stockturn_planner import StockturnPlanner, replay_forecast_config
+    from ml.simulation.stockturn_planner import StockturnPlanner, prefetch_forecast_runs, replay_forecast_config
     from ml.warehouse import connect
 
     level = logging.INFO if progress else logging.DEBUG
@@ -552,6 +555,9 @@ def run_backtest(
 
     # ---------------------------------------------------------------- stockturn (forecasting at every plan date)
     t = time.perf_counter()
+    if rep.single_echelon:  # the plan as written reads forecast_run's cache entries: make them all at once
+        prefetch_forecast_runs(warehouse, fcfg, [inp.start + timedelta(days=int(d) - 1) for d in forecast_days],
+                               cache, workers=config.forecast_workers, level=level)
     planner = StockturnPlanner(warehouse, inp.keys, inp.start, forecast_config=fcfg, policy_config=pcfg,
                                review_period=review, fallback=classical(config.classical_z),
                                cache_dir=cache, dispersion=config.dispersion, direct=rep.single_echelon,

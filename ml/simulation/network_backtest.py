@@ -234,6 +234,8 @@ class NetworkStudy:
 def run_network_study(warehouse: Path | str, net: NetworkReplayInputs, config, *, forecast_config, policy_config,
                       cache_dir: Path | None, level: int = logging.INFO) -> NetworkStudy:
     """Plan both policies, scan the classical DC x store grid, match, and simulate the runs reported."""
+    from ml.simulation.stockturn_planner import prefetch_forecast_runs
+
     timings: dict[str, float] = {}
     st_in, dc_in = net.stores, net.dc
     pc, fc = policy_config, forecast_config
@@ -280,6 +282,8 @@ def run_network_study(warehouse: Path | str, net: NetworkReplayInputs, config, *
 
     # ---------------------------------------------------------------- stockturn, as written
     t = time.perf_counter()
+    prefetch_forecast_runs(warehouse, fc, [st_in.start + timedelta(days=int(d) - 1) for d in forecast_days],
+                           cache_dir, workers=getattr(config, "forecast_workers", None), level=level)
     planner = NetworkStockturnPlanner(warehouse, st_in.keys, dc_in.keys, st_in.start, fc, pc,
                                       store_fallback=store_classical(config.classical_z),
                                       dc_fallback=dc_classical(config.classical_z), cache_dir=cache_dir,

@@ -41,7 +41,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
+import os
 import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -55,7 +59,8 @@ from ml.simulation.planning import PlanningContext, PlanParams, forecast_day
 
 log = logging.getLogger("stockturn.simulation")
 
-__all__ = ["ForecastSnapshot", "StockturnPlanner", "daily_dispersion", "replay_forecast_config"]
+__all__ = ["ForecastSnapshot", "StockturnPlanner", "daily_dispersion", "prefetch_forecast_runs",
+           "replay_forecast_config"]
 
 #: Forecast-config overrides for replays: one run per planning date, so the backtest inside each run is cut to
 #: the minimum (3 origins, 1 held out, 3 calibration sub-origins, fewer trees, 500 samples). Measured on the
@@ -92,6 +97,12 @@ class ForecastSnapshot:
 SNAPSHOT_VERSION = 2
 
 
+#: forecast settings that change how fast a run is, not what it computes (LightGBM is deterministic across thread
+#: counts: ``tests/test_backtest_prefetch.py``), so they are not part of a cache key and the parallel prefetch
+#: (:func:`prefetch_forecast_runs`) fills the same entries a sequential study reads
+SPEED_ONLY_SETTINGS = frozenset({"num_threads"})
+
+
 def _cache_key(load_id: str, as_of: date, config_dict: dict, *, policy: bool = True) -> str:
     """Cache key of a study's stored run: the load, the day, the configuration and the code's versions (the
     forecasting's only, for a run without the policy: a new policy version re-plans without forecasting again)."""
@@ -99,6 +110,7 @@ def _cache_key(load_id: str, as_of: date, config_dict: dict, *, policy: bool = T
     from ml.policy.run import POLICY_MODEL_VERSION
 
     code = [MODEL_VERSION, POLICY_MODEL_VERSION] if policy else [MODEL_VERSION]
+    config_dict = _without_speed_settings(config_dict)
     payload = json.dumps({"snapshot": SNAPSHOT_VERSION, "code": code, "load": load_id, "as_of": as_of.isoformat(),
                           "config": config_dict}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -176,15 +188,33 @@ def pipeline_policy(con, forecast_config, policy_config, as_of: date, cache_dir:
     return pol, time.perf_counter() - t0
 
 
+def _without_speed_settings(config_dict: dict) -> dict:
+    """``config_dict`` (a forecast configuration, or a dict holding one under ``"forecast"``) without the
+    :data:`SPEED_ONLY_SETTINGS`."""
+    if isinstance(config_dict.get("forecast"), dict):
+        return {**config_dict, "forecast": _without_speed_settings(config_dict["forecast"])}
+    return {k: v for k, v in config_dict.items() if k not in SPEED_ONLY_SETTINGS}
+
+
+def _forecast_run_paths(load_id: str, forecast_config, as_of: date, cache_dir: Path) -> tuple[Path, Path]:
+    key = _cache_key(load_id, as_of, {"forecast": forecast_config.to_dict(), "mode": "forecast_run"}, policy=False)
+    return cache_dir / f"ltd_{key}.parquet", cache_dir / f"demand_{key}.parquet"
+
+
+def _write_atomically(frame: pl.DataFrame, path: Path) -> None:
+    """Write ``frame`` to ``path`` through a temporary file, so a killed run never leaves half a cache entry."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.write_parquet(tmp)
+    os.replace(tmp, path)
+
+
 def forecast_run(con, forecast_config, as_of: date, cache_dir: Path | None) -> tuple[LeadTimeDemand, pl.DataFrame]:
     """(lead-time demand, demand forecast) of ``run_forecasting`` as of ``as_of``: everything ``run_policy`` reads
     from forecasting. Cached losslessly (``LeadTimeDemand.to_samples_frame``) keyed by the load and the forecast
     configuration only, so a study that changes only the policy settings re-plans without forecasting again."""
     from ml.forecasting import run_forecasting
 
-    key = _cache_key(_load_id(con), as_of, {"forecast": forecast_config.to_dict(), "mode": "forecast_run"},
-                     policy=False)
-    paths = (cache_dir / f"ltd_{key}.parquet", cache_dir / f"demand_{key}.parquet") if cache_dir is not None else None
+    paths = _forecast_run_paths(_load_id(con), forecast_config, as_of, cache_dir) if cache_dir is not None else None
     if paths is not None and all(p.exists() for p in paths):
         return LeadTimeDemand.from_samples_frame(pl.read_parquet(paths[0])), pl.read_parquet(paths[1])
     run = run_forecasting(con, forecast_config, as_of=as_of, progress=False)
@@ -192,9 +222,63 @@ def forecast_run(con, forecast_config, as_of: date, cache_dir: Path | None) -> t
     samples = run.lead_time_demand.to_samples_frame()
     if paths is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        samples.write_parquet(paths[0])
-        run.demand_forecast.write_parquet(paths[1])
+        _write_atomically(samples, paths[0])
+        _write_atomically(run.demand_forecast, paths[1])
     return LeadTimeDemand.from_samples_frame(samples), run.demand_forecast
+
+
+def prefetch_forecast_runs(warehouse: Path | str, forecast_config, as_ofs: Sequence[date], cache_dir: Path | None,
+                           *, workers: int | None = None, level: int = logging.INFO) -> int:
+    """Run the forecasting a study will read (:func:`forecast_run` at each of ``as_ofs``) into the cache, several
+    runs at once, before the replay asks for them one planning date at a time. Returns the runs made.
+
+    Each run is independent of the others (it reads the warehouse as of its own day), so they go to ``workers``
+    processes (default: one per core, at most one per run), each with ``num_threads`` split between them. On
+    2 cores two single-threaded runs finish sooner than two two-threaded runs one after the other: LightGBM keeps
+    only about 1.5 cores busy, and the rest of a run is single-threaded Python. The results are the same to the
+    bit (the thread count is a :data:`SPEED_ONLY_SETTINGS`). Runs already cached are skipped; with one worker (or
+    one run to make) nothing is prefetched and the study forecasts as it goes."""
+    from ml.warehouse import connect
+
+    if cache_dir is None or not as_ofs:
+        return 0
+    with connect(warehouse, read_only=True) as con:
+        load_id = _load_id(con)
+    cold = sorted({d for d in as_ofs
+                   if not all(p.exists() for p in _forecast_run_paths(load_id, forecast_config, d, cache_dir))})
+    n_workers = min(int(workers) if workers else (os.cpu_count() or 1), len(cold))
+    if n_workers <= 1:
+        return 0
+    threads = max(1, int(forecast_config.num_threads) // n_workers)
+    config = forecast_config.to_dict() | {"num_threads": threads}
+    log.log(level, "backtest: forecasting at %d dates in %d processes (%d LightGBM thread%s each)", len(cold),
+            n_workers, threads, "" if threads == 1 else "s")
+    t0 = time.perf_counter()
+    done = 0
+    try:
+        with ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pending = {pool.submit(_forecast_run_into_cache, str(warehouse), config, d, str(cache_dir)): d
+                       for d in cold}
+            for future in as_completed(pending):
+                future.result()
+                done += 1
+                log.log(level, "backtest: forecast as of %s ready (%d of %d, %.0f s)", pending[future], done,
+                        len(cold), time.perf_counter() - t0)
+    except Exception as exc:  # noqa: BLE001 - only a speed-up: the replay makes what is missing itself
+        # (a run that fails for its data fails again there, in this process, with its own message)
+        log.warning("backtest: forecasting ahead in %d processes stopped after %d of %d runs (%s: %s); the replay "
+                    "forecasts the rest one planning date at a time", n_workers, done, len(cold),
+                    type(exc).__name__, exc)
+    return done
+
+
+def _forecast_run_into_cache(warehouse: str, config: dict, as_of: date, cache_dir: str) -> None:
+    """One prefetch run, in a worker process (:func:`prefetch_forecast_runs`)."""
+    from ml.forecasting import ForecastConfig
+    from ml.warehouse import connect
+
+    with connect(warehouse, read_only=True) as con:
+        forecast_run(con, ForecastConfig.from_dict(config), as_of, Path(cache_dir))
 
 
 def _load_id(con) -> str:
