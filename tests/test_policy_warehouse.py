@@ -118,6 +118,11 @@ def test_proposals_respect_the_network_and_the_order_rules(planned, small_wareho
     assert (po["replenishment_source"] == "supplier").all() and po["supplier_id"].null_count() == 0
     assert (tr["replenishment_source"] == "transfer").all() and tr["source_location_id"].null_count() == 0
     assert (props["ordering_position_units"] <= props["reorder_point"]).all()
+    # the proposal carries the position it tops up (a DC's echelon position less its stores' planned stock)
+    assert (props["ordering_position_units"] - props["ordering_position_units_p"]).abs().max() < 1e-9
+    assert ((props["quantity"] >= props["order_up_to_level"] - props["ordering_position_units"] - 1e-9)
+            & (props["quantity"] < props["order_up_to_level"] - props["ordering_position_units"]
+               + props["pack_size"].clip(lower_bound=props["min_order_qty"]))).all()
     assert ((props["quantity"] / props["pack_size"]).round(9) % 1 == 0).all()
     assert (props["quantity"] >= props["min_order_qty"]).all()
     assert (props["value"] - props["quantity"] * props["unit_cost"]).abs().max() < 1e-6

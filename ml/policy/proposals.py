@@ -57,7 +57,7 @@ SNAPSHOT_COLUMNS: dict[str, str] = {
     "decided_quantity": "double", "proposal_type": "varchar", "reorder_point": "double",
     "order_quantity": "double", "order_up_to_level": "double", "min_order_qty": "double", "pack_size": "double",
     "review_period_days": "double", "lead_time_days": "double", "unit_cost": "double", "on_hand_units": "double",
-    "inventory_position_units": "double",
+    "inventory_position_units": "double", "ordering_position_units": "double",
 }
 
 PROPOSAL_SCHEMA: dict[str, pl.DataType] = {
@@ -65,8 +65,9 @@ PROPOSAL_SCHEMA: dict[str, pl.DataType] = {
     "source_location_id": pl.String(), "product_id": pl.String(), "location_id": pl.String(),
     "quantity": pl.Float64(), "unit_cost": pl.Float64(), "value": pl.Float64(), "order_date": pl.Date(),
     "expected_arrival_date": pl.Date(), "lead_time_days": pl.Float64(), "on_hand_units": pl.Float64(),
-    "inventory_position_units": pl.Float64(), "reorder_point": pl.Float64(), "order_up_to_level": pl.Float64(),
-    "order_quantity": pl.Float64(), "min_order_qty": pl.Float64(), "pack_size": pl.Float64(),
+    "inventory_position_units": pl.Float64(), "ordering_position_units": pl.Float64(),
+    "reorder_point": pl.Float64(), "order_up_to_level": pl.Float64(), "order_quantity": pl.Float64(),
+    "min_order_qty": pl.Float64(), "pack_size": pl.Float64(),
     "daily_demand_forecast": pl.Float64(), "days_covered": pl.Float64(), "source_on_hand_units": pl.Float64(),
     "abc_class": pl.String(), "xyz_class": pl.String(), "overridden_fields": pl.String(), "reason": pl.String(),
     "status": pl.String(), "status_author": pl.String(), "status_reason": pl.String(),
