@@ -1,4 +1,4 @@
-"""Benchmark of the two-echelon network simulator: 30,000 store-products + their DC series x 365 days x 2 policies.
+"""Benchmark of the two-echelon network simulator: 30,000 store-products + their DC series x 365 days x 3 policies.
 
 Issue 9's target: 30,000 store-products plus their DC, 365 days, 2 policies in at most 2 minutes on 2 cores.
 
@@ -8,7 +8,9 @@ transfer lead times of 1-4 days (3 store groups), 20 suppliers with shifted-gamm
 MOQs and packs. Each policy has 12 monthly plans (the parameters change every month, as re-planning does):
 
 - ``lean``: stores (s, S) reviewed weekly with staggered review days, the DC (s, nQ) daily, small safety factors;
-- ``rich``: stores (s, S) daily, the DC (s, S) weekly, larger safety factors.
+- ``rich``: stores (s, S) daily, the DC (s, S) weekly, larger safety factors;
+- ``echelon``: ``rich`` with the DC on its echelon position (``PolicySchedule.echelon_offset``: its stores'
+  planned stock, the sum of their (s + S) / 2), as stockturn's DC rows order since policy-1.12.
 
 Only :func:`ml.simulation.network.simulate_network` is timed (plans are built outside the timer).
 
@@ -77,8 +79,12 @@ def schedules(data: dict, name: str, n_plans: int, seed: int) -> tuple[PolicySch
         s_s = np.ceil(mu_s * 5 * wobble_s)
         stores = PolicySchedule(plan_days, s_s, order_up_to=s_s + 1, name=name)
         s_d = np.ceil(mu_d * (lt_d + 10) * wobble_d)
+        offset = None
+        if name == "echelon":  # per plan and DC series: the sum over its stores of (s + S) / 2
+            offset = np.stack([np.bincount(data["parent"], weights=s_s[k] + 0.5, minlength=n_d)
+                               for k in range(n_plans)])
         dc = PolicySchedule(plan_days, s_d, order_up_to=s_d + np.ceil(mu_d * 7), moq=data["pack"],
-                            pack_size=data["pack"], review_period=7, name=name)
+                            pack_size=data["pack"], review_period=7, name=name, echelon_offset=offset)
     return stores, dc
 
 
@@ -100,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     kw = {} if args.block is None else {"block_size": args.block}
     out = {}
     total = 0.0
-    for i, name in enumerate(("lean", "rich")):
+    for i, name in enumerate(("lean", "rich", "echelon")):
         stores, dc = schedules(data, name, int(np.ceil(args.days / 30)), i)
         t0 = time.perf_counter()
         res = simulate_network(data["demand"], data["parent"], stores, dc, data["transfer"], data["supplier"],

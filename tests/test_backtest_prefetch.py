@@ -65,3 +65,22 @@ def test_the_thread_count_is_not_part_of_the_cache_key(small_warehouse: Path, tm
     paths = {name: _forecast_run_paths("load", cfg, as_of, tmp_path) for name, cfg in {
         "two": base, "one": base.replace(num_threads=1), "trees": base.replace(lgbm_final_trees=31)}.items()}
     assert paths["two"] == paths["one"] != paths["trees"]
+
+
+def test_a_run_that_fails_ahead_is_left_to_the_replay(small_warehouse: Path, tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """A forecasting run that fails in a worker (here: an as-of date before the data begins) does not stop the
+    study: the prefetch says so and leaves the rest to the replay, which raises the run's own error itself."""
+    import logging
+
+    fc = replay_forecast_config(FORECAST)
+    with connect(small_warehouse, read_only=True) as con:
+        first = con.execute("select min(date_day) from marts.fct_sales_daily").fetchone()[0]
+    too_early = first - timedelta(days=400)
+    with caplog.at_level(logging.WARNING, logger="stockturn.simulation"):
+        made = prefetch_forecast_runs(small_warehouse, fc, [too_early, too_early + timedelta(days=1)], tmp_path,
+                                      workers=2)
+    assert made == 0
+    assert any("stopped after 0 of 2 runs" in r.getMessage() for r in caplog.records)
+    with connect(small_warehouse, read_only=True) as con, pytest.raises(Exception):  # noqa: B017, PT011
+        forecast_run(con, fc, too_early, tmp_path)

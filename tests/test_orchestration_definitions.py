@@ -90,7 +90,8 @@ def test_graph_shape(defs: dg.Definitions) -> None:
     assert [node.name for node in defs.resolve_job_def("policy_backtest").graph.nodes] == ["run_policy_backtest"]
     # an operator sets the study in the launchpad as on the command line (`stockturn backtest --replay-seeds`)
     op_config = defs.resolve_job_def("policy_backtest").graph.node_named("run_policy_backtest").definition.config_schema
-    assert {"days", "history_days", "n_boot", "replay_seeds", "scenario"} <= set(op_config.config_type.fields)
+    assert {"days", "history_days", "n_boot", "replay_seeds", "forecast_workers", "scenario"} <= set(
+        op_config.config_type.fields)
     # every raw table of the contract and the loader's bookkeeping come from the landing asset
     assert {"raw/sales__sales_lines", "raw/landing_files", "raw/landing_entities", "raw/_load_rejects"} <= keys
     # every dbt source is produced by a Python asset (raw.* by landing, ml.* by the planning assets), except tables

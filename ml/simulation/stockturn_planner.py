@@ -255,20 +255,22 @@ def prefetch_forecast_runs(warehouse: Path | str, forecast_config, as_ofs: Seque
             n_workers, threads, "" if threads == 1 else "s")
     t0 = time.perf_counter()
     done = 0
+    pool = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        with ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pending = {pool.submit(_forecast_run_into_cache, str(warehouse), config, d, str(cache_dir)): d
-                       for d in cold}
-            for future in as_completed(pending):
-                future.result()
-                done += 1
-                log.log(level, "backtest: forecast as of %s ready (%d of %d, %.0f s)", pending[future], done,
-                        len(cold), time.perf_counter() - t0)
+        pending = {pool.submit(_forecast_run_into_cache, str(warehouse), config, d, str(cache_dir)): d for d in cold}
+        for future in as_completed(pending):
+            future.result()
+            done += 1
+            log.log(level, "backtest: forecast as of %s ready (%d of %d, %.0f s)", pending[future], done, len(cold),
+                    time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001 - only a speed-up: the replay makes what is missing itself
-        # (a run that fails for its data fails again there, in this process, with its own message)
+        # (a run that fails for its data fails again there, in this process, with its own message; a worker the
+        # system killed for memory leaves the rest to this one process)
         log.warning("backtest: forecasting ahead in %d processes stopped after %d of %d runs (%s: %s); the replay "
                     "forecasts the rest one planning date at a time", n_workers, done, len(cold),
                     type(exc).__name__, exc)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return done
 
 

@@ -38,6 +38,9 @@ class BacktestRunConfig(dg.Config):
     replan_every_days: int = Field(default=7, ge=0, description="Re-plan every this many days between the monthly "
                                    "forecasts from the latest one, as the nightly plan does (0: plan on the "
                                    "forecast days only).")
+    forecast_workers: int | None = Field(default=None, ge=1, description="Processes the study's forecasting runs "
+                                         "are made in before the replay (default: one per core; 1: one planning "
+                                         "date at a time). Each holds one forecasting run in memory.")
     settings_file: str | None = Field(default=None, description="Planning settings TOML file ([forecast] and "
                                       "[policy], as for demand_planning). Default: stockturn.toml beside the "
                                       "warehouse when there is one.")
@@ -75,7 +78,7 @@ def run_policy_backtest(context: dg.OpExecutionContext, config: BacktestRunConfi
         raise dg.Failure(description=str(exc)) from exc
     cfg = BacktestConfig(days=config.days, history_days=config.history_days, n_boot=config.n_boot,
                          forecast=dict(settings.forecast), replay_seeds=config.replay_seeds,
-                         replan_every_days=config.replan_every_days)
+                         replan_every_days=config.replan_every_days, forecast_workers=config.forecast_workers)
     scenarios = [(config.scenario, dict(config.params))] if config.scenario else []
     result = run_backtest(paths.warehouse_path, paths.landing_path, cfg, scenarios=scenarios,
                           policy_config=policy_config)
