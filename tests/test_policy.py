@@ -840,3 +840,34 @@ def test_a_product_without_sales_gets_a_no_forecast_exception(db, tmp_path):
     assert ex["product_id"].to_list() == ["PEXC"]  # PDISC is discontinued: not expected to be planned
     assert "no sales" in ex["reason"][0]
     assert run.summary["products_without_forecast"] == 1
+
+
+def test_an_empty_dc_reads_the_lower_of_its_own_and_its_echelon_position():
+    """``echelon.ordering_position``: the echelon reading (echelon position less the stores' planned stock) decides
+    while the DC has anything of its own; with nothing on hand or on order (own position <= 0) the lower of the two,
+    so stores holding more than planned cannot keep an empty DC from ordering."""
+    from ml.policy.echelon import ordering_position
+
+    own = np.array([25.0, 0.0, 0.0, -4.0, 3.0])
+    reading = np.array([60.0, 80.0, -10.0, 111.5, -28.5])
+    assert ordering_position(own, reading).tolist() == [60.0, 0.0, -10.0, -4.0, -28.5]
+
+
+def test_an_empty_dc_orders_though_its_store_holds_more_than_planned(db, tmp_path):
+    """PPACK: the DC has nothing on hand or on order, its store S1 holds 500 (far above its planned r + Q/2). The
+    echelon reading says the echelon is stocked, but the DC orders on its own position and its proposal says why."""
+    db.execute("update marts.fct_inventory_daily set on_hand_units = 0, on_order_units = 0, in_transit_units = 0 "
+               "where product_id = 'PPACK' and location_id = 'DC1'")
+    db.execute("update marts.fct_inventory_daily set on_hand_units = 500, in_transit_units = 0 "
+               "where product_id = 'PPACK' and location_id = 'S1'")
+    run = run_policy(db, crafted_ltd(), None, seeds(tmp_path), as_of=AS_OF)
+    dc = row(run.inventory_policy, "PPACK", "DC1")
+    reading = dc["echelon_position_units"] - dc["echelon_store_target_units"]
+    assert dc["inventory_position_units"] == 0 and reading > dc["reorder_point"]  # pure echelon would wait
+    assert dc["ordering_position_units"] == 0 and dc["needs_order"]
+    po = row(run.purchase_proposals, "PPACK", "DC1")
+    assert po["ordering_position_units"] == 0
+    assert po["reason"].startswith(f"position 0 <= reorder point {dc['reorder_point']:g}: the DC has nothing on hand "
+                                   f"or on order, so its stores' stock (echelon position 500 less their planned "
+                                   f"{dc['echelon_store_target_units']:g} = {reading:g}) cannot hold its order back")
+    assert "PPACK" not in run.purchase_proposals.filter(pl.col("location_id") == "S1")["product_id"].to_list()

@@ -387,3 +387,25 @@ def test_a_dc_on_its_echelon_position_orders_when_its_stores_run_low() -> None:
     for same in (run(4.0), run(float("nan"))):
         assert np.array_equal(same.daily["orders"], own.daily["orders"])
         assert np.array_equal(same.daily["on_hand"], own.daily["on_hand"])
+
+
+def test_an_empty_dc_orders_whatever_its_stores_hold() -> None:
+    """Two stores hold 50 each against a planned 10 each (offset 20); the DC (r 20, S 40) holds nothing and has
+    nothing on order. Its echelon reading is 0 + 100 - 20 = 80 > 20, but an empty DC cannot serve either store's
+    next request, so it reads the lower of its own position (0) and the echelon's: it orders 40 on day 0. With 5
+    units of its own the echelon reading (85) decides and it waits."""
+    days = 10
+    demand = np.zeros((2, days))
+    parent = np.zeros(2, dtype=np.int64)
+
+    def run(dc_on_hand: float, offset: float | None):
+        dc = PolicySchedule(plan_days=np.array([0]), reorder_point=np.array([20.0]), order_up_to=np.array([40.0]),
+                            rule="s_S", name="dc", echelon_offset=None if offset is None else np.array([offset]))
+        return simulate_network(demand, parent, _never(2), dc, LeadTimeModel.fixed(2, 1), LeadTimeModel.fixed(1, 5),
+                                InitialState(np.array([50.0, 50.0])), InitialState(np.array([dc_on_hand])),
+                                store_costs=_costs(2), dc_costs=_costs(1), rng_seed=0, record_daily=True).dc
+
+    empty = run(0.0, 20.0)
+    assert empty.daily["orders"][0, 0] == 40 and empty.daily["orders"][0, 1:].sum() == 0
+    assert np.array_equal(empty.daily["orders"], run(0.0, None).daily["orders"])  # as on its own position
+    assert run(5.0, 20.0).daily["orders"][0].sum() == 0  # something of its own: the echelon decides

@@ -46,7 +46,9 @@ stores' plans hold on average (``echelon_store_target_units``: each store's ``r 
 (s, S) cycle) is taken off. Its reorder point and order-up-to level are the ones placed above; what changes is the
 position they are read against. A DC on its own position sees its stores only when they order: after a season, a
 launch or a depleted start, stores run low together and empty the DC before its next order arrives. On the
-echelon position the DC orders as soon as its stores fall below their planned stock. Written to
+echelon position the DC orders as soon as its stores fall below their planned stock. A DC with nothing on hand or
+on order reads the lower of its own and its echelon position (:func:`ordering_position`, policy-1.13): its stores'
+surplus cannot serve the store that is short. Written to
 ``ml.inventory_policy`` as ``echelon_position_units`` and ``ordering_position_units`` (the position the rule
 reads; the DC's own is still ``inventory_position_units``); the purchase proposal tops ``ordering_position_units``
 up to the order-up-to level, and its reason says so. The network replay reads the same column
@@ -69,7 +71,8 @@ from numpy.typing import NDArray
 
 from ml.policy import inventory_math as im
 
-__all__ = ["Placement", "echelon_ordering_terms", "expected_backorders_from_samples", "place_safety_stock"]
+__all__ = ["Placement", "echelon_ordering_terms", "expected_backorders_from_samples", "ordering_position",
+           "place_safety_stock"]
 
 FloatArray = NDArray[np.float64]
 
@@ -135,6 +138,22 @@ def echelon_ordering_terms(keys: pl.DataFrame, reorder_point: FloatArray, q: Flo
     target[dcs] = np.bincount(dc_pos, weights=r[store] + qq[store] / 2.0, minlength=dcs.size)
     echelon_position[dcs] = pos[dcs] + np.bincount(dc_pos, weights=held[store], minlength=dcs.size)
     return target, echelon_position
+
+
+def ordering_position(own_position: FloatArray, echelon_reading: FloatArray) -> FloatArray:
+    """The position a DC on echelon ordering compares with its reorder point: its echelon position less its stores'
+    planned stock (``echelon_reading``), except that a DC with nothing of its own, no stock and nothing on order
+    beyond what it owes its stores (``own_position <= 0``), reads the lower of the two.
+
+    Echelon stock assumes the stores' stock can be rebalanced. Without transfers between stores it cannot: stores
+    holding a launch's or a season's first lots can keep the echelon above the reorder point while the DC stands
+    empty and its other stores wait (docs/backtest.md, policy-1.13). An empty DC with nothing coming cannot serve
+    any store's next request, whatever the others hold, so it orders as it would on its own position. Above zero
+    the echelon reading decides, and a DC whose stores hold more than planned keeps waiting. The same rule in
+    production and in the replay (:func:`ml.simulation.network.simulate_network`)."""
+    own = np.asarray(own_position, dtype=np.float64)
+    reading = np.asarray(echelon_reading, dtype=np.float64)
+    return np.where(own <= 0.0, np.minimum(own, reading), reading)
 
 
 #: seed of the lot draws :func:`with_store_order_lots` adds (the policy is deterministic)

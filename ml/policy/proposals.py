@@ -215,8 +215,17 @@ def build_proposals(policy: pl.DataFrame, as_of: date, decisions: pl.DataFrame) 
         .over(["product_id", "source_location_id"]).alias("__requested_from_source"))
     short_source = (pl.col("proposal_type") == "transfer") & pl.col("source_on_hand_units").is_not_null() & (
         pl.col("__requested_from_source") > pl.col("source_on_hand_units"))
+    has_echelon = pl.col("echelon_position_units").is_not_null() & pl.col("echelon_store_target_units").is_not_null()
+    echelon_reading = pl.col("echelon_position_units") - pl.col("echelon_store_target_units")
     reason = pl.concat_str([
-        pl.when(pl.col("echelon_position_units").is_not_null() & pl.col("echelon_store_target_units").is_not_null())
+        # an empty DC reads its own position (ml.policy.echelon.ordering_position)
+        pl.when(has_echelon & (pl.col("ordering_position_units") < echelon_reading - 1e-9))
+        .then(pl.format("position {} <= reorder point {}: the DC has nothing on hand or on order, so its stores' "
+                        "stock (echelon position {} less their planned {} = {}) cannot hold its order back",
+                        units(pl.col("ordering_position_units")), units(pl.col("reorder_point")),
+                        units(pl.col("echelon_position_units")), units(pl.col("echelon_store_target_units")),
+                        units(echelon_reading)))
+        .when(has_echelon)
         .then(pl.format("echelon position {} (own {} + its stores' {}) less the stores' planned {} = {} <= reorder "
                         "point {}", units(pl.col("echelon_position_units")), units(pl.col("inventory_position_units")),
                         units(pl.col("echelon_position_units") - pl.col("inventory_position_units")),

@@ -79,7 +79,7 @@ from ml.warehouse import RunInfo, read_frame, write_tables_atomically
 
 log = logging.getLogger("stockturn.policy")
 
-POLICY_MODEL_VERSION = "policy-1.12"
+POLICY_MODEL_VERSION = "policy-1.13"
 _FORECAST_DATE_COLUMNS = ("date", "ds", "date_day", "forecast_date", "period", "period_start", "target_date")
 _FORECAST_MEAN_COLUMNS = ("forecast_mean", "mean", "yhat", "forecast", "demand_mean", "y_hat", "forecast_units")
 #: reorder_point_basis of a planner's reorder point (the rules' own: inventory_math.BASIS_*, guards.BASIS_GUARD,
@@ -646,8 +646,8 @@ def run_policy(
                                                                           "replenished_from"), r, q, position,
                                                                store_stock)
                                 if c.echelon_dc_ordering else (np.full(n, np.nan), np.full(n, np.nan)))
-    ordering_position = np.where(np.isfinite(ech_target) & np.isfinite(ech_position), ech_position - ech_target,
-                                 position)
+    ordering_position = np.where(np.isfinite(ech_target) & np.isfinite(ech_position),
+                                 echelon.ordering_position(position, ech_position - ech_target), position)
 
     # ---------------------------------------------------------------- assemble the policy frame
     ss = r - ltd_mean

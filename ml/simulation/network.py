@@ -662,7 +662,12 @@ def _run_block(
             # echelon position: the DC's own plus its stores' (owed units cancel), less the stores' planned stock
             stores = np.bincount(par, weights=s_on + s_transit + s_owed - backlog, minlength=n_d)
             off = echelon[orders_d.plan_of_day[t]]
-            didx, dqty = orders_d.review(t, (d_on, d_pipe, np.where(np.isnan(off), 0.0, stores - off)), d_owed)
+            # a DC with nothing of its own (owing at least what it has on hand and on order) reads the lower of
+            # its own and its echelon position (ml.policy.echelon.ordering_position)
+            reading = stores - off
+            own = d_on + d_pipe - d_owed
+            extra = np.where(own <= 0.0, np.minimum(reading, 0.0), reading)
+            didx, dqty = orders_d.review(t, (d_on, d_pipe, np.where(np.isnan(off), 0.0, extra)), d_owed)
         if didx.size:
             q_d[didx] = dqty
             d_pipe[didx] += dqty
