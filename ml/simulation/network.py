@@ -91,6 +91,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ml.policy.echelon import ordering_position
 from ml.policy.inventory_math import round_to_pack
 from ml.simulation.engine import (
     _QTY_RTOL,
@@ -662,11 +663,10 @@ def _run_block(
             # echelon position: the DC's own plus its stores' (owed units cancel), less the stores' planned stock
             stores = np.bincount(par, weights=s_on + s_transit + s_owed - backlog, minlength=n_d)
             off = echelon[orders_d.plan_of_day[t]]
-            # a DC with nothing of its own (owing at least what it has on hand and on order) reads the lower of
-            # its own and its echelon position (ml.policy.echelon.ordering_position)
-            reading = stores - off
+            # the pipeline's rule (a DC with nothing of its own, owing at least what it has on hand and on order,
+            # reads the lower of its own and its echelon position), added to the own position the review reads
             own = d_on + d_pipe - d_owed
-            extra = np.where(own <= 0.0, np.minimum(reading, 0.0), reading)
+            extra = ordering_position(own, own + stores - off) - own
             didx, dqty = orders_d.review(t, (d_on, d_pipe, np.where(np.isnan(off), 0.0, extra)), d_owed)
         if didx.size:
             q_d[didx] = dqty
