@@ -47,6 +47,9 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "--review-period-supplier-days": ("forecast", "review_period_supplier_days"),
     "--holding-rate": ("policy", "annual_holding_rate"),
     "--ordering-cost": ("policy", "ordering_cost_per_line"),
+    "--forecast-engine": ("forecast", "engine"),
+    "--dask-address": ("forecast", "dask_address"),
+    "--dask-workers": ("forecast", "dask_workers"),
 }
 
 #: Settings always shown in the log line, whatever their source (the common ones).
@@ -185,6 +188,9 @@ def flag_overrides(
     review_period_supplier_days: int | None = None,
     holding_rate: float | None = None,
     ordering_cost: float | None = None,
+    forecast_engine: str | None = None,
+    dask_address: str | None = None,
+    dask_workers: int | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """The command-line flags as settings overrides (unset flags are left out) and the flag behind each key."""
     given = {
@@ -194,6 +200,7 @@ def flag_overrides(
         "--review-period-supplier-days": review_period_supplier_days if review_period_supplier_days is not None
         else review_period_days,
         "--holding-rate": holding_rate, "--ordering-cost": ordering_cost,
+        "--forecast-engine": forecast_engine, "--dask-address": dask_address, "--dask-workers": dask_workers,
     }
     overrides: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
     sources: dict[str, str] = {}

@@ -111,7 +111,7 @@ def _planning_settings(args: argparse.Namespace) -> tuple[Any, dict[str, dict[st
 
     overrides, sources = flag_overrides(**{name: getattr(args, name, None) for name in (
         "horizon_days", "grain", "review_period_days", "review_period_store_days", "review_period_supplier_days",
-        "holding_rate", "ordering_cost")})
+        "holding_rate", "ordering_cost", "forecast_engine", "dask_address", "dask_workers")})
     try:
         settings = resolve_settings(warehouse=Path(args.warehouse), settings_file=getattr(args, "settings", None),
                                     overrides=overrides, override_sources=sources)
@@ -506,6 +506,13 @@ def _add_settings_arguments(p: argparse.ArgumentParser) -> None:
                    help="annual holding cost as a fraction of unit cost (default 0.25)")
     g.add_argument("--ordering-cost", type=float, metavar="COST",
                    help="fixed cost of one purchase-order line (default 15)")
+    g.add_argument("--forecast-engine", choices=("local", "dask"),
+                   help="where the global LightGBM model trains: local (default, this process) or dask (a Dask "
+                   "cluster; needs pip install -e '.[dask]'; README, 'When one machine is not enough')")
+    g.add_argument("--dask-address", metavar="ADDRESS",
+                   help="scheduler of a running Dask cluster, e.g. tcp://host:8786 (default: start a local cluster)")
+    g.add_argument("--dask-workers", type=int, metavar="N",
+                   help="worker processes of the local Dask cluster (default 2)")
 
 
 def build_parser() -> argparse.ArgumentParser:

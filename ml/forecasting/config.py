@@ -15,6 +15,7 @@ Grain = Literal["auto", "day", "week", "month"]
 CensoringMode = Literal["impute", "exclude", "none"]
 TargetTransform = Literal["auto", "log1p", "scale", "seasonal", "none"]
 SelectionMetric = Literal["rmsse", "mase", "wape"]
+ForecastEngine = Literal["local", "dask"]
 
 #: Model names, in the order they are reported. ``lightgbm`` is the global mlforecast model; the others are
 #: vectorised local methods (see ``ml.forecasting.baselines``).
@@ -169,6 +170,13 @@ class ForecastConfig:
     Performance and determinism
         num_threads: LightGBM threads (default 2). With ``deterministic=True`` and fixed seeds the same inputs
             and configuration (this value included) give identical outputs. The panel is kept in float32.
+        engine: where the global LightGBM model trains: ``"local"`` (default, in this process) or ``"dask"`` (a
+            Dask cluster, through mlforecast's ``DistributedMLForecast``; needs ``pip install -e ".[dask]"``;
+            ``ml.forecasting.distributed`` documents what runs where and how close the results are).
+        dask_address: the scheduler of a running Dask cluster (``tcp://host:8786``); empty starts a local
+            cluster of ``dask_workers`` worker processes (default 2), each training with ``num_threads //
+            dask_workers`` LightGBM threads.
+        dask_partitions_per_worker: series partitions per worker (default 2).
     """
 
     # grain and horizon
@@ -252,6 +260,10 @@ class ForecastConfig:
 
     # performance and determinism
     num_threads: int = 2
+    engine: ForecastEngine = "local"
+    dask_address: str | None = None
+    dask_workers: int = 2
+    dask_partitions_per_worker: int = 2
 
     def __post_init__(self) -> None:
         if self.n_origins < 3:
@@ -276,6 +288,10 @@ class ForecastConfig:
             raise ValueError(f"interval_bounds must be 'continuous' or 'integer', got {self.interval_bounds!r}")
         if self.n_samples < 1:
             raise ValueError("n_samples must be positive")
+        if self.engine not in ("local", "dask"):
+            raise ValueError(f"engine must be 'local' or 'dask', got {self.engine!r}")
+        if self.dask_workers < 1 or self.dask_partitions_per_worker < 1:
+            raise ValueError("dask_workers and dask_partitions_per_worker must be at least 1")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> ForecastConfig:

@@ -485,6 +485,13 @@ def fit(panel: Panel, config: ForecastConfig, hist: History, *, transform: str, 
         objective=config.lgbm_objective, random_state=config.seed, n_jobs=config.num_threads,
         deterministic=True, force_row_wise=True, verbose=-1,
     )
+    if config.engine == "dask":
+        from ml.forecasting import distributed
+
+        mlf, n_rows = distributed.fit(train, w_cells, first_period=cutoff - window,
+                                      static_features=list(_statics(panel, scale)), lags=lags, lag_transforms=tfms,
+                                      params=params, config=config)
+        return GBMModel(mlf, transform, n_rows, len(train_series), lookback)
     mlf = MLForecast(models={"lgbm": lgb.LGBMRegressor(**params)}, freq=1, lags=lags, lag_transforms=tfms,
                      num_threads=1)
     prep = mlf.preprocess(train, id_col="unique_id", time_col="ds", target_col="y",

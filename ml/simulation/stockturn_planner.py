@@ -237,10 +237,11 @@ def prefetch_forecast_runs(warehouse: Path | str, forecast_config, as_ofs: Seque
     2 cores two single-threaded runs finish sooner than two two-threaded runs one after the other: LightGBM keeps
     only about 1.5 cores busy, and the rest of a run is single-threaded Python. The results are the same to the
     bit (the thread count is a :data:`SPEED_ONLY_SETTINGS`). Runs already cached are skipped; with one worker (or
-    one run to make) nothing is prefetched and the study forecasts as it goes."""
+    one run to make) nothing is prefetched and the study forecasts as it goes. With the Dask forecasting engine
+    the cluster is the parallelism: nothing is prefetched either (each worker process would start a cluster)."""
     from ml.warehouse import connect
 
-    if cache_dir is None or not as_ofs:
+    if cache_dir is None or not as_ofs or getattr(forecast_config, "engine", "local") == "dask":
         return 0
     with connect(warehouse, read_only=True) as con:
         load_id = _load_id(con)

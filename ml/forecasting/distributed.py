@@ -1,0 +1,159 @@
+"""The global LightGBM model trained on a Dask cluster (forecasting engine ``"dask"``).
+
+With ``ForecastConfig.engine = "dask"`` every LightGBM model of a forecasting run (the backtest origins, the
+transform choice and the final fit) is trained through mlforecast's ``DistributedMLForecast`` and
+``DaskLGBMForecast`` (LightGBM's data-parallel Dask learner):
+
+- the training frame holds the same rows and features as the local engine's (``ml.forecasting.gbm.fit`` builds
+  it); it is split by series into partitions, ``dask_partitions_per_worker`` per worker, so no series is cut;
+- ``DistributedMLForecast.preprocess`` computes the lags and rolling statistics on each partition, where it lives;
+- the rows the local engine trains on (the training window, a positive censoring weight) are selected there, and
+  LightGBM trains data-parallel across the workers (``tree_learner="data"``: each worker builds histograms of its
+  own rows, and the histograms are summed over the network);
+- the booster comes back to the driver as a local ``LGBMRegressor`` and forecasts through the same recursive
+  mlforecast code as the local engine.
+
+``dask_address`` names a running scheduler (``tcp://host:8786``); the same code then trains on that cluster.
+Without it, a ``LocalCluster`` of ``dask_workers`` worker processes starts on first use and stays up for the rest
+of the process (it is closed at exit), so the several fits of a run pay its start-up once.
+
+Not distributed (yet): the panel is still read and shaped in the driver, the local methods (seasonal naive,
+Croston, ...) and the lead-time-demand sampling run there too, and the prediction is the local one. Training is
+where the time goes at M5 size (docs/benchmarks.md, "Forecasting on Dask").
+
+Equivalence: the features are computed per series by the same mlforecast code, so they are identical. LightGBM's
+data-parallel learner finds the bin edges of each feature on the workers' rows and sums histograms across them,
+so its trees are close to, but not bit-identical with, a single-process model on the same rows; the tolerance the
+tests hold it to is stated in ``tests/test_forecasting_dask.py``. The same workers and partitions give the same
+model run after run (``deterministic=True``, fixed seeds).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+from mlforecast import MLForecast
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from ml.forecasting.config import ForecastConfig
+
+log = logging.getLogger("stockturn.forecasting")
+
+#: The integer periods of the local engine become days after this date on the cluster (mlforecast's distributed
+#: path needs timestamps). Lags and rolling windows count rows, so the grain does not matter.
+EPOCH = datetime(2000, 1, 1)
+WEIGHT = "sample_weight"
+INSTALL_HINT = 'the forecast engine "dask" needs the dask extra: pip install -e ".[dask]"'
+
+_clients: dict[tuple[str | None, int, int], Client] = {}
+
+
+def dask_client(config: ForecastConfig) -> Client:
+    """The client of ``config.dask_address``, or of a ``LocalCluster`` of ``config.dask_workers`` workers started
+    on first use (one per process and setting; closed at exit)."""
+    key = (config.dask_address, config.dask_workers, _threads_per_worker(config))
+    client = _clients.get(key)
+    if client is not None and client.status == "running":
+        return client
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise RuntimeError(INSTALL_HINT) from exc
+    if config.dask_address:
+        log.info("forecasting on the Dask cluster at %s", config.dask_address)
+        client = Client(config.dask_address)
+    else:
+        log.info("forecasting on a local Dask cluster: %d workers x %d LightGBM threads",
+                 config.dask_workers, _threads_per_worker(config))
+        cluster = LocalCluster(n_workers=config.dask_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+        client = Client(cluster)
+    _clients[key] = client
+    return client
+
+
+def close_clients() -> None:
+    """Close every client (and local cluster) this process started."""
+    while _clients:
+        _, client = _clients.popitem()
+        cluster = getattr(client, "cluster", None)
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+atexit.register(close_clients)
+
+
+def _threads_per_worker(config: ForecastConfig) -> int:
+    if config.dask_address:
+        return config.num_threads
+    return max(1, config.num_threads // config.dask_workers)
+
+
+def fit(train: pl.DataFrame, weights: np.ndarray, *, first_period: int, static_features: list[str],
+        lags: list[int], lag_transforms: dict[int, list[Any]], params: dict[str, Any],
+        config: ForecastConfig) -> tuple[MLForecast, int]:
+    """Train the LightGBM model of ``ml.forecasting.gbm.fit`` on the Dask cluster.
+
+    ``train``: the long frame (``unique_id``, integer ``ds``, ``y``, exogenous and static columns), sorted by
+    series and period; ``weights``: the censoring weight of each of its rows. The model trains on the rows with
+    ``ds >= first_period`` and a positive weight. Returns a local ``MLForecast`` ready to predict (integer
+    periods, like the local engine's) and the number of training rows.
+    """
+    try:
+        import dask.dataframe as dd
+        from lightgbm.dask import DaskLGBMRegressor  # noqa: F401  (the import error names lightgbm's extra)
+        from mlforecast.distributed import DistributedMLForecast
+        from mlforecast.distributed.models.dask.lgb import DaskLGBMForecast
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise RuntimeError(INSTALL_HINT) from exc
+    client = dask_client(config)
+    n_workers = max(1, len(client.scheduler_info()["workers"]))
+    frame = (
+        train.with_columns(pl.Series(WEIGHT, weights, dtype=pl.Float64),
+                           (pl.lit(EPOCH) + pl.duration(days=pl.col("ds"))).alias("ds"))
+        .to_pandas()
+        .set_index("unique_id")
+    )
+    n_partitions = min(frame.index.nunique(), n_workers * config.dask_partitions_per_worker)
+    data = dd.from_pandas(frame, npartitions=n_partitions, sort=True).reset_index()
+    del frame
+    dist_params = {**params, "n_jobs": _threads_per_worker(config)}
+    dmlf = DistributedMLForecast(models={"lgbm": DaskLGBMForecast(**dist_params)}, freq="D", lags=lags,
+                                 lag_transforms=lag_transforms, engine=client)
+    prep = dmlf.preprocess(data, id_col="unique_id", time_col="ds", target_col="y",
+                           static_features=static_features, dropna=False)
+    local, dtypes = _local_forecaster(train, static_features, lags, lag_transforms)
+    features = list(local.ts.features_order_)
+    rows = prep[(prep["ds"] >= EPOCH + timedelta(days=int(first_period))) & (prep[WEIGHT] > 0)]
+    # the distributed features come back as float64; the local engine trains on the frame's own types (float32
+    # for most), and LightGBM's bin edges follow the values it sees
+    rows = rows[[*features, "y", WEIGHT]].astype({**dtypes, WEIGHT: "float64"}).persist()
+    n_rows = int(rows.shape[0].compute())
+    model = DaskLGBMForecast(**dist_params).fit(rows[features], rows["y"], sample_weight=rows[WEIGHT])
+    local.models_ = {"lgbm": model.to_local()}
+    return local, n_rows
+
+
+def _local_forecaster(train: pl.DataFrame, static_features: list[str], lags: list[int],
+                      lag_transforms: dict[int, list[Any]]) -> tuple[MLForecast, dict[str, Any]]:
+    """A local ``MLForecast`` with the same features, set up on one series of ``train`` (prediction passes every
+    series' recent history as ``new_df``, so only the feature configuration is needed here), and the numpy type of
+    each feature and the target as the local engine computes them."""
+    first = train["unique_id"][0]
+    mlf = MLForecast(models={"lgbm": lgb.LGBMRegressor()}, freq=1, lags=lags, lag_transforms=lag_transforms,
+                     num_threads=1)
+    prep = mlf.preprocess(train.filter(pl.col("unique_id") == first), id_col="unique_id", time_col="ds",
+                          target_col="y", static_features=static_features, dropna=False)
+    columns = [*mlf.ts.features_order_, "y"]
+    dtypes = {c: prep[c].to_numpy().dtype for c in columns}
+    return mlf, dtypes
