@@ -34,10 +34,14 @@ class DbtResult:
     target_path: Path | None = None
     #: data tests that warned (value invariants: the build went on; see orchestration.dbt_tests)
     warnings: list = field(default_factory=list)
+    #: nodes left out because their inputs had not changed (``orchestration.dbt_unchanged``)
+    skipped_unchanged: int = 0
 
     def format(self) -> str:
         counts = ", ".join(f"{k} {v:,}" for k, v in sorted(self.status_counts.items()))
         text = f"dbt {' '.join(self.command)}: {counts} in {self.seconds:,.1f} s"
+        if self.skipped_unchanged:
+            text += f" ({self.skipped_unchanged:,} nodes skipped: inputs unchanged)"
         if self.warnings:
             text += "\n" + "\n".join(f"  warned: {w.describe()}" for w in self.warnings)
         return text
@@ -110,13 +114,27 @@ def run_dbt(
     vars: dict | None = None,
     stream: bool = True,
     raise_on_failure: bool = True,
+    skip_unchanged: bool = False,
 ) -> DbtResult:
-    """Run ``dbt <args>`` in the project directory against ``warehouse``; raise :class:`DbtError` on failure."""
+    """Run ``dbt <args>`` in the project directory against ``warehouse``; raise :class:`DbtError` on failure.
+
+    ``skip_unchanged`` (a ``build`` that is not a full refresh): exclude the nodes whose inputs have not changed
+    since they last succeeded (``orchestration.dbt_unchanged``). Every ``build`` records what its nodes were built
+    from."""
+    from orchestration.dbt_unchanged import Unchanged, unchanged_nodes
+
     target = target_path_for(warehouse)
     discard_stale_partial_parse(target / "target")
+    skipped = Unchanged()
+    if skip_unchanged and args[:1] == ["build"] and "--full-refresh" not in args:
+        skipped = unchanged_nodes(warehouse, target / "target" / "manifest.json", vars)
+        if skipped.unique_ids:
+            log.info("dbt: skipping %d nodes whose inputs are unchanged since they last succeeded",
+                     len(skipped.unique_ids))
     cmd = [
         dbt_executable(),
         *args,
+        *skipped.exclude_args(),
         "--project-dir",
         str(DBT_PROJECT_DIR),
         "--profiles-dir",
@@ -147,10 +165,13 @@ def run_dbt(
         if stream and _PROGRESS_LINE.search(line):
             log.info("dbt | %s", line.split("  ", 1)[-1].strip())
     returncode = proc.wait()
-    result = DbtResult(command=args, seconds=time.perf_counter() - t0, target_path=target / "target")
+    result = DbtResult(command=args, seconds=time.perf_counter() - t0, target_path=target / "target",
+                       skipped_unchanged=len(skipped.unique_ids))
     _read_run_results(result)
     if args and args[0] in ("build", "test"):
         _record_tests(result, warehouse)
+    if args and args[0] == "build":
+        _record_nodes(result, warehouse, vars)
     if returncode != 0 and raise_on_failure:
         detail = "\n  - ".join(result.failures) if result.failures else "\n".join(output[-40:])
         threads = os.environ.get("STOCKTURN_DBT_THREADS", "1")
@@ -175,6 +196,17 @@ def _record_tests(result: DbtResult, warehouse: Path) -> None:
         result.warnings = record_test_results(warehouse, result.target_path or Path())
     except Exception as exc:  # the build's outcome stands; the record is a convenience
         log.error("could not record the data tests' outcome in %s: %s", warehouse, exc)
+
+
+def _record_nodes(result: DbtResult, warehouse: Path, vars: dict | None) -> None:
+    """Record what each node that succeeded was built from (``orchestration.dbt_unchanged``); a failure to do so
+    only costs the next build its shortcut."""
+    from orchestration.dbt_unchanged import record_built_nodes
+
+    try:
+        record_built_nodes(warehouse, result.target_path or Path(), vars)
+    except Exception as exc:  # noqa: BLE001 - the build's outcome stands
+        log.error("could not record the built nodes' inputs in %s: %s", warehouse, exc)
 
 
 def _read_run_results(result: DbtResult) -> None:

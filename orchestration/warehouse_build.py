@@ -28,7 +28,9 @@ def build_warehouse(landing: Path, warehouse: Path, *, progress: bool = True, fu
     """Load ``landing`` into ``warehouse`` and build and test every dbt model of the inventory mart.
 
     The load replaces the raw tables in one transaction, and each dbt model is replaced atomically, so a
-    failure leaves the previous tables in place; a failing test stops the models downstream of it.
+    failure leaves the previous tables in place; a failing test stops the models downstream of it. Models and
+    tests whose landed inputs and code are unchanged since they last succeeded are skipped
+    (``orchestration.dbt_unchanged``; not with ``full_refresh``).
     """
     t0 = time.perf_counter()
     warehouse = Path(warehouse)
@@ -36,6 +38,6 @@ def build_warehouse(landing: Path, warehouse: Path, *, progress: bool = True, fu
     report = load_landing(Path(landing), warehouse, progress=progress, full_refresh=full_refresh)
     log.info("loaded landing zone:\n%s", report.format())
     dbt = run_dbt(["build", "--exclude", ML_DOWNSTREAM_SELECTOR, *(["--full-refresh"] if full_refresh else [])],
-                  warehouse)
+                  warehouse, skip_unchanged=True)
     log.info("%s", dbt.format())
     return BuildResult(load=report, dbt=dbt, seconds=time.perf_counter() - t0)

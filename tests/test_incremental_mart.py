@@ -45,6 +45,11 @@ def _tables(wh: Path) -> dict[str, list[tuple]]:
     return out
 
 
+def _ran(build) -> set[str]:
+    """The dbt nodes a ``build_warehouse`` ran."""
+    return {r["unique_id"] for r in json.loads((build.dbt.target_path / "run_results.json").read_text())["results"]}
+
+
 def _written_by_the_last_build(wh: Path, table: str) -> tuple[int, int]:
     """(rows the latest build wrote, rows in all) of an incremental table."""
     with duckdb.connect(str(wh), read_only=True) as con:
@@ -179,8 +184,16 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
             [old_line.split(",")[0], unknown[0], f"%{LAST_QUARTER}%"]).fetchall())
     assert verdicts == {old_line.split(",")[0]: "duplicate_line", unknown[0]: "unknown_product"}, verdicts
 
-    # a night with nothing new writes nothing to the daily facts (their latest rows are still night 2's)
-    build_warehouse(landing, wh, progress=False)
+    # a night with nothing new writes nothing to the daily facts (their latest rows are still night 2's), and runs
+    # no model or test at all: their inputs are unchanged since they last succeeded (orchestration.dbt_unchanged)
+    idle = build_warehouse(landing, wh, progress=False)
+    assert idle.dbt.skipped_unchanged > 100
+    ran = _ran(idle)
+    assert not [uid for uid in ran if uid.split(".")[0] in ("test", "seed", "unit_test")], ran
+    # a model stays in the build while a test on it is not fingerprinted: the product dimension, which the report
+    # models on the ml write-back test their product ids against
+    assert {uid for uid in ran if uid.startswith("model.")} <= {"model.stockturn.dim_product",
+                                                                 "model.stockturn.dim_location"}, ran
     assert _written_by_the_last_build(wh, "marts.fct_inventory_daily") == (fact_written, fact_rows)
     assert _written_by_the_last_build(wh, "marts.fct_sales_daily") == (sales_written, sales_rows)
     assert _written_by_the_last_build(wh, "marts.fct_inventory_turnover_monthly") == turnover_written
@@ -194,7 +207,14 @@ def test_a_chain_of_nightly_builds_equals_a_full_rebuild(small_landing: Path, tm
     (landing / "sales" / f"sales_lines_{LAST_QUARTER}-extra.csv").write_text("\n".join(
         [twice[0], ",".join(["EXTRA-1", "1", last_day.isoformat(), own_sale[3], own_sale[4], "1", "1.00", "sale",
                              ""])]) + "\n", encoding="utf-8")
-    build_warehouse(landing, wh, progress=False)
+    extra = build_warehouse(landing, wh, progress=False)
+    ran = _ran(extra)
+    # a sales file: the models reading sales lines ran; the staging of what no sales line refers to did not, nor
+    # the unit tests (the project is unchanged)
+    assert {"model.stockturn.stg_sales__sales_lines", "model.stockturn.fct_sales_daily"} <= ran
+    assert not {"model.stockturn.stg_calendar__events", "model.stockturn.stg_external__signals",
+                "model.stockturn.stg_master__suppliers"} & ran, sorted(ran)
+    assert not [uid for uid in ran if uid.startswith("unit_test.")]
     with duckdb.connect(str(wh), read_only=True) as con:
         months = con.execute("select count(distinct month_start_date) from marts.fct_inventory_turnover_monthly"
                              ).fetchall()[0][0]

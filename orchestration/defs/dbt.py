@@ -23,12 +23,14 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.utils import dagster_name_fn
 
 from ml.settings import DBT_PROJECT_DIR
 from ml.warehouse import open_duckdb
 from orchestration.dbt_cli import discard_stale_partial_parse, target_path_for
 from orchestration.dbt_manifest import ensure_manifest
 from orchestration.dbt_tests import record_test_results
+from orchestration.dbt_unchanged import Unchanged, record_built_nodes, unchanged_nodes
 from orchestration.defs.resources import WAREHOUSE_POOL, StockturnPaths, warehouse_env
 
 ML_DOWNSTREAM_TAG = "ml_downstream"
@@ -104,9 +106,18 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         # not blocked by the claim, and no other writer gets in between this step and the next
         open_duckdb(warehouse, claim=True).close()
         t0 = time.perf_counter()
+        args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
+        # nodes whose landed inputs and code are unchanged since they last succeeded are left out (their tables
+        # stand; orchestration.dbt_unchanged)
+        project_dir = Path(project.project_dir)
+        skipped = Unchanged() if config.full_refresh else unchanged_nodes(warehouse, project.manifest_path,
+                                                                            project_dir=project_dir)
+        if skipped.unique_ids:
+            context.log.info("dbt: skipping %d nodes whose inputs are unchanged since they last succeeded",
+                             len(skipped.unique_ids))
         with warehouse_env(warehouse):
-            args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
-            invocation = dbt.cli(args, context=context, target_path=target, raise_on_error=False)
+            invocation = dbt.cli([*args, *skipped.exclude_args()], context=context, target_path=target,
+                                 raise_on_error=False)
             # held back until dbt exits: the row counts need the warehouse, which the dbt process holds
             events = list(invocation.stream())
         seconds = time.perf_counter() - t0
@@ -117,7 +128,10 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
             if isinstance(ev, dg.Output) and keys[ev.output_name] in counts:
                 ev = ev.with_metadata({**ev.metadata, "dagster/row_count": counts[keys[ev.output_name]]})
             yield ev
+        # a table left as it was still stands for this run: the assets downstream of it (the plan) run
+        yield from unchanged_outputs(context, skipped, {ev.output_name for ev in events if isinstance(ev, dg.Output)})
         context.log.info("dbt %s finished in %.1f s (artifacts in %s)", " ".join(args), seconds, target)
+        record_built_nodes(warehouse, target, project_dir=project_dir)
         for warned in record_test_results(warehouse, target):
             context.log.warning("data check warned (the run goes on): %s", warned.describe())
         if not invocation.is_successful():
@@ -127,6 +141,18 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
             )
 
     return dbt_build
+
+
+def unchanged_outputs(context: dg.AssetExecutionContext, skipped: Unchanged, yielded: set[str]):
+    """An output for each selected model or seed the build left out because its inputs had not changed: its table
+    stands as the last build wrote it, and without an output Dagster would skip every asset downstream of it."""
+    for uid in sorted(skipped.unique_ids):
+        name = dagster_name_fn({"unique_id": uid})
+        if uid.split(".")[0] in ("model", "seed") and name in context.selected_output_names and name not in yielded:
+            yield dg.Output(None, output_name=name, metadata={
+                "stockturn/unchanged": dg.MetadataValue.text(
+                    "not rebuilt: its landed inputs and the dbt project are unchanged since it last succeeded "
+                    "(orchestration.dbt_unchanged)")})
 
 
 def table_row_counts(warehouse: Path, keys) -> dict[dg.AssetKey, int]:
