@@ -111,7 +111,6 @@ def fit(train: pl.DataFrame, weights: np.ndarray, *, first_period: int, static_f
     """
     try:
         import dask.dataframe as dd
-        from lightgbm.dask import DaskLGBMRegressor  # noqa: F401  (the import error names lightgbm's extra)
         from mlforecast.distributed import DistributedMLForecast
         from mlforecast.distributed.models.dask.lgb import DaskLGBMForecast
     except ImportError as exc:  # pragma: no cover - depends on the installed extras

@@ -131,7 +131,10 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         # a table left as it was still stands for this run: the assets downstream of it (the plan) run
         yield from unchanged_outputs(context, skipped, {ev.output_name for ev in events if isinstance(ev, dg.Output)})
         context.log.info("dbt %s finished in %.1f s (artifacts in %s)", " ".join(args), seconds, target)
-        record_built_nodes(warehouse, target, project_dir=project_dir)
+        try:
+            record_built_nodes(warehouse, target, project_dir=project_dir)
+        except Exception as exc:  # noqa: BLE001 - it only costs the next build its shortcut
+            context.log.error("could not record the built nodes' inputs in %s: %s", warehouse, exc)
         for warned in record_test_results(warehouse, target):
             context.log.warning("data check warned (the run goes on): %s", warned.describe())
         if not invocation.is_successful():
