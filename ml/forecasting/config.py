@@ -173,9 +173,9 @@ class ForecastConfig:
         engine: where the global LightGBM model trains: ``"local"`` (default, in this process) or ``"dask"`` (a
             Dask cluster, through mlforecast's ``DistributedMLForecast``; needs ``pip install -e ".[dask]"``;
             ``ml.forecasting.distributed`` documents what runs where and how close the results are).
-        dask_address: the scheduler of a running Dask cluster (``tcp://host:8786``); empty starts a local
-            cluster of ``dask_workers`` worker processes (default 2), each training with ``num_threads //
-            dask_workers`` LightGBM threads.
+        dask_address: the scheduler of a running Dask cluster (``tcp://host:8786``), whose workers train with
+            the threads they were started with; empty starts a local cluster of ``dask_workers`` worker processes
+            (default 2) of ``num_threads // dask_workers`` threads each.
         dask_partitions_per_worker: series partitions per worker (default 2).
     """
 

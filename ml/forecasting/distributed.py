@@ -5,7 +5,8 @@ transform choice and the final fit) is trained through mlforecast's ``Distribute
 ``DaskLGBMForecast`` (LightGBM's data-parallel Dask learner):
 
 - the training frame holds the same rows and features as the local engine's (``ml.forecasting.gbm.fit`` builds
-  it); it is split by series into partitions, ``dask_partitions_per_worker`` per worker, so no series is cut;
+  it); it is split by series into partitions, ``dask_partitions_per_worker`` per worker, so no series is cut, and
+  the partitions are scattered to the workers;
 - ``DistributedMLForecast.preprocess`` computes the lags and rolling statistics on each partition, where it lives;
 - the rows the local engine trains on (the training window, a positive censoring weight) are selected there, and
   LightGBM trains data-parallel across the workers (``tree_learner="data"``: each worker builds histograms of its
@@ -73,8 +74,9 @@ def dask_client(config: ForecastConfig) -> Client:
     else:
         log.info("forecasting on a local Dask cluster: %d workers x %d LightGBM threads",
                  config.dask_workers, _threads_per_worker(config))
-        cluster = LocalCluster(n_workers=config.dask_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        # LightGBM's Dask learner trains with each worker's own thread count (it ignores n_jobs)
+        cluster = LocalCluster(n_workers=config.dask_workers, threads_per_worker=_threads_per_worker(config),
+                               processes=True, dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     _clients[key] = client
     return client
@@ -94,8 +96,8 @@ atexit.register(close_clients)
 
 
 def _threads_per_worker(config: ForecastConfig) -> int:
-    if config.dask_address:
-        return config.num_threads
+    """Threads of each local worker: ``num_threads`` shared between the workers (on a cluster of its own, each
+    worker trains with the threads it was started with)."""
     return max(1, config.num_threads // config.dask_workers)
 
 
@@ -117,16 +119,18 @@ def fit(train: pl.DataFrame, weights: np.ndarray, *, first_period: int, static_f
         raise RuntimeError(INSTALL_HINT) from exc
     client = dask_client(config)
     n_workers = max(1, len(client.scheduler_info()["workers"]))
-    frame = (
-        train.with_columns(pl.Series(WEIGHT, weights, dtype=pl.Float64),
-                           (pl.lit(EPOCH) + pl.duration(days=pl.col("ds"))).alias("ds"))
-        .to_pandas()
-        .set_index("unique_id")
-    )
-    n_partitions = min(frame.index.nunique(), n_workers * config.dask_partitions_per_worker)
-    data = dd.from_pandas(frame, npartitions=n_partitions, sort=True).reset_index()
+    frame = train.with_columns(pl.Series(WEIGHT, weights, dtype=pl.Float64),
+                               (pl.lit(EPOCH) + pl.duration(days=pl.col("ds"))).alias("ds"))
+    # whole series per partition (the frame is sorted by series), sent to the workers once (scattered) rather
+    # than embedded in the task graph
+    series = frame["unique_id"].unique(maintain_order=True).to_numpy()
+    groups = [g for g in np.array_split(series, min(len(series), n_workers * config.dask_partitions_per_worker))
+              if len(g)]
+    parts = [frame.filter(pl.col("unique_id").is_between(g[0], g[-1])).to_pandas() for g in groups]
     del frame
-    dist_params = {**params, "n_jobs": _threads_per_worker(config)}
+    data = dd.from_delayed(client.scatter(parts), meta=parts[0].iloc[:0], verify_meta=False)
+    del parts
+    dist_params = {k: v for k, v in params.items() if k != "n_jobs"}
     dmlf = DistributedMLForecast(models={"lgbm": DaskLGBMForecast(**dist_params)}, freq="D", lags=lags,
                                  lag_transforms=lag_transforms, engine=client)
     prep = dmlf.preprocess(data, id_col="unique_id", time_col="ds", target_col="y",

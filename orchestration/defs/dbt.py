@@ -16,6 +16,7 @@
   checks (dagster-dbt's default); unit tests are not (dbt runs them in the same ``build``).
 """
 
+import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
-from dagster_dbt.utils import dagster_name_fn
+from dagster_dbt.asset_utils import get_asset_check_key_for_test
 
 from ml.settings import DBT_PROJECT_DIR
 from ml.warehouse import open_duckdb
@@ -129,7 +130,11 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
                 ev = ev.with_metadata({**ev.metadata, "dagster/row_count": counts[keys[ev.output_name]]})
             yield ev
         # a table left as it was still stands for this run: the assets downstream of it (the plan) run
-        yield from unchanged_outputs(context, skipped, {ev.output_name for ev in events if isinstance(ev, dg.Output)})
+        if skipped.unique_ids:
+            manifest = json.loads(Path(project.manifest_path).read_text())
+            yield from unchanged_outputs(context, skipped, {ev.output_name for ev in events
+                                                            if isinstance(ev, dg.Output)}, manifest)
+            yield from unchanged_check_results(context, skipped, manifest, project)
         context.log.info("dbt %s finished in %.1f s (artifacts in %s)", " ".join(args), seconds, target)
         try:
             record_built_nodes(warehouse, target, project_dir=project_dir)
@@ -146,15 +151,35 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
     return dbt_build
 
 
-def unchanged_outputs(context: dg.AssetExecutionContext, skipped: Unchanged, yielded: set[str]):
+def unchanged_outputs(context: dg.AssetExecutionContext, skipped: Unchanged, yielded: set[str],
+                      manifest: Mapping[str, Any]):
     """An output for each selected model or seed the build left out because its inputs had not changed: its table
     stands as the last build wrote it, and without an output Dagster would skip every asset downstream of it."""
+    output_by_key = {key: name for name, key in context.assets_def.keys_by_output_name.items()}
     for uid in sorted(skipped.unique_ids):
-        name = dagster_name_fn({"unique_id": uid})
-        if uid.split(".")[0] in ("model", "seed") and name in context.selected_output_names and name not in yielded:
+        node = manifest.get("nodes", {}).get(uid)
+        if node is None or node.get("resource_type") not in ("model", "seed"):
+            continue
+        name = output_by_key.get(TRANSLATOR.get_asset_key(node))
+        if name is not None and name in context.selected_output_names and name not in yielded:
             yield dg.Output(None, output_name=name, metadata={
                 "stockturn/unchanged": dg.MetadataValue.text(
                     "not rebuilt: its landed inputs and the dbt project are unchanged since it last succeeded "
+                    "(orchestration.dbt_unchanged)")})
+
+
+def unchanged_check_results(context: dg.AssetExecutionContext, skipped: Unchanged, manifest: Mapping[str, Any],
+                            project: DbtProject):
+    """The result of each selected dbt test the build left out: it passed when it last ran, on the same landed
+    inputs and project (only passing tests are left out), so its blocking check does not hold the plan back."""
+    for uid in sorted(skipped.unique_ids):
+        if not uid.startswith("test."):
+            continue
+        key = get_asset_check_key_for_test(manifest, TRANSLATOR, uid, project)
+        if key is not None and key in context.selected_asset_check_keys:
+            yield dg.AssetCheckResult(asset_key=key.asset_key, check_name=key.name, passed=True, metadata={
+                "stockturn/unchanged": dg.MetadataValue.text(
+                    "not run again: it passed on the same landed inputs and dbt project "
                     "(orchestration.dbt_unchanged)")})
 
 
