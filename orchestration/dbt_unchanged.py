@@ -15,8 +15,9 @@ A node with an ancestor outside the landing zone (the ``ml`` write-back) has no 
 Unit tests read no data, so the project alone fingerprints them.
 
 The next ``dbt build`` (not a full refresh) excludes the nodes whose fingerprint is unchanged, except a model or
-seed with a changed test on it: dbt leaves a node's tests out with the node, and a test across an unchanged table
-and a changed one (the new sales lines' product ids against the product master) must run. A node that failed,
+seed with a changed test on it (dbt leaves a node's tests out with the node, and a test across an unchanged table
+and a changed one, the new sales lines' product ids against the product master, must run; ``_closed``). A node
+that failed,
 warned or was skipped is not recorded, so it runs again; a new stockturn version or an edited model, seed or macro
 changes every fingerprint, so everything runs. ``tests/test_incremental_mart.py`` proves that a chain of such
 nightly builds still equals a full rebuild, row for row.
@@ -149,12 +150,7 @@ def unchanged_nodes(warehouse: Path, manifest_path: Path, vars: Mapping[str, Any
              and nodes[uid].get("config", {}).get("materialized") != "ephemeral"
              and f"{nodes[uid].get('schema')}.{nodes[uid].get('alias') or nodes[uid]['name']}".lower()
              not in relations}
-    # dbt leaves out the tests of an excluded node with it (indirect selection), so a node is excluded only when
-    # every test on it is unchanged too: a test across an unchanged and a changed table (the sales lines'
-    # product ids against the product master) still runs
-    children = manifest.get("child_map", {})
-    same -= {uid for uid in list(same)
-             if any(child.startswith("test.") and child not in same for child in children.get(uid, ()))}
+    same = _closed(same, manifest)
     unit = [uid for uid in current if nodes[uid]["resource_type"] == "unit_test"]
     names = sorted(nodes[uid]["name"] for uid in same if nodes[uid]["resource_type"] != "unit_test")
     if unit and all(uid in same for uid in unit):
@@ -162,6 +158,40 @@ def unchanged_nodes(warehouse: Path, manifest_path: Path, vars: Mapping[str, Any
     else:
         same -= set(unit)
     return Unchanged(frozenset(same), tuple(names))
+
+
+def _closed(same: set[str], manifest: Mapping[str, Any]) -> set[str]:
+    """dbt leaves out the tests of an excluded node with it (indirect selection), so a node is left out only when
+    every test on it is left out too: a test across an unchanged and a changed table (the sales lines' product ids
+    against the product master) still runs, and so does the product master. Applied until it removes nothing
+    (a test kept in keeps the nodes it tests)."""
+    children = manifest.get("child_map", {})
+    same = set(same)
+    while True:
+        keep = {uid for uid in same if any(c.startswith("test.") and c not in same for c in children.get(uid, ()))}
+        if not keep:
+            return same
+        same -= keep
+
+
+def topological(unique_ids: set[str], manifest: Mapping[str, Any]) -> list[str]:
+    """``unique_ids`` with every node after the nodes it depends on."""
+    parents = manifest.get("parent_map", {})
+    out: list[str] = []
+    seen: set[str] = set()
+
+    def visit(uid: str) -> None:
+        if uid in seen:
+            return
+        seen.add(uid)
+        for parent in parents.get(uid, ()):
+            if parent in unique_ids:
+                visit(parent)
+        out.append(uid)
+
+    for uid in sorted(unique_ids):
+        visit(uid)
+    return out
 
 
 def record_built_nodes(warehouse: Path, target_path: Path, vars: Mapping[str, Any] | None = None, *,

@@ -122,6 +122,6 @@ def test_a_changed_test_keeps_the_unchanged_table_it_reads_in_the_build(tmp_path
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create table marts.fct_sales (x int)")
         _landing(con, "s2")  # a new sales file
-    # the sales models run; the product master's own test is left out, but not the product master itself: the
-    # test across sales lines and products changed, and dbt would leave it out with the master
+    # the sales models run, and so does the product master: the test across sales lines and products changed, and
+    # dbt would leave it out with the master; the master's own test, the seed and the unit tests are left out
     assert set(unchanged_nodes(warehouse, path).selectors) == {"unique_products", "service_levels", "test_type:unit"}

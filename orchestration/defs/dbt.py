@@ -31,7 +31,7 @@ from ml.warehouse import open_duckdb
 from orchestration.dbt_cli import discard_stale_partial_parse, target_path_for
 from orchestration.dbt_manifest import ensure_manifest
 from orchestration.dbt_tests import record_test_results
-from orchestration.dbt_unchanged import Unchanged, record_built_nodes, unchanged_nodes
+from orchestration.dbt_unchanged import Unchanged, record_built_nodes, topological, unchanged_nodes
 from orchestration.defs.resources import WAREHOUSE_POOL, StockturnPaths, warehouse_env
 
 ML_DOWNSTREAM_TAG = "ml_downstream"
@@ -125,16 +125,17 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         keys = {ev.output_name: context.asset_key_for_output(ev.output_name) for ev in events
                 if isinstance(ev, dg.Output)}
         counts = table_row_counts(warehouse, keys.values()) if keys else {}
-        for ev in events:
-            if isinstance(ev, dg.Output) and keys[ev.output_name] in counts:
-                ev = ev.with_metadata({**ev.metadata, "dagster/row_count": counts[keys[ev.output_name]]})
-            yield ev
-        # a table left as it was still stands for this run: the assets downstream of it (the plan) run
+        events = [ev.with_metadata({**ev.metadata, "dagster/row_count": counts[keys[ev.output_name]]})
+                  if isinstance(ev, dg.Output) and keys[ev.output_name] in counts else ev for ev in events]
+        # a table left as it was still stands for this run, so the assets downstream of it (the plan) run: its
+        # output and its tests' results join dbt's events in dependency order, as a multi-asset must yield them
         if skipped.unique_ids:
             manifest = json.loads(Path(project.manifest_path).read_text())
-            yield from unchanged_outputs(context, skipped, {ev.output_name for ev in events
-                                                            if isinstance(ev, dg.Output)}, manifest)
-            yield from unchanged_check_results(context, skipped, manifest, project)
+            yielded = {ev.output_name for ev in events if isinstance(ev, dg.Output)}
+            unchanged = [*unchanged_outputs(context, skipped, yielded, manifest),
+                         *unchanged_check_results(context, skipped, manifest, project)]
+            events = in_dependency_order(context, events, unchanged, manifest)
+        yield from events
         context.log.info("dbt %s finished in %.1f s (artifacts in %s)", " ".join(args), seconds, target)
         try:
             record_built_nodes(warehouse, target, project_dir=project_dir)
@@ -156,13 +157,13 @@ def unchanged_outputs(context: dg.AssetExecutionContext, skipped: Unchanged, yie
     """An output for each selected model or seed the build left out because its inputs had not changed: its table
     stands as the last build wrote it, and without an output Dagster would skip every asset downstream of it."""
     output_by_key = {key: name for name, key in context.assets_def.keys_by_output_name.items()}
-    for uid in sorted(skipped.unique_ids):
+    for uid in topological(set(skipped.unique_ids), manifest):
         node = manifest.get("nodes", {}).get(uid)
         if node is None or node.get("resource_type") not in ("model", "seed"):
             continue
         name = output_by_key.get(TRANSLATOR.get_asset_key(node))
         if name is not None and name in context.selected_output_names and name not in yielded:
-            yield dg.Output(None, output_name=name, metadata={
+            yield uid, dg.Output(None, output_name=name, metadata={
                 "stockturn/unchanged": dg.MetadataValue.text(
                     "not rebuilt: its landed inputs and the dbt project are unchanged since it last succeeded "
                     "(orchestration.dbt_unchanged)")})
@@ -177,10 +178,33 @@ def unchanged_check_results(context: dg.AssetExecutionContext, skipped: Unchange
             continue
         key = get_asset_check_key_for_test(manifest, TRANSLATOR, uid, project)
         if key is not None and key in context.selected_asset_check_keys:
-            yield dg.AssetCheckResult(asset_key=key.asset_key, check_name=key.name, passed=True, metadata={
+            yield uid, dg.AssetCheckResult(asset_key=key.asset_key, check_name=key.name, passed=True, metadata={
                 "stockturn/unchanged": dg.MetadataValue.text(
                     "not run again: it passed on the same landed inputs and dbt project "
                     "(orchestration.dbt_unchanged)")})
+
+
+def in_dependency_order(context: dg.AssetExecutionContext, events: list, unchanged: list[tuple[str, Any]],
+                        manifest: Mapping[str, Any]) -> list:
+    """dbt's events and the (unique id, event) pairs of the nodes left out, merged so that every node's events
+    come after those of the nodes it depends on. An event that names no node keeps its place after the one
+    before it."""
+    nodes = manifest.get("nodes", {})
+    rank = {uid: i for i, uid in enumerate(topological(set(nodes), manifest))}
+    uid_by_key = {TRANSLATOR.get_asset_key(n): uid for uid, n in nodes.items() if n.get("resource_type") != "test"}
+    test_by_name = {n["name"]: uid for uid, n in nodes.items() if n.get("resource_type") == "test"}
+    keys = context.assets_def.keys_by_output_name
+    ranked, last = [], -1
+    for seq, ev in enumerate(events):
+        uid = None
+        if isinstance(ev, dg.Output):
+            uid = uid_by_key.get(keys.get(ev.output_name))
+        elif isinstance(ev, dg.AssetCheckResult):
+            uid = test_by_name.get(ev.check_name)
+        last = rank.get(uid, last)
+        ranked.append((last, 1, seq, ev))
+    ranked += [(rank.get(uid, -1), 0, seq, ev) for seq, (uid, ev) in enumerate(unchanged)]
+    return [ev for *_, ev in sorted(ranked, key=lambda r: r[:3])]
 
 
 def table_row_counts(warehouse: Path, keys) -> dict[dg.AssetKey, int]:
