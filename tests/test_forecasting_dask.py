@@ -24,8 +24,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from ml.forecasting import ForecastConfig, run_forecasting
-from ml.forecasting.distributed import close_clients
+from ml.forecasting import ForecastConfig, ltd, run_forecasting
+from ml.forecasting import backtest as bt
+from ml.forecasting.distributed import close_clients, map_row_blocks, row_blocks
+from ml.forecasting.lead_time import LeadTimes
+from ml.forecasting.ltd import SamplingSettings, lead_time_demand
+from ml.forecasting.panel import load_panel, mart_as_of
 from ml.planning_settings import flag_overrides, resolve_settings
 from tests.forecasting_helpers import negative_binomial_panel, write_warehouse
 
@@ -115,3 +119,83 @@ def test_the_last_periods_are_forecast_for_every_series(warehouse: Path):
     assert df.height == 120 * h
     assert df.group_by("product_id", "location_id", "period_start").len()["len"].max() == 1
     assert df["period_start"].min() == START + timedelta(days=400)
+
+
+def _ltd_inputs(n: int, seed: int = 3) -> tuple[dict[str, np.ndarray], LeadTimes, SamplingSettings]:
+    """Lead-time-demand inputs of ``n`` series: forecasts, pools of error paths, two lead-time distributions."""
+    rng = np.random.default_rng(seed)
+    horizon = 40
+    forecast = rng.gamma(1.0, 2.0, (n, horizon)).astype(np.float32)
+    paths = np.concatenate([np.zeros((30, 1)), np.cumsum(rng.normal(0, 0.2, (30, horizon)), axis=1)], axis=1)
+    lead_times = LeadTimes(np.array([5.0, 9.0, 3.0, 12.0]), np.array([1.0, 2.0, 3.0, 5.0]),
+                           np.where(np.arange(n) % 2 == 0, 0, 2), np.where(np.arange(n) % 2 == 0, 2, 4),
+                           np.array(["test"] * n, dtype=object), np.full(n, 7.0))
+    history = np.where(rng.random((n, 90)) < 0.4, rng.poisson(3.0, (n, 90)), 0).astype(np.float64)
+    arrays = {"forecast": forecast, "scale": forecast.mean(axis=1) + 0.1,
+              "pool_start": rng.integers(0, 10, n), "pool_count": np.full(n, 20), "history": history,
+              "n_observed": rng.integers(0, 91, n), "blend": rng.random(n) < 0.3}
+    settings = SamplingSettings(paths=paths, x0=0.0, days_per_period=1.0, tail_periods=28, n_samples=64,
+                                cap_factor=3.0, blend_weight=0.5, forecast_seed=np.random.SeedSequence([9, 1]),
+                                empirical_seed=np.random.SeedSequence([9, 6]))
+    return arrays, lead_times, settings
+
+
+def _ltd_blocks(arrays: dict[str, np.ndarray], lead_times: LeadTimes, settings: SamplingSettings,
+                config: ForecastConfig) -> list[np.ndarray]:
+    n = len(arrays["forecast"])
+
+    def block(a: int, b: int) -> dict[str, object]:
+        return {**{k: v[a:b] for k, v in arrays.items()}, "lead_times": lead_times.take(slice(a, b)),
+                "first_row": a}
+
+    parts = map_row_blocks(lead_time_demand, n, block, {"settings": settings}, config, align=ltd.CHUNK)
+    return [np.concatenate([getattr(p, f) for p in parts])
+            for f in ("samples", "lead_samples", "empirical", "empirical_lead")]
+
+
+def test_lead_time_demand_is_the_same_whatever_the_blocks(monkeypatch: pytest.MonkeyPatch):
+    """Each chunk of series draws from its own stream, so cutting the series into blocks on chunk boundaries
+    (as the Dask engine does) draws exactly the samples of one pass; a block that starts inside a chunk is
+    refused rather than silently drawing other samples."""
+    monkeypatch.setattr(ltd, "CHUNK", 16)
+    arrays, lead_times, settings = _ltd_inputs(70)
+    whole = lead_time_demand(**arrays, lead_times=lead_times, settings=settings)
+    pieces = [lead_time_demand(**{k: v[a:b] for k, v in arrays.items()}, lead_times=lead_times.take(slice(a, b)),
+                               settings=settings, first_row=a) for a, b in [(0, 16), (16, 48), (48, 70)]]
+    for field in ("samples", "lead_samples", "empirical", "empirical_lead"):
+        assert np.array_equal(getattr(whole, field), np.concatenate([getattr(p, field) for p in pieces])), field
+    assert (whole.lead_samples <= whole.samples).all() and whole.samples.std() > 0
+    with pytest.raises(ValueError, match="multiple of 16"):
+        lead_time_demand(**{k: v[8:] for k, v in arrays.items()}, lead_times=lead_times.take(slice(8, 70)),
+                         settings=settings, first_row=8)
+
+
+def test_row_blocks_cover_every_row_once_on_chunk_boundaries():
+    for n, k, align in [(10_000, 4, 2048), (5, 4, 2048), (7, 3, 1), (4096, 4, 2048), (1, 1, 1)]:
+        blocks = row_blocks(n, k, align)
+        assert blocks[0][0] == 0 and blocks[-1][1] == n
+        assert all(b0[1] == b1[0] for b0, b1 in zip(blocks[:-1], blocks[1:], strict=True))
+        assert all(a % align == 0 and b > a for a, b in blocks) and len(blocks) <= k
+    assert row_blocks(10_000, 4, 2048) == [(0, 2048), (2048, 4096), (4096, 8192), (8192, 10_000)]
+
+
+def test_sampling_and_local_methods_on_two_workers_match_one_process(warehouse: Path):
+    """The lead-time-demand sampling of more series than one chunk, on the 2-worker cluster, gives the local
+    engine's samples draw for draw; the local methods of a real panel, cut into blocks on the workers, give the
+    local forecasts."""
+    arrays, lead_times, settings = _ltd_inputs(2 * ltd.CHUNK + 300)
+    on_workers = FAST.replace(engine="dask", dask_workers=2)
+    local = _ltd_blocks(arrays, lead_times, settings, FAST)
+    dask = _ltd_blocks(arrays, lead_times, settings, on_workers)
+    for a, b in zip(local, dask, strict=True):
+        assert np.array_equal(a, b)
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        panel = load_panel(con, FAST, mart_as_of(con))
+    cutoff = panel.n_hist
+    hist = bt.corrected_history(panel, FAST, cutoff, start=bt.history_start(panel, FAST, cutoff))
+    local_fit = bt._local(panel, FAST, hist, 28)
+    dask_fit = bt._local(panel, on_workers, hist, 28)
+    assert local_fit.forecasts.keys() == dask_fit.forecasts.keys() and len(local_fit.forecasts) >= 3
+    for name, values in local_fit.forecasts.items():
+        np.testing.assert_allclose(dask_fit.forecasts[name], values, rtol=1e-6, atol=1e-9, err_msg=name)

@@ -24,6 +24,7 @@ import numpy as np
 from ml.forecasting import baselines, censoring, gbm, metrics, segments
 from ml.forecasting.arrays import nan0
 from ml.forecasting.config import ForecastConfig
+from ml.forecasting.distributed import map_row_blocks
 from ml.forecasting.panel import Panel
 
 log = logging.getLogger("stockturn.forecasting")
@@ -142,15 +143,9 @@ def _local(panel: Panel, config: ForecastConfig, hist: gbm.History, horizon: int
                 ext = np.append(ext, ext[hist.cutoff + j - year])
             b_future = ext[hist.cutoff :]
         year_profile = (prof[panel.static["category_code"]], b_hist, b_future)
-    fc = baselines.local_forecasts(
-        tuple(m for m in config.models if m != "lightgbm"), hist.target[:, -k:], hist.weight[:, -k:],
-        season=panel.season, horizon=horizon,
-        ma_window=panel.periods(config.moving_average_days), croston_alpha=config.croston_alpha,
-        tsb_alpha_d=config.tsb_alpha_demand, tsb_alpha_p=config.tsb_alpha_probability,
-        phase_hist=None if ph is None else ph[hist.cutoff - k : hist.cutoff],
-        phase_future=None if ph is None else ph[hist.cutoff : hist.cutoff + horizon],
-        year_profile=year_profile,
-    )
+    fc = _local_forecasts(panel, config, hist.target[:, -k:], hist.weight[:, -k:], horizon,
+                          None if ph is None else ph[hist.cutoff - k : hist.cutoff],
+                          None if ph is None else ph[hist.cutoff : hist.cutoff + horizon], year_profile)
     seg = segments.classify(hist.target, hist.weight, panel.periods(SEGMENT_WINDOW_DAYS))
     k_recent = min(panel.periods(RECENT_LEVEL_DAYS), hist.target.shape[1])
     w = hist.weight[:, -k_recent:]
@@ -158,6 +153,29 @@ def _local(panel: Panel, config: ForecastConfig, hist: gbm.History, horizon: int
     recent = np.where(den > 0, (nan0(hist.target[:, -k_recent:]) * w).sum(axis=1) / np.maximum(den, 1e-12), 0.0)
     history = np.maximum(hist.cutoff - panel.first, 0).astype(np.float64)
     return CutoffFit(hist.cutoff, fc, seg, hist.scale(panel), hist.active, recent, history)
+
+
+def _local_forecasts(panel: Panel, config: ForecastConfig, y: np.ndarray, weight: np.ndarray, horizon: int,
+                     phase_hist: np.ndarray | None, phase_future: np.ndarray | None,
+                     year_profile: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> dict[str, np.ndarray]:
+    """``baselines.local_forecasts`` of every series, by blocks of series on the forecasting engine
+    (``distributed.map_row_blocks``). What the methods pool over the panel is computed here, for all the
+    series, and sent with every block: the category profiles (``year_profile``) and the weekday profile."""
+    models = tuple(m for m in config.models if m != "lightgbm")
+    pooled_weekdays = None
+    if config.engine == "dask" and phase_hist is not None:
+        pooled_weekdays = censoring.panel_profile(y, (weight > 0) & ~np.isnan(y), phase_hist, panel.season)
+    shared = {"models": models, "season": panel.season, "horizon": horizon,
+              "ma_window": panel.periods(config.moving_average_days), "croston_alpha": config.croston_alpha,
+              "tsb_alpha_d": config.tsb_alpha_demand, "tsb_alpha_p": config.tsb_alpha_probability,
+              "phase_hist": phase_hist, "phase_future": phase_future, "phase_panel_profile": pooled_weekdays}
+
+    def block(a: int, b: int) -> dict[str, object]:
+        profile = None if year_profile is None else (year_profile[0][a:b], *year_profile[1:])
+        return {"y": y[a:b], "weight": weight[a:b], "year_profile": profile}
+
+    parts = map_row_blocks(baselines.local_forecasts, len(y), block, shared, config)
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
 def _finish(fit: CutoffFit) -> None:

@@ -113,10 +113,12 @@ def tsb(y: np.ndarray, weight: np.ndarray, alpha_d: float, alpha_p: float, horiz
 def local_forecasts(models: tuple[str, ...], y: np.ndarray, weight: np.ndarray, *, season: int, horizon: int,
                     ma_window: int, croston_alpha: float, tsb_alpha_d: float, tsb_alpha_p: float,
                     phase_hist: np.ndarray | None, phase_future: np.ndarray | None,
-                    year_profile: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                    year_profile: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                    phase_panel_profile: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Every requested local model's (n_series, horizon) forecast from one history. ``year_profile``:
     (profile per series (n_series, n_bins), bins of the history's periods, bins of the forecast periods), needed by
-    ``yearly_profile`` (without it that model is a moving average)."""
+    ``yearly_profile`` (without it that model is a moving average). ``phase_panel_profile``: the panel's weekday
+    profile (``censoring.panel_profile``) when these series are a block of the panel (default: theirs)."""
     out: dict[str, np.ndarray] = {}
     flat: dict[str, np.ndarray] = {}
     if "seasonal_naive" in models:
@@ -136,7 +138,8 @@ def local_forecasts(models: tuple[str, ...], y: np.ndarray, weight: np.ndarray, 
             prof, b_hist, b_fut = year_profile
             flat["yearly_profile"] = seasonal_level(y, weight, prof, b_hist[-y.shape[1]:], b_fut, ma_window)
     if flat and phase_hist is not None and phase_future is not None:
-        prof = seasonal_profile(y, (weight > 0) & ~np.isnan(y), phase_hist, season)[:, phase_future]
+        prof = seasonal_profile(y, (weight > 0) & ~np.isnan(y), phase_hist, season,
+                                panel=phase_panel_profile)[:, phase_future]
         flat = {k: (v * prof).astype(np.float32) for k, v in flat.items()}
     out.update(flat)
     return out

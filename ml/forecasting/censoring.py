@@ -50,16 +50,34 @@ def _phase_matrix(phase: np.ndarray, season: int) -> np.ndarray:
     return m
 
 
-def seasonal_profile(values: np.ndarray, observed: np.ndarray, phase: np.ndarray, season: int) -> np.ndarray:
-    """(n_series, season) multiplicative profile from observed cells, shrunk towards the panel's profile."""
+def _phase_sums(values: np.ndarray, observed: np.ndarray, phase: np.ndarray, season: int,
+                ) -> tuple[np.ndarray, np.ndarray]:
     onehot = _phase_matrix(phase, season)
     v = np.where(observed, values, 0.0).astype(np.float32)
-    sums = (v @ onehot).astype(np.float64)
-    cnts = (observed.astype(np.float32) @ onehot).astype(np.float64)
-    mean = sums.sum(axis=1) / np.maximum(cnts.sum(axis=1), 1.0)
+    return (v @ onehot).astype(np.float64), (observed.astype(np.float32) @ onehot).astype(np.float64)
+
+
+def panel_profile(values: np.ndarray, observed: np.ndarray, phase: np.ndarray, season: int) -> np.ndarray:
+    """(season,) the panel's multiplicative profile, mean 1, pooled over every series' observed cells (the
+    prior :func:`seasonal_profile` shrinks each series towards)."""
+    return _pooled(*_phase_sums(values, observed, phase, season), season)
+
+
+def _pooled(sums: np.ndarray, cnts: np.ndarray, season: int) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         panel = sums.sum(axis=0) / np.maximum(cnts.sum(axis=0), 1.0)
-        panel = panel / panel.mean() if panel.mean() > 0 else np.ones(season)
+        return panel / panel.mean() if panel.mean() > 0 else np.ones(season)
+
+
+def seasonal_profile(values: np.ndarray, observed: np.ndarray, phase: np.ndarray, season: int,
+                     panel: np.ndarray | None = None) -> np.ndarray:
+    """(n_series, season) multiplicative profile from observed cells, shrunk towards the panel's profile
+    (``panel``, default :func:`panel_profile` of these series: pass it when they are a block of the panel)."""
+    sums, cnts = _phase_sums(values, observed, phase, season)
+    mean = sums.sum(axis=1) / np.maximum(cnts.sum(axis=1), 1.0)
+    if panel is None:
+        panel = _pooled(sums, cnts, season)
+    with np.errstate(invalid="ignore", divide="ignore"):
         own = (sums + PROFILE_PRIOR * panel[None, :] * mean[:, None]) / ((cnts + PROFILE_PRIOR) * mean[:, None])
     own = np.where(mean[:, None] > 0, own, panel[None, :])
     own = own / own.mean(axis=1, keepdims=True)

@@ -18,9 +18,20 @@ transform choice and the final fit) is trained through mlforecast's ``Distribute
 Without it, a ``LocalCluster`` of ``dask_workers`` worker processes starts on first use and stays up for the rest
 of the process (it is closed at exit), so the several fits of a run pay its start-up once.
 
-Not distributed (yet): the panel is still read and shaped in the driver, the local methods (seasonal naive,
-Croston, ...) and the lead-time-demand sampling run there too, and the prediction is the local one. Training is
-where the time goes at M5 size (docs/benchmarks.md, "Forecasting on Dask").
+The other per-series work runs on the workers too, by blocks of whole series (:func:`map_row_blocks`):
+
+- the local methods (seasonal naive, Croston SBA, TSB, moving average, yearly profile) of every origin; what they
+  pool over all the series (the category's yearly profile, the panel's weekday profile) is computed once in the
+  driver and sent with every block;
+- the recursive prediction of the LightGBM model (the booster is sent to every worker once);
+- the plan's lead-time-demand sampling (``ml.forecasting.ltd.lead_time_demand``), whose random streams are drawn per
+  chunk of series, so the samples are the local engine's, draw for draw.
+
+Still in the driver: the panel is read from the warehouse and shaped there, the backtest's lead-time-demand
+coverage checks sample there (a fraction of the final sampling), and the results come back to it to be written to
+the warehouse. Training is where the time goes at M5 size (docs/benchmarks.md, "Forecasting on Dask").
+
+Workers import ``ml.*``: on a cluster of its own, stockturn must be installed in the workers' environment.
 
 Equivalence: the features are computed per series by the same mlforecast code, so they are identical. LightGBM's
 data-parallel learner finds the bin edges of each feature on the workers' rows and sums histograms across them,
@@ -33,8 +44,9 @@ from __future__ import annotations
 
 import atexit
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import lightgbm as lgb
 import numpy as np
@@ -55,6 +67,7 @@ WEIGHT = "sample_weight"
 INSTALL_HINT = 'the forecast engine "dask" needs the dask extra: pip install -e ".[dask]"'
 
 _clients: dict[tuple[str | None, int, int], Client] = {}
+T = TypeVar("T")
 
 
 def dask_client(config: ForecastConfig) -> Client:
@@ -160,3 +173,35 @@ def _local_forecaster(train: pl.DataFrame, static_features: list[str], lags: lis
     columns = [*mlf.ts.features_order_, "y"]
     dtypes = {c: prep[c].to_numpy().dtype for c in columns}
     return mlf, dtypes
+
+
+def row_blocks(n_rows: int, n_blocks: int, align: int = 1) -> list[tuple[int, int]]:
+    """At most ``n_blocks`` contiguous ``[a, b)`` ranges covering ``0..n_rows``, each starting at a multiple of
+    ``align`` (the sampling's chunk of series), as even as that allows."""
+    units = -(-n_rows // align)
+    cuts = np.linspace(0, units, min(max(n_blocks, 1), max(units, 1)) + 1).round().astype(np.int64) * align
+    cuts[-1] = n_rows
+    return [(int(a), int(min(b, n_rows))) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+
+
+def map_row_blocks(func: Callable[..., T], n_rows: int, block_args: Callable[[int, int], dict[str, Any]],
+                   shared: dict[str, Any], config: ForecastConfig, *, align: int = 1) -> list[T]:
+    """``func(**block_args(a, b), **shared)`` for blocks of whole series ``[a, b)``, in row order.
+
+    With the local engine, one block holds every row. With the ``dask`` engine, the rows are cut into
+    ``dask_partitions_per_worker`` blocks per worker (starts aligned to ``align``); each block's arguments are
+    scattered to the cluster, ``shared`` is broadcast to every worker once, and ``func`` (a module-level function
+    of ``ml.*``) runs where its block lives. Only the results come back."""
+    if config.engine != "dask" or n_rows == 0:
+        return [func(**block_args(0, n_rows), **shared)]
+    client = dask_client(config)
+    n_workers = max(1, len(client.scheduler_info()["workers"]))
+    blocks = row_blocks(n_rows, n_workers * config.dask_partitions_per_worker, align)
+    [shared_future] = client.scatter([shared], broadcast=True, hash=False)
+    parts = client.scatter([block_args(a, b) for a, b in blocks], hash=False)
+    futures = [client.submit(_call_block, func, part, shared_future, pure=False) for part in parts]
+    return client.gather(futures)
+
+
+def _call_block(func: Callable[..., T], args: dict[str, Any], shared: dict[str, Any]) -> T:
+    return func(**args, **shared)

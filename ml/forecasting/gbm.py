@@ -65,6 +65,7 @@ from mlforecast.lag_transforms import RollingMean, RollingStd, SeasonalRollingMe
 from ml.forecasting import baselines  # noqa: E402
 from ml.forecasting.arrays import nan0
 from ml.forecasting.config import ForecastConfig  # noqa: E402
+from ml.forecasting.distributed import map_row_blocks  # noqa: E402
 from ml.forecasting.panel import Panel, known_promotion_days, promotion_warnings  # noqa: E402
 from ml.forecasting.signals import feature_columns, teach_unknown, without_unused  # noqa: E402
 
@@ -536,7 +537,7 @@ def predict(model: GBMModel, panel: Panel, config: ForecastConfig, histories: li
     # the mlforecast time index must be aligned across series: shift every history so its cutoff is 0
     new_df = pl.concat([_rebase(df, h.cutoff) for df, h in zip(new_parts, histories, strict=True)])
     x_df = pl.concat([_rebase(df, h.cutoff) for df, h in zip(x_parts, histories, strict=True)])
-    preds = model.mlf.predict(horizon, new_df=new_df, X_df=x_df).sort("unique_id", "ds")
+    preds = _predict_on_engine(model.mlf, horizon, new_df, x_df, config)
     values = preds["lgbm"].to_numpy()
     out: list[np.ndarray] = []
     pos = 0
@@ -548,6 +549,29 @@ def predict(model: GBMModel, panel: Panel, config: ForecastConfig, histories: li
         fc[series] = np.maximum(_inverse(p, model.transform, scale), 0.0)
         out.append(fc)
     return out
+
+
+def _predict_on_engine(mlf: MLForecast, horizon: int, new_df: pl.DataFrame, x_df: pl.DataFrame,
+                       config: ForecastConfig) -> pl.DataFrame:
+    """The recursive forecasts of every series of ``new_df``, sorted by series and period: in one call locally,
+    by blocks of whole series on the workers with the Dask engine (each series' features come from its own
+    history, so the blocks give the same numbers)."""
+    ids = new_df["unique_id"].unique().sort().to_numpy()
+
+    def block(a: int, b: int) -> dict[str, object]:
+        if a == 0 and b == len(ids):
+            return {"new_df": new_df, "x_df": x_df}
+        lo, hi = ids[a], ids[b - 1]
+        return {"new_df": new_df.filter(pl.col("unique_id").is_between(lo, hi)),
+                "x_df": x_df.filter(pl.col("unique_id").is_between(lo, hi))}
+
+    parts = map_row_blocks(predict_block, len(ids), block, {"mlf": mlf, "h": horizon}, config)
+    return pl.concat(parts).sort("unique_id", "ds")
+
+
+def predict_block(mlf: MLForecast, h: int, new_df: pl.DataFrame, x_df: pl.DataFrame) -> pl.DataFrame:
+    """``MLForecast.predict`` of the series of ``new_df`` (a block of them on a Dask worker)."""
+    return mlf.predict(h, new_df=new_df, X_df=x_df)
 
 
 def _rebase(df: pl.DataFrame, cutoff: int) -> pl.DataFrame:

@@ -72,6 +72,11 @@ class LeadTimes:
         hi = self.cum_weight[self.end - 1]
         return lo, hi
 
+    def take(self, rows: np.ndarray | slice) -> LeadTimes:
+        """The distributions of the series ``rows`` (the observations are shared, not copied)."""
+        return LeadTimes(self.values, self.cum_weight, self.start[rows], self.end[rows], self.source[rows],
+                         self.review_days[rows])
+
     def sample(self, rng: np.random.Generator, n_samples: int, rows: np.ndarray | None = None) -> np.ndarray:
         """(n_rows, n_samples) lead-time draws (days), weighted by the observations' weights."""
         lo, hi = self._bounds()

@@ -29,10 +29,18 @@ arrives (``return_lead=True``; at most the sample itself): the periodic-review f
 
 Beyond the forecast horizon the forecast continues at the mean of its last 28 days and the relative error stays at
 its value at the horizon; the horizon is chosen to cover the 99th lead-time percentile, so this only touches the
-far tail. Work is done in chunks of series to bound memory (n_samples float32 per series).
+far tail. Work is done in chunks of ``CHUNK`` series to bound memory (n_samples float32 per series).
+
+Random streams: given a ``numpy.random.SeedSequence``, every chunk of ``CHUNK`` series draws from its own stream,
+derived from the sequence and the chunk's position among all the series (``first_row``). Any split of the series on
+chunk boundaries then draws the same samples as one pass over all of them: that is how the Dask engine samples on
+its workers (:func:`lead_time_demand` per block, ``ml.forecasting.distributed.map_row_blocks``) and still matches
+the local engine exactly. A ``numpy.random.Generator`` is one stream across all chunks (tests, small evaluations).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,6 +50,19 @@ from ml.forecasting.lead_time import LeadTimes
 
 CHUNK = 2048
 TAIL_DAYS = 28
+
+Seed = np.random.Generator | np.random.SeedSequence
+
+
+def chunk_rng(seed: Seed, first_row: int) -> np.random.Generator:
+    """The generator of the chunk of series starting at global row ``first_row`` (a multiple of ``CHUNK``): the
+    generator itself, or a stream of its own derived from a seed sequence (module doc)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if first_row % CHUNK:
+        raise ValueError(f"a chunk starts at a multiple of {CHUNK} series, not at row {first_row}")
+    return np.random.default_rng(np.random.SeedSequence(seed.entropy,
+                                                        spawn_key=(*seed.spawn_key, first_row // CHUNK)))
 
 
 def _interp(cum: np.ndarray, rows: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -96,14 +117,17 @@ def sample_lead_time_demand(
     days_per_period: float,
     tail_periods: int,
     n_samples: int,
-    rng: np.random.Generator,
+    rng: Seed,
     lead_time_draws: np.ndarray | None = None,
     return_lead: bool = False,
+    first_row: int = 0,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """(n_series, n_samples) float32 samples of demand over the protection interval (lead time + review period
     - 1 day, module doc), and with ``return_lead`` also the demand before the order arrives from the same draws.
 
     ``lead_time_draws`` (n_series, n_samples) replaces the random lead times (tests, fixed-interval evaluation).
+    ``first_row``: the position of the first series among all the series sampled with ``rng`` (a seed sequence's
+    chunk streams, module doc).
     """
     n = forecast.shape[0]
     out = np.empty((n, n_samples), dtype=np.float32)
@@ -111,7 +135,8 @@ def sample_lead_time_demand(
     for a in range(0, n, CHUNK):
         b = min(a + CHUNK, n)
         rows = np.arange(a, b)
-        lt = lead_times.sample(rng, n_samples, rows) if lead_time_draws is None else lead_time_draws[a:b]
+        rng_chunk = chunk_rng(rng, first_row + a)
+        lt = lead_times.sample(rng_chunk, n_samples, rows) if lead_time_draws is None else lead_time_draws[a:b]
         protection, before = exposure_days(lt, lead_times.review_days[rows, None])
         x = x0 + protection / days_per_period
         need = int(np.ceil(x.max())) + 1 if x.size else 1
@@ -120,7 +145,8 @@ def sample_lead_time_demand(
         pth = extend_paths(paths, need)
         local = np.broadcast_to(np.arange(b - a)[:, None], x.shape)
         at0 = np.full(x.shape, x0)
-        j = pool_start[a:b, None] + np.floor(rng.random((b - a, n_samples)) * pool_count[a:b, None]).astype(np.int64)
+        j = pool_start[a:b, None] + np.floor(rng_chunk.random((b - a, n_samples))
+                                             * pool_count[a:b, None]).astype(np.int64)
         base = _interp(cum, local, at0) + _interp_error(pth, j, err_scale, local, at0)
 
         def demand_until(v: np.ndarray, cum: np.ndarray = cum, local: np.ndarray = local, j: np.ndarray = j,
@@ -149,8 +175,9 @@ def empirical_lead_time_demand(
     *,
     days_per_period: float,
     n_samples: int,
-    rng: np.random.Generator,
+    rng: Seed,
     return_lead: bool = False,
+    first_row: int = 0,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """(n_series, n_samples) float32: the series' own demand over past protection intervals (and with
     ``return_lead`` over the part of each before the order arrives, as :func:`sample_lead_time_demand`).
@@ -168,7 +195,7 @@ def empirical_lead_time_demand(
     n_obs = np.clip(np.asarray(n_observed, dtype=np.int64), 0, w)
     cum = np.concatenate([np.zeros((n, 1)), np.cumsum(np.nan_to_num(history, nan=0.0), axis=1, dtype=np.float64)],
                          axis=1)
-    offset = w - n_obs
+    offset = np.where(n_obs > 0, w - n_obs, max(w - 1, 0))  # a series without history reads a valid cell (masked)
     total = cum[:, w] - cum[np.arange(n), offset]
     for a in range(0, n, CHUNK):
         b = min(a + CHUNK, n)
@@ -177,10 +204,11 @@ def empirical_lead_time_demand(
         if not has.any():
             continue
         length = np.maximum(n_obs[rows], 1).astype(np.float64)[:, None]
-        lt = lead_times.sample(rng, n_samples, rows)
+        rng_chunk = chunk_rng(rng, first_row + a)
+        lt = lead_times.sample(rng_chunk, n_samples, rows)
         protection, before = exposure_days(lt, lead_times.review_days[rows, None])
         x = protection / days_per_period
-        u = np.floor(rng.random((b - a, n_samples)) * length)
+        u = np.floor(rng_chunk.random((b - a, n_samples)) * length)
 
         def cum_at(v: np.ndarray, rows: np.ndarray = rows, length: np.ndarray = length) -> np.ndarray:
             laps = np.floor(v / length)
@@ -220,3 +248,61 @@ def blend_with_empirical(samples: np.ndarray, empirical: np.ndarray, rows: np.nd
     idx = np.flatnonzero(rows)
     out[idx, :m] = empirical[idx, :m]
     return out
+
+
+def bound_by_evidence(samples: np.ndarray, empirical: np.ndarray, forecast: np.ndarray, lead_times: LeadTimes,
+                      blend: np.ndarray, *, days_per_period: float, cap_factor: float,
+                      blend_weight: float) -> np.ndarray:
+    """Forecast-based samples capped by the series' own history (:func:`cap_to_evidence`, against the forecast
+    demand over the mean protection interval), then blended with it for the ``blend`` series (the sparse
+    segments; :func:`blend_with_empirical`). ``forecast``: (n, H) per period."""
+    daily = forecast.sum(axis=1) / max(forecast.shape[1] * days_per_period, 1e-12)
+    expected = daily * (lead_times.mean() + lead_times.review_days - 1.0)
+    capped = cap_to_evidence(samples, empirical, expected, cap_factor)
+    return blend_with_empirical(capped, empirical, blend, blend_weight)
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """What :func:`lead_time_demand` needs besides the per-series arrays (the same for every block of series)."""
+
+    paths: np.ndarray  # (N, H + 1) relative cumulative error paths of the calibration pool
+    x0: float
+    days_per_period: float
+    tail_periods: int
+    n_samples: int
+    cap_factor: float
+    blend_weight: float
+    forecast_seed: np.random.SeedSequence
+    empirical_seed: np.random.SeedSequence
+
+
+@dataclass(frozen=True)
+class LeadTimeDemandSamples:
+    samples: np.ndarray  # (n, n_samples) demand over the protection interval, bounded by the evidence
+    lead_samples: np.ndarray  # (n, n_samples) the part before the order arrives (<= samples)
+    empirical: np.ndarray  # (n, n_samples) the series' own demand over past protection intervals
+    empirical_lead: np.ndarray
+
+
+def lead_time_demand(forecast: np.ndarray, scale: np.ndarray, pool_start: np.ndarray, pool_count: np.ndarray,
+                     lead_times: LeadTimes, history: np.ndarray, n_observed: np.ndarray, blend: np.ndarray,
+                     settings: SamplingSettings, first_row: int = 0) -> LeadTimeDemandSamples:
+    """The plan's lead-time demand of a block of series: forecast-based samples and the series' own history
+    (:func:`empirical_lead_time_demand`), the first bounded by the second (:func:`bound_by_evidence`).
+
+    Every step is per series and every chunk of ``CHUNK`` series draws from its own streams, so the samples of a
+    series do not depend on how the series are split into blocks (``first_row``: the block's first series among
+    all of them, a multiple of ``CHUNK``)."""
+    s = settings
+    samples, lead = sample_lead_time_demand(
+        forecast, scale, pool_start, pool_count, s.paths, lead_times, x0=s.x0, days_per_period=s.days_per_period,
+        tail_periods=s.tail_periods, n_samples=s.n_samples, rng=s.forecast_seed, return_lead=True,
+        first_row=first_row)
+    empirical, empirical_lead = empirical_lead_time_demand(
+        history, n_observed, lead_times, days_per_period=s.days_per_period, n_samples=s.n_samples,
+        rng=s.empirical_seed, return_lead=True, first_row=first_row)
+    samples = bound_by_evidence(samples, empirical, forecast, lead_times, blend, days_per_period=s.days_per_period,
+                                cap_factor=s.cap_factor, blend_weight=s.blend_weight)
+    lead = blend_with_empirical(lead, empirical_lead, blend, s.blend_weight)
+    return LeadTimeDemandSamples(samples, np.minimum(lead, samples), empirical, empirical_lead)

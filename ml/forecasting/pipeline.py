@@ -20,6 +20,7 @@ from ml.forecasting import selection as sel
 from ml.forecasting import signals as sig
 from ml.forecasting.calibration import Calibrator, OriginErrors, origin_errors
 from ml.forecasting.config import ForecastConfig
+from ml.forecasting.distributed import map_row_blocks
 from ml.forecasting.lead_time import (
     LeadTimeData,
     LeadTimes,
@@ -27,10 +28,13 @@ from ml.forecasting.lead_time import (
     read_lead_time_data,
     realised_lead_times,
 )
+from ml.forecasting.ltd import CHUNK as LTD_CHUNK
 from ml.forecasting.ltd import (
-    blend_with_empirical,
-    cap_to_evidence,
+    LeadTimeDemandSamples,
+    SamplingSettings,
+    bound_by_evidence,
     empirical_lead_time_demand,
+    lead_time_demand,
     realised_demand,
     sample_lead_time_demand,
 )
@@ -44,7 +48,7 @@ BACKTEST_LTD_SAMPLES = 400
 #: days after the forecast date (``lead_time.realised_lead_times``), else a draw from the distribution known then.
 REALISED_LEAD_TIME_DAYS = 28
 #: Stamped on the ml tables (``RunInfo.model_version``): bump when the method changes what it produces.
-MODEL_VERSION = "forecasting-1.13"
+MODEL_VERSION = "forecasting-1.14"
 
 
 @dataclass
@@ -388,27 +392,15 @@ def run_forecasting(con: duckdb.DuckDBPyConnection, config: ForecastConfig | Non
 
     out = panel.keys["is_output"].to_numpy()
     short = _short_pi(full_ctx.lead_times, panel, _sub_horizon(ctx, config), config)
-    start, count = cal.path_pool(final.segment, final.scale, short)
-    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
     rows = np.flatnonzero(out)
-    lt_out = _subset_lead_times(full_ctx.lead_times, rows)
-    samples, lead = sample_lead_time_demand(
-        point[rows], final.scale[rows], start[rows], count[rows], cal.paths, lt_out, x0=panel.x0,
-        days_per_period=PERIOD_DAYS[panel.grain], tail_periods=panel.periods(28), n_samples=config.n_samples,
-        rng=rng, return_lead=True,
-    )
-    empirical, empirical_lead = _empirical_ltd(
-        panel, config, final.history.target, final.history_periods, rows, lt_out,
-        np.random.default_rng(np.random.SeedSequence([config.seed, 6])), return_lead=True)
-    blend = np.isin(final.segment[rows].astype(str), config.empirical_blend_segments)
-    samples = _bounded_by_evidence(samples, empirical, point[rows], lt_out, blend, panel, config)
-    lead = blend_with_empirical(lead, empirical_lead, blend, config.empirical_blend_weight)
+    lt_out = full_ctx.lead_times.take(rows)
+    sampled = _plan_lead_time_demand(panel, config, final, point, cal, short, rows, lt_out)
     ltd = LeadTimeDemand(
         keys=panel.keys[rows].select("product_id", "location_id"),
-        samples=samples,
-        lead_samples=np.minimum(lead, samples),
-        empirical_samples=empirical,
-        empirical_lead_samples=empirical_lead,
+        samples=sampled.samples,
+        lead_samples=sampled.lead_samples,
+        empirical_samples=sampled.empirical,
+        empirical_lead_samples=sampled.empirical_lead,
         daily_demand_mean=(point[rows].sum(axis=1) / (horizon * PERIOD_DAYS[panel.grain])).astype(np.float64),
         lead_time_mean_days=lt_out.mean(),
         lead_time_p90_days=lt_out.quantile(0.9),
@@ -439,6 +431,32 @@ def run_forecasting(con: duckdb.DuckDBPyConnection, config: ForecastConfig | Non
 # ------------------------------------------------------------------------------------------------ helpers
 
 
+def _plan_lead_time_demand(panel: Panel, config: ForecastConfig, final: bt.CutoffFit, point: np.ndarray,
+                           cal: Calibrator, short: np.ndarray, rows: np.ndarray, lead_times: LeadTimes,
+                           ) -> LeadTimeDemandSamples:
+    """The plan's lead-time demand of the series ``rows`` (``ltd.lead_time_demand``), by blocks of series on the
+    forecasting engine (``distributed.map_row_blocks``: one block locally, on the workers with Dask)."""
+    start, count = cal.path_pool(final.segment, final.scale, short)
+    window = final.history.target[:, -panel.periods(config.empirical_window_days):]
+    n_observed = np.minimum(final.history_periods, window.shape[1])
+    blend = np.isin(final.segment.astype(str), config.empirical_blend_segments)
+    settings = SamplingSettings(
+        paths=cal.paths, x0=panel.x0, days_per_period=PERIOD_DAYS[panel.grain], tail_periods=panel.periods(28),
+        n_samples=config.n_samples, cap_factor=config.ltd_cap_factor, blend_weight=config.empirical_blend_weight,
+        forecast_seed=np.random.SeedSequence([config.seed, 1]),
+        empirical_seed=np.random.SeedSequence([config.seed, 6]))
+
+    def block(a: int, b: int) -> dict[str, object]:
+        r = rows[a:b]
+        return {"forecast": point[r], "scale": final.scale[r], "pool_start": start[r], "pool_count": count[r],
+                "lead_times": lead_times.take(slice(a, b)), "history": window[r], "n_observed": n_observed[r],
+                "blend": blend[r], "first_row": a}
+
+    parts = map_row_blocks(lead_time_demand, len(rows), block, {"settings": settings}, config, align=LTD_CHUNK)
+    return LeadTimeDemandSamples(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                                   ("samples", "lead_samples", "empirical", "empirical_lead")))
+
+
 def _empirical_ltd(panel: Panel, config: ForecastConfig, target: np.ndarray, history_periods: np.ndarray,
                    rows: np.ndarray, lead_times: LeadTimes, rng: np.random.Generator,
                    n_samples: int | None = None, *, return_lead: bool = False,
@@ -453,22 +471,15 @@ def _empirical_ltd(panel: Panel, config: ForecastConfig, target: np.ndarray, his
 
 def _bounded_by_evidence(samples: np.ndarray, empirical: np.ndarray, forecast: np.ndarray, lead_times: LeadTimes,
                          blend: np.ndarray, panel: Panel, config: ForecastConfig) -> np.ndarray:
-    """Forecast-based LTD samples capped by the series' own history, then blended with it for the ``blend``
-    series (the sparse segments; ``ltd.cap_to_evidence``, ``ltd.blend_with_empirical``)."""
-    days = PERIOD_DAYS[panel.grain]
-    daily = forecast.sum(axis=1) / max(forecast.shape[1] * days, 1e-12)
-    expected = daily * (lead_times.mean() + lead_times.review_days - 1.0)
-    capped = cap_to_evidence(samples, empirical, expected, config.ltd_cap_factor)
-    return blend_with_empirical(capped, empirical, blend, config.empirical_blend_weight)
+    """``ltd.bound_by_evidence`` with the run's settings."""
+    return bound_by_evidence(samples, empirical, forecast, lead_times, blend,
+                             days_per_period=PERIOD_DAYS[panel.grain], cap_factor=config.ltd_cap_factor,
+                             blend_weight=config.empirical_blend_weight)
 
 
 def _bucket_edges(panel: Panel, config: ForecastConfig, horizon: int) -> list[int]:
     edges = sorted({min(panel.periods(d), horizon) for d in config.horizon_buckets_days})
     return edges if edges[-1] >= horizon else [*edges, horizon]
-
-
-def _subset_lead_times(lt: LeadTimes, rows: np.ndarray) -> LeadTimes:
-    return LeadTimes(lt.values, lt.cum_weight, lt.start[rows], lt.end[rows], lt.source[rows], lt.review_days[rows])
 
 
 def _window(actuals: bt.Actuals, cutoff: int, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -592,7 +603,7 @@ def _ltd_metrics(ev: _OriginEval, cal: Calibrator, ctx: _Context, config: Foreca
         _, path, _, seen = _window(ctx.actuals, fit.cutoff, h)
         rng = np.random.default_rng(np.random.SeedSequence([config.seed, 2, ev.index, j]))
         start, count = cal.path_pool(fit.segment[rows], fit.scale[rows], short[rows])
-        lt_rows = _subset_lead_times(lead_times, rows)
+        lt_rows = lead_times.take(rows)
         samples = sample_lead_time_demand(
             fit.forecasts["selected"][rows], fit.scale[rows], start, count, cal.paths, lt_rows, x0=0.0,
             days_per_period=PERIOD_DAYS[panel.grain], tail_periods=panel.periods(28),
