@@ -24,12 +24,13 @@ The other per-series work runs on the workers too, by blocks of whole series (:f
   pool over all the series (the category's yearly profile, the panel's weekday profile) is computed once in the
   driver and sent with every block;
 - the recursive prediction of the LightGBM model (the booster is sent to every worker once);
-- the plan's lead-time-demand sampling (``ml.forecasting.ltd.lead_time_demand``), whose random streams are drawn per
-  chunk of series, so the samples are the local engine's, draw for draw.
+- the lead-time-demand sampling (``ml.forecasting.ltd.lead_time_demand``): the plan's, and the backtest's coverage
+  checks, which score their samples where they are drawn and send back only the scores. The random streams are
+  drawn per chunk of series, so the samples are the local engine's, draw for draw.
 
-Still in the driver: the panel is read from the warehouse and shaped there, the backtest's lead-time-demand
-coverage checks sample there (a fraction of the final sampling), and the results come back to it to be written to
-the warehouse. Training is where the time goes at M5 size (docs/benchmarks.md, "Forecasting on Dask").
+Still in the driver: the panel is read from the warehouse and shaped there, the pooled steps (selection,
+calibration, the pooled profiles) run there, and the results come back to it to be written to the warehouse.
+Training is where the time goes at M5 size (docs/benchmarks.md, "Forecasting on Dask").
 
 Workers import ``ml.*``: on a cluster of its own, stockturn must be installed in the workers' environment.
 

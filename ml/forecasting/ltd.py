@@ -275,14 +275,15 @@ class SamplingSettings:
     blend_weight: float
     forecast_seed: np.random.SeedSequence
     empirical_seed: np.random.SeedSequence
+    with_lead: bool = True  # also the demand before the order arrives (the plan needs it, the checks do not)
 
 
 @dataclass(frozen=True)
 class LeadTimeDemandSamples:
     samples: np.ndarray  # (n, n_samples) demand over the protection interval, bounded by the evidence
-    lead_samples: np.ndarray  # (n, n_samples) the part before the order arrives (<= samples)
+    lead_samples: np.ndarray | None  # (n, n_samples) the part before the order arrives (<= samples)
     empirical: np.ndarray  # (n, n_samples) the series' own demand over past protection intervals
-    empirical_lead: np.ndarray
+    empirical_lead: np.ndarray | None
 
 
 def lead_time_demand(forecast: np.ndarray, scale: np.ndarray, pool_start: np.ndarray, pool_count: np.ndarray,
@@ -295,14 +296,17 @@ def lead_time_demand(forecast: np.ndarray, scale: np.ndarray, pool_start: np.nda
     series do not depend on how the series are split into blocks (``first_row``: the block's first series among
     all of them, a multiple of ``CHUNK``)."""
     s = settings
-    samples, lead = sample_lead_time_demand(
+    forecast_based = sample_lead_time_demand(
         forecast, scale, pool_start, pool_count, s.paths, lead_times, x0=s.x0, days_per_period=s.days_per_period,
-        tail_periods=s.tail_periods, n_samples=s.n_samples, rng=s.forecast_seed, return_lead=True,
+        tail_periods=s.tail_periods, n_samples=s.n_samples, rng=s.forecast_seed, return_lead=s.with_lead,
         first_row=first_row)
-    empirical, empirical_lead = empirical_lead_time_demand(
+    own = empirical_lead_time_demand(
         history, n_observed, lead_times, days_per_period=s.days_per_period, n_samples=s.n_samples,
-        rng=s.empirical_seed, return_lead=True, first_row=first_row)
+        rng=s.empirical_seed, return_lead=s.with_lead, first_row=first_row)
+    (samples, lead), (empirical, empirical_lead) = (forecast_based, own) if s.with_lead else \
+        ((forecast_based, None), (own, None))
     samples = bound_by_evidence(samples, empirical, forecast, lead_times, blend, days_per_period=s.days_per_period,
                                 cap_factor=s.cap_factor, blend_weight=s.blend_weight)
-    lead = blend_with_empirical(lead, empirical_lead, blend, s.blend_weight)
-    return LeadTimeDemandSamples(samples, np.minimum(lead, samples), empirical, empirical_lead)
+    if lead is not None:
+        lead = np.minimum(blend_with_empirical(lead, empirical_lead, blend, s.blend_weight), samples)
+    return LeadTimeDemandSamples(samples, lead, empirical, empirical_lead)

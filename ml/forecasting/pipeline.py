@@ -32,11 +32,8 @@ from ml.forecasting.ltd import CHUNK as LTD_CHUNK
 from ml.forecasting.ltd import (
     LeadTimeDemandSamples,
     SamplingSettings,
-    bound_by_evidence,
-    empirical_lead_time_demand,
     lead_time_demand,
     realised_demand,
-    sample_lead_time_demand,
 )
 from ml.forecasting.panel import PERIOD_DAYS, Panel, load_panel, mart_as_of
 from ml.forecasting.segments import SEGMENTS
@@ -457,26 +454,6 @@ def _plan_lead_time_demand(panel: Panel, config: ForecastConfig, final: bt.Cutof
                                    ("samples", "lead_samples", "empirical", "empirical_lead")))
 
 
-def _empirical_ltd(panel: Panel, config: ForecastConfig, target: np.ndarray, history_periods: np.ndarray,
-                   rows: np.ndarray, lead_times: LeadTimes, rng: np.random.Generator,
-                   n_samples: int | None = None, *, return_lead: bool = False,
-                   ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """The series' own demand over past protection intervals (``ltd.empirical_lead_time_demand``) from the last
-    ``empirical_window_days`` of ``target`` (corrected history ending at the cutoff), for ``rows``."""
-    window = target[rows][:, -panel.periods(config.empirical_window_days):]
-    n_obs = np.minimum(history_periods[rows], window.shape[1])
-    return empirical_lead_time_demand(window, n_obs, lead_times, days_per_period=PERIOD_DAYS[panel.grain],
-                                      n_samples=n_samples or config.n_samples, rng=rng, return_lead=return_lead)
-
-
-def _bounded_by_evidence(samples: np.ndarray, empirical: np.ndarray, forecast: np.ndarray, lead_times: LeadTimes,
-                         blend: np.ndarray, panel: Panel, config: ForecastConfig) -> np.ndarray:
-    """``ltd.bound_by_evidence`` with the run's settings."""
-    return bound_by_evidence(samples, empirical, forecast, lead_times, blend,
-                             days_per_period=PERIOD_DAYS[panel.grain], cap_factor=config.ltd_cap_factor,
-                             blend_weight=config.empirical_blend_weight)
-
-
 def _bucket_edges(panel: Panel, config: ForecastConfig, horizon: int) -> list[int]:
     edges = sorted({min(panel.periods(d), horizon) for d in config.horizon_buckets_days})
     return edges if edges[-1] >= horizon else [*edges, horizon]
@@ -601,38 +578,23 @@ def _ltd_metrics(ev: _OriginEval, cal: Calibrator, ctx: _Context, config: Foreca
             continue
         h = fit.forecasts["selected"].shape[1]
         _, path, _, seen = _window(ctx.actuals, fit.cutoff, h)
-        rng = np.random.default_rng(np.random.SeedSequence([config.seed, 2, ev.index, j]))
-        start, count = cal.path_pool(fit.segment[rows], fit.scale[rows], short[rows])
         lt_rows = lead_times.take(rows)
-        samples = sample_lead_time_demand(
-            fit.forecasts["selected"][rows], fit.scale[rows], start, count, cal.paths, lt_rows, x0=0.0,
-            days_per_period=PERIOD_DAYS[panel.grain], tail_periods=panel.periods(28),
-            n_samples=BACKTEST_LTD_SAMPLES, rng=rng,
-        )
-        hist = bt.corrected_history(panel, config, fit.cutoff,
-                                    start=max(0, fit.cutoff - panel.periods(config.empirical_window_days)))
-        empirical = _empirical_ltd(panel, config, hist.target, fit.history_periods, rows, lt_rows, rng,
-                                   BACKTEST_LTD_SAMPLES)
-        samples = _bounded_by_evidence(samples, empirical, fit.forecasts["selected"][rows], lt_rows,
-                                       np.isin(fit.segment[rows].astype(str), config.empirical_blend_segments),
-                                       panel, config)
-        qs = np.quantile(samples, LTD_QUANTILE_LEVELS, axis=1, method="inverted_cdf").T
-        drawn = lt_rows.sample(rng, 1)[:, 0]
+        drawn = lt_rows.sample(np.random.default_rng(np.random.SeedSequence([config.seed, 15, ev.index, j])), 1)[:, 0]
         real = realised_lead_times(ctx.lead_time_data, panel.keys[rows], fc_date, REALISED_LEAD_TIME_DAYS)
         lt_real = np.where(np.isnan(real), drawn, real)
         x = exposure_days(lt_real, lt_rows.review_days)[0] / PERIOD_DAYS[panel.grain]
         ok = x <= seen
-        realised_lt[rows[ok]] += ~np.isnan(real[ok])
         realised = realised_demand(path[rows], x)
-        hits = metrics.ltd_pit_coverage(realised, samples, LTD_QUANTILE_LEVELS)
-        hits_sum[rows[ok]] += hits[ok]
-        le_sum[rows[ok]] += metrics.ltd_hits(realised, qs)[ok]
+        check = _check_lead_time_demand(ctx, config, cal, fit, short, rows, lt_rows, realised,
+                                        [config.seed, 2, ev.index, j], [config.seed, 14, ev.index, j])
+        realised_lt[rows[ok]] += ~np.isnan(real[ok])
+        hits_sum[rows[ok]] += check.hits[ok]
+        le_sum[rows[ok]] += check.hits_le[ok]
         windows[rows[ok]] += 1
-        real_short, expected_short = metrics.ltd_shortage(realised, samples, qs[:, _SHORTAGE_COLUMNS])
-        short_real[rows[ok]] += real_short[ok]
-        short_expected[rows[ok]] += expected_short[ok]
+        short_real[rows[ok]] += check.short_real[ok]
+        short_expected[rows[ok]] += check.short_expected[ok]
         level_real[rows[ok]] += realised[ok]
-        level_expected[rows[ok]] += samples[ok].mean(axis=1)
+        level_expected[rows[ok]] += check.mean[ok]
     with np.errstate(invalid="ignore", divide="ignore"):
         ev.ltd_hits = np.where(windows[:, None] > 0, hits_sum / np.maximum(windows, 1)[:, None], np.nan)
         ev.ltd_hits_le = np.where(windows[:, None] > 0, le_sum / np.maximum(windows, 1)[:, None], np.nan)
@@ -640,6 +602,59 @@ def _ltd_metrics(ev: _OriginEval, cal: Calibrator, ctx: _Context, config: Foreca
     ev.ltd_windows_realised_lt = realised_lt
     ev.ltd_short_real, ev.ltd_short_expected = short_real, short_expected
     ev.ltd_level_real, ev.ltd_level_expected = level_real, level_expected
+
+
+@dataclass(frozen=True)
+class LeadTimeDemandCheck:
+    """Per series: the lead-time-demand coverage of one realised window (``_ltd_metrics``)."""
+
+    hits: np.ndarray  # (n, levels) PIT coverage of the quantile levels (ties split)
+    hits_le: np.ndarray  # (n, levels) realised <= quantile
+    short_real: np.ndarray  # (n, shortage levels) realised demand beyond the quantile
+    short_expected: np.ndarray  # (n, shortage levels) what the samples expected beyond it
+    mean: np.ndarray  # (n,) the samples' mean
+
+
+def _check_lead_time_demand(ctx: _Context, config: ForecastConfig, cal: Calibrator, fit: bt.CutoffFit,
+                            short: np.ndarray, rows: np.ndarray, lead_times: LeadTimes, realised: np.ndarray,
+                            forecast_seed: list[int], empirical_seed: list[int]) -> LeadTimeDemandCheck:
+    """The lead-time demand ``fit`` predicted for ``rows`` against ``realised``, by blocks of series on the
+    forecasting engine: the samples are drawn and scored where the block is, only the scores come back."""
+    panel = ctx.panel
+    start, count = cal.path_pool(fit.segment[rows], fit.scale[rows], short[rows])
+    hist = bt.corrected_history(panel, config, fit.cutoff,
+                                start=max(0, fit.cutoff - panel.periods(config.empirical_window_days)))
+    window = hist.target[rows][:, -panel.periods(config.empirical_window_days):]
+    n_observed = np.minimum(fit.history_periods[rows], window.shape[1])
+    forecast = fit.forecasts["selected"][rows]
+    blend = np.isin(fit.segment[rows].astype(str), config.empirical_blend_segments)
+    settings = SamplingSettings(
+        paths=cal.paths, x0=0.0, days_per_period=PERIOD_DAYS[panel.grain], tail_periods=panel.periods(28),
+        n_samples=BACKTEST_LTD_SAMPLES, cap_factor=config.ltd_cap_factor, blend_weight=config.empirical_blend_weight,
+        forecast_seed=np.random.SeedSequence(forecast_seed), empirical_seed=np.random.SeedSequence(empirical_seed),
+        with_lead=False)
+
+    def block(a: int, b: int) -> dict[str, object]:
+        return {"forecast": forecast[a:b], "scale": fit.scale[rows[a:b]], "pool_start": start[a:b],
+                "pool_count": count[a:b], "lead_times": lead_times.take(slice(a, b)), "history": window[a:b],
+                "n_observed": n_observed[a:b], "blend": blend[a:b], "realised": realised[a:b], "first_row": a}
+
+    parts = map_row_blocks(score_lead_time_demand, len(rows), block, {"settings": settings}, config,
+                           align=LTD_CHUNK)
+    return LeadTimeDemandCheck(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                                 ("hits", "hits_le", "short_real", "short_expected", "mean")))
+
+
+def score_lead_time_demand(realised: np.ndarray, settings: SamplingSettings, first_row: int = 0,
+                           **arrays: np.ndarray) -> LeadTimeDemandCheck:
+    """One block of :func:`_check_lead_time_demand`: ``ltd.lead_time_demand`` of the block's series, scored
+    against their ``realised`` demand."""
+    samples = lead_time_demand(**arrays, settings=settings, first_row=first_row).samples
+    qs = np.quantile(samples, LTD_QUANTILE_LEVELS, axis=1, method="inverted_cdf").T
+    short_real, short_expected = metrics.ltd_shortage(realised, samples, qs[:, _SHORTAGE_COLUMNS])
+    return LeadTimeDemandCheck(metrics.ltd_pit_coverage(realised, samples, LTD_QUANTILE_LEVELS),
+                               metrics.ltd_hits(realised, qs), short_real, short_expected,
+                               samples.mean(axis=1))
 
 
 # ------------------------------------------------------------------------------------------------ frames
