@@ -556,11 +556,11 @@ def _predict_on_engine(mlf: MLForecast, horizon: int, new_df: pl.DataFrame, x_df
     """The recursive forecasts of every series of ``new_df``, sorted by series and period: in one call locally,
     by blocks of whole series on the workers with the Dask engine (each series' features come from its own
     history, so the blocks give the same numbers)."""
+    if config.engine != "dask":  # one block: no need to list the series
+        return predict_block(mlf, horizon, new_df, x_df).sort("unique_id", "ds")
     ids = new_df["unique_id"].unique().sort().to_numpy()
 
     def block(a: int, b: int) -> dict[str, object]:
-        if a == 0 and b == len(ids):
-            return {"new_df": new_df, "x_df": x_df}
         lo, hi = ids[a], ids[b - 1]
         return {"new_df": new_df.filter(pl.col("unique_id").is_between(lo, hi)),
                 "x_df": x_df.filter(pl.col("unique_id").is_between(lo, hi))}

@@ -433,25 +433,39 @@ def _plan_lead_time_demand(panel: Panel, config: ForecastConfig, final: bt.Cutof
                            ) -> LeadTimeDemandSamples:
     """The plan's lead-time demand of the series ``rows`` (``ltd.lead_time_demand``), by blocks of series on the
     forecasting engine (``distributed.map_row_blocks``: one block locally, on the workers with Dask)."""
-    start, count = cal.path_pool(final.segment, final.scale, short)
-    window = final.history.target[:, -panel.periods(config.empirical_window_days):]
-    n_observed = np.minimum(final.history_periods, window.shape[1])
-    blend = np.isin(final.segment.astype(str), config.empirical_blend_segments)
-    settings = SamplingSettings(
-        paths=cal.paths, x0=panel.x0, days_per_period=PERIOD_DAYS[panel.grain], tail_periods=panel.periods(28),
-        n_samples=config.n_samples, cap_factor=config.ltd_cap_factor, blend_weight=config.empirical_blend_weight,
-        forecast_seed=np.random.SeedSequence([config.seed, 1]),
-        empirical_seed=np.random.SeedSequence([config.seed, 6]))
-
-    def block(a: int, b: int) -> dict[str, object]:
-        r = rows[a:b]
-        return {"forecast": point[r], "scale": final.scale[r], "pool_start": start[r], "pool_count": count[r],
-                "lead_times": lead_times.take(slice(a, b)), "history": window[r], "n_observed": n_observed[r],
-                "blend": blend[r], "first_row": a}
-
-    parts = map_row_blocks(lead_time_demand, len(rows), block, {"settings": settings}, config, align=LTD_CHUNK)
+    parts = _lead_time_demand_blocks(
+        lead_time_demand, panel, config, cal, final, point, final.history.target, short, rows, lead_times,
+        x0=panel.x0, n_samples=config.n_samples, seeds=([config.seed, 1], [config.seed, 6]), with_lead=True)
     return LeadTimeDemandSamples(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                                    ("samples", "lead_samples", "empirical", "empirical_lead")))
+
+
+def _lead_time_demand_blocks(func: Callable[..., object], panel: Panel, config: ForecastConfig, cal: Calibrator,
+                             fit: bt.CutoffFit, forecast: np.ndarray, history: np.ndarray, short: np.ndarray,
+                             rows: np.ndarray, lead_times: LeadTimes, *, x0: float, n_samples: int,
+                             seeds: tuple[list[int], list[int]], with_lead: bool,
+                             per_row: dict[str, np.ndarray] | None = None) -> list:
+    """``func`` (``ltd.lead_time_demand``, or a scorer of it) over blocks of the series ``rows`` of ``fit`` on the
+    forecasting engine, aligned to the sampling's chunks. ``forecast`` (n_all, H) is the forecast sampled,
+    ``history`` (n_all, T) the corrected history ending at the fit's cutoff, ``lead_times`` the distributions of
+    ``rows``; ``per_row`` are more arrays of ``rows`` for ``func``; ``seeds``: the forecast-based and the empirical
+    samples' seed sequences."""
+    start, count = cal.path_pool(fit.segment[rows], fit.scale[rows], short[rows])
+    window = history[:, -panel.periods(config.empirical_window_days):][rows]
+    arrays = {"forecast": forecast[rows], "scale": fit.scale[rows], "pool_start": start, "pool_count": count,
+              "history": window, "n_observed": np.minimum(fit.history_periods[rows], window.shape[1]),
+              "blend": np.isin(fit.segment[rows].astype(str), config.empirical_blend_segments), **(per_row or {})}
+    settings = SamplingSettings(
+        paths=cal.paths, x0=x0, days_per_period=PERIOD_DAYS[panel.grain], tail_periods=panel.periods(28),
+        n_samples=n_samples, cap_factor=config.ltd_cap_factor, blend_weight=config.empirical_blend_weight,
+        forecast_seed=np.random.SeedSequence(seeds[0]), empirical_seed=np.random.SeedSequence(seeds[1]),
+        with_lead=with_lead)
+
+    def block(a: int, b: int) -> dict[str, object]:
+        return {**{k: v[a:b] for k, v in arrays.items()}, "lead_times": lead_times.take(slice(a, b)),
+                "first_row": a}
+
+    return map_row_blocks(func, len(rows), block, {"settings": settings}, config, align=LTD_CHUNK)
 
 
 def _bucket_edges(panel: Panel, config: ForecastConfig, horizon: int) -> list[int]:
@@ -621,26 +635,12 @@ def _check_lead_time_demand(ctx: _Context, config: ForecastConfig, cal: Calibrat
     """The lead-time demand ``fit`` predicted for ``rows`` against ``realised``, by blocks of series on the
     forecasting engine: the samples are drawn and scored where the block is, only the scores come back."""
     panel = ctx.panel
-    start, count = cal.path_pool(fit.segment[rows], fit.scale[rows], short[rows])
     hist = bt.corrected_history(panel, config, fit.cutoff,
                                 start=max(0, fit.cutoff - panel.periods(config.empirical_window_days)))
-    window = hist.target[rows][:, -panel.periods(config.empirical_window_days):]
-    n_observed = np.minimum(fit.history_periods[rows], window.shape[1])
-    forecast = fit.forecasts["selected"][rows]
-    blend = np.isin(fit.segment[rows].astype(str), config.empirical_blend_segments)
-    settings = SamplingSettings(
-        paths=cal.paths, x0=0.0, days_per_period=PERIOD_DAYS[panel.grain], tail_periods=panel.periods(28),
-        n_samples=BACKTEST_LTD_SAMPLES, cap_factor=config.ltd_cap_factor, blend_weight=config.empirical_blend_weight,
-        forecast_seed=np.random.SeedSequence(forecast_seed), empirical_seed=np.random.SeedSequence(empirical_seed),
-        with_lead=False)
-
-    def block(a: int, b: int) -> dict[str, object]:
-        return {"forecast": forecast[a:b], "scale": fit.scale[rows[a:b]], "pool_start": start[a:b],
-                "pool_count": count[a:b], "lead_times": lead_times.take(slice(a, b)), "history": window[a:b],
-                "n_observed": n_observed[a:b], "blend": blend[a:b], "realised": realised[a:b], "first_row": a}
-
-    parts = map_row_blocks(score_lead_time_demand, len(rows), block, {"settings": settings}, config,
-                           align=LTD_CHUNK)
+    parts = _lead_time_demand_blocks(
+        score_lead_time_demand, panel, config, cal, fit, fit.forecasts["selected"], hist.target, short, rows,
+        lead_times, x0=0.0, n_samples=BACKTEST_LTD_SAMPLES, seeds=(forecast_seed, empirical_seed),
+        with_lead=False, per_row={"realised": realised})
     return LeadTimeDemandCheck(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                                  ("hits", "hits_le", "short_real", "short_expected", "mean")))
 
