@@ -256,18 +256,23 @@ sales_amounts as (
 ),
 
 amounts as (
+    -- summed by the integer product_location_key: the lines and postings of a product-location that does not sell
+    -- have no row in this table anyway (selling_days below)
     select
-        date_day,
-        product_id,
-        location_id,
-        sum(gross_sales_amount) as gross_sales_amount,
-        sum(returns_amount) as returns_amount,
-        sum(net_sales_amount) as net_sales_amount,
-        sum(priced_units_sold) as priced_units_sold,
-        cast(sum(sales_line) as bigint) as sales_lines,
-        cast(sum(unpriced_sales_line) as bigint) as unpriced_sales_lines,
-        sum(ledger_cogs_amount) as ledger_cogs_amount
+        sales_amounts.date_day,
+        product_locations.product_location_key,
+        sum(sales_amounts.gross_sales_amount) as gross_sales_amount,
+        sum(sales_amounts.returns_amount) as returns_amount,
+        sum(sales_amounts.net_sales_amount) as net_sales_amount,
+        sum(sales_amounts.priced_units_sold) as priced_units_sold,
+        cast(sum(sales_amounts.sales_line) as bigint) as sales_lines,
+        cast(sum(sales_amounts.unpriced_sales_line) as bigint) as unpriced_sales_lines,
+        sum(sales_amounts.ledger_cogs_amount) as ledger_cogs_amount
     from sales_amounts
+    inner join product_locations
+        on
+            sales_amounts.product_id = product_locations.product_id
+            and sales_amounts.location_id = product_locations.location_id
     group by all
 ),
 
@@ -313,8 +318,7 @@ joined as (
     from selling_days
     left join amounts
         on
-            selling_days.product_id = amounts.product_id
-            and selling_days.location_id = amounts.location_id
+            selling_days.product_location_key = amounts.product_location_key
             and selling_days.date_day = amounts.date_day
 ),
 
