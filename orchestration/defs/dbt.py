@@ -157,7 +157,7 @@ def unchanged_outputs(context: dg.AssetExecutionContext, skipped: Unchanged, yie
     """An output for each selected model or seed the build left out because its inputs had not changed: its table
     stands as the last build wrote it, and without an output Dagster would skip every asset downstream of it."""
     output_by_key = {key: name for name, key in context.assets_def.keys_by_output_name.items()}
-    for uid in topological(set(skipped.unique_ids), manifest):
+    for uid in sorted(skipped.unique_ids):  # in_dependency_order puts them in the graph's order
         node = manifest.get("nodes", {}).get(uid)
         if node is None or node.get("resource_type") not in ("model", "seed"):
             continue
