@@ -6,8 +6,10 @@
     earlier rows must be judged again:
 
     * rows of a file that is new, or whose checksum changed (`raw.landing_files.sha256`);
-    * rows whose plausibility verdict changes because their product's scale moved (its median quantity / price /
-      amount over all its rows, before and after this build), and the rows whose verdict quotes that scale;
+    * rows whose plausibility verdict can change with their product's scale (its median quantity / price / amount
+      over all its rows as they stand after this build): the rows now above the scale's bound and the rows whose
+      verdict quotes a scale (flagged). A row below the bound that was not flagged keeps its verdict whatever the
+      scale was when it was judged, so the scale the last build judged with is not needed;
     * rows of a product whose master state changed (added, removed, made a non-stock item), and rows of a
       location added or removed;
     * rows quarantined as `future_date` (the build day moved on);
@@ -93,9 +95,8 @@
     scales: a list of plausibility scales, each a dict with
       name: the scale's column in `scales_now`;
       aggregate: its aggregate over the rows selected by the placeholder `{rows}` (e.g. "median(abs(quantity))
-        filter (where _parsed and {rows})"); it is computed over the table as the last build left it (the scale
-        its verdicts were judged with) and over the rows as they stand after this build;
-      value, factor: a row's verdict changes with the scale when `value > scale * factor` does;
+        filter (where _parsed and {rows})"), computed over the rows as they stand after this build;
+      value, factor: a row is implausible when `value > scale * factor`;
       flagged: the rows whose verdict names the scale (their detail text quotes it).
     `scale_inputs`: the columns the aggregates read; `key`: the column duplicates are decided within (a text column
     of the row's natural key, or its first column: every row sharing it is judged again);
@@ -105,7 +106,7 @@
 {% macro incremental_staging_scope(
     scales, scale_inputs, key, location_columns=[('location_id', '_location_known')]
 ) -%}
-    {%- set scale_now, scale_before, scale_moved, rejudge = [], [], [], [] -%}
+    {%- set scale_now, rejudge = [], [] -%}
     {%- set judged_locations, location_moved = [], [] -%}
     {%- for column, known in location_columns -%}
         {%- do judged_locations.append('select distinct ' ~ column ~ ' as location_id, ' ~ known
@@ -114,10 +115,8 @@
     {%- endfor -%}
     {%- for sc in scales -%}
         {%- do scale_now.append(sc.aggregate | replace('{rows}', 'is_now') ~ ' as ' ~ sc.name) -%}
-        {%- do scale_before.append(sc.aggregate | replace('{rows}', 'was_before') ~ ' as before_' ~ sc.name) -%}
-        {%- do scale_moved.append('before_' ~ sc.name ~ ' is distinct from ' ~ sc.name) -%}
-        {%- do rejudge.append('coalesce(' ~ sc.value ~ ' > moved.before_' ~ sc.name ~ ' * ' ~ sc.factor ~ ', false) <> coalesce('
-            ~ sc.value ~ ' > moved.' ~ sc.name ~ ' * ' ~ sc.factor ~ ', false) or (' ~ sc.flagged ~ ')') -%}
+        {%- do rejudge.append('coalesce(' ~ sc.value ~ ' > scales_now.' ~ sc.name ~ ' * ' ~ sc.factor ~ ', false) or ('
+            ~ sc.flagged ~ ')') -%}
     {%- endfor %}
 gone_files as (
     -- a file's rows in the table all carry the checksum they were loaded with: its name is enough below
@@ -149,7 +148,6 @@ scale_rows as (
         product_id,
         {{ scale_inputs | join(', ') }},
         _product_state,
-        true as was_before,
         t._source_file not in (select gone_files._source_file from gone_files) as is_now
     from {{ this }} as t
     union all
@@ -157,17 +155,15 @@ scale_rows as (
         product_id,
         {{ scale_inputs | join(', ') }},
         null as _product_state,
-        false as was_before,
         true as is_now
     from missing_parsed
 ),
 
-{#- per product, in one pass: its scales as the last build judged its rows, and now (the earlier rows still
-    landed and the new files' rows); and the master state its earlier rows were judged with -#}
+{#- per product, in one pass: its scales now (the earlier rows still landed and the new files' rows), and the
+    master state its earlier rows were judged with -#}
 products_before_and_now as (
     select
         product_id,
-        {{ scale_before | join(', ') }},
         {{ scale_now | join(', ') }},
         min(_product_state) as product_state_min,
         max(_product_state) as product_state_max
@@ -180,13 +176,6 @@ scales_now as (
         product_id,
         {{ scales | map(attribute='name') | join(', ') }}
     from products_before_and_now
-),
-
-products_scale_moved as (
-    -- a product whose scale moved: only its rows whose verdict can change are judged again (seed_rows)
-    select *
-    from products_before_and_now
-    where {{ scale_moved | join(' or ') }}
 ),
 
 products_state_changed as (
@@ -226,7 +215,7 @@ seed_rows as (
         current_rows._source_row,
         current_rows.{{ key }}
     from current_rows
-    inner join products_scale_moved as moved on current_rows.product_id = moved.product_id
+    inner join scales_now on current_rows.product_id = scales_now.product_id
     where {{ rejudge | join(' or ') }}
 ),
 
@@ -244,11 +233,14 @@ scope_rows as (
         _source_row
     from seed_rows
     union
+    {#- the stored rows of the scope's keys: rows of a file that is gone are no longer in the raw table, so they
+        need no filter here (`landed` reads the raw rows). Read from the table, not from current_rows: DuckDB
+        estimates the filtered rows below the keys and would hash every stored row instead of the few keys. #}
     select
-        _source_file,
-        _source_row
-    from current_rows
-    where {{ key }} in (select scope_keys.{{ key }} from scope_keys)
+        t._source_file,
+        t._source_row
+    from {{ this }} as t
+    where t.{{ key }} in (select scope_keys.{{ key }} from scope_keys)
 )
 {%- endmacro %}
 
