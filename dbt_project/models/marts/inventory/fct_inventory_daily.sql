@@ -64,6 +64,13 @@ positions as (
                 and repriced_days.date_day = stored_positions.date_day
         )
 ),
+
+first_position_day as (
+    -- the movements are read from the earliest day written tonight on: without this bound DuckDB hashes every
+    -- stored movement day for the join below (it cannot estimate how few positions a night writes)
+    select min(positions.date_day) as first_day
+    from positions
+),
 {% else %}
 positions as (
     select * from {{ ref('int_stock_positions_daily') }}
@@ -85,6 +92,9 @@ movements as (
         on
             movements.product_id = product_locations.product_id
             and movements.location_id = product_locations.location_id
+    {%- if is_incremental() %}
+    where movements.date_day >= (select first_position_day.first_day from first_position_day)
+    {%- endif %}
 ),
 
 product_days as (
