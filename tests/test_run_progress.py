@@ -41,3 +41,25 @@ def test_the_last_step_line_arrives_before_the_wait_ends() -> None:
     assert progress.finished.wait(5.0)
     assert lines[0] == "start landing" and lines[1].startswith("done  landing in ")
     assert progress.steps["landing"].status == "ok"
+
+
+def test_a_step_line_the_listener_could_not_echo_is_echoed_before_the_report_and_only_once() -> None:
+    lines: list[str] = []
+    failures = iter([OSError("stderr busy")])
+
+    def flaky_echo(line: str) -> None:  # the first end line fails, the later ones go through
+        if line.startswith("done  ") and (exc := next(failures, None)) is not None:
+            raise exc
+        lines.append(line)
+
+    progress = Progress(flaky_echo)
+    for step in ("landing", "dbt_build"):
+        progress(_entry(dg.DagsterEventType.STEP_START, step))
+        progress(_entry(dg.DagsterEventType.STEP_SUCCESS, step))
+    progress(_entry(dg.DagsterEventType.RUN_SUCCESS))
+    assert [line.split(" in ")[0] for line in lines] == ["start landing", "start dbt_build", "done  dbt_build"]
+    progress.announce_ends()
+    progress.announce_ends()
+    assert [line.split(" in ")[0] for line in lines] == [
+        "start landing", "start dbt_build", "done  dbt_build", "done  landing"]
+    assert all(s.status == "ok" and s.announced for s in progress.steps.values())
