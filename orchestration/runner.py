@@ -125,7 +125,8 @@ class Progress:
         self.materializations: dict[str, dict[str, Any]] = {}
         self.check_failures: list[str] = []
         self.finished = threading.Event()
-        self._lock = threading.Lock()  # a step's end line is echoed once, by the listener or by announce_ends
+        # a step's end line is echoed once, by the listener or by announce_ends (re-entrant: an echo may log)
+        self._lock = threading.RLock()
 
     def __call__(self, entry) -> None:  # EventLogEntry
         try:
