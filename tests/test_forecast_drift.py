@@ -10,6 +10,7 @@ import dagster as dg
 import duckdb
 
 from ml.forecasting.drift import forecast_drift
+from orchestration.definitions import defs
 from orchestration.defs.schedules import evaluate_drift
 
 AS_OF = date(2025, 3, 1)
@@ -62,6 +63,10 @@ def test_the_sensor_asks_for_one_refit_per_forecast(tmp_path: Path) -> None:
     cursor, decision = evaluate_drift(wh, None)
     assert isinstance(decision, dg.RunRequest) and cursor == "fc1"
     assert decision.tags["stockturn/refit_for_forecast"] == "fc1"
+    # the early re-fit gates the external signals afresh, and the job accepts that run config
+    assert decision.run_config["ops"]["demand_forecasting"]["config"]["forecast"] == {"signal_gating_max_age_days": 0}
+    job = defs.resolve_job_def("stockturn_pipeline")
+    assert dg.validate_run_config(job, decision.run_config)
     again, decision = evaluate_drift(wh, cursor)
     assert again == "fc1" and isinstance(decision, dg.SkipReason) and "already requested" in decision.skip_message
     ok = _warehouse(tmp_path / "ok.duckdb", days=14, forecast=10, actual=10)

@@ -327,6 +327,8 @@ def test_planning_sections_show_the_run(report: ReportResult, page: str, warehou
                                        "waiting_reason is not null").fetchone()
         (signals_kept,) = con.execute("select count(distinct (model, segment)) from ml.forecast_backtest "
                                       "where level = 'signal_gating' and is_selected_model").fetchone()
+        (gate_decided,) = con.execute("select max(origin) from ml.forecast_backtest "
+                                      "where level = 'signal_gating'").fetchone()
         (placement_change, dc_rows) = con.execute(
             "select sum((coalesce(reorder_point_before_override, reorder_point) - coalesce("
             "reorder_point_before_placement, reorder_point_before_override, reorder_point)) * unit_cost), "
@@ -336,6 +338,7 @@ def test_planning_sections_show_the_run(report: ReportResult, page: str, warehou
     # the demo writes events and signals: the forecast-quality section shows what the gate decided
     assert "External signals and events: used only where they improve the backtest" in text
     assert report.kpis["signals_kept"] == signals_kept
+    assert f"Decided by the backtest of the forecast as of {gate_decided:%d %b %Y}" in text
     assert report.kpis["recommended_inventory_change"] == pytest.approx(net)
     for words in ("Most under-stocked", "Most over-stocked", "Backtest scores by demand segment",
                   "Classical vs recommended policy by category", "current (classical) → recommended safety stock",

@@ -123,11 +123,14 @@ def test_a_corrupted_value_known_before_the_origin_does_change_it(corrupted_pair
     assert not np.array_equal(fc_clean, fc_early)
 
 
-def test_the_forecast_gates_signals_per_category_and_writes_the_decision(small_warehouse: Path) -> None:
+def test_the_forecast_gates_signals_per_category_and_a_re_fit_re_uses_the_stored_gate(
+        warehouse_copy: Path) -> None:
     from ml.forecasting import run_forecasting
 
-    with duckdb.connect(str(small_warehouse), read_only=True) as con:
-        run = run_forecasting(con, ForecastConfig(lgbm_backtest_trees=60, lgbm_final_trees=60), progress=False)
+    config = ForecastConfig(lgbm_backtest_trees=60, lgbm_final_trees=60)
+    with duckdb.connect(str(warehouse_copy), read_only=True) as con:
+        as_of = mart_as_of(con)
+        run = run_forecasting(con, config, progress=False)
     gating = run.summary["signal_gating"]
     groups = {r["group"] for r in gating}
     assert {"signal:temperature_c", "signal:social_buzz_index", "event:holiday", "event:local_event"} <= groups
@@ -139,6 +142,63 @@ def test_the_forecast_gates_signals_per_category_and_writes_the_decision(small_w
     rows = run.forecast_backtest.filter(run.forecast_backtest["level"] == "signal_gating")
     assert set(rows["metric"].unique()) >= {"gain", "gain_ci_low", "gain_ci_high", "mse_with", "mse_without"}
     assert rows.height >= len(gating) * 5
+    assert not run.summary["signal_gating_reused"] and run.summary["signal_gating_decided_on"] == str(as_of)
+    assert rows["origin"].unique().to_list() == [as_of]  # the decision is dated, so a later re-fit can re-use it
+
+    # the next re-fit finds the gate in the warehouse and forecasts with its decisions, without gating again:
+    # the same decisions give the same forecasts, backtest and lead-time demand
+    with duckdb.connect(str(warehouse_copy)) as con:
+        con.register("backtest", run.forecast_backtest)
+        con.execute("create schema ml; create table ml.forecast_backtest as select * from backtest")
+    with duckdb.connect(str(warehouse_copy), read_only=True) as con:
+        again = run_forecasting(con, config, progress=False)
+    assert again.summary["signal_gating_reused"] and again.summary["signal_gating"] == gating
+    assert "signal_gating" in again.summary["seconds"]
+    assert again.demand_forecast.equals(run.demand_forecast)
+    assert again.forecast_backtest.equals(run.forecast_backtest)
+    assert np.array_equal(again.lead_time_demand.samples, run.lead_time_demand.samples)
+
+
+def _stored_gate(path: Path, decided_on: date, rows: list[tuple[str, str, float, float]]) -> Path:
+    """A warehouse holding a gate: (group, category, gain, gain_ci_low) per row."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema ml; create table ml.forecast_backtest (origin date, split varchar, level varchar, "
+                    "segment varchar, model varchar, metric varchar, value double, is_selected_model boolean)")
+        for group, category, gain, low in rows:
+            for metric, value in (("gain", gain), ("gain_ci_low", low), ("gain_ci_high", gain + 0.1),
+                                  ("mse_with", 1.0), ("mse_without", 1.1), ("n_blocks", 40)):
+                con.execute("insert into ml.forecast_backtest values (?, 'holdout', 'signal_gating', ?, ?, ?, ?, ?)",
+                            [decided_on, category, group, metric, value, low > 0])
+        con.execute("insert into ml.forecast_backtest values (?, 'holdout', 'overall', null, 'selected', 'mase', "
+                    "0.8, true)", [decided_on])
+    return path
+
+
+def test_a_stored_gate_is_re_used_only_when_recent_earlier_and_on_the_same_groups(tmp_path: Path) -> None:
+    decided = date(2025, 3, 2)
+    rows = [("signal:t", "A", 0.05, 0.01), ("signal:t", "B", 0.002, 0.001), ("event:h", "A", -0.1, -0.2),
+            ("event:h", "B", 0.2, 0.1)]
+    wh = _stored_gate(tmp_path / "w.duckdb", decided, rows)
+    groups, cats = ["signal:t", "event:h"], ["A", "B"]
+    with duckdb.connect(str(wh), read_only=True) as con:
+        def gate(as_of: date, max_age: int = 28, g: list[str] = groups, c: list[str] = cats,
+                 min_gain: float = 0.005) -> tuple[sig.Gating | None, str]:
+            return sig.stored_gating(con, as_of, max_age, g, c, min_gain)
+
+        reused, why = gate(date(2025, 3, 9))
+        assert reused is not None and reused.reused and reused.decided_on == decided and "7 days" in why
+        # kept is derived again from the stored gain and its interval, with the current minimum gain
+        assert {(r.group, r.category) for r in reused.rows if r.kept} == {("signal:t", "A"), ("event:h", "B")}
+        assert {(r.group, r.category) for r in gate(date(2025, 3, 9), min_gain=0.001)[0].rows if r.kept} == {
+            ("signal:t", "A"), ("signal:t", "B"), ("event:h", "B")}
+        assert gate(date(2025, 3, 30))[0] is not None  # 28 days: still re-used
+        assert gate(date(2025, 3, 31))[0] is None and "29 days old" in gate(date(2025, 3, 31))[1]
+        assert gate(date(2025, 3, 1))[0] is None and "after the as-of date" in gate(date(2025, 3, 1))[1]
+        assert gate(date(2025, 3, 9), max_age=0)[0] is None
+        assert gate(date(2025, 3, 9), g=[*groups, "signal:new"])[0] is None  # a new feed: gate afresh
+        assert gate(date(2025, 3, 9), c=["A", "B", "C"])[0] is None  # a new category: gate afresh
+    with duckdb.connect(str(tmp_path / "empty.duckdb")) as con:
+        assert sig.stored_gating(con, decided, 28, groups, cats, 0.005)[0] is None  # nothing stored yet
 
 
 def test_a_monthly_figure_published_weeks_later_is_missing_until_published() -> None:

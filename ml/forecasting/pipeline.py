@@ -135,17 +135,39 @@ def _prepare(con: duckdb.DuckDBPyConnection, config: ForecastConfig, as_of: date
     return _Context(sample, sample_lt, horizon, horizon_days, cutoffs, actuals, lt_data), full
 
 
+def signal_groups(panel: Panel, config: ForecastConfig) -> list[str]:
+    """The signal groups the forecast gates (none without signals or without LightGBM)."""
+    return panel.signals.groups if panel.signals is not None and "lightgbm" in config.models else []
+
+
+def _gating_categories(panel: Panel) -> list[str]:
+    return sorted(set(_gating_units(panel)[2].tolist()))
+
+
 def _backtest(ctx: _Context, config: ForecastConfig, timer: _Timer, mode: str | None = None,
+              as_of: date | None = None, reuse: sig.Gating | None = None,
               ) -> tuple[list[_OriginEval], str, sig.Gating | None]:
     """Fit every model at every origin and score the point forecasts; gate the external signals (when the panel
-    has any) on the same origins, then forecast the sub-origins with the gated signals."""
+    has any) on the same origins, then forecast the sub-origins with the gated signals.
+
+    ``reuse``: a recent gate (``signals.stored_gating``): the origins and sub-origins forecast with its
+    decisions from the start and nothing is gated; the forecasts are those of a run that made the same
+    decisions itself (the transform candidates, chosen before any gate, still use every group)."""
     evals: list[_OriginEval] = []
     transform = config.target_transform
-    groups = ctx.panel.signals.groups if ctx.panel.signals is not None and "lightgbm" in config.models else []
+    groups = signal_groups(ctx.panel, config)
+    if reuse is not None:
+        groups = []
+        gated_use = reuse.use_masks(ctx.panel.keys["category"].to_numpy().astype(str))
+        ctx.panel.signal_use = gated_use
     gating_errors: list[sig.GatingErrors] = []
     for k, cutoff in enumerate(ctx.cutoffs):
+        if reuse is not None and transform == "auto":
+            ctx.panel.signal_use = None  # the candidates, as in a run that gates afterwards
         fit = bt.fit_cutoff(ctx.panel, config, cutoff, ctx.horizon, transform=transform,
                             n_trees=config.lgbm_backtest_trees, mode=mode)
+        if reuse is not None:
+            ctx.panel.signal_use = gated_use
         ev = _OriginEval(k, _origin_date(ctx.panel, cutoff), fit)
         _point_metrics(ev, ctx.panel, ctx.actuals, ctx.horizon)
         if transform == "auto" and fit.candidates:
@@ -180,8 +202,13 @@ def _backtest(ctx: _Context, config: ForecastConfig, timer: _Timer, mode: str | 
                 _point_metrics(ev, ctx.panel, ctx.actuals, ctx.horizon, models=("lightgbm",))
             bt.fit_subs(ctx.panel, config, fit, _sub_cutoffs(ctx, config, fit.cutoff), _sub_horizon(ctx, config),
                         mode)
+        gating.decided_on = as_of
+    elif reuse is not None:
+        gating = reuse
+    if gating is not None:
         kept = [f"{r.group} in {r.category} ({r.gain:+.1%})" for r in gating.rows if r.kept]
-        timer.lap("signal_gating", "kept: " + (", ".join(kept) or "none"))
+        source = f"re-used the gate decided on {gating.decided_on}; " if gating.reused else ""
+        timer.lap("signal_gating", source + "kept: " + (", ".join(kept) or "none"))
     return evals, ("scale" if transform == "auto" else transform), gating
 
 
@@ -366,12 +393,18 @@ def run_forecasting(con: duckdb.DuckDBPyConnection, config: ForecastConfig | Non
     """
     config = config or ForecastConfig()
     timer = _Timer(progress)
-    ctx, full_ctx = _prepare(con, config, as_of or mart_as_of(con))
+    as_of = as_of or mart_as_of(con)
+    ctx, full_ctx = _prepare(con, config, as_of)
     panel, horizon = full_ctx.panel, ctx.horizon
+    reuse = None
+    if groups := signal_groups(ctx.panel, config):
+        reuse, why = sig.stored_gating(con, as_of, config.signal_gating_max_age_days, groups,
+                                       _gating_categories(ctx.panel), config.signal_min_gain)
+        log.log(timer.level, "signal gating: %s", ("re-using the stored gate, " if reuse else "gating afresh: ") + why)
     timer.lap("load", f"{panel.n_series:,} series x {panel.n_hist:,} {panel.grain}s, horizon {horizon} periods, "
                       f"backtest on {ctx.panel.n_series:,} series, "
                       f"origins {[str(_origin_date(panel, c)) for c in ctx.cutoffs]}")
-    evals, transform, gating = _backtest(ctx, config, timer)
+    evals, transform, gating = _backtest(ctx, config, timer, as_of=as_of, reuse=reuse)
     if gating is not None:
         panel.signal_use = gating.use_masks(panel.keys["category"].to_numpy().astype(str))
     selection = _select_and_calibrate(ctx, evals, config, timer)
@@ -419,6 +452,8 @@ def run_forecasting(con: duckdb.DuckDBPyConnection, config: ForecastConfig | Non
     summary["signal_gating"] = [] if gating is None else [
         {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.__dict__.items()}
         for r in gating.rows]
+    summary["signal_gating_decided_on"] = None if gating is None else str(gating.decided_on)
+    summary["signal_gating_reused"] = bool(gating is not None and gating.reused)
     timer.lap("frames")
     summary["seconds"] = {k: round(v, 2) for k, v in timer.times.items()}
     summary["seconds_total"] = round(sum(timer.times.values()), 2)
@@ -814,7 +849,8 @@ def _gating_frame(gating: sig.Gating) -> pl.DataFrame:
     rows = []
     for r in gating.rows:
         for metric in ("mse_with", "mse_without", "gain", "gain_ci_low", "gain_ci_high", "n_blocks"):
-            rows.append({"origin": None, "split": "holdout", "level": "signal_gating", "segment": r.category,
+            rows.append({"origin": gating.decided_on, "split": "holdout", "level": "signal_gating",
+                         "segment": r.category,
                          "product_id": None, "location_id": None, "model": r.group, "metric": metric,
                          "value": float(getattr(r, metric)), "is_selected_model": r.kept})
     return pl.DataFrame(rows, schema=_SCHEMA).filter(pl.col("value").is_not_nan())

@@ -37,7 +37,20 @@ Gating (``decide``)
     origin (the first 7 days for a 7-day weather forecast; the whole horizon for a calendar)
     (``DecisionRow.kept``).
     Elsewhere its features are missing at prediction: a signal that does not help is dropped, not trusted.
-    Decisions and gains go to ``ml.forecast_backtest`` (level ``signal_gating``).
+    Decisions and gains go to ``ml.forecast_backtest`` (level ``signal_gating``, ``origin`` = the as-of date of
+    the run that decided them).
+
+Re-using a recent gate (``stored_gating``)
+    The gate costs as much as the rest of the backtest together (at every origin each group's variant is
+    forecast over the periods it is scored on). Its decisions rest on four backtest windows of half a year and
+    move little from one week to the next, so a re-fit re-uses the decisions stored in ``ml.forecast_backtest``
+    when they are at most ``ForecastConfig.signal_gating_max_age_days`` old (default 28: the weekly re-fit gates
+    afresh every fourth week), were decided on or before the run's as-of date (a replay of a past date never
+    reads a later gate), and cover exactly the groups and categories the panel now has (a new signal feed, a
+    dropped one or a new category gates afresh). ``kept`` is derived again from the stored gain and interval
+    with the current ``signal_min_gain``. The forecast-drift sensor's early re-fit always gates afresh
+    (``orchestration/defs/schedules.py``). With the same decisions the forecasts are those of a run that gated
+    itself (the gate only chooses which features the predictions use; ``tests/test_signals.py``).
 """
 
 from __future__ import annotations
@@ -321,6 +334,8 @@ class DecisionRow:
 @dataclass
 class Gating:
     rows: list[DecisionRow]
+    decided_on: date | None = None  # as-of date of the forecasting run whose backtest made the decisions
+    reused: bool = False  # taken from ``ml.forecast_backtest`` (``stored_gating``), not decided by this run
 
     def kept(self, group: str) -> set[str]:
         return {r.category for r in self.rows if r.group == group and r.kept}
@@ -408,3 +423,49 @@ def decide(groups: list[str], category_of_unit: np.ndarray, errors: list[GatingE
             rows.append(DecisionRow(group, cat, n, float(w.mean()), float(wo.mean()), float(gain), float(lo_),
                                     float(hi_), bool(lo_ > 0 and gain >= min_gain)))
     return Gating(rows)
+
+
+#: metrics of a gating row in ``ml.forecast_backtest`` (level ``signal_gating``)
+GATING_METRICS = ("mse_with", "mse_without", "gain", "gain_ci_low", "gain_ci_high", "n_blocks")
+
+
+def stored_gating(con: duckdb.DuckDBPyConnection, as_of: date, max_age_days: int, groups: list[str],
+                  categories: list[str], min_gain: float) -> tuple[Gating | None, str]:
+    """(the gate stored in ``ml.forecast_backtest`` if it may be re-used at ``as_of``, why or why not): see
+    "Re-using a recent gate" in the module docstring."""
+    if max_age_days <= 0:
+        return None, "re-use off (signal_gating_max_age_days = 0)"
+    if not table_exists(con, "ml", "forecast_backtest"):
+        return None, "no stored forecast backtest"
+    rows = read_frame(con, """
+        select origin as decided_on, model as grp, segment as category, metric, value
+        from ml.forecast_backtest
+        where level = 'signal_gating'
+        """)
+    if rows.is_empty() or rows["decided_on"].null_count() == rows.height:
+        return None, "no dated gate stored"
+    decided = rows["decided_on"].drop_nulls().unique().to_list()
+    if len(decided) != 1 or rows["decided_on"].null_count():
+        return None, f"the stored gate has {len(decided)} decision dates"
+    decided_on = decided[0]
+    age = (as_of - decided_on).days
+    if age < 0:
+        return None, f"the stored gate was decided on {decided_on}, after the as-of date {as_of}"
+    if age > max_age_days:
+        return None, f"the stored gate is {age} days old (limit {max_age_days})"
+    pairs = set(zip(rows["grp"].to_list(), rows["category"].to_list(), strict=True))
+    wanted = {(g, c) for g in groups for c in categories}
+    if pairs != wanted:
+        return None, (f"the stored gate covers other signal groups or categories ({len(pairs)} pairs stored, "
+                      f"{len(wanted)} now)")
+    values = {(g, c, m): v for g, c, m, v in zip(rows["grp"], rows["category"], rows["metric"], rows["value"],
+                                                  strict=True)}
+    out = []
+    for g in groups:
+        for c in categories:
+            stat = {m: values.get((g, c, m), np.nan) for m in GATING_METRICS}
+            gain, low = stat["gain"], stat["gain_ci_low"]
+            kept = bool(np.isfinite(gain) and np.isfinite(low) and low > 0 and gain >= min_gain)
+            out.append(DecisionRow(g, c, int(stat["n_blocks"]) if np.isfinite(stat["n_blocks"]) else 0,
+                                   stat["mse_with"], stat["mse_without"], gain, low, stat["gain_ci_high"], kept))
+    return Gating(out, decided_on=decided_on, reused=True), f"decided on {decided_on}, {age} days before"

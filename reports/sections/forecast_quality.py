@@ -118,7 +118,8 @@ def signal_gating(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
             any_value(value) filter (where metric = 'gain') as gain,
             any_value(value) filter (where metric = 'gain_ci_low') as gain_ci_low,
             any_value(value) filter (where metric = 'gain_ci_high') as gain_ci_high,
-            any_value(value) filter (where metric = 'n_blocks') as n_blocks
+            any_value(value) filter (where metric = 'n_blocks') as n_blocks,
+            max(origin) as decided_on
         from ml.forecast_backtest
         where level = 'signal_gating'
         group by model, segment
@@ -374,9 +375,19 @@ def build(report: Report) -> Section:
             note="Error cut: how much the signal lowers the squared error of the category's daily totals per "
             "store in the backtest, where its values were known at the forecast date. A signal is used for a "
             "category only when the cut is at least 0.5% and its interval (family-wise 95% over the "
-            "categories) is above zero; elsewhere the forecast ignores it (docs/signals.md).",
+            "categories) is above zero; elsewhere the forecast ignores it (docs/signals.md)."
+            + _gate_date_note(gating),
         ))
     return section
+
+
+def _gate_date_note(gating: pl.DataFrame) -> str:
+    decided = gating["decided_on"].drop_nulls()
+    if decided.is_empty():
+        return ""
+    return (f" Decided by the backtest of the forecast as of {decided.max():%d %b %Y}; weekly re-fits re-use a "
+            "recent decision (signal_gating_max_age_days, 28 days by default); a re-fit for drift decides "
+            "afresh.")
 
 
 def _accuracy_table_rows(acc: pl.DataFrame, cov: pl.DataFrame) -> list[dict]:
