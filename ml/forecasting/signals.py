@@ -41,11 +41,12 @@ Gating (``decide``)
     the run that decided them).
 
 Re-using a recent gate (``stored_gating``)
-    The gate costs as much as the rest of the backtest together (at every origin each group's variant is
-    forecast over the periods it is scored on). Its decisions rest on four backtest windows of half a year and
-    move little from one week to the next, so a re-fit re-uses the decisions stored in ``ml.forecast_backtest``
-    when they are at most ``ForecastConfig.signal_gating_max_age_days`` old (default 28: the weekly re-fit gates
-    afresh every fourth week), were decided on or before the run's as-of date (a replay of a past date never
+    The gate is the backtest's most expensive optional part (at every origin each group's variant is forecast
+    over the periods it is scored on; about 120 s of 414 s of forecasting at M5 size). One more week adds a
+    week to evidence of four half-year windows: the clear decisions stay, a borderline one may flip either way
+    (docs/signals.md). So a re-fit re-uses the decisions stored in ``ml.forecast_backtest`` when they are at
+    most ``ForecastConfig.signal_gating_max_age_days`` old (default 28: the weekly re-fit gates afresh every
+    fourth week), were decided on or before the run's as-of date (a replay of a past date never
     reads a later gate), and cover exactly the groups and categories the panel now has (a new signal feed, a
     dropped one or a new category gates afresh). ``kept`` is derived again from the stored gain and interval
     with the current ``signal_min_gain``. The forecast-drift sensor's early re-fit always gates afresh
