@@ -848,7 +848,7 @@ def _gating_frame(gating: sig.Gating) -> pl.DataFrame:
     model = the signal group, is_selected_model = kept."""
     rows = []
     for r in gating.rows:
-        for metric in ("mse_with", "mse_without", "gain", "gain_ci_low", "gain_ci_high", "n_blocks"):
+        for metric in sig.GATING_METRICS:
             rows.append({"origin": gating.decided_on, "split": "holdout", "level": "signal_gating",
                          "segment": r.category,
                          "product_id": None, "location_id": None, "model": r.group, "metric": metric,

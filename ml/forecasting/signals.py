@@ -422,8 +422,13 @@ def decide(groups: list[str], category_of_unit: np.ndarray, errors: list[GatingE
             se = float(boot.std(ddof=1))
             lo_, hi_ = gain - z * se, gain + z * se
             rows.append(DecisionRow(group, cat, n, float(w.mean()), float(wo.mean()), float(gain), float(lo_),
-                                    float(hi_), bool(lo_ > 0 and gain >= min_gain)))
+                                    float(hi_), _kept(gain, lo_, min_gain)))
     return Gating(rows)
+
+
+def _kept(gain: float, gain_ci_low: float, min_gain: float) -> bool:
+    """The gate's rule: the gain is at least ``min_gain`` and its interval is above 0."""
+    return bool(np.isfinite(gain) and np.isfinite(gain_ci_low) and gain_ci_low > 0 and gain >= min_gain)
 
 
 #: metrics of a gating row in ``ml.forecast_backtest`` (level ``signal_gating``)
@@ -466,7 +471,7 @@ def stored_gating(con: duckdb.DuckDBPyConnection, as_of: date, max_age_days: int
         for c in categories:
             stat = {m: values.get((g, c, m), np.nan) for m in GATING_METRICS}
             gain, low = stat["gain"], stat["gain_ci_low"]
-            kept = bool(np.isfinite(gain) and np.isfinite(low) and low > 0 and gain >= min_gain)
             out.append(DecisionRow(g, c, int(stat["n_blocks"]) if np.isfinite(stat["n_blocks"]) else 0,
-                                   stat["mse_with"], stat["mse_without"], gain, low, stat["gain_ci_high"], kept))
+                                   stat["mse_with"], stat["mse_without"], gain, low, stat["gain_ci_high"],
+                                   _kept(gain, low, min_gain)))
     return Gating(out, decided_on=decided_on, reused=True), f"decided on {decided_on}, {age} days before"
